@@ -1,0 +1,108 @@
+"""Secret names and the Namespace that binds a client to one environment.
+
+A full name is ``app/environment/name`` where ``name`` may itself hold
+segments (``tenants/acme/api-key``). Grammar, checked before any I/O:
+
+* segments of ``[A-Za-z0-9._-]``, 1 to 128 characters each, joined by ``/``;
+* no empty segment (so no leading, trailing or doubled ``/``);
+* no ``.`` or ``..`` segment;
+* at most 256 characters in all.
+
+Environment separation is structural: a client bound to ``production`` puts
+every short name under ``app/production/``, and a short name can never climb
+out of it (``..`` is not a segment).
+
+This module must never do I/O or import anything heavy.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sekret.exceptions import InvalidSecretName
+
+__all__ = ["MAX_NAME_LENGTH", "MAX_SEGMENT_LENGTH", "Namespace", "validate_name"]
+
+MAX_NAME_LENGTH = 256
+MAX_SEGMENT_LENGTH = 128
+_SEGMENT = re.compile(r"[A-Za-z0-9._-]{1,128}\Z")
+
+
+def _describe(name: str) -> str:
+    # Names are not secret, but a pasted value may land here by mistake: show
+    # a bounded, escaped prefix only.
+    shown = name[:40].encode("unicode_escape").decode("ascii")
+    return repr(shown + ("..." if len(name) > 40 else ""))
+
+
+def validate_name(name: object, *, what: str = "secret name") -> str:
+    """Return ``name`` if it is a valid secret path, else raise InvalidSecretName."""
+    if not isinstance(name, str):
+        raise InvalidSecretName(f"{what} must be a str, not {type(name).__name__}")
+    if not name:
+        raise InvalidSecretName(f"{what} is empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidSecretName(
+            f"{what} {_describe(name)} is {len(name)} characters; the limit is {MAX_NAME_LENGTH}"
+        )
+    for segment in name.split("/"):
+        if not segment:
+            raise InvalidSecretName(
+                f"{what} {_describe(name)} has an empty segment (leading, trailing or doubled '/')"
+            )
+        if segment in (".", ".."):
+            raise InvalidSecretName(f"{what} {_describe(name)} has a {segment!r} segment")
+        if not _SEGMENT.match(segment):
+            if len(segment) > MAX_SEGMENT_LENGTH:
+                reason = f"a segment longer than {MAX_SEGMENT_LENGTH} characters"
+            else:
+                reason = "a character outside [A-Za-z0-9._-]"
+            raise InvalidSecretName(f"{what} {_describe(name)} has {reason}")
+    return name
+
+
+def _validate_segment(value: object, what: str) -> str:
+    text = validate_name(value, what=what)
+    if "/" in text:
+        raise InvalidSecretName(f"{what} {_describe(text)} must be a single segment (no '/')")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    """``app`` + ``environment`` (+ optional ``prefix``): where a client's secrets live."""
+
+    app: str
+    environment: str
+    prefix: str | None = None
+
+    def __post_init__(self) -> None:
+        _validate_segment(self.app, "app name")
+        _validate_segment(self.environment, "environment name")
+        if self.prefix is not None:
+            validate_name(self.prefix, what="namespace prefix")
+
+    @property
+    def root(self) -> str:
+        """The path every secret of this namespace starts with (no trailing '/')."""
+        parts = [self.prefix] if self.prefix else []
+        parts += [self.app, self.environment]
+        return "/".join(parts)
+
+    def full(self, name: str) -> str:
+        """Map a short name to its full path, validating both."""
+        validate_name(name)
+        return validate_name(f"{self.root}/{name}", what="full secret name")
+
+    def short(self, full_name: str) -> str:
+        """The short name of a full name inside this namespace."""
+        root = self.root + "/"
+        if not full_name.startswith(root):
+            raise InvalidSecretName(
+                f"{_describe(full_name)} is not inside namespace {self.root!r}"
+            )
+        return full_name[len(root) :]
+
+    def contains(self, full_name: str) -> bool:
+        return full_name.startswith(self.root + "/")

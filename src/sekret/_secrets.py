@@ -1,0 +1,416 @@
+"""The facade: ``Secrets`` (sync) and ``AsyncSecrets`` (async).
+
+This is the composition root. It resolves short names through the
+Namespace, and builds the stack a read goes through::
+
+    Secrets -> SecretCache -> (audit wrapper) -> Backend
+
+Writes (put, rollback, delete, restore, destroy, stage moves) go straight to
+the (audited) backend and invalidate the cache entry of that name.
+
+Both faces share this one implementation: ``AsyncSecrets`` answers cache
+hits inline and runs everything that may do I/O in a worker thread.
+It must never hold a value anywhere but the cache and the caller's hands.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar
+
+from sekret._names import Namespace, validate_name
+from sekret._values import CURRENT, PENDING, PREVIOUS, Secret, SecretInfo, SecretValue, VersionInfo
+from sekret.audit import AuditLog
+from sekret.backends import open_backend
+from sekret.backends.base import DEFAULT_RECOVERY_DAYS, Backend
+from sekret.cache import CachePolicy, SecretCache
+from sekret.exceptions import (
+    AccessDenied,
+    ConfigurationError,
+    SecretNotFound,
+    SekretError,
+    VersionNotFound,
+)
+
+__all__ = ["AsyncSecrets", "Secrets"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Secrets:
+    """Read and manage one app's secrets in one environment.
+
+    >>> secrets = Secrets("memory://", app="arrwdb", environment="development")
+    >>> secrets.put("cohere-api-key", "example-value").version
+    '1'
+    """
+
+    def __init__(
+        self,
+        backend: str | Backend,
+        *,
+        app: str,
+        environment: str,
+        prefix: str | None = None,
+        cache: CachePolicy | bool = True,
+        audit: AuditLog | None = None,
+        read_only: bool = False,
+        clock: Callable[[], float] | None = None,
+        **backend_options: Any,
+    ) -> None:
+        self.namespace = Namespace(app, environment, prefix)
+        raw = open_backend(backend, **backend_options) if isinstance(backend, str) else backend
+        self._owns_backend = isinstance(backend, str)
+        self.audit = audit
+        self.backend: Backend = (
+            audit.wrap(raw, app=app, environment=environment) if audit is not None else raw
+        )
+        self.read_only = read_only
+        self.cache: SecretCache | None = None
+        if cache is not False:
+            policy = cache if isinstance(cache, CachePolicy) else CachePolicy()
+            kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
+            self.cache = SecretCache(self.backend, policy, **kwargs)
+            if audit is not None:
+                audit.attach_cache(self.cache)
+
+    # -- construction from the environment ---------------------------------
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Secrets:
+        """Build from ``SEKRET_BACKEND``, ``SEKRET_APP`` and ``SEKRET_ENV``."""
+        env = os.environ if environ is None else environ
+        missing = [k for k in ("SEKRET_BACKEND", "SEKRET_APP", "SEKRET_ENV") if not env.get(k)]
+        if missing:
+            raise ConfigurationError(
+                "cannot build Secrets from the environment: " + ", ".join(missing) + " not set"
+            )
+        read_only = env.get("SEKRET_READ_ONLY", "").lower() in ("1", "true", "yes")
+        options.setdefault("read_only", read_only)
+        return cls(
+            env["SEKRET_BACKEND"], app=env["SEKRET_APP"], environment=env["SEKRET_ENV"], **options
+        )
+
+    # -- names -------------------------------------------------------------
+    def full_name(self, name: str) -> str:
+        """``cohere-api-key`` -> ``arrwdb/production/cohere-api-key``."""
+        return self.namespace.full(name)
+
+    # -- reads -------------------------------------------------------------
+    def get_secret(
+        self, name: str, *, version: str | None = None, stage: str | None = None
+    ) -> Secret:
+        """One version (``current`` by default) with its metadata."""
+        full = self.namespace.full(name)
+        if self.cache is not None:
+            return self.cache.get(full, version=version, stage=stage)
+        return self.backend.read(full, version=version, stage=stage)
+
+    def get(self, name: str, *, version: str | None = None, stage: str | None = None) -> str:
+        """The value as text (current version by default)."""
+        return self.get_secret(name, version=version, stage=stage).value.text()
+
+    def get_bytes(
+        self, name: str, *, version: str | None = None, stage: str | None = None
+    ) -> bytes:
+        return self.get_secret(name, version=version, stage=stage).value.bytes()
+
+    def get_json(self, name: str, *, version: str | None = None, stage: str | None = None) -> Any:
+        return self.get_secret(name, version=version, stage=stage).value.json()
+
+    def get_many(self, names: Sequence[str]) -> dict[str, Secret | SekretError]:
+        """Current versions of many secrets (batched where the backend can)."""
+        fulls = {self.namespace.full(n): n for n in names}
+        if self.cache is not None:
+            got = self.cache.prefetch(list(fulls))
+        else:
+            got = self.backend.read_many(list(fulls))
+        return {fulls[k]: v for k, v in got.items()}
+
+    def prefetch(self, names: Sequence[str]) -> dict[str, Secret | SekretError]:
+        """Warm the cache at start-up; returns what each name gave."""
+        return self.get_many(names)
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        """Every live version, oldest first, with its stages (no values)."""
+        return self.backend.versions(self.namespace.full(name))
+
+    def list(self, prefix: str = "", *, include_deleted: bool = False) -> Iterator[SecretInfo]:
+        """This environment's secrets (short names), following pages lazily."""
+        if prefix:
+            validate_name(prefix.rstrip("/"), what="list prefix")
+        root = self.namespace.root + "/"
+        token: str | None = None
+        while True:
+            page = self.backend.list(
+                root + prefix, page_token=token, include_deleted=include_deleted
+            )
+            for info in page.items:
+                yield SecretInfo(
+                    self.namespace.short(info.name),
+                    info.created,
+                    info.updated,
+                    info.current_version,
+                    info.deleted,
+                    info.recoverable_until,
+                    info.metadata,
+                )
+            if page.next_token is None:
+                return
+            token = page.next_token
+
+    # -- writes ------------------------------------------------------------
+    def _writable(self, action: str) -> None:
+        if self.read_only:
+            raise AccessDenied(
+                f"this client is read-only (least privilege); {action} needs an admin client",
+                backend=self.backend.describe(),
+            )
+
+    def _invalidate(self, full: str) -> None:
+        if self.cache is not None:
+            self.cache.invalidate(full)
+
+    def put(
+        self,
+        name: str,
+        value: object,
+        *,
+        stages: Sequence[str] = (CURRENT,),
+        expected_version: str | None = None,
+        token: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Secret:
+        """Store a new version (``current`` unless ``stages`` says otherwise)."""
+        full = self.namespace.full(name)
+        self._writable("put")
+        secret_value = SecretValue.of(value, max_bytes=self.backend.max_value_bytes)
+        try:
+            info = self.backend.write(
+                full,
+                secret_value,
+                stages=stages,
+                expected_version=expected_version,
+                token=token,
+                metadata=metadata,
+            )
+        finally:
+            self._invalidate(full)
+        return Secret(full, info.version, secret_value, info.stages, info.created, info.metadata)
+
+    def move_stage(
+        self,
+        name: str,
+        stage: str,
+        version: str | None,
+        *,
+        expected_version: str | None = None,
+    ) -> None:
+        """Move a stage label to ``version`` (None removes it)."""
+        full = self.namespace.full(name)
+        self._writable("move_stage")
+        try:
+            self.backend.move_stage(full, stage, version, expected_version=expected_version)
+        finally:
+            self._invalidate(full)
+
+    def promote(self, name: str) -> VersionInfo:
+        """Make the ``pending`` version ``current`` (the old current becomes ``previous``)."""
+        full = self.namespace.full(name)
+        pending = self._stage_holder(full, PENDING)
+        self.move_stage(name, CURRENT, pending.version)
+        self.move_stage(name, PENDING, None)
+        return self._stage_holder(full, CURRENT)
+
+    def rollback(self, name: str, to_version: str | None = None) -> VersionInfo:
+        """Make ``to_version`` (default: ``previous``) current again."""
+        full = self.namespace.full(name)
+        if to_version is None:
+            to_version = self._stage_holder(full, PREVIOUS).version
+        current = self._stage_holder(full, CURRENT).version
+        self.move_stage(name, CURRENT, to_version, expected_version=current)
+        return self._stage_holder(full, CURRENT)
+
+    def _stage_holder(self, full: str, stage: str) -> VersionInfo:
+        for info in self.backend.versions(full):
+            if stage in info.stages:
+                return info
+        raise VersionNotFound(
+            f"secret {full!r} has no {stage!r} version", name=full, backend=self.backend.describe()
+        )
+
+    def delete(self, name: str, *, recovery_days: int = DEFAULT_RECOVERY_DAYS) -> datetime:
+        """Soft delete; restorable until the returned time."""
+        full = self.namespace.full(name)
+        self._writable("delete")
+        try:
+            return self.backend.delete(full, recovery_days=recovery_days)
+        finally:
+            self._invalidate(full)
+
+    def restore(self, name: str) -> None:
+        """Bring back a soft-deleted secret."""
+        full = self.namespace.full(name)
+        self._writable("restore")
+        try:
+            self.backend.restore(full)
+        finally:
+            self._invalidate(full)
+
+    def destroy(self, name: str) -> None:
+        """Delete every version now. There is no undo."""
+        full = self.namespace.full(name)
+        self._writable("destroy")
+        try:
+            self.backend.destroy(full)
+        finally:
+            self._invalidate(full)
+
+    def exists(self, name: str) -> bool:
+        try:
+            self.get_secret(name)
+        except SecretNotFound:
+            return False
+        return True
+
+    # -- cache control -----------------------------------------------------
+    def invalidate(self, name: str) -> None:
+        """Forget the cached value(s) of ``name``; the next read goes to the backend."""
+        self._invalidate(self.namespace.full(name))
+
+    def refresh(self, name: str) -> Secret:
+        """Re-read ``name`` from the backend now (e.g. after an auth failure)."""
+        full = self.namespace.full(name)
+        if self.cache is not None:
+            return self.cache.refresh(full)
+        return self.backend.read(full)
+
+    # -- lifecycle ---------------------------------------------------------
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+        if self.audit is not None:
+            self.audit.close()
+        if self._owns_backend:
+            self.backend.close()
+
+    def __enter__(self) -> Secrets:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Secrets {self.namespace.root} via {self.backend.describe()}>"
+
+
+class AsyncSecrets:
+    """The async face of ``Secrets``: the same methods, awaited.
+
+    Cache hits are answered without leaving the event loop; anything that may
+    do I/O runs in a worker thread.
+    """
+
+    def __init__(self, backend: str | Backend | Secrets, **options: Any) -> None:
+        self.sync = backend if isinstance(backend, Secrets) else Secrets(backend, **options)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> AsyncSecrets:
+        return cls(Secrets.from_env(environ, **options))
+
+    @property
+    def namespace(self) -> Namespace:
+        return self.sync.namespace
+
+    async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        import asyncio  # lazy: keeps `import sekret` light
+
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def get_secret(
+        self, name: str, *, version: str | None = None, stage: str | None = None
+    ) -> Secret:
+        s = self.sync
+        full = s.namespace.full(name)
+        if s.cache is not None:
+            return await s.cache.aget(full, version=version, stage=stage)
+        return await self._run(s.backend.read, full, version=version, stage=stage)
+
+    async def get(self, name: str, *, version: str | None = None, stage: str | None = None) -> str:
+        return (await self.get_secret(name, version=version, stage=stage)).value.text()
+
+    async def get_bytes(
+        self, name: str, *, version: str | None = None, stage: str | None = None
+    ) -> bytes:
+        return (await self.get_secret(name, version=version, stage=stage)).value.bytes()
+
+    async def get_json(
+        self, name: str, *, version: str | None = None, stage: str | None = None
+    ) -> Any:
+        return (await self.get_secret(name, version=version, stage=stage)).value.json()
+
+    async def get_many(self, names: Sequence[str]) -> dict[str, Secret | SekretError]:
+        return await self._run(self.sync.get_many, names)
+
+    async def prefetch(self, names: Sequence[str]) -> dict[str, Secret | SekretError]:
+        return await self._run(self.sync.prefetch, names)
+
+    async def put(self, name: str, value: object, **options: Any) -> Secret:
+        return await self._run(self.sync.put, name, value, **options)
+
+    async def versions(self, name: str) -> list[VersionInfo]:
+        return await self._run(self.sync.versions, name)
+
+    async def list(self, prefix: str = "", *, include_deleted: bool = False) -> list[SecretInfo]:
+        return await self._run(
+            lambda: list(self.sync.list(prefix, include_deleted=include_deleted))
+        )
+
+    async def move_stage(self, name: str, stage: str, version: str | None, **options: Any) -> None:
+        await self._run(self.sync.move_stage, name, stage, version, **options)
+
+    async def promote(self, name: str) -> VersionInfo:
+        return await self._run(self.sync.promote, name)
+
+    async def rollback(self, name: str, to_version: str | None = None) -> VersionInfo:
+        return await self._run(self.sync.rollback, name, to_version)
+
+    async def delete(self, name: str, *, recovery_days: int = DEFAULT_RECOVERY_DAYS) -> datetime:
+        return await self._run(self.sync.delete, name, recovery_days=recovery_days)
+
+    async def restore(self, name: str) -> None:
+        await self._run(self.sync.restore, name)
+
+    async def destroy(self, name: str) -> None:
+        await self._run(self.sync.destroy, name)
+
+    async def refresh(self, name: str) -> Secret:
+        return await self._run(self.sync.refresh, name)
+
+    def invalidate(self, name: str) -> None:
+        self.sync.invalidate(name)
+
+    async def aclose(self) -> None:
+        await self._run(self.sync.close)
+
+    async def __aenter__(self) -> AsyncSecrets:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<AsyncSecrets {self.sync.namespace.root} via {self.sync.backend.describe()}>"

@@ -1,0 +1,252 @@
+"""Secret values and versions.
+
+``SecretValue`` holds the bytes of a value and how to read them back (text,
+bytes or JSON). Its ``repr``, ``str`` and format never show the value;
+``reveal()`` (or ``text``/``bytes``/``json``) is the explicit way out. It
+cannot be pickled, so it cannot leak through a cache file or a queue.
+
+``Secret`` is one immutable version of a secret, ``VersionInfo`` the same
+without the value (what ``versions()`` lists), ``SecretInfo`` one entry of a
+listing.
+
+This module must never do I/O.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json as _json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Final, Literal
+
+from sekret.exceptions import InvalidValue
+
+__all__ = [
+    "CURRENT",
+    "MAX_VALUE_BYTES",
+    "PENDING",
+    "PREVIOUS",
+    "Page",
+    "Secret",
+    "SecretInfo",
+    "SecretValue",
+    "VersionInfo",
+    "validate_stage",
+]
+
+CURRENT: Final = "current"
+PENDING: Final = "pending"
+PREVIOUS: Final = "previous"
+
+MAX_VALUE_BYTES: Final = 64 * 1024
+"""Default bound on a value's encoded size: 64 KiB, the AWS Secrets Manager limit."""
+
+Kind = Literal["text", "bytes", "json"]
+CONTENT_TYPES: Final[Mapping[str, Kind]] = MappingProxyType(
+    {
+        "text/plain; charset=utf-8": "text",
+        "application/octet-stream": "bytes",
+        "application/json": "json",
+    }
+)
+_TYPE_OF_KIND: Final[Mapping[Kind, str]] = MappingProxyType(
+    {kind: ctype for ctype, kind in CONTENT_TYPES.items()}
+)
+_STAGE = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
+
+
+def validate_stage(stage: object) -> str:
+    """Return ``stage`` if it is a valid stage label (1-64 of ``[A-Za-z0-9_.-]``)."""
+    if not isinstance(stage, str) or not _STAGE.match(stage):
+        raise InvalidValue(f"invalid stage label {str(stage)[:70]!r}: use 1-64 of [A-Za-z0-9_.-]")
+    return stage
+
+
+class SecretValue:
+    """A secret's value. Never shown by repr/str/format; reveal it explicitly."""
+
+    __slots__ = ("_data", "_kind")
+
+    _data: bytes
+    _kind: Kind
+
+    def __init__(self, data: bytes, kind: Kind = "bytes", *, max_bytes: int = MAX_VALUE_BYTES):
+        if not isinstance(data, bytes):
+            raise InvalidValue(f"SecretValue needs bytes, not {type(data).__name__}")
+        if kind not in _TYPE_OF_KIND:
+            raise InvalidValue(f"unknown value kind {kind!r}")
+        if len(data) > max_bytes:
+            raise InvalidValue(
+                f"secret value is {len(data)} bytes; the limit is {max_bytes} bytes"
+            )
+        object.__setattr__(self, "_data", data)
+        object.__setattr__(self, "_kind", kind)
+
+    # -- construction -------------------------------------------------------
+    @classmethod
+    def of(cls, value: object, *, max_bytes: int = MAX_VALUE_BYTES) -> SecretValue:
+        """Wrap a str (text), bytes (binary), dict/list (JSON) or SecretValue."""
+        if isinstance(value, SecretValue):
+            if len(value._data) > max_bytes:
+                raise InvalidValue(
+                    f"secret value is {len(value._data)} bytes; the limit is {max_bytes} bytes"
+                )
+            return value
+        if isinstance(value, str):
+            try:
+                data = value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise InvalidValue("secret text is not valid Unicode (lone surrogate)") from exc
+            return cls(data, "text", max_bytes=max_bytes)
+        if isinstance(value, bytes | bytearray | memoryview):
+            return cls(bytes(value), "bytes", max_bytes=max_bytes)
+        if isinstance(value, dict | list):
+            try:
+                data = _json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+            except (TypeError, ValueError) as exc:
+                raise InvalidValue(f"secret JSON could not be encoded: {type(exc).__name__}") from None
+            return cls(data, "json", max_bytes=max_bytes)
+        raise InvalidValue(
+            f"a secret value must be str, bytes, dict or list, not {type(value).__name__}"
+        )
+
+    @classmethod
+    def from_stored(
+        cls, data: bytes, content_type: str, *, max_bytes: int = MAX_VALUE_BYTES
+    ) -> SecretValue:
+        """Rebuild a value from stored bytes and its content type."""
+        return cls(data, CONTENT_TYPES.get(content_type, "bytes"), max_bytes=max_bytes)
+
+    # -- explicit reveal ----------------------------------------------------
+    @property
+    def kind(self) -> Kind:
+        return self._kind
+
+    @property
+    def content_type(self) -> str:
+        return _TYPE_OF_KIND[self._kind]
+
+    @property
+    def size(self) -> int:
+        return len(self._data)
+
+    def reveal(self) -> str | bytes | Any:
+        """The value as it was stored: str for text, bytes for binary, parsed JSON."""
+        if self._kind == "text":
+            return self.text()
+        if self._kind == "json":
+            return self.json()
+        return self._data
+
+    def bytes(self) -> bytes:
+        return self._data
+
+    def text(self) -> str:
+        try:
+            return self._data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidValue("secret value is binary, not UTF-8 text; use bytes()") from None
+
+    def json(self) -> Any:
+        try:
+            return _json.loads(self._data)
+        except ValueError:
+            raise InvalidValue("secret value is not valid JSON") from None
+
+    # -- never show ---------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"SecretValue(kind={self._kind!r}, value=***)"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __format__(self, spec: str) -> str:
+        return "***"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SecretValue):
+            return NotImplemented
+        return self._kind == other._kind and hmac.compare_digest(self._data, other._data)
+
+    __hash__ = None  # type: ignore[assignment]  # equal values must not be findable by hash
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("SecretValue is immutable")
+
+    def __reduce__(self) -> Any:
+        raise TypeError("SecretValue cannot be pickled: it would carry the value in the clear")
+
+
+def _frozen(mapping: Mapping[str, str] | None) -> Mapping[str, str]:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    """One version of a secret, without its value."""
+
+    name: str
+    version: str
+    stages: frozenset[str] = frozenset()
+    created: datetime | None = None
+    metadata: Mapping[str, str] = field(default_factory=lambda: _frozen(None))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stages", frozenset(self.stages))
+        object.__setattr__(self, "metadata", _frozen(self.metadata))
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """One immutable version of a secret, value included (never shown by repr)."""
+
+    name: str
+    version: str
+    value: SecretValue
+    stages: frozenset[str] = frozenset()
+    created: datetime | None = None
+    metadata: Mapping[str, str] = field(default_factory=lambda: _frozen(None))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stages", frozenset(self.stages))
+        object.__setattr__(self, "metadata", _frozen(self.metadata))
+
+    @property
+    def info(self) -> VersionInfo:
+        return VersionInfo(self.name, self.version, self.stages, self.created, self.metadata)
+
+    def with_name(self, name: str) -> Secret:
+        """The same version seen under another name (short vs full)."""
+        return Secret(name, self.version, self.value, self.stages, self.created, self.metadata)
+
+
+@dataclass(frozen=True, slots=True)
+class SecretInfo:
+    """One entry of a listing: a secret's name and state, no value."""
+
+    name: str
+    created: datetime | None = None
+    updated: datetime | None = None
+    current_version: str | None = None
+    deleted: bool = False
+    recoverable_until: datetime | None = None
+    metadata: Mapping[str, str] = field(default_factory=lambda: _frozen(None))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metadata", _frozen(self.metadata))
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing; pass ``next_token`` back for the next page (None: done)."""
+
+    items: tuple[SecretInfo, ...]
+    next_token: str | None = None
+
+    @classmethod
+    def of(cls, items: Iterable[SecretInfo], next_token: str | None = None) -> Page:
+        return cls(tuple(items), next_token)

@@ -1,0 +1,216 @@
+"""The backend contract: what every secrets manager adapter implements.
+
+A backend works on *full* names (``app/env/name``), already inside the name
+grammar, and speaks in sekret's own types (``Secret``, ``VersionInfo``,
+``Page``) and errors: vendor exceptions are translated here, at the
+boundary, with ``raise ... from exc``.
+
+Capabilities are data (``Backend.capabilities``), so callers can ask before
+they act; a method a backend lacks raises ``UnsupportedOperation`` through
+the defaults below, never ``NotImplementedError``.
+
+Semantics every backend follows (the contract suite in ``sekret.testing``
+checks them):
+
+* ``write`` adds a new version. With ``current`` among its stages the old
+  current version becomes ``previous`` (AWS's AWSCURRENT/AWSPREVIOUS move).
+  ``expected_version`` is compare-and-set on the current version
+  (``ABSENT``: the secret must not exist yet). ``token`` is an idempotency
+  token: the same token with the same value returns the existing version,
+  with another value raises ``Conflict``.
+* ``read`` with neither version nor stage reads ``current`` through the
+  stage map, never "latest".
+* ``move_stage`` moves one label atomically; moving ``current`` labels the
+  version that had it ``previous``.
+* ``delete`` is soft: the secret reads as ``SecretDeleted`` until
+  ``restore`` or until the recovery window ends; ``destroy`` is immediate
+  and permanent.
+
+Backends must never import the cache, the audit trail or each other.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from types import ModuleType, TracebackType
+from typing import Any, ClassVar, Final
+
+from sekret._values import CURRENT, MAX_VALUE_BYTES, Page, Secret, SecretValue, VersionInfo
+from sekret.exceptions import BackendNotInstalled, SekretError, UnsupportedOperation
+
+__all__ = ["ABSENT", "DEFAULT_RECOVERY_DAYS", "Backend", "Capability", "require"]
+
+ABSENT: Final = ""
+"""``expected_version=ABSENT``: the write must create the secret (it must not exist)."""
+
+DEFAULT_RECOVERY_DAYS: Final = 30
+
+
+class Capability(enum.Flag):
+    """What a backend can do. Combine with ``|``; test with ``in``."""
+
+    NONE = 0
+    READ = enum.auto()
+    WRITE = enum.auto()
+    DELETE = enum.auto()  # soft delete + restore
+    DESTROY = enum.auto()  # permanent delete
+    VERSIONS = enum.auto()  # read by version, list versions
+    STAGES = enum.auto()  # current/pending/previous and move_stage
+    LIST = enum.auto()
+    BATCH_READ = enum.auto()  # read_many in fewer round trips than names
+    CAS = enum.auto()  # write(expected_version=...)
+
+    @classmethod
+    def full(cls) -> Capability:
+        return (
+            cls.READ
+            | cls.WRITE
+            | cls.DELETE
+            | cls.DESTROY
+            | cls.VERSIONS
+            | cls.STAGES
+            | cls.LIST
+            | cls.CAS
+        )
+
+
+def require(module: str, extra: str) -> ModuleType:
+    """Import an optional SDK, or raise BackendNotInstalled naming the extra."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise BackendNotInstalled(
+            f"the {extra!r} backend needs {module!r}: pip install \"sekret[{extra}]\""
+        ) from exc
+
+
+class Backend:
+    """Base class of every backend. Subclasses override what they declare."""
+
+    scheme: ClassVar[str] = ""
+    capabilities: Capability = Capability.READ
+    max_value_bytes: int = MAX_VALUE_BYTES
+
+    # -- construction ------------------------------------------------------
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Backend:
+        """Build the backend from its URL (``scheme://...``) and keyword options."""
+        raise UnsupportedOperation(f"backend {cls.scheme!r} cannot be built from a URL")
+
+    def describe(self) -> str:
+        """Where this backend points, as a URL without credentials (safe to log)."""
+        return f"{self.scheme}://"
+
+    @property
+    def identity(self) -> str | None:
+        """Who the backend acts as (AppRole, IAM role...) when known; for audit."""
+        return None
+
+    # -- reads -------------------------------------------------------------
+    def read(self, name: str, *, version: str | None = None, stage: str | None = None) -> Secret:
+        """One version: by ``version`` id, by ``stage``, or (neither) ``current``."""
+        raise self._unsupported("read", Capability.READ)
+
+    def read_many(self, names: Sequence[str]) -> dict[str, Secret | SekretError]:
+        """The current version of each name; per-name errors are returned, not raised.
+
+        The default reads one by one; backends with a batch API override it and
+        declare ``BATCH_READ``.
+        """
+        out: dict[str, Secret | SekretError] = {}
+        for name in names:
+            try:
+                out[name] = self.read(name)
+            except SekretError as exc:
+                out[name] = exc
+        return out
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        """Every live version of a secret, oldest first."""
+        raise self._unsupported("versions", Capability.VERSIONS)
+
+    def list(
+        self,
+        prefix: str = "",
+        *,
+        page_size: int = 100,
+        page_token: str | None = None,
+        include_deleted: bool = False,
+    ) -> Page:
+        """Secrets whose full name starts with ``prefix``, one page at a time."""
+        raise self._unsupported("list", Capability.LIST)
+
+    # -- writes ------------------------------------------------------------
+    def write(
+        self,
+        name: str,
+        value: SecretValue,
+        *,
+        stages: Collection[str] = (CURRENT,),
+        expected_version: str | None = None,
+        token: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> VersionInfo:
+        """Add a version carrying ``stages``; see the module docstring."""
+        raise self._unsupported("write", Capability.WRITE)
+
+    def move_stage(
+        self,
+        name: str,
+        stage: str,
+        version: str | None,
+        *,
+        expected_version: str | None = None,
+    ) -> None:
+        """Put ``stage`` on ``version`` (None: remove it), atomically.
+
+        ``expected_version``: the version that must hold the stage now, else Conflict.
+        """
+        raise self._unsupported("move_stage", Capability.STAGES)
+
+    def delete(self, name: str, *, recovery_days: int = DEFAULT_RECOVERY_DAYS) -> datetime:
+        """Soft delete; returns when the secret will be gone for good."""
+        raise self._unsupported("delete", Capability.DELETE)
+
+    def restore(self, name: str) -> None:
+        """Undo a soft delete inside its recovery window."""
+        raise self._unsupported("restore", Capability.DELETE)
+
+    def destroy(self, name: str) -> None:
+        """Delete every version now, permanently."""
+        raise self._unsupported("destroy", Capability.DESTROY)
+
+    # -- least privilege ---------------------------------------------------
+    @classmethod
+    def policy(cls, root: str, *, access: str = "read", **options: Any) -> str:
+        """The service's policy document granting ``access`` (read|rotate) under ``root``."""
+        raise UnsupportedOperation(f"backend {cls.scheme!r} has no policy generator")
+
+    # -- lifecycle ---------------------------------------------------------
+    def close(self) -> None:
+        """Release connections and files. Idempotent."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.describe()}>"
+
+    # -- helpers for subclasses -------------------------------------------
+    def _unsupported(self, operation: str, needed: Capability) -> UnsupportedOperation:
+        return UnsupportedOperation(
+            f"backend {self.describe()} does not support {operation} "
+            f"(needs {needed.name}; it declares {self.capabilities!r})",
+            backend=self.describe(),
+        )

@@ -1,0 +1,309 @@
+"""``memory://``: an in-process backend with the full contract.
+
+It is the reference implementation of the semantics in ``backends.base``
+and the test double for everything above the backend layer. Nothing is
+persisted; every ``memory://`` URL builds a fresh, empty store unless a
+``store`` name is given (``memory://shared``) - then the same process shares it.
+
+``clock`` (a callable returning an aware UTC datetime) is injectable so
+recovery windows are tested without waiting.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from sekret._names import validate_name
+from sekret._values import (
+    CURRENT,
+    PREVIOUS,
+    Page,
+    Secret,
+    SecretInfo,
+    SecretValue,
+    VersionInfo,
+    validate_stage,
+)
+from sekret.backends.base import ABSENT, DEFAULT_RECOVERY_DAYS, Backend, Capability
+from sekret.exceptions import (
+    Conflict,
+    InvalidValue,
+    SecretDeleted,
+    SecretNotFound,
+    VersionNotFound,
+)
+
+__all__ = ["MemoryBackend"]
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _Version:
+    version: str
+    value: SecretValue
+    created: datetime
+    token: str | None
+    metadata: dict[str, str]
+
+
+@dataclass
+class _Entry:
+    versions: dict[str, _Version] = field(default_factory=dict)
+    stages: dict[str, str] = field(default_factory=dict)  # stage -> version
+    counter: int = 0
+    created: datetime | None = None
+    updated: datetime | None = None
+    purge_at: datetime | None = None
+
+
+_SHARED: dict[str, dict[str, _Entry]] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+class MemoryBackend(Backend):
+    """A thread-safe in-memory store; versions are "1", "2", ..."""
+
+    scheme: ClassVar[str] = "memory"
+    capabilities = Capability.full()
+
+    def __init__(self, *, store: str | None = None, clock: Clock = utcnow) -> None:
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._store_name = store
+        if store:
+            with _SHARED_LOCK:
+                self._data = _SHARED.setdefault(store, {})
+        else:
+            self._data = {}
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> MemoryBackend:
+        parts = urlsplit(url)
+        return cls(store=(parts.netloc + parts.path).strip("/") or None, **options)
+
+    def describe(self) -> str:
+        return f"memory://{self._store_name or ''}"
+
+    # -- internals ---------------------------------------------------------
+    def _live(self, name: str) -> _Entry:
+        validate_name(name)
+        entry = self._data.get(name)
+        if entry is None:
+            raise SecretNotFound(f"secret {name!r} not found", name=name, backend=self.describe())
+        if entry.purge_at is not None:
+            if self._clock() >= entry.purge_at:
+                del self._data[name]
+                raise SecretNotFound(
+                    f"secret {name!r} not found", name=name, backend=self.describe()
+                )
+            raise SecretDeleted(
+                f"secret {name!r} is scheduled for deletion on {entry.purge_at:%Y-%m-%d}",
+                name=name,
+                backend=self.describe(),
+                recoverable_until=entry.purge_at,
+            )
+        return entry
+
+    def _secret(self, name: str, entry: _Entry, v: _Version) -> Secret:
+        stages = frozenset(s for s, ver in entry.stages.items() if ver == v.version)
+        return Secret(name, v.version, v.value, stages, v.created, v.metadata)
+
+    # -- reads -------------------------------------------------------------
+    def read(self, name: str, *, version: str | None = None, stage: str | None = None) -> Secret:
+        with self._lock:
+            entry = self._live(name)
+            if version is None:
+                wanted = validate_stage(stage or CURRENT)
+                version = entry.stages.get(wanted)
+                if version is None:
+                    raise VersionNotFound(
+                        f"secret {name!r} has no version in stage {wanted!r}",
+                        name=name,
+                        backend=self.describe(),
+                    )
+            v = entry.versions.get(version)
+            if v is None or (stage is not None and entry.stages.get(stage) != version):
+                raise VersionNotFound(
+                    f"secret {name!r} has no version {version!r}"
+                    + (f" in stage {stage!r}" if stage else ""),
+                    name=name,
+                    version=version,
+                    backend=self.describe(),
+                )
+            return self._secret(name, entry, v)
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        with self._lock:
+            entry = self._live(name)
+            return [self._secret(name, entry, v).info for v in entry.versions.values()]
+
+    def list(
+        self,
+        prefix: str = "",
+        *,
+        page_size: int = 100,
+        page_token: str | None = None,
+        include_deleted: bool = False,
+    ) -> Page:
+        if page_size < 1:
+            raise InvalidValue("page_size must be at least 1")
+        with self._lock:
+            now = self._clock()
+            names = sorted(
+                n
+                for n, e in self._data.items()
+                if n.startswith(prefix)
+                and (n > page_token if page_token else True)
+                and (include_deleted or e.purge_at is None)
+                and not (e.purge_at is not None and now >= e.purge_at)
+            )
+            chunk = names[:page_size]
+            items = [self._info(n, self._data[n]) for n in chunk]
+            more = len(names) > page_size
+            return Page.of(items, chunk[-1] if more else None)
+
+    def _info(self, name: str, e: _Entry) -> SecretInfo:
+        return SecretInfo(
+            name,
+            created=e.created,
+            updated=e.updated,
+            current_version=e.stages.get(CURRENT),
+            deleted=e.purge_at is not None,
+            recoverable_until=e.purge_at,
+        )
+
+    # -- writes ------------------------------------------------------------
+    def write(
+        self,
+        name: str,
+        value: SecretValue,
+        *,
+        stages: Collection[str] = (CURRENT,),
+        expected_version: str | None = None,
+        token: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> VersionInfo:
+        validate_name(name)
+        stage_set = {validate_stage(s) for s in stages}
+        value = SecretValue.of(value, max_bytes=self.max_value_bytes)
+        with self._lock:
+            entry = self._data.get(name)
+            if entry is not None and entry.purge_at is not None:
+                self._live(name)  # raises SecretDeleted (or purges)
+                entry = self._data.get(name)
+            current = entry.stages.get(CURRENT) if entry else None
+            if expected_version is not None:
+                if expected_version == ABSENT and entry is not None:
+                    raise Conflict(
+                        f"secret {name!r} already exists", name=name, backend=self.describe()
+                    )
+                if expected_version != ABSENT and current != expected_version:
+                    raise Conflict(
+                        f"secret {name!r}: expected current version {expected_version!r},"
+                        f" found {current!r}",
+                        name=name,
+                        backend=self.describe(),
+                    )
+            if entry is not None and token is not None:
+                for v in entry.versions.values():
+                    if v.token == token:
+                        if v.value != value:
+                            raise Conflict(
+                                f"secret {name!r}: token already used for a different value",
+                                name=name,
+                                version=v.version,
+                                backend=self.describe(),
+                            )
+                        return self._secret(name, entry, v).info
+            now = self._clock()
+            if entry is None:
+                entry = self._data[name] = _Entry(created=now)
+            entry.counter += 1
+            v = _Version(str(entry.counter), value, now, token, dict(metadata or {}))
+            entry.versions[v.version] = v
+            entry.updated = now
+            for stage in stage_set:
+                self._move(entry, stage, v.version)
+            return self._secret(name, entry, v).info
+
+    def _move(self, entry: _Entry, stage: str, version: str | None) -> None:
+        old = entry.stages.get(stage)
+        if version is None:
+            entry.stages.pop(stage, None)
+            return
+        if old == version:
+            return
+        entry.stages[stage] = version
+        if stage == CURRENT and old is not None:
+            entry.stages[PREVIOUS] = old
+
+    def move_stage(
+        self,
+        name: str,
+        stage: str,
+        version: str | None,
+        *,
+        expected_version: str | None = None,
+    ) -> None:
+        validate_stage(stage)
+        with self._lock:
+            entry = self._live(name)
+            if version is not None and version not in entry.versions:
+                raise VersionNotFound(
+                    f"secret {name!r} has no version {version!r}",
+                    name=name,
+                    version=version,
+                    backend=self.describe(),
+                )
+            if expected_version is not None and entry.stages.get(stage) != (
+                expected_version or None
+            ):
+                raise Conflict(
+                    f"secret {name!r}: stage {stage!r} is not on version {expected_version!r}",
+                    name=name,
+                    backend=self.describe(),
+                )
+            if stage == CURRENT and version is None:
+                raise InvalidValue("the current stage cannot be removed, only moved")
+            self._move(entry, stage, version)
+            entry.updated = self._clock()
+
+    def delete(self, name: str, *, recovery_days: int = DEFAULT_RECOVERY_DAYS) -> datetime:
+        if not 1 <= recovery_days <= 365:
+            raise InvalidValue(f"recovery_days must be 1-365, not {recovery_days}")
+        with self._lock:
+            entry = self._live(name)
+            entry.purge_at = self._clock() + timedelta(days=recovery_days)
+            return entry.purge_at
+
+    def restore(self, name: str) -> None:
+        validate_name(name)
+        with self._lock:
+            entry = self._data.get(name)
+            if entry is None or entry.purge_at is None:
+                self._live(name)  # not found -> raises; live -> nothing to restore
+                return
+            if self._clock() >= entry.purge_at:
+                del self._data[name]
+                raise SecretNotFound(
+                    f"secret {name!r} not found (its recovery window has ended)",
+                    name=name,
+                    backend=self.describe(),
+                )
+            entry.purge_at = None
+
+    def destroy(self, name: str) -> None:
+        validate_name(name)
+        with self._lock:
+            if self._data.pop(name, None) is None:
+                raise SecretNotFound(f"secret {name!r} not found", name=name, backend=self.describe())

@@ -1,0 +1,219 @@
+"""Every error sekret raises, under one root.
+
+```
+SekretError
+├── InvalidSecretName        a name outside the grammar (also ValueError)
+├── InvalidValue             empty/oversize/wrongly typed value (also ValueError)
+├── ConfigurationError       bad backend URL, option or key setup
+│   ├── ManifestError        sekret.toml / [tool.sekret] is broken
+│   ├── BackendNotInstalled  the backend's SDK is missing; names the extra (also ImportError)
+│   └── InsecureKeyFile      a key file readable by group or others
+├── UnsupportedOperation     the backend lacks the capability asked for
+├── SecretNotFound           no such secret (also LookupError)
+│   ├── VersionNotFound      the secret exists, that version or stage does not
+│   └── SecretDeleted        scheduled for deletion; restorable until `recoverable_until`
+├── AccessDenied             the service refused the caller
+│   └── AuthenticationFailed the caller could not prove who it is
+├── Conflict                 compare-and-set failed, name taken, rotation already running
+├── BackendUnavailable       the service cannot be reached or is sealed/down
+│   └── Throttled            the service asked us to slow down (after retries)
+├── IntegrityError           stored data failed authentication or is corrupt
+│   ├── DecryptionError      a ciphertext did not open (tampered, moved, wrong key)
+│   └── WrongMasterKey       the master key does not unwrap the store's data key
+├── AuditError               the audit trail could not record, or failed verification
+└── RotationError            a rotation step failed (the run was rolled back or can resume)
+```
+
+Rules every raiser follows:
+
+* A message says what failed and where (secret name, version, backend, file),
+  and never contains a secret value or a credential.
+* Errors of the library underneath are translated at the backend boundary
+  with ``raise ... from exc`` into the most specific class here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+__all__ = [
+    "AccessDenied",
+    "AuditError",
+    "AuthenticationFailed",
+    "BackendNotInstalled",
+    "BackendUnavailable",
+    "ConfigurationError",
+    "Conflict",
+    "DecryptionError",
+    "InsecureKeyFile",
+    "IntegrityError",
+    "InvalidSecretName",
+    "InvalidValue",
+    "ManifestError",
+    "RotationError",
+    "SecretDeleted",
+    "SecretNotFound",
+    "SekretError",
+    "Throttled",
+    "UnsupportedOperation",
+    "VersionNotFound",
+    "WrongMasterKey",
+]
+
+
+class SekretError(Exception):
+    """Root of every error sekret raises.
+
+    ``name``/``version``/``backend`` identify what the error is about, when known;
+    ``code`` is a short stable identifier for logs and audit events.
+    """
+
+    code = "error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str | None = None,
+        version: str | None = None,
+        backend: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.name = name
+        self.version = version
+        self.backend = backend
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidSecretName(SekretError, ValueError):
+    """The name is outside the grammar; raised before any backend is touched."""
+
+    code = "invalid_name"
+
+
+class InvalidValue(SekretError, ValueError):
+    """The value is empty, too large, or of a type that cannot be stored."""
+
+    code = "invalid_value"
+
+
+class ConfigurationError(SekretError):
+    """A backend URL, option, key file or environment variable is wrong."""
+
+    code = "configuration"
+
+
+class ManifestError(ConfigurationError):
+    """The manifest is broken; the message names the file, key path and reason."""
+
+    code = "manifest"
+
+
+class BackendNotInstalled(ConfigurationError, ImportError):
+    """The SDK a backend needs is not installed; the message names the extra."""
+
+    code = "not_installed"
+
+
+class InsecureKeyFile(ConfigurationError):
+    """A key file is readable or writable by group or others."""
+
+    code = "insecure_key_file"
+
+
+class UnsupportedOperation(SekretError):
+    """The backend does not declare the capability this call needs."""
+
+    code = "unsupported"
+
+
+class SecretNotFound(SekretError, LookupError):
+    """No secret with that name exists (for this environment)."""
+
+    code = "not_found"
+
+
+class VersionNotFound(SecretNotFound):
+    """The secret exists but the version or stage asked for does not."""
+
+    code = "version_not_found"
+
+
+class SecretDeleted(SecretNotFound):
+    """The secret is scheduled for deletion; `restore` brings it back until then."""
+
+    code = "deleted"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str | None = None,
+        backend: str | None = None,
+        recoverable_until: datetime | None = None,
+    ) -> None:
+        super().__init__(message, name=name, backend=backend)
+        self.recoverable_until = recoverable_until
+
+
+class AccessDenied(SekretError):
+    """The service refused: the caller is not allowed to do this."""
+
+    code = "access_denied"
+
+
+class AuthenticationFailed(AccessDenied):
+    """The caller's credentials were missing, expired or rejected."""
+
+    code = "authentication_failed"
+
+
+class Conflict(SekretError):
+    """A compare-and-set failed, the name is taken, or a rotation is already running."""
+
+    code = "conflict"
+
+
+class BackendUnavailable(SekretError):
+    """The backend cannot be reached, is sealed, or is down."""
+
+    code = "unavailable"
+
+
+class Throttled(BackendUnavailable):
+    """The service is rate limiting us and retries did not get through."""
+
+    code = "throttled"
+
+
+class IntegrityError(SekretError):
+    """Stored data failed authentication or is structurally corrupt."""
+
+    code = "integrity"
+
+
+class DecryptionError(IntegrityError):
+    """A ciphertext did not open: tampered with, moved to another name, or wrong key."""
+
+    code = "decryption"
+
+
+class WrongMasterKey(IntegrityError):
+    """The master key given does not unwrap the store's data key."""
+
+    code = "wrong_master_key"
+
+
+class AuditError(SekretError):
+    """The audit trail could not record an event, or a log failed verification."""
+
+    code = "audit"
+
+
+class RotationError(SekretError):
+    """A rotation step failed; the message says which step and what state remains."""
+
+    code = "rotation"

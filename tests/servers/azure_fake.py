@@ -1,0 +1,1 @@
+"""Test server fixture: azure_fake (filled in by its backend work)."""

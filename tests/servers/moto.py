@@ -1,0 +1,1 @@
+"""Test server fixture: moto (filled in by its backend work)."""

@@ -1,0 +1,1 @@
+"""Test server fixture: openbao (filled in by its backend work)."""

@@ -1,0 +1,1 @@
+"""Test server fixture: postgres (filled in by its backend work)."""
