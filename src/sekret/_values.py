@@ -108,7 +108,8 @@ class SecretValue:
             try:
                 data = _json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
             except (TypeError, ValueError) as exc:
-                raise InvalidValue(f"secret JSON could not be encoded: {type(exc).__name__}") from None
+                reason = type(exc).__name__
+                raise InvalidValue(f"secret JSON could not be encoded: {reason}") from None
             return cls(data, "json", max_bytes=max_bytes)
         raise InvalidValue(
             f"a secret value must be str, bytes, dict or list, not {type(value).__name__}"

@@ -306,4 +306,6 @@ class MemoryBackend(Backend):
         validate_name(name)
         with self._lock:
             if self._data.pop(name, None) is None:
-                raise SecretNotFound(f"secret {name!r} not found", name=name, backend=self.describe())
+                raise SecretNotFound(
+                    f"secret {name!r} not found", name=name, backend=self.describe()
+                )

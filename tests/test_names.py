@@ -1,0 +1,104 @@
+"""The name grammar and the Namespace (sekret._names)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sekret import InvalidSecretName, Namespace, validate_name
+from sekret._names import MAX_NAME_LENGTH
+from sekret.testing import BAD_NAMES
+
+SEGMENT_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+segments = st.text(SEGMENT_CHARS, min_size=1, max_size=20).filter(lambda s: s not in (".", ".."))
+names = st.lists(segments, min_size=1, max_size=6).map("/".join)
+
+
+@given(names)
+def test_grammar_accepts_every_well_formed_name(name: str) -> None:
+    """Any '/'-joined run of allowed segments (not '.'/'..') is a valid name."""
+    assert validate_name(name) == name
+
+
+@given(st.text(max_size=60))
+def test_grammar_either_accepts_or_raises_invalid_name(text: str) -> None:
+    """Arbitrary text is accepted only when every segment is allowed; else InvalidSecretName."""
+    parts = text.split("/")
+    ok = all(p and p not in (".", "..") and set(p) <= set(SEGMENT_CHARS) for p in parts)
+    if ok:
+        assert validate_name(text) == text
+    else:
+        with pytest.raises(InvalidSecretName):
+            validate_name(text)
+
+
+@given(names, st.sampled_from([" ", "\n", "\x00", "é", ";", "\\", "*", "?", "%"]))
+def test_any_forbidden_character_is_refused(name: str, bad: str) -> None:
+    """A single forbidden character anywhere makes the name invalid."""
+    with pytest.raises(InvalidSecretName):
+        validate_name(name + bad)
+
+
+@pytest.mark.parametrize("bad", BAD_NAMES)
+def test_known_bad_names_are_refused(bad: str) -> None:
+    """Empty, '..', control characters, spaces, over-long, leading/trailing '/' are refused."""
+    with pytest.raises(InvalidSecretName):
+        validate_name(bad)
+
+
+def test_length_bound() -> None:
+    """A name of exactly the maximum length passes; one more character fails."""
+    longest = "a" * 127 + "/" + "a" * 126 + "/b"
+    assert len(longest) == MAX_NAME_LENGTH
+    validate_name(longest)
+    with pytest.raises(InvalidSecretName):
+        validate_name(longest + "c")
+
+
+def test_non_string_is_refused() -> None:
+    """A name that is not a str raises InvalidSecretName, not TypeError."""
+    with pytest.raises(InvalidSecretName):
+        validate_name(b"bytes-name")
+
+
+def test_error_message_escapes_control_characters() -> None:
+    """The error shows an escaped, bounded copy of the bad name."""
+    with pytest.raises(InvalidSecretName) as info:
+        validate_name("bad\nname" + "x" * 100)
+    assert "\n" not in str(info.value)
+    assert len(str(info.value)) < 200
+
+
+def test_namespace_maps_short_to_full_names() -> None:
+    """A short name becomes app/environment/name and back."""
+    ns = Namespace("arrwdb", "production")
+    assert ns.full("cohere-api-key") == "arrwdb/production/cohere-api-key"
+    assert ns.short("arrwdb/production/tenants/acme") == "tenants/acme"
+    assert Namespace("arrwdb", "production", prefix="org/team").root == "org/team/arrwdb/production"
+
+
+@pytest.mark.parametrize("escape", ["../staging/cohere-api-key", "/arrwdb/staging/x", "a/../../b"])
+def test_namespace_cannot_be_escaped(escape: str) -> None:
+    """No short name reaches another environment's secrets."""
+    with pytest.raises(InvalidSecretName):
+        Namespace("arrwdb", "production").full(escape)
+
+
+def test_full_name_of_other_environment_stays_inside() -> None:
+    """A full staging name given to a production namespace stays under production/."""
+    full = Namespace("arrwdb", "production").full("arrwdb/staging/key")
+    assert full.startswith("arrwdb/production/")
+
+
+@pytest.mark.parametrize(("app", "env"), [("", "prod"), ("a/b", "prod"), ("app", "pro d")])
+def test_namespace_parts_are_single_valid_segments(app: str, env: str) -> None:
+    """App and environment must each be one valid segment."""
+    with pytest.raises(InvalidSecretName):
+        Namespace(app, env)
+
+
+def test_short_refuses_names_outside_namespace() -> None:
+    """short() of a name from another environment raises."""
+    with pytest.raises(InvalidSecretName):
+        Namespace("arrwdb", "production").short("arrwdb/staging/key")
