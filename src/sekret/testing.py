@@ -284,6 +284,24 @@ class BackendContract:
             backend.move_stage(name, CURRENT, v1, expected_version=v1)
         assert backend.read(name).version == v2
 
+    def test_move_stage_absent_expectation_is_a_lock(self, backend: Backend, name: str) -> None:
+        """expected_version=ABSENT lets exactly one caller place a free label."""
+        if Capability.STAGES not in backend.capabilities:
+            return
+        v1 = backend.write(name, SecretValue.of("one")).version
+        v2 = backend.write(name, SecretValue.of("two"), stages=[PENDING]).version
+        with pytest.raises(Conflict):
+            backend.move_stage(name, PENDING, v1, expected_version=ABSENT)
+        backend.move_stage(name, "rotating-1a2b", v1, expected_version=ABSENT)
+        with pytest.raises(Conflict):
+            backend.move_stage(name, "rotating-1a2b", v2, expected_version=ABSENT)
+        stages = {i.version: i.stages for i in backend.versions(name)}
+        assert "rotating-1a2b" in stages[v1]
+        assert PENDING in stages[v2]
+        backend.move_stage(name, "rotating-1a2b", None, expected_version=v1)
+        assert all("rotating-1a2b" not in i.stages for i in backend.versions(name))
+        assert backend.read(name).version == v1
+
     def test_move_stage_to_missing_version(self, backend: Backend, name: str) -> None:
         """Moving a stage to a version that does not exist raises VersionNotFound."""
         if Capability.STAGES not in backend.capabilities:

@@ -21,7 +21,10 @@ checks them):
 * ``read`` with neither version nor stage reads ``current`` through the
   stage map, never "latest".
 * ``move_stage`` moves one label atomically; moving ``current`` labels the
-  version that had it ``previous``.
+  version that had it ``previous``. ``expected_version`` is compare-and-set
+  on the label: the version that must hold it now, or ``ABSENT`` for "no
+  version holds it" (rotation uses this as its lock). Custom labels (any
+  ``validate_stage`` label, e.g. ``rotating-1a2b``) work like the built-ins.
 * ``delete`` is soft: the secret reads as ``SecretDeleted`` until
   ``restore`` or until the recovery window ends; ``destroy`` is immediate
   and permanent.
@@ -167,7 +170,8 @@ class Backend:
     ) -> None:
         """Put ``stage`` on ``version`` (None: remove it), atomically.
 
-        ``expected_version``: the version that must hold the stage now, else Conflict.
+        ``expected_version``: the version that must hold the stage now (``ABSENT``:
+        no version may hold it), else Conflict.
         """
         raise self._unsupported("move_stage", Capability.STAGES)
 
