@@ -15,9 +15,10 @@ It must never hold a value anywhere but the cache and the caller's hands.
 
 from __future__ import annotations
 
+import hmac
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
@@ -70,6 +71,7 @@ class Secrets:
             audit.wrap(raw, app=app, environment=environment) if audit is not None else raw
         )
         self.read_only = read_only
+        self._full_names: dict[str, str] = {}  # short -> full, validated once (reads only)
         self.cache: SecretCache | None = None
         if cache is not False:
             policy = cache if isinstance(cache, CachePolicy) else CachePolicy()
@@ -83,6 +85,12 @@ class Secrets:
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Secrets:
         """Build from ``SEKRET_BACKEND``, ``SEKRET_APP`` and ``SEKRET_ENV``."""
         env = os.environ if environ is None else environ
+        if not env.get("SEKRET_BACKEND"):
+            from sekret.manifest import find_manifest  # lazy: only when no backend is set
+
+            found = find_manifest()
+            if found is not None:
+                return cls.from_manifest(found, env.get("SEKRET_ENV") or None, **options)
         missing = [k for k in ("SEKRET_BACKEND", "SEKRET_APP", "SEKRET_ENV") if not env.get(k)]
         if missing:
             raise ConfigurationError(
@@ -94,6 +102,22 @@ class Secrets:
             env["SEKRET_BACKEND"], app=env["SEKRET_APP"], environment=env["SEKRET_ENV"], **options
         )
 
+    @classmethod
+    def from_manifest(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        environment: str | None = None,
+        **options: Any,
+    ) -> Secrets:
+        """Build from ``sekret.toml``/``[tool.sekret]`` (found upward from the cwd).
+
+        ``environment`` defaults to ``SEKRET_ENV``, then the manifest's
+        ``default_environment``; ``options`` override what the manifest sets.
+        """
+        from sekret.manifest import load_manifest  # lazy: tomllib only when used
+
+        return cls(**load_manifest(path).client_arguments(environment, **options))
+
     # -- names -------------------------------------------------------------
     def full_name(self, name: str) -> str:
         """``cohere-api-key`` -> ``arrwdb/production/cohere-api-key``."""
@@ -104,10 +128,18 @@ class Secrets:
         self, name: str, *, version: str | None = None, stage: str | None = None
     ) -> Secret:
         """One version (``current`` by default) with its metadata."""
-        full = self.namespace.full(name)
+        full = self._full_names.get(name) or self._resolve(name)
         if self.cache is not None:
             return self.cache.get(full, version=version, stage=stage)
         return self.backend.read(full, version=version, stage=stage)
+
+    def _resolve(self, name: str) -> str:
+        """``namespace.full`` memoised for reads, so a cache hit skips re-validating the name."""
+        full = self.namespace.full(name)
+        if len(self._full_names) >= 4096:
+            self._full_names.clear()
+        self._full_names[name] = full
+        return full
 
     def get(self, name: str, *, version: str | None = None, stage: str | None = None) -> str:
         """The value as text (current version by default)."""
@@ -269,6 +301,39 @@ class Secrets:
         finally:
             self._invalidate(full)
 
+    def verify_api_key(
+        self,
+        name: str,
+        presented: str | bytes,
+        *,
+        grace: timedelta = timedelta(days=7),
+        now: Callable[[], datetime] | None = None,
+    ) -> bool:
+        """True if ``presented`` is the current key, or the previous one within ``grace``.
+
+        The grace period runs from the creation of the current version, so
+        clients can switch keys without downtime after a rotation; after it (or
+        once ``previous`` is revoked) only the current key is accepted. Both
+        comparisons always run, in constant time.
+        """
+        candidate = presented.encode("utf-8") if isinstance(presented, str) else presented
+        current = self.get_secret(name)
+        ok = hmac.compare_digest(candidate, current.value.bytes())
+        try:
+            previous = self.get_secret(name, stage=PREVIOUS)
+        except VersionNotFound:
+            return ok
+        at = (now or (lambda: datetime.now(UTC)))()
+        in_grace = current.created is None or at < current.created + grace
+        ok_previous = hmac.compare_digest(candidate, previous.value.bytes())
+        return ok or (ok_previous and in_grace)
+
+    def revoke_previous(self, name: str) -> None:
+        """Remove the ``previous`` stage once clients have moved to the current value."""
+        full = self.namespace.full(name)
+        holder = self._stage_holder(full, PREVIOUS)
+        self.move_stage(name, PREVIOUS, None, expected_version=holder.version)
+
     def exists(self, name: str) -> bool:
         try:
             self.get_secret(name)
@@ -339,7 +404,7 @@ class AsyncSecrets:
         self, name: str, *, version: str | None = None, stage: str | None = None
     ) -> Secret:
         s = self.sync
-        full = s.namespace.full(name)
+        full = s._full_names.get(name) or s._resolve(name)
         if s.cache is not None:
             return await s.cache.aget(full, version=version, stage=stage)
         return await self._run(s.backend.read, full, version=version, stage=stage)

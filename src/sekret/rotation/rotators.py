@@ -1,0 +1,87 @@
+"""Built-in rotators for generated values: ``random`` and ``api_key``.
+
+``random`` makes tokens of a given length from an alphabet, with an optional
+prefix (``sk_live_...``). ``api_key`` is the same generator for keys that
+clients present to *us*: it needs no ``set`` step, and the dual-key window
+(``Secrets.verify_api_key``) accepts ``current`` and ``previous`` during a
+grace period so clients switch keys without downtime.
+
+Rotators are found by name through the entry-point group ``sekret.rotators``.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets as _random
+import string
+from typing import Any, ClassVar
+
+from sekret._values import Secret
+from sekret.exceptions import ConfigurationError, InvalidValue
+from sekret.rotation.engine import Rotator
+
+__all__ = ["ApiKeyRotator", "RandomRotator", "rotator_class", "make_rotator"]
+
+ALPHABETS = {
+    "alphanumeric": string.ascii_letters + string.digits,
+    "urlsafe": string.ascii_letters + string.digits + "-_",
+    "hex": "0123456789abcdef",
+    "printable": string.ascii_letters + string.digits + "!#%+,-.:=@^_~",
+}
+
+
+class RandomRotator(Rotator):
+    """Random tokens: ``length`` characters from ``alphabet`` after ``prefix``."""
+
+    name: ClassVar[str] = "random"
+    kinds: ClassVar[tuple[str, ...]] = ("generic", "api_key", "jwt_signing_key")
+
+    def __init__(
+        self, *, length: int = 40, alphabet: str = "alphanumeric", prefix: str = ""
+    ) -> None:
+        if not 16 <= length <= 4096:
+            raise InvalidValue(f"random rotator: length must be 16-4096, not {length}")
+        chars = ALPHABETS.get(alphabet, alphabet)
+        if len(set(chars)) < 16:
+            raise InvalidValue("random rotator: the alphabet needs at least 16 distinct characters")
+        self.length = length
+        self.alphabet = "".join(sorted(set(chars)))
+        self.prefix = prefix
+
+    def generate(self, current: Secret | None) -> object:
+        return self.prefix + "".join(_random.choice(self.alphabet) for _ in range(self.length))
+
+
+class ApiKeyRotator(RandomRotator):
+    """API keys clients present to this service; verified with ``verify_api_key``."""
+
+    name: ClassVar[str] = "api_key"
+    kinds: ClassVar[tuple[str, ...]] = ("api_key",)
+
+
+@functools.cache
+def _entry_points() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group="sekret.rotators")}
+
+
+def rotator_class(name: str) -> type[Rotator]:
+    """The rotator registered as ``name`` in the ``sekret.rotators`` entry-point group."""
+    ep = _entry_points().get(name)
+    if ep is None:
+        known = ", ".join(sorted(_entry_points())) or "none"
+        raise ConfigurationError(f"no rotator named {name!r}; known: {known}")
+    cls = ep.load()
+    if not (isinstance(cls, type) and issubclass(cls, Rotator)):
+        raise ConfigurationError(f"rotator entry point {name!r} is not a Rotator: {ep.value}")
+    return cls
+
+
+def make_rotator(name: str, **options: Any) -> Rotator:
+    """Build a rotator by registered name with its options; bad options are a clear error."""
+    cls = rotator_class(name)
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise ConfigurationError(f"rotator {name!r}: bad options ({exc})") from None

@@ -1,0 +1,116 @@
+"""Rotation schedules: when each secret was last rotated and when it is due.
+
+Default intervals come from the secret's kind (the guide's rotation
+strategy): API keys 90 days, database passwords 30, encryption keys 365,
+JWT signing keys 90; ``generic`` secrets have no schedule unless the manifest
+gives one. "Last rotated" is the creation time of the ``current`` version.
+The clock is injectable; nothing here sleeps or reads the wall clock itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sekret.exceptions import SecretNotFound
+
+if TYPE_CHECKING:
+    from sekret._secrets import Secrets
+
+__all__ = ["DEFAULT_INTERVAL_DAYS", "RotationPlan", "RotationStatus", "rotation_status"]
+
+DEFAULT_INTERVAL_DAYS: dict[str, int | None] = {
+    "api_key": 90,
+    "db_credentials": 30,
+    "encryption_key": 365,
+    "jwt_signing_key": 90,
+    "generic": None,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RotationPlan:
+    """One secret's rotation settings (from the manifest or code)."""
+
+    name: str
+    kind: str = "generic"
+    interval_days: int | None = None  # None: the kind's default
+    rotator: str | None = None
+
+    @property
+    def interval(self) -> timedelta | None:
+        days = self.interval_days
+        if days is None:
+            days = DEFAULT_INTERVAL_DAYS.get(self.kind)
+        return timedelta(days=days) if days else None
+
+
+@dataclass(frozen=True, slots=True)
+class RotationStatus:
+    """Where one secret stands (no value)."""
+
+    name: str
+    kind: str
+    interval_days: int | None
+    version: str | None
+    last_rotated: datetime | None
+    next_due: datetime | None
+    overdue: bool
+    pending: bool
+    missing: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        def iso(d: datetime | None) -> str | None:
+            return d.isoformat() if d else None
+
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "interval_days": self.interval_days,
+            "version": self.version,
+            "last_rotated": iso(self.last_rotated),
+            "next_due": iso(self.next_due),
+            "overdue": self.overdue,
+            "pending": self.pending,
+            "missing": self.missing,
+        }
+
+
+def rotation_status(
+    secrets: Secrets,
+    plans: Iterable[RotationPlan],
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> list[RotationStatus]:
+    """The status of each planned secret, read from the backend's version list."""
+    at = now()
+    out: list[RotationStatus] = []
+    for plan in plans:
+        interval = plan.interval
+        days = interval.days if interval else None
+        try:
+            infos = secrets.versions(plan.name)
+        except SecretNotFound:
+            out.append(
+                RotationStatus(plan.name, plan.kind, days, None, None, None, False, False, True)
+            )
+            continue
+        current = next((i for i in infos if "current" in i.stages), None)
+        pending = any("pending" in i.stages for i in infos)
+        last = current.created if current else None
+        due = last + interval if (last and interval) else None
+        out.append(
+            RotationStatus(
+                plan.name,
+                plan.kind,
+                days,
+                current.version if current else None,
+                last,
+                due,
+                bool(due and at >= due),
+                pending,
+            )
+        )
+    return out

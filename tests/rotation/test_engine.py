@@ -1,0 +1,250 @@
+"""The four-step rotation engine on the in-memory backend (sekret.rotation.engine)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from rotation.target import FileServiceRotator
+from sekret import (
+    CURRENT,
+    PENDING,
+    PREVIOUS,
+    AccessDenied,
+    Capability,
+    Conflict,
+    RotationError,
+    SecretNotFound,
+    Secrets,
+    SecretValue,
+    UnsupportedOperation,
+    VersionNotFound,
+)
+from sekret.backends.memory import MemoryBackend
+from sekret.rotation import RandomRotator, RotationEngine, Step
+from sekret.testing import sentinel_value
+
+
+class Crash(BaseException):
+    """Stands in for the process dying right after a step."""
+
+
+@pytest.fixture
+def secrets() -> Secrets:
+    return Secrets(MemoryBackend(), app="arrwdb", environment="production")
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> FileServiceRotator:
+    return FileServiceRotator(tmp_path / "service.json")
+
+
+def _start(secrets: Secrets, service: FileServiceRotator) -> str:
+    value = sentinel_value()
+    secrets.put("api-key", value)
+    service.accept(value)
+    return value
+
+
+def test_rotation_runs_four_steps(secrets: Secrets, service: FileServiceRotator) -> None:
+    """A rotation creates, sets, tests and finishes: new current, old previous, no pending."""
+    old = _start(secrets, service)
+    events: list[dict[str, object]] = []
+    result = RotationEngine(secrets, on_event=lambda e: events.append(dict(e))).rotate(
+        "api-key", service
+    )
+    assert result.outcome == "rotated"
+    assert result.steps == (Step.CREATE, Step.SET, Step.TEST, Step.FINISH)
+    new = secrets.get("api-key")
+    assert new != old
+    assert service.works(new)
+    assert secrets.get("api-key", stage=PREVIOUS) == old
+    with pytest.raises(VersionNotFound):
+        secrets.get("api-key", stage=PENDING)
+    assert [e["action"] for e in events] == [
+        "secret.rotate.create",
+        "secret.rotate.set",
+        "secret.rotate.test",
+        "secret.rotate.finish",
+    ]
+    assert all(old not in str(e) and new not in str(e) for e in events)
+
+
+def test_no_rotation_labels_left_behind(secrets: Secrets, service: FileServiceRotator) -> None:
+    """After a rotation only current and previous labels remain."""
+    _start(secrets, service)
+    RotationEngine(secrets).rotate("api-key", service)
+    labels = set().union(*(v.stages for v in secrets.versions("api-key")))
+    assert labels == {CURRENT, PREVIOUS}
+
+
+@pytest.mark.parametrize("crash_after", list(Step))
+def test_crash_after_each_step_then_rerun_finishes(
+    secrets: Secrets, service: FileServiceRotator, crash_after: Step
+) -> None:
+    """A run that dies after any step leaves current working; a rerun completes it."""
+    old = _start(secrets, service)
+
+    def die(name: str, step: Step, version: str) -> None:
+        if step == crash_after:
+            raise Crash
+
+    with pytest.raises(Crash):
+        RotationEngine(secrets, on_step=die).rotate("api-key", service)
+    secrets.invalidate("api-key")
+    assert service.works(secrets.get("api-key"))
+    if crash_after != Step.FINISH:  # after finish there is nothing left to do
+        assert RotationEngine(secrets).rotate("api-key", service).outcome == "resumed"
+    new = secrets.get("api-key")
+    assert new != old
+    assert service.works(new)
+    assert len(secrets.versions("api-key")) == 2
+    with pytest.raises(VersionNotFound):
+        secrets.get("api-key", stage=PENDING)
+
+
+def test_failed_test_rolls_back(secrets: Secrets, tmp_path: Path) -> None:
+    """When test fails, current stays, pending is dropped and set is reverted."""
+    service = FileServiceRotator(tmp_path / "s.json", fail_test=True)
+    old = _start(secrets, service)
+    with pytest.raises(RotationError) as info:
+        RotationEngine(secrets).rotate("api-key", service)
+    assert "rolled back" in str(info.value)
+    assert secrets.get("api-key") == old
+    with pytest.raises(VersionNotFound):
+        secrets.get("api-key", stage=PENDING)
+    pending = [v for v in secrets.versions("api-key") if v.version != "1"]
+    assert all(not service.works(secrets.get("api-key", version=v.version)) for v in pending)
+
+
+def test_rollback_on_request(secrets: Secrets, service: FileServiceRotator) -> None:
+    """rollback() after a crash drops pending and withdraws it from the service."""
+    old = _start(secrets, service)
+
+    def die(name: str, step: Step, version: str) -> None:
+        if step == Step.SET:
+            raise Crash
+
+    with pytest.raises(Crash):
+        RotationEngine(secrets, on_step=die).rotate("api-key", service)
+    pending = secrets.get("api-key", stage=PENDING)
+    RotationEngine(secrets).rollback("api-key", service)
+    assert not service.works(pending)
+    assert secrets.get("api-key") == old
+    with pytest.raises(VersionNotFound):
+        secrets.get("api-key", stage=PENDING)
+
+
+def test_concurrent_rotation_in_another_process_conflicts(secrets: Secrets) -> None:
+    """If another run placed pending between our checks, the pending CAS gives Conflict."""
+    secrets.put("api-key", "v1")
+    backend = secrets.backend
+    original_write = backend.write
+
+    def racing_write(*args: object, **kwargs: object) -> object:
+        info = original_write(*args, **kwargs)  # type: ignore[arg-type]
+        # another process wins the claim right after our write
+        other = original_write(
+            "arrwdb/production/api-key", SecretValue.of("x"), stages=[PENDING]
+        )
+        assert other.version
+        return info
+
+    backend.write = racing_write  # type: ignore[method-assign]
+    with pytest.raises(Conflict):
+        RotationEngine(secrets).rotate("api-key", RandomRotator())
+    backend.write = original_write  # type: ignore[method-assign]
+    labels = set().union(*(v.stages for v in secrets.versions("api-key")))
+    assert not [label for label in labels if label.startswith("rotating-")]
+
+
+def test_two_rotations_at_once_one_conflicts(secrets: Secrets) -> None:
+    """Two threads rotating one secret: one proceeds, the other gets Conflict."""
+    secrets.put("api-key", "v1")
+    gate = threading.Event()
+    release = threading.Event()
+
+    class Slow(RandomRotator):
+        def set(self, pending: object, current: object) -> None:
+            gate.set()
+            release.wait(10)
+
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        RotationEngine(secrets).rotate("api-key", Slow())
+
+    t = threading.Thread(target=first)
+    t.start()
+    gate.wait(10)
+    try:
+        RotationEngine(secrets).rotate("api-key", RandomRotator())
+    except Conflict as exc:
+        errors.append(exc)
+    release.set()
+    t.join(10)
+    assert len(errors) == 1
+    assert len(secrets.versions("api-key")) == 2
+
+
+def test_rotate_needs_an_existing_secret(secrets: Secrets) -> None:
+    """Rotating a secret with no current value says so."""
+    with pytest.raises(SecretNotFound):
+        RotationEngine(secrets).rotate("nothing", RandomRotator())
+
+
+def test_read_only_client_cannot_rotate() -> None:
+    """A read-only client's rotation is refused before anything is written."""
+    ro = Secrets(MemoryBackend(), app="a", environment="e", read_only=True)
+    with pytest.raises(AccessDenied):
+        RotationEngine(ro).rotate("k", RandomRotator())
+
+
+def test_backend_without_stages_is_unsupported() -> None:
+    """Rotation on a backend that declares no stages raises UnsupportedOperation."""
+    backend = MemoryBackend()
+    backend.capabilities = backend.capabilities & ~Capability.STAGES
+    with pytest.raises(UnsupportedOperation):
+        RotationEngine(Secrets(backend, app="a", environment="e")).rotate("k", RandomRotator())
+
+
+def test_random_rotator_options() -> None:
+    """The random rotator honours length, alphabet and prefix, and refuses weak settings."""
+    value = RandomRotator(length=20, alphabet="hex", prefix="sk_").generate(None)
+    assert isinstance(value, str)
+    assert value.startswith("sk_")
+    assert len(value) == 23
+    assert set(value[3:]) <= set("0123456789abcdef")
+    with pytest.raises(ValueError, match="length"):
+        RandomRotator(length=8)
+    with pytest.raises(ValueError, match="alphabet"):
+        RandomRotator(alphabet="ab")
+
+
+def test_crash_between_the_two_moves_of_finish(
+    secrets: Secrets, service: FileServiceRotator
+) -> None:
+    """A run that died after moving current but before clearing pending is cleaned up."""
+    _start(secrets, service)
+    backend = secrets.backend
+    original = backend.move_stage
+
+    def dies_on_clear(name: str, stage: str, version: str | None, **kw: object) -> None:
+        if stage == PENDING and version is None:
+            raise Crash
+        original(name, stage, version, **kw)  # type: ignore[arg-type]
+
+    backend.move_stage = dies_on_clear  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        RotationEngine(secrets).rotate("api-key", service)
+    backend.move_stage = original  # type: ignore[method-assign]
+    secrets.invalidate("api-key")
+    current = secrets.get_secret("api-key")
+    assert PENDING in current.stages
+    result = RotationEngine(secrets).rotate("api-key", service)
+    assert result.outcome == "resumed"
+    assert secrets.get_secret("api-key").version == current.version
+    with pytest.raises(VersionNotFound):
+        secrets.get("api-key", stage=PENDING)
