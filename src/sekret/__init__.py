@@ -42,6 +42,7 @@ from sekret.exceptions import (
     SekretError,
     Throttled,
     UnsupportedOperation,
+    VersionDisabled,
     VersionNotFound,
     WrongMasterKey,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "SekretError",
     "Throttled",
     "UnsupportedOperation",
+    "VersionDisabled",
     "VersionInfo",
     "VersionNotFound",
     "WrongMasterKey",

@@ -11,6 +11,7 @@ SekretError
 ├── UnsupportedOperation     the backend lacks the capability asked for
 ├── SecretNotFound           no such secret (also LookupError)
 │   ├── VersionNotFound      the secret exists, that version or stage does not
+│   │   └── VersionDisabled  the version exists but the service has it disabled
 │   └── SecretDeleted        scheduled for deletion; restorable until `recoverable_until`
 ├── AccessDenied             the service refused the caller
 │   └── AuthenticationFailed the caller could not prove who it is
@@ -56,6 +57,7 @@ __all__ = [
     "SekretError",
     "Throttled",
     "UnsupportedOperation",
+    "VersionDisabled",
     "VersionNotFound",
     "WrongMasterKey",
 ]
@@ -140,6 +142,12 @@ class VersionNotFound(SecretNotFound):
     """The secret exists but the version or stage asked for does not."""
 
     code = "version_not_found"
+
+
+class VersionDisabled(VersionNotFound):
+    """The version exists but is disabled by the service, so it cannot be read."""
+
+    code = "version_disabled"
 
 
 class SecretDeleted(SecretNotFound):

@@ -1,0 +1,338 @@
+"""The Google Secret Manager backend: the real SDK against the local fake (gRPC and REST)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+import pytest
+from google.api_core.retry import Retry, if_exception_type
+
+from sekret import SecretValue, VersionDisabled
+from sekret._values import CURRENT, PENDING, PREVIOUS
+from sekret.backends import open_backend
+from sekret.backends._namemap import GOOGLE
+from sekret.backends.gcp import GcpBackend
+from sekret.exceptions import (
+    AccessDenied,
+    AuthenticationFailed,
+    BackendUnavailable,
+    ConfigurationError,
+    Conflict,
+    InvalidSecretName,
+    InvalidValue,
+    SecretDeleted,
+    SecretNotFound,
+    Throttled,
+    VersionNotFound,
+)
+from sekret.testing import BackendContract, sentinel_value
+from servers.gcp_fake import GcpFake
+
+PROJECT = "sekret-test"
+
+
+def quick_retry() -> Any:
+    """A retry that gives up quickly (the SDK default waits up to 60 s)."""
+    from google.api_core.exceptions import ResourceExhausted, ServiceUnavailable, TooManyRequests
+
+    return Retry(
+        initial=0.001,
+        maximum=0.002,
+        multiplier=1.0,
+        timeout=0.05,
+        predicate=if_exception_type(ResourceExhausted, ServiceUnavailable, TooManyRequests),
+    )
+
+
+def grpc_backend(fake: GcpFake, **options: Any) -> GcpBackend:
+    return GcpBackend(PROJECT, client=fake.grpc_client(), retry=quick_retry(), **options)
+
+
+def rest_backend(fake: GcpFake, **options: Any) -> GcpBackend:
+    return GcpBackend(PROJECT, client=fake.rest_client(), retry=quick_retry(), **options)
+
+
+@pytest.fixture
+def backend(gcp_fake: GcpFake) -> Iterator[GcpBackend]:
+    with grpc_backend(gcp_fake) as b:
+        yield b
+
+
+@pytest.fixture
+def rest(gcp_fake: GcpFake) -> Iterator[GcpBackend]:
+    with rest_backend(gcp_fake) as b:
+        yield b
+
+
+class TestGcpContract(BackendContract):
+    @pytest.fixture
+    def backend(self, gcp_fake: GcpFake) -> Iterator[GcpBackend]:
+        with grpc_backend(gcp_fake) as b:
+            yield b
+
+
+# -- REST smoke test -------------------------------------------------------------
+def test_rest_round_trip_and_stages(rest: GcpBackend) -> None:
+    """Over REST: write, read current by alias, pending, promote, versions."""
+    v1 = rest.write("app/dev/rest", SecretValue.of({"a": 1})).version
+    v2 = rest.write("app/dev/rest", SecretValue.of(b"\x00\x01"), stages=[PENDING]).version
+    assert rest.read("app/dev/rest").value.json() == {"a": 1}
+    assert rest.read("app/dev/rest", stage=PENDING).value.bytes() == b"\x00\x01"
+    rest.move_stage("app/dev/rest", CURRENT, v2, expected_version=v1)
+    assert rest.read("app/dev/rest", stage=PREVIOUS).version == v1
+    assert [v.version for v in rest.versions("app/dev/rest")] == [v1, v2]
+
+
+def test_rest_errors_map_from_parent_classes(rest: GcpBackend, gcp_fake: GcpFake) -> None:
+    """REST raises NotFound/Forbidden/Conflict/BadRequest parents; each maps like gRPC."""
+    with pytest.raises(SecretNotFound):
+        rest.read("app/dev/none")
+    gcp_fake.model.inject(grpc.StatusCode.PERMISSION_DENIED)
+    with pytest.raises(AccessDenied):
+        rest.read("app/dev/none")
+    gcp_fake.model.inject(grpc.StatusCode.UNAUTHENTICATED)
+    with pytest.raises(AuthenticationFailed):
+        rest.read("app/dev/none")
+    v1 = rest.write("app/dev/rerr", SecretValue.of("one")).version
+    rest.write("app/dev/rerr", SecretValue.of("two"))
+    with pytest.raises(Conflict):
+        rest.move_stage("app/dev/rerr", CURRENT, v1, expected_version=v1)
+    gcp_fake.model.inject(grpc.StatusCode.RESOURCE_EXHAUSTED, times=1000)
+    with pytest.raises(Throttled):
+        rest.read("app/dev/rerr")
+
+
+def test_rest_disabled_version(rest: GcpBackend, gcp_fake: GcpFake) -> None:
+    """Over REST a disabled version (400 FAILED_PRECONDITION) raises VersionDisabled."""
+    v1 = rest.write("app/dev/rdis", SecretValue.of("one")).version
+    gcp_fake.grpc_client().disable_secret_version(
+        name=f"projects/{PROJECT}/secrets/{GOOGLE.encode('app/dev/rdis')}/versions/{v1}"
+    )
+    with pytest.raises(VersionDisabled):
+        rest.read("app/dev/rdis")
+
+
+# -- gRPC error mapping ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        (grpc.StatusCode.PERMISSION_DENIED, AccessDenied),
+        (grpc.StatusCode.UNAUTHENTICATED, AuthenticationFailed),
+        (grpc.StatusCode.NOT_FOUND, SecretNotFound),
+        (grpc.StatusCode.ABORTED, Conflict),
+        (grpc.StatusCode.INTERNAL, BackendUnavailable),
+    ],
+)
+def test_grpc_errors_are_mapped(
+    backend: GcpBackend, gcp_fake: GcpFake, code: grpc.StatusCode, error: type[Exception]
+) -> None:
+    """Each injected gRPC status raises its sekret error, chained from the SDK's."""
+    gcp_fake.model.inject(code)
+    with pytest.raises(error) as info:
+        backend.read("app/dev/x")
+    assert info.value.__cause__ is not None
+
+
+def test_resource_exhausted_after_retries_is_throttled(
+    backend: GcpBackend, gcp_fake: GcpFake
+) -> None:
+    """RESOURCE_EXHAUSTED on every retry of an access raises Throttled."""
+    backend.write("app/dev/busy", SecretValue.of("v"))
+    exhausted = grpc.StatusCode.RESOURCE_EXHAUSTED
+    gcp_fake.model.inject(exhausted, times=1000, method="AccessSecretVersion")
+    with pytest.raises(Throttled):
+        backend.read("app/dev/busy")
+
+
+def test_resource_exhausted_once_is_retried(backend: GcpBackend, gcp_fake: GcpFake) -> None:
+    """One RESOURCE_EXHAUSTED on access is retried and the read succeeds."""
+    backend.write("app/dev/once", SecretValue.of("v"))
+    gcp_fake.model.inject(grpc.StatusCode.RESOURCE_EXHAUSTED, times=1, method="AccessSecretVersion")
+    assert backend.read("app/dev/once").value.text() == "v"
+
+
+def test_unreachable_is_unavailable() -> None:
+    """A channel to a closed port raises BackendUnavailable."""
+    from google.cloud.secretmanager_v1 import SecretManagerServiceClient
+    from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
+        SecretManagerServiceGrpcTransport,
+    )
+
+    channel = grpc.insecure_channel("127.0.0.1:1")
+    transport = SecretManagerServiceGrpcTransport(channel=channel)
+    client = SecretManagerServiceClient(transport=transport)
+    backend = GcpBackend(PROJECT, client=client, retry=quick_retry(), timeout=2)
+    with backend, pytest.raises(BackendUnavailable):
+        backend.read("app/dev/x")
+
+
+def test_disabled_version_is_its_own_error(backend: GcpBackend, gcp_fake: GcpFake) -> None:
+    """Reading a disabled version raises VersionDisabled, a VersionNotFound."""
+    v1 = backend.write("app/dev/dis", SecretValue.of("one")).version
+    backend.write("app/dev/dis", SecretValue.of("two"))
+    gcp_fake.grpc_client().disable_secret_version(
+        name=f"projects/{PROJECT}/secrets/{GOOGLE.encode('app/dev/dis')}/versions/{v1}"
+    )
+    with pytest.raises(VersionDisabled) as info:
+        backend.read("app/dev/dis", version=v1)
+    assert isinstance(info.value, VersionNotFound)
+    assert backend.read("app/dev/dis").value.text() == "two"
+
+
+# -- semantics specific to Google ----------------------------------------------------
+def test_latest_is_never_read_as_current(backend: GcpBackend) -> None:
+    """A newer pending version does not change current; 'latest' is not a version id."""
+    v1 = backend.write("app/dev/lat", SecretValue.of("live")).version
+    backend.write("app/dev/lat", SecretValue.of("next"), stages=[PENDING])
+    assert backend.read("app/dev/lat").version == v1
+    with pytest.raises(VersionNotFound):
+        backend.read("app/dev/lat", version="latest")
+
+
+def test_stages_are_version_aliases(backend: GcpBackend, gcp_fake: GcpFake) -> None:
+    """Stages are stored as the secret's version aliases, readable by other tools."""
+    v1 = backend.write("app/dev/al", SecretValue.of("one")).version
+    v2 = backend.write("app/dev/al", SecretValue.of("two")).version
+    secret = gcp_fake.grpc_client().get_secret(
+        name=f"projects/{PROJECT}/secrets/{GOOGLE.encode('app/dev/al')}"
+    )
+    assert dict(secret.version_aliases) == {CURRENT: int(v2), PREVIOUS: int(v1)}
+
+
+def test_stale_etag_makes_cas_conflict(backend: GcpBackend, gcp_fake: GcpFake) -> None:
+    """A concurrent alias change between our read and update fails the CAS write."""
+    v1 = backend.write("app/dev/race", SecretValue.of("one")).version
+    original = backend._update
+
+    def racing_update(*args: Any) -> None:
+        gcp_fake.grpc_client().update_secret(
+            secret={
+                "name": f"projects/{PROJECT}/secrets/{GOOGLE.encode('app/dev/race')}",
+                "labels": {"touched": "yes"},
+            },
+            update_mask={"paths": ["labels"]},
+        )
+        original(*args)
+
+    backend._update = racing_update  # type: ignore[method-assign]
+    with pytest.raises(Conflict):
+        backend.write("app/dev/race", SecretValue.of("two"), expected_version=v1)
+    backend._update = original  # type: ignore[method-assign]
+    assert backend.read("app/dev/race").version == v1
+    assert len(backend.versions("app/dev/race")) == 1  # the loser's version was destroyed
+
+
+def test_recovery_window_is_emulated_with_the_clock(gcp_fake: GcpFake) -> None:
+    """Delete disables every version; after the window the secret is purged for real."""
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    with grpc_backend(gcp_fake, clock=lambda: now[0]) as b:
+        b.write("app/dev/win", SecretValue.of("v"))
+        until = b.delete("app/dev/win", recovery_days=7)
+        assert until == now[0] + timedelta(days=7)
+        with pytest.raises(SecretDeleted) as info:
+            b.read("app/dev/win")
+        assert info.value.recoverable_until == until
+        versions = gcp_fake.grpc_client().list_secret_versions(
+            parent=f"projects/{PROJECT}/secrets/{GOOGLE.encode('app/dev/win')}"
+        )
+        assert {int(v.state) for v in versions} == {2}  # DISABLED
+        now[0] += timedelta(days=8)
+        with pytest.raises(SecretNotFound) as gone:
+            b.restore("app/dev/win")
+        assert not isinstance(gone.value, SecretDeleted)
+
+
+def test_content_type_and_token_survive_in_annotations(backend: GcpBackend) -> None:
+    """JSON kind, metadata and the idempotency token are recovered per version."""
+    value = sentinel_value()
+    first = backend.write(
+        "app/dev/ann", SecretValue.of({"p": value}), token="tok", metadata={"owner": "team"}
+    )
+    again = backend.write("app/dev/ann", SecretValue.of({"p": value}), token="tok")
+    assert again.version == first.version
+    secret = backend.read("app/dev/ann")
+    assert secret.value.json() == {"p": value}
+    assert secret.metadata == {"owner": "team"}
+    with pytest.raises(Conflict) as info:
+        backend.write("app/dev/ann", SecretValue.of("other"), token="tok")
+    assert value not in str(info.value)
+
+
+def test_name_too_long_is_refused_before_any_call(backend: GcpBackend, gcp_fake: GcpFake) -> None:
+    """A valid name whose secret id would exceed 255 characters is InvalidSecretName, no call."""
+    with pytest.raises(InvalidSecretName):
+        backend.read("a/" * 100 + "b")
+    assert gcp_fake.model.calls == []
+
+
+def test_from_url_and_describe() -> None:
+    """gcp://<project> builds the backend; a malformed project id is a ConfigurationError."""
+    from google.auth.credentials import AnonymousCredentials
+
+    b = open_backend("gcp://my-project-1", credentials=AnonymousCredentials())
+    assert b.describe() == "gcp://my-project-1"
+    b.close()
+    with pytest.raises(ConfigurationError):
+        GcpBackend.from_url("gcp://Bad_Project")
+
+
+def test_policy_read_binds_accessor_with_prefix_condition() -> None:
+    """The read policy binds secretAccessor with a condition on the app's secret prefix."""
+    doc = json.loads(GcpBackend.policy("arrwdb/production", project_number="123"))
+    (binding,) = doc["bindings"]
+    assert binding["role"] == "roles/secretmanager.secretAccessor"
+    assert binding["condition"]["expression"] == (
+        'resource.name.startsWith("projects/123/secrets/arrwdb__production__")'
+    )
+    rotate = json.loads(GcpBackend.policy("arrwdb/production", access="rotate"))
+    roles = {b["role"] for b in rotate["bindings"]}
+    assert "roles/secretmanager.secretVersionAdder" in roles
+    assert "roles/secretmanager.secretVersionManager" in roles
+
+
+def test_listing_follows_next_page_token(
+    backend: GcpBackend, gcp_fake: GcpFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 2 secrets per service page, every secret under the prefix is still listed."""
+    monkeypatch.setattr(gcp_fake.model, "page_size", 2)
+    names = {f"pages/g/s{i}" for i in range(5)}
+    for n in names:
+        backend.write(n, SecretValue.of("v"))
+    assert {i.name for i in backend.list("pages/g/").items} == names
+    assert gcp_fake.model.calls.count("ListSecrets") >= 3
+
+
+def test_annotations_of_destroyed_versions_are_pruned(
+    backend: GcpBackend, gcp_fake: GcpFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Near the 16 KiB annotation limit, destroyed versions' entries are dropped; else refused."""
+    import sekret.backends.gcp as gcp
+
+    monkeypatch.setattr(gcp, "ANNOTATION_BUDGET", 150)  # two version entries fit
+    path = f"projects/{PROJECT}/secrets/{GOOGLE.encode('app/dev/many')}"
+    v1 = backend.write("app/dev/many", SecretValue.of("1")).version
+    v2 = backend.write("app/dev/many", SecretValue.of("2")).version
+    gcp_fake.grpc_client().destroy_secret_version(name=f"{path}/versions/{v1}")
+    v3 = backend.write("app/dev/many", SecretValue.of("3")).version
+    annotations = gcp_fake.grpc_client().get_secret(name=path).annotations
+    assert f"sekret-v{v1}" not in annotations
+    assert {f"sekret-v{v2}", f"sekret-v{v3}"} <= set(annotations)
+    with pytest.raises(InvalidValue):
+        backend.write("app/dev/many", SecretValue.of("4"))
+    assert backend.read("app/dev/many").version == v3
+    assert [v.version for v in backend.versions("app/dev/many")] == [v2, v3]
+
+
+def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without google-cloud-secret-manager, building the backend says: pip install "sekret[gcp]"."""
+    import sys
+
+    from sekret.exceptions import BackendNotInstalled
+
+    monkeypatch.setitem(sys.modules, "google.cloud.secretmanager_v1", None)
+    with pytest.raises(BackendNotInstalled, match=r"sekret\[gcp\]"):
+        GcpBackend("my-project-1")
