@@ -1,0 +1,627 @@
+"""The vault backend's connection: log in, keep the token fresh, fail over, map errors.
+
+Login methods (one class each): ``token`` (static, or re-read from a file
+that an agent rewrites), ``approle`` (role_id + secret_id), ``kubernetes``
+(the pod's service-account token file) and ``jwt`` (a JWT/OIDC token file).
+
+``TokenKeeper`` tracks the token's lifetime on an injectable monotonic clock:
+at two thirds of its TTL it renews the token (``renew-self``), and when the
+token cannot be renewed, or the server says it is no longer valid, it logs in
+again. Callers never see any of this unless the login itself is refused.
+
+``VaultConnection`` sends requests through ``hvac``'s HTTP adapter to one of
+several addresses (HA): a refused connection, a sealed node, or a standby
+that cannot serve moves on to the next address; ``429`` waits for
+``Retry-After`` (bounded) and retries; every non-success answer becomes a
+sekret error here, with the HTTP status kept as its cause. A change whose
+connection broke mid-request is never resent (it may have been applied).
+
+This module must never put a token, secret_id or JWT into a repr, a log line
+or an exception message, and never reads credential files at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from sekret.backends.base import require
+from sekret.exceptions import (
+    AccessDenied,
+    AuthenticationFailed,
+    BackendUnavailable,
+    ConfigurationError,
+    Conflict,
+    SecretNotFound,
+    SekretError,
+    Throttled,
+)
+
+__all__ = [
+    "AppRoleAuth",
+    "AuthMethod",
+    "JwtAuth",
+    "KubernetesAuth",
+    "Login",
+    "TokenAuth",
+    "TokenKeeper",
+    "VaultConnection",
+    "auth_from_options",
+]
+
+DEFAULT_SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+_UNAVAILABLE_HINTS = ("sealed", "standby", "not active", "leader", "no active", "not initialized")
+TOKEN_ENV = ("VAULT_TOKEN", "BAO_TOKEN")
+
+
+class Send(Protocol):
+    """The backend's request function: (method, path, body, with_token) -> JSON or None."""
+
+    def __call__(
+        self, method: str, path: str, body: Mapping[str, Any] | None = None, *, auth: bool = True
+    ) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """The result of a login or lookup: a token and how long it lives (0: forever)."""
+
+    token: str
+    ttl: float
+    renewable: bool
+    who: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Login(token=***, ttl={self.ttl}, renewable={self.renewable}, who={self.who!r})"
+
+
+def _read_file(path: str, what: str) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the {what} file {path!r}: {exc.strerror}") from exc
+    if not text:
+        raise ConfigurationError(f"the {what} file {path!r} is empty")
+    return text
+
+
+def _login_result(reply: dict[str, Any] | None, method: str) -> Login:
+    auth = (reply or {}).get("auth") or {}
+    token = auth.get("client_token")
+    if not isinstance(token, str) or not token:
+        raise AuthenticationFailed(f"vault {method} login returned no token")
+    meta = auth.get("metadata") or {}
+    who = meta.get("role_name") or meta.get("role") or None
+    return Login(
+        token, float(auth.get("lease_duration") or 0), bool(auth.get("renewable")), who
+    )
+
+
+class AuthMethod:
+    """How the backend proves who it is. Subclasses implement ``login``."""
+
+    kind: ClassVar[str] = ""
+
+    @property
+    def can_login(self) -> bool:
+        """False when there is nothing to log in again with (a static token)."""
+        return True
+
+    def login(self, send: Send) -> Login:
+        raise NotImplementedError  # pragma: no cover - every subclass overrides it
+
+    def identity(self, who: str | None) -> str:
+        """A safe label for audit: the method and a role name, never a credential."""
+        return f"{self.kind}:{who}" if who else self.kind
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+    def _post_login(self, send: Send, mount: str, body: dict[str, Any]) -> Login:
+        try:
+            reply = send("POST", f"auth/{mount}/login", body, auth=False)
+        except AuthenticationFailed:
+            raise
+        except SekretError as exc:
+            if exc.code in ("access_denied", "configuration"):
+                raise AuthenticationFailed(
+                    f"vault {self.kind} login at auth/{mount} was refused: {exc.message}"
+                ) from exc
+            raise
+        return _login_result(reply, self.kind)
+
+
+class TokenAuth(AuthMethod):
+    """A token given directly, from ``VAULT_TOKEN``/``BAO_TOKEN``, or from a file.
+
+    With ``token_file`` (e.g. a Vault Agent sink) a "re-login" re-reads the file.
+    """
+
+    kind = "token"
+    __slots__ = ("_file", "_token")
+
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        token_file: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self._file = token_file
+        if token is None and token_file is None:
+            token = next((env[k] for k in TOKEN_ENV if env.get(k)), None)
+            if token is None:
+                raise ConfigurationError(
+                    "vault auth=token needs a token: pass token=..., token_file=..., "
+                    "or set VAULT_TOKEN / BAO_TOKEN"
+                )
+        self._token = token
+
+    @property
+    def can_login(self) -> bool:  # a token file can be re-read (Vault Agent sink)
+        return self._file is not None
+
+    def current(self) -> str:
+        if self._file is not None:
+            return _read_file(self._file, "vault token")
+        assert self._token is not None
+        return self._token
+
+    def login(self, send: Send) -> Login:
+        return Login(self.current(), -1.0, False)  # lifetime learnt by lookup-self
+
+
+class AppRoleAuth(AuthMethod):
+    """AppRole: a role_id plus a secret_id given, read from a file, or from an env var."""
+
+    kind = "approle"
+    __slots__ = ("_mount", "_role_id", "_secret", "role_name")
+
+    def __init__(
+        self,
+        role_id: str,
+        *,
+        secret_id: str | None = None,
+        secret_id_file: str | None = None,
+        secret_id_env: str | None = None,
+        mount: str = "approle",
+        role_name: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        if not role_id:
+            raise ConfigurationError("vault auth=approle needs role_id")
+        env = os.environ if environ is None else environ
+        self._role_id = role_id
+        self._mount = mount
+        self.role_name = role_name
+        if secret_id is not None:
+            self._secret: Callable[[], str | None] = lambda: secret_id
+        elif secret_id_file is not None:
+            path = secret_id_file
+            self._secret = lambda: _read_file(path, "AppRole secret_id")
+        elif secret_id_env is not None:
+            var = secret_id_env
+            if not env.get(var):
+                raise ConfigurationError(f"vault auth=approle: ${var} (secret_id) is not set")
+            self._secret = lambda: env.get(var)
+        else:
+            self._secret = lambda: None  # a role with bind_secret_id=false
+
+    def login(self, send: Send) -> Login:
+        body: dict[str, Any] = {"role_id": self._role_id}
+        secret = self._secret()
+        if secret:
+            body["secret_id"] = secret
+        return self._post_login(send, self._mount, body)
+
+    def identity(self, who: str | None) -> str:
+        return f"approle:{who or self.role_name or self._role_id[:8]}"
+
+
+class _JwtLogin(AuthMethod):
+    __slots__ = ("_file", "_mount", "role")
+
+    def __init__(self, role: str, *, jwt_file: str, mount: str) -> None:
+        if not role:
+            raise ConfigurationError(f"vault auth={self.kind} needs role")
+        self.role = role
+        self._file = jwt_file
+        self._mount = mount
+
+    def login(self, send: Send) -> Login:
+        jwt = _read_file(self._file, f"{self.kind} JWT")  # re-read: the file is rotated
+        return self._post_login(send, self._mount, {"role": self.role, "jwt": jwt})
+
+    def identity(self, who: str | None) -> str:
+        return f"{self.kind}:{who or self.role}"
+
+
+class KubernetesAuth(_JwtLogin):
+    """Kubernetes: the pod's service-account token, exchanged for a Vault token."""
+
+    kind = "kubernetes"
+
+    def __init__(
+        self, role: str, *, jwt_file: str = DEFAULT_SA_TOKEN, mount: str = "kubernetes"
+    ) -> None:
+        super().__init__(role, jwt_file=jwt_file, mount=mount)
+
+
+class JwtAuth(_JwtLogin):
+    """JWT/OIDC: a signed JWT read from a file (CI job token, workload identity)."""
+
+    kind = "jwt"
+
+    def __init__(self, role: str, *, jwt_file: str, mount: str = "jwt") -> None:
+        super().__init__(role, jwt_file=jwt_file, mount=mount)
+
+
+def auth_from_options(kind: str, options: dict[str, Any]) -> AuthMethod:
+    """Build the login method ``kind`` from URL/keyword options (consumed from ``options``)."""
+    mount = options.pop("auth_mount", None)
+    environ = options.pop("environ", None)
+    if kind == "token":
+        return TokenAuth(
+            options.pop("token", None), token_file=options.pop("token_file", None), environ=environ
+        )
+    if kind == "approle":
+        return AppRoleAuth(
+            options.pop("role_id", "") or "",
+            secret_id=options.pop("secret_id", None),
+            secret_id_file=options.pop("secret_id_file", None),
+            secret_id_env=options.pop("secret_id_env", None),
+            mount=mount or "approle",
+            role_name=options.pop("role", None),
+            environ=environ,
+        )
+    if kind == "kubernetes":
+        return KubernetesAuth(
+            options.pop("role", "") or "",
+            jwt_file=options.pop("jwt_file", None) or DEFAULT_SA_TOKEN,
+            mount=mount or "kubernetes",
+        )
+    if kind in ("jwt", "oidc"):
+        jwt_file = options.pop("jwt_file", None)
+        if not jwt_file:
+            raise ConfigurationError(f"vault auth={kind} needs jwt_file")
+        return JwtAuth(options.pop("role", "") or "", jwt_file=jwt_file, mount=mount or kind)
+    raise ConfigurationError(
+        f"unknown vault auth method {kind!r}; use token, approle, kubernetes or jwt"
+    )
+
+
+class TokenKeeper:
+    """Holds the current token and keeps it valid (renew at 2/3 TTL, re-login when needed)."""
+
+    RENEW_AT: ClassVar[float] = 2 / 3
+
+    def __init__(
+        self,
+        method: AuthMethod,
+        send: Send,
+        apply: Callable[[str], None],
+        *,
+        monotonic: Callable[[], float],
+    ) -> None:
+        self.method = method
+        self._send = send
+        self._apply = apply
+        self._now = monotonic
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._renew_due: float | None = None  # None: never
+        self._ttl = 0.0
+        self._renewable = False
+        self.who: str | None = None
+        self.logins = 0
+        self.renewals = 0
+
+    # -- the hot path: one comparison, no lock ------------------------------
+    def ensure(self) -> None:
+        """Make sure a token is set and not due for renewal."""
+        due = self._renew_due
+        if self._token is not None and (due is None or self._now() < due):
+            return
+        with self._lock:
+            if self._token is None:
+                self._login()
+            elif self._renew_due is not None and self._now() >= self._renew_due:
+                self._renew()
+
+    def relogin(self, stale: str | None) -> bool:
+        """Log in again after the server refused ``stale``; False if that is impossible."""
+        with self._lock:
+            if self._token != stale:
+                return True  # another thread already replaced it
+            if not self.method.can_login:
+                return False
+            self._login()
+            return True
+
+    @property
+    def token(self) -> str | None:
+        return self._token
+
+    def token_is_valid(self) -> bool:
+        """Ask the server whether the current token still works (after a 403)."""
+        try:
+            self._send("GET", "auth/token/lookup-self")
+        except SekretError:
+            return False
+        return True
+
+    # -- internals (called under the lock) ----------------------------------
+    def _set(self, login: Login) -> None:
+        self._token = login.token
+        self._apply(login.token)
+        if login.who:
+            self.who = login.who
+        self._ttl = login.ttl
+        self._renewable = login.renewable
+        self._renew_due = self._now() + login.ttl * self.RENEW_AT if login.ttl > 0 else None
+
+    def _login(self) -> None:
+        login = self.method.login(self._send)
+        self.logins += 1
+        if login.ttl < 0:  # a static token: learn its lifetime from the server
+            self._token = login.token
+            self._apply(login.token)
+            login = self._lookup(login.token)
+        self._set(login)
+
+    def _lookup(self, token: str) -> Login:
+        try:
+            reply = self._send("GET", "auth/token/lookup-self") or {}
+        except AccessDenied:
+            # no lookup-self in its policies (or already invalid): lifetime unknown; a refused
+            # request later says which, clearly
+            return Login(token, 0.0, False)
+        data = reply.get("data") or {}
+        meta = data.get("meta") or {}
+        return Login(
+            token,
+            float(data.get("ttl") or 0),
+            bool(data.get("renewable")),
+            meta.get("role_name") or None,
+        )
+
+    def _renew(self) -> None:
+        assert self._token is not None
+        if self._renewable:
+            try:
+                reply = self._send("POST", "auth/token/renew-self", {})
+            except SekretError:
+                reply = None
+            if reply is not None:
+                renewed = _login_result(reply, "renew")
+                self.renewals += 1
+                # a renewal capped by max_ttl gives less than asked: log in before it ends
+                if renewed.ttl >= self._ttl * (1 - self.RENEW_AT) or not self.method.can_login:
+                    self._set(Login(self._token, renewed.ttl, renewed.renewable, self.who))
+                    return
+        if self.method.can_login:
+            self._login()
+        else:
+            self._renew_due = None  # nothing else to do; a 403 will say so clearly
+
+
+class _VaultReply(Exception):
+    """A non-success HTTP answer, kept as the cause of the sekret error raised for it."""
+
+    def __init__(self, status: int, errors: Sequence[str], retry_after: str | None = None):
+        self.status = status
+        self.errors = [e.strip()[:200] for e in errors]
+        self.retry_after = retry_after
+        super().__init__(f"HTTP {status}: {'; '.join(self.errors) or 'no detail'}")
+
+
+class VaultConnection:
+    """Authenticated requests to one of several Vault/OpenBao addresses."""
+
+    def __init__(
+        self,
+        addresses: Sequence[str],
+        method: AuthMethod,
+        *,
+        label: str,
+        namespace: str | None = None,
+        verify: bool | str = True,
+        timeout: float = 10.0,
+        session: Any = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        failover_rounds: int = 2,
+        max_throttle_retries: int = 4,
+    ) -> None:
+        hvac = require("hvac", "vault")
+        requests = require("requests", "vault")
+        self._conn_errors: tuple[type[BaseException], ...] = (
+            requests.exceptions.ConnectionError,
+            requests.exceptions.Timeout,
+        )
+        self._refused: tuple[type[BaseException], ...] = (requests.exceptions.ConnectTimeout,)
+        self._addresses = list(addresses)
+        self.label = label
+        self._sleep = sleep
+        self._rounds = max(1, failover_rounds)
+        self._max_throttle = max_throttle_retries
+        self._active = 0
+        if session is None:
+            session = requests.Session()
+            session.verify = verify
+        kwargs = {"timeout": timeout, "session": session, "namespace": namespace}
+        self._api = [hvac.adapters.JSONAdapter(a, **kwargs) for a in self._addresses]
+        self._anon = [hvac.adapters.JSONAdapter(a, **kwargs) for a in self._addresses]
+        self._session = session
+        self._keeper = TokenKeeper(method, self.send, self._set_token, monotonic=monotonic)
+
+    @property
+    def keeper(self) -> TokenKeeper:
+        return self._keeper
+
+    @property
+    def identity(self) -> str:
+        return self._keeper.method.identity(self._keeper.who)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _set_token(self, token: str) -> None:
+        for adapter in self._api:
+            adapter.token = token
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        auth: bool = True,
+        params: Mapping[str, str] | None = None,
+    ) -> dict[str, Any] | None:
+        """One request with failover across addresses; SekretError on failure."""
+        safe = method in ("GET", "LIST")
+        n = len(self._addresses)
+        throttled = 0
+        last: BaseException | None = None
+        rounds = 0
+        while True:
+            start = self._active
+            i = 0
+            while i < n:
+                idx = (start + i) % n
+                adapter = (self._api if auth else self._anon)[idx]
+                try:
+                    resp = adapter.request(
+                        method, f"/v1/{path}", raise_exception=False, json=body, params=params
+                    )
+                except self._conn_errors as exc:
+                    if not safe and not self._never_sent(exc):
+                        raise BackendUnavailable(
+                            f"vault {method} {path}: connection to {self._addresses[idx]} lost "
+                            "mid-request; the change may or may not have been applied",
+                            backend=self.label,
+                        ) from exc
+                    last = exc
+                    i += 1
+                    continue
+                if isinstance(resp, dict):
+                    self._active = idx
+                    return resp
+                status = resp.status_code
+                if status in (200, 204):
+                    self._active = idx
+                    return resp.json() if resp.content else None
+                reply = self._reply(resp)
+                if status == 429:
+                    throttled += 1
+                    if throttled > self._max_throttle:
+                        raise Throttled(
+                            f"vault {method} {path}: still rate limited after {throttled - 1} "
+                            "retries",
+                            backend=self.label,
+                        ) from reply
+                    self._sleep(self._retry_after(reply, throttled))
+                    continue  # same address again
+                if self._unavailable(reply, safe):
+                    last = reply
+                    i += 1
+                    continue
+                raise self._error(method, path, reply)
+            rounds += 1
+            if rounds >= self._rounds:
+                raise BackendUnavailable(
+                    f"vault {method} {path}: no address of {self.label} could serve it"
+                    f" ({type(last).__name__}: {str(last)[:160]})",
+                    backend=self.label,
+                ) from last
+            self._sleep(0.2 * rounds)
+
+    def _never_sent(self, exc: BaseException) -> bool:
+        """True when the request surely never reached the server (safe to resend)."""
+        if isinstance(exc, self._refused):
+            return True
+        text = repr(exc)
+        return "NewConnectionError" in text or "Connection refused" in text
+
+    @staticmethod
+    def _reply(resp: Any) -> _VaultReply:
+        errors: list[str] = []
+        try:
+            doc = resp.json()
+            errors = [str(e) for e in (doc.get("errors") or [])]
+        except ValueError:
+            errors = [resp.text[:200]] if resp.text else []
+        return _VaultReply(resp.status_code, errors, resp.headers.get("Retry-After"))
+
+    @staticmethod
+    def _unavailable(reply: _VaultReply, safe: bool) -> bool:
+        """Should the next address be tried? Changes only where Vault surely did not apply them."""
+        if reply.status == 503 or (safe and reply.status in (502, 504, 412)):
+            return True
+        text = " ".join(reply.errors).lower()
+        return reply.status in (500, 501) and any(h in text for h in _UNAVAILABLE_HINTS)
+
+    @staticmethod
+    def _retry_after(reply: _VaultReply, attempt: int) -> float:
+        try:
+            wait = float(reply.retry_after or "")
+        except ValueError:
+            return min(0.1 * 2.0**attempt, 5.0)
+        return min(max(wait, 0.0), 30.0)
+
+    def _error(self, method: str, path: str, reply: _VaultReply) -> SekretError:
+        where = f"vault {method} {path}"
+        detail = "; ".join(reply.errors) or f"HTTP {reply.status}"
+        if reply.status == 400 and "check-and-set" in detail:
+            err: SekretError = Conflict(f"{where}: {detail}", backend=self.label)
+        elif reply.status == 401:
+            err = AuthenticationFailed(f"{where}: {detail}", backend=self.label)
+        elif reply.status == 403:
+            err = AccessDenied(f"{where}: permission denied", backend=self.label)
+        elif reply.status == 404:
+            err = SecretNotFound(f"{where}: not found", backend=self.label)
+        elif reply.status in (400, 405):
+            err = ConfigurationError(f"{where} was rejected: {detail}", backend=self.label)
+        else:
+            err = BackendUnavailable(f"{where}: {detail}", backend=self.label)
+        err.__cause__ = reply
+        return err
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        params: Mapping[str, str] | None = None,
+    ) -> dict[str, Any] | None:
+        """An authenticated request: fresh token first, one re-login if it was refused."""
+        self._keeper.ensure()
+        token = self._keeper.token
+        try:
+            return self.send(method, path, body, params=params)
+        except AccessDenied as exc:
+            if self._keeper.token_is_valid():
+                raise  # the token is fine: the policy says no
+            if not self._keeper.relogin(token):
+                raise AuthenticationFailed(
+                    f"vault token for {self.label} expired or was revoked, and auth="
+                    f"{self._keeper.method.kind} cannot log in again",
+                    backend=self.label,
+                ) from exc
+        try:
+            return self.send(method, path, body, params=params)
+        except AccessDenied as exc:
+            if isinstance(exc, AuthenticationFailed) or self._keeper.token_is_valid():
+                raise
+            raise AuthenticationFailed(
+                f"vault refused the token of a fresh {self._keeper.method.kind} login",
+                backend=self.label,
+            ) from exc
