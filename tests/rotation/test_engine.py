@@ -248,3 +248,34 @@ def test_crash_between_the_two_moves_of_finish(
     assert secrets.get_secret("api-key").version == current.version
     with pytest.raises(VersionNotFound):
         secrets.get("api-key", stage=PENDING)
+
+
+def test_rotation_steps_are_audited(service: FileServiceRotator) -> None:
+    """With an audit log, each step is an event next to the backend operations, no values."""
+    from sekret.audit import AuditLog, CaptureSink
+
+    sink = CaptureSink()
+    audit = AuditLog([sink], background=False, flush_interval=None)
+    secrets = Secrets(MemoryBackend(), app="arrwdb", environment="production", audit=audit)
+    old = _start(secrets, service)
+    with pytest.raises(RotationError):
+        RotationEngine(secrets).rotate("api-key", FileServiceRotator(service.path, fail_test=True))
+    RotationEngine(secrets).rotate("api-key", service)
+    new = secrets.get("api-key")
+    audit.close()
+    steps = [(e["action"], e["outcome"]) for e in sink.events
+             if str(e["action"]).startswith("secret.rotate.")]
+    assert steps == [
+        ("secret.rotate.create", "success"),
+        ("secret.rotate.set", "success"),
+        ("secret.rotate.test", "failure"),
+        ("secret.rotate.create", "success"),
+        ("secret.rotate.set", "success"),
+        ("secret.rotate.test", "success"),
+        ("secret.rotate.finish", "success"),
+    ]
+    assert all(e["secret"] == "arrwdb/production/api-key" for e in sink.events if e["secret"])
+    assert "secret.stage.move" in sink.actions()
+    dumped = repr(sink.events)
+    assert old not in dumped
+    assert new not in dumped

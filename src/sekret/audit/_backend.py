@@ -91,6 +91,12 @@ class AuditedBackend(Backend):
     ) -> None:
         self._log.record([self._event(action, started, secret, error, **fields)], sync=self._sync)
 
+    def record(
+        self, action: str, secret: str | None, *, error: BaseException | None = None, **fields: Any
+    ) -> None:
+        """Record an event that is not one backend call (a rotation step), as this client."""
+        self._record(action, time.monotonic(), secret, error, **fields)
+
     # -- reads -----------------------------------------------------------------------
     def read(self, name: str, *, version: str | None = None, stage: str | None = None) -> Secret:
         started = time.monotonic()

@@ -159,7 +159,7 @@ class RotationEngine:
                 return RotationResult(name, "rolled_back", current.version, None)
             rotator.revert(pending, current)
             self._drop_pending(full, pending.version)
-            self._event(full, "rollback", "success", pending.version)
+            self._event(full, "rollback", pending.version)
             return RotationResult(name, "rolled_back", current.version, None)
 
     # -- steps ---------------------------------------------------------------
@@ -211,7 +211,7 @@ class RotationEngine:
             backend.move_stage(full, PENDING, info.version, expected_version=ABSENT)
         except Conflict:
             self._quiet_remove(full, lock, info.version)
-            self._event(full, "create", "failure", info.version, error="conflict")
+            self._event(full, "create", info.version, Conflict("claimed by another run"))
             raise Conflict(
                 f"secret {full!r} is already being rotated by another run",
                 name=full,
@@ -231,7 +231,7 @@ class RotationEngine:
         try:
             rotator.set(pending, current)
         except Exception as exc:
-            self._event(full, "set", "failure", pending.version, error=type(exc).__name__)
+            self._event(full, "set", pending.version, exc)
             raise RotationError(
                 f"rotation of {full!r}: set failed ({type(exc).__name__}); pending version"
                 f" {pending.version} kept, rerun to retry or roll back",
@@ -243,7 +243,7 @@ class RotationEngine:
         try:
             rotator.test(pending)
         except Exception as exc:
-            self._event(full, "test", "failure", pending.version, error=type(exc).__name__)
+            self._event(full, "test", pending.version, exc)
             rotator.revert(pending, current)
             self._drop_pending(full, pending.version)
             raise RotationError(
@@ -288,25 +288,34 @@ class RotationEngine:
             log.warning("rotation of %s: could not remove label %s (%s)", full, stage, exc.code)
 
     def _done(self, full: str, step: Step, version: str) -> None:
-        self._event(full, step.value, "success", version)
+        self._event(full, step.value, version)
         if self.on_step is not None:
             self.on_step(full, step, version)
 
     def _event(
-        self, full: str, step: str, outcome: str, version: str | None, error: str | None = None
+        self, full: str, step: str, version: str | None, error: BaseException | None = None
     ) -> None:
+        """One event per step: to the log, to ``on_event``, and to the audit trail."""
+        outcome = "failure" if error is not None else "success"
         log.info("rotation of %s: %s %s (version %s)", full, step, outcome, version)
+        action = f"secret.rotate.{step}"
         if self.on_event is not None:
             event: dict[str, Any] = {
-                "action": f"secret.rotate.{step}",
+                "action": action,
                 "outcome": outcome,
                 "secret": full,
                 "version": version,
                 "time": self.clock().isoformat(),
             }
-            if error:
-                event["error"] = error
+            if error is not None:
+                event["error"] = type(error).__name__
             self.on_event(event)
+        if self.secrets.audit is not None:
+            from sekret.audit import AuditedBackend  # lazy: only clients with an audit log
+
+            backend = self.secrets.backend
+            if isinstance(backend, AuditedBackend):
+                backend.record(action, full, error=error, version=version)
 
     @classmethod
     @contextlib.contextmanager
