@@ -15,19 +15,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sekret.exceptions import SecretNotFound
+from sekret.manifest import DEFAULT_ROTATION_DAYS
 
 if TYPE_CHECKING:
     from sekret._secrets import Secrets
 
 __all__ = ["DEFAULT_INTERVAL_DAYS", "RotationPlan", "RotationStatus", "rotation_status"]
 
-DEFAULT_INTERVAL_DAYS: dict[str, int | None] = {
-    "api_key": 90,
-    "db_credentials": 30,
-    "encryption_key": 365,
-    "jwt_signing_key": 90,
-    "generic": None,
-}
+DEFAULT_INTERVAL_DAYS = DEFAULT_ROTATION_DAYS
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,147 @@
+"""Per-record overhead of log redaction with 10 and 500 held secrets.
+
+Compares, in one run: plain logging (no filter), sekret's RedactingFilter
+(one compiled regex over every value), and the naive approach many
+services use (``str.replace`` for each value), on a record that holds no
+secret (the common case) and one that does. Also the structlog processor.
+
+    .venv/bin/python benchmarks/bench_redaction.py
+
+Prints a markdown section and writes it to docs/benchmarks/redaction.md.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import platform
+import secrets
+import sys
+import timeit
+from collections.abc import Callable
+from pathlib import Path
+
+from sekret.integrations.redaction import RedactingFilter, RedactingProcessor, Redactor
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "redaction.md"
+REPEAT = 25
+
+
+class NaiveFilter(logging.Filter):
+    """What a hand-written filter often does: one str.replace per secret."""
+
+    def __init__(self, values: list[str]) -> None:
+        super().__init__()
+        self.values = values
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        for value in self.values:
+            message = message.replace(value, "***")
+        record.msg, record.args = message, None
+        return True
+
+
+def _logger(filt: logging.Filter | None) -> logging.Logger:
+    handler = logging.StreamHandler(io.StringIO())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    if filt is not None:
+        handler.addFilter(filt)
+    log = logging.getLogger(f"bench-{id(handler)}")
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    return log
+
+
+def _per_call_us(fn: Callable[[], object], number: int) -> float:
+    best = min(timeit.repeat(fn, number=number, repeat=REPEAT))
+    return best / number * 1e6
+
+
+def run(count: int, number: int) -> list[tuple[str, float, float]]:
+    values = [secrets.token_urlsafe(24) for _ in range(count)]
+    redactor = Redactor(values)
+    redactor.pattern()  # build once, as the first record would
+    loggers = {
+        "no filter": _logger(None),
+        "sekret RedactingFilter": _logger(RedactingFilter(redactor)),
+        "naive str.replace per value": _logger(NaiveFilter(values)),
+    }
+    rows: list[tuple[str, float, float]] = []
+    leaked = values[count // 2]
+    for label, log in loggers.items():
+        clean = _per_call_us(
+            lambda log=log: log.info("GET /v1/embed tenant=%s status=%d in %.1f ms",
+                                     "acme", 200, 12.5),
+            number,
+        )
+        dirty = _per_call_us(
+            lambda log=log: log.info("calling cohere with key=%s for tenant=%s", leaked, "acme"),
+            number,
+        )
+        rows.append((label, clean, dirty))
+    filt = RedactingFilter(redactor)
+
+    def record(msg: str, *args: object) -> logging.LogRecord:
+        return logging.LogRecord("bench", logging.INFO, __file__, 1, msg, args, None)
+
+    clean_args = ("GET /v1/embed tenant=%s status=%d in %.1f ms", "acme", 200, 12.5)
+    dirty_args = ("calling cohere with key=%s for tenant=%s", leaked, "acme")
+    base_clean = _per_call_us(lambda: record(*clean_args), number)
+    base_dirty = _per_call_us(lambda: record(*dirty_args), number)
+    clean = _per_call_us(lambda: filt.filter(record(*clean_args)), number) - base_clean
+    dirty = _per_call_us(lambda: filt.filter(record(*dirty_args)), number) - base_dirty
+    rows.append(("sekret RedactingFilter.filter alone (no handler)", clean, dirty))
+    line = "GET /v1/embed tenant=acme status=200 in 12.5 ms"
+    with_key = f"calling cohere with key={leaked} for tenant=acme"
+    clean = _per_call_us(lambda: redactor.redact(line), number)
+    dirty = _per_call_us(lambda: redactor.redact(with_key), number)
+    rows.append(("sekret Redactor.redact on the message alone", clean, dirty))
+    processor = RedactingProcessor(redactor)
+    event = {"event": "GET /v1/embed", "tenant": "acme", "status": 200, "ms": 12.5}
+    clean = _per_call_us(lambda: processor(None, "info", dict(event)), number)
+    dirty = _per_call_us(lambda: processor(None, "info", {**event, "key": leaked}), number)
+    rows.append(("sekret RedactingProcessor (structlog, alone)", clean, dirty))
+    return rows
+
+
+def main() -> None:
+    lines = [
+        "## Log redaction overhead",
+        "",
+        f"Python {platform.python_version()} on {platform.machine()}, best of {REPEAT} runs;"
+        " microseconds per log record (lower is better). \"Clean\": the record holds no"
+        " secret (the common case); \"with secret\": one held value in the arguments."
+        " Logging rows include formatting and writing to an in-memory stream; the"
+        " \"filter alone\" row is the filter's own cost (record creation subtracted).",
+        "",
+    ]
+    for count, number in ((10, 4000), (500, 1000)):
+        lines += [
+            f"### {count} held secrets",
+            "",
+            "| pipeline | clean record (µs) | with secret (µs) |",
+            "|---|---:|---:|",
+        ]
+        for label, clean, dirty in run(count, number):
+            lines.append(f"| {label} | {clean:.2f} | {dirty:.2f} |")
+        lines.append("")
+    lines += [
+        "The matching cost (`Redactor.redact`) grows slowly with the number of secrets:"
+        " one compiled, trie-shaped regular expression (shared prefixes matched once) is"
+        " searched once per record and rebuilt only when the cache's set of values"
+        " changes, while the naive filter scans the message once per secret. The rest"
+        " of the filter's cost is fixed per record: formatting the message to search it,"
+        " checking `extra` fields and the exception text. Measured on a shared 2-core"
+        " machine under load: compare rows of one table, not absolute values.",
+        "",
+    ]
+    text = "\n".join(lines)
+    sys.stdout.write(text)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,453 @@
+"""The manifest: ``sekret.toml`` or ``[tool.sekret]`` in ``pyproject.toml``.
+
+A project declares its secrets once::
+
+    app = "arrwdb"
+    default_environment = "development"      # used when SEKRET_ENV is not set
+
+    [environments.development]
+    backend = "local:///home/me/.local/share/arrwdb/dev.db"
+    cache_ttl = 300                          # seconds (CachePolicy.ttl)
+    max_stale = 3600                         # seconds (CachePolicy.max_stale)
+    audit = ["jsonl:///var/log/arrwdb/audit.jsonl"]   # sink specs, kept as data
+
+    [secrets.cohere-api-key]
+    kind = "api_key"                         # api_key|db_credentials|encryption_key|
+                                             # jwt_signing_key|generic
+    rotation_days = 90                       # default from the kind
+    env = "COHERE_API_KEY"                   # default: upper snake case of the name
+    description = "Embeddings"
+    owner = "search-team"
+    rotator = "cohere"                       # for the rotation engine
+
+Loading is strict: an unknown key, a wrong type or a bad value raises
+``ManifestError`` naming the file, the key path, the line when it can be
+found, and the reason. This module parses with the standard library's
+``tomllib``; it never touches a backend and never reads a secret value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
+
+from sekret._names import validate_name
+from sekret.exceptions import InvalidSecretName, ManifestError
+
+if TYPE_CHECKING:
+    from sekret.cache import CachePolicy
+
+__all__ = [
+    "DEFAULT_ROTATION_DAYS",
+    "KINDS",
+    "MANIFEST_FILE",
+    "EnvironmentConfig",
+    "Manifest",
+    "SecretSpec",
+    "default_env_var",
+    "find_manifest",
+    "load_manifest",
+    "parse_manifest",
+]
+
+Kind = Literal["api_key", "db_credentials", "encryption_key", "jwt_signing_key", "generic"]
+KINDS: Final[tuple[Kind, ...]] = (
+    "api_key",
+    "db_credentials",
+    "encryption_key",
+    "jwt_signing_key",
+    "generic",
+)
+DEFAULT_ROTATION_DAYS: Final[Mapping[str, int | None]] = MappingProxyType(
+    {
+        "api_key": 90,
+        "db_credentials": 30,
+        "encryption_key": 365,
+        "jwt_signing_key": 90,
+        "generic": None,
+    }
+)
+MANIFEST_FILE: Final = "sekret.toml"
+PYPROJECT_FILE: Final = "pyproject.toml"
+
+_ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_TOP_KEYS = frozenset({"app", "default_environment", "environments", "secrets"})
+_ENV_KEYS = frozenset({"backend", "cache_ttl", "max_stale", "audit", "read_only"})
+_SECRET_KEYS = frozenset(
+    {"kind", "rotation_days", "env", "description", "owner", "rotator"}
+)
+AuditSpec = str | Mapping[str, Any]
+
+
+def default_env_var(short_name: str) -> str:
+    """``cohere-api-key`` -> ``COHERE_API_KEY``; ``tenants/acme/key`` -> ``TENANTS_ACME_KEY``."""
+    return re.sub(r"[^A-Za-z0-9]", "_", short_name).upper()
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentConfig:
+    """One ``[environments.<name>]`` table."""
+
+    name: str
+    backend: str
+    cache_ttl: float | None = None
+    max_stale: float | None = None
+    audit: tuple[AuditSpec, ...] = ()
+    read_only: bool = False
+
+    def cache_policy(self) -> CachePolicy:
+        """A ``CachePolicy`` with this environment's TTL and max_stale (defaults elsewhere)."""
+        from sekret.cache import CachePolicy  # lazy: the manifest stays importable alone
+
+        policy = CachePolicy()
+        if self.cache_ttl is not None:
+            policy = dataclasses.replace(policy, ttl=self.cache_ttl)
+        if self.max_stale is not None:
+            policy = dataclasses.replace(policy, max_stale=self.max_stale)
+        return policy
+
+
+@dataclass(frozen=True, slots=True)
+class SecretSpec:
+    """One ``[secrets.<short-name>]`` table."""
+
+    name: str
+    kind: Kind = "generic"
+    rotation_days: int | None = None
+    env: str = ""
+    description: str = ""
+    owner: str = ""
+    rotator: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A loaded, validated manifest. ``path`` is the file it came from (None: from text)."""
+
+    app: str
+    environments: Mapping[str, EnvironmentConfig]
+    secrets: Mapping[str, SecretSpec] = field(default_factory=dict)
+    default_environment: str | None = None
+    path: Path | None = None
+
+    def environment(
+        self, name: str | None = None, *, environ: Mapping[str, str] | None = None
+    ) -> EnvironmentConfig:
+        """The environment ``name``, else ``SEKRET_ENV``, else ``default_environment``."""
+        env = os.environ if environ is None else environ
+        chosen = name or env.get("SEKRET_ENV") or self.default_environment
+        known = ", ".join(sorted(self.environments)) or "none"
+        if not chosen:
+            raise ManifestError(
+                f"{self._where()}: no environment chosen: set SEKRET_ENV or"
+                f" default_environment (known: {known})"
+            )
+        config = self.environments.get(chosen)
+        if config is None:
+            raise ManifestError(
+                f"{self._where()}: environment {chosen!r} is not declared (known: {known})"
+            )
+        return config
+
+    def env_mapping(self) -> dict[str, str]:
+        """Short secret name -> environment variable, for every declared secret."""
+        return {name: spec.env for name, spec in self.secrets.items()}
+
+    def client_arguments(self, environment: str | None = None, **options: Any) -> dict[str, Any]:
+        """Keyword arguments for ``Secrets(...)`` in ``environment`` (see ``from_manifest``)."""
+        config = self.environment(environment)
+        options.setdefault("cache", config.cache_policy())
+        if config.read_only:
+            options.setdefault("read_only", True)
+        root = f"{self.app}/{config.name}"
+        mapping = {f"{root}/{n}": spec.env for n, spec in self.secrets.items()}
+        scheme = config.backend.split("://", 1)[0].split("+", 1)[0].lower()
+        if scheme == "env":
+            options.setdefault("mapping", mapping)
+        elif scheme == "chain":
+            options.setdefault("member_options", {"env": {"mapping": mapping}})
+        return {"backend": config.backend, "app": self.app, "environment": config.name, **options}
+
+    def _where(self) -> str:
+        return str(self.path) if self.path else "<manifest>"
+
+
+# -- discovery ---------------------------------------------------------------
+def _has_tool_table(pyproject: Path) -> bool:
+    try:
+        text = pyproject.read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return re.search(r"^\s*\[\s*tool\s*\.\s*sekret\b", text, re.MULTILINE) is not None
+
+
+def find_manifest(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """The nearest ``sekret.toml`` (or ``pyproject.toml`` with ``[tool.sekret]``) upward."""
+    override = os.environ.get("SEKRET_MANIFEST")
+    if override:
+        return Path(override)
+    here = Path(start if start is not None else Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / MANIFEST_FILE
+        if candidate.is_file():
+            return candidate
+        pyproject = folder / PYPROJECT_FILE
+        if pyproject.is_file() and _has_tool_table(pyproject):
+            return pyproject
+    return None
+
+
+def load_manifest(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    start: str | os.PathLike[str] | None = None,
+) -> Manifest:
+    """Load ``path``, or discover the manifest upward from ``start`` (default: cwd)."""
+    found = Path(path) if path is not None else find_manifest(start)
+    if found is None:
+        raise ManifestError(
+            f"no {MANIFEST_FILE} (or [tool.sekret] in {PYPROJECT_FILE}) found in"
+            f" {Path(start or Path.cwd()).resolve()} or any parent folder"
+        )
+    try:
+        raw = found.read_bytes()
+    except OSError as exc:
+        raise ManifestError(f"{found}: cannot read the manifest ({exc.strerror})") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{found}: the manifest is not UTF-8 text") from exc
+    return parse_manifest(text, path=found, in_pyproject=found.name == PYPROJECT_FILE)
+
+
+def parse_manifest(text: str, *, path: Path | None = None, in_pyproject: bool = False) -> Manifest:
+    """Parse manifest text; ``in_pyproject`` reads the ``[tool.sekret]`` table."""
+    where = str(path) if path else "<manifest>"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # The decoder's message names line and column, never the content.
+        raise ManifestError(f"{where}: not valid TOML: {exc}") from exc
+    except (ValueError, RecursionError) as exc:
+        raise ManifestError(f"{where}: not valid TOML ({type(exc).__name__})") from exc
+    prefix: tuple[str, ...] = ()
+    if in_pyproject:
+        tool = data.get("tool")
+        table = tool.get("sekret") if isinstance(tool, dict) else None
+        if not isinstance(table, dict):
+            raise ManifestError(f"{where}: no [tool.sekret] table")
+        data, prefix = table, ("tool", "sekret")
+    return _Builder(where, text, prefix, path).build(data)
+
+
+# -- validation --------------------------------------------------------------
+class _Builder:
+    """Turns parsed TOML into the dataclasses, raising ManifestError with a key path."""
+
+    def __init__(self, where: str, text: str, prefix: tuple[str, ...], path: Path | None):
+        self.where = where
+        self.text = text
+        self.prefix = prefix
+        self.path = path
+
+    def fail(self, keys: tuple[str, ...], reason: str) -> ManifestError:
+        full = (*self.prefix, *keys)
+        dotted = ".".join(_quote_key(k) for k in full) or "(top level)"
+        line = _find_line(self.text, full)
+        at = f":{line}" if line else ""
+        return ManifestError(f"{self.where}{at}: {dotted}: {reason}")
+
+    def table(self, value: object, keys: tuple[str, ...]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(keys, f"must be a table, not {_type(value)}")
+        return value
+
+    def check_keys(
+        self, table: Mapping[str, Any], allowed: frozenset[str], keys: tuple[str, ...]
+    ) -> None:
+        for key in table:
+            if key not in allowed:
+                raise self.fail(
+                    (*keys, key), f"unknown key (allowed: {', '.join(sorted(allowed))})"
+                )
+
+    def string(self, value: object, keys: tuple[str, ...]) -> str:
+        if not isinstance(value, str):
+            raise self.fail(keys, f"must be a string, not {_type(value)}")
+        return value
+
+    def seconds(self, value: object, keys: tuple[str, ...]) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(keys, f"must be a number of seconds, not {_type(value)}")
+        if not 0 <= value <= 10**9:
+            raise self.fail(keys, "must be between 0 and 1e9 seconds")
+        return float(value)
+
+    def segment(self, value: object, keys: tuple[str, ...], what: str) -> str:
+        text = self.string(value, keys)
+        try:
+            validate_name(text, what=what)
+        except InvalidSecretName as exc:
+            raise self.fail(keys, str(exc)) from None
+        if "/" in text:
+            raise self.fail(keys, f"{what} must be a single segment (no '/')")
+        return text
+
+    def build(self, data: dict[str, Any]) -> Manifest:
+        self.check_keys(data, _TOP_KEYS, ())
+        if "app" not in data:
+            raise self.fail(("app",), "missing (the application name)")
+        app = self.segment(data["app"], ("app",), "app name")
+        envs_raw = self.table(data.get("environments", {}), ("environments",))
+        if not envs_raw:
+            raise self.fail(("environments",), "declare at least one environment")
+        environments = {
+            name: self.environment(name, raw) for name, raw in envs_raw.items()
+        }
+        default = data.get("default_environment")
+        if default is not None:
+            default = self.string(default, ("default_environment",))
+            if default not in environments:
+                raise self.fail(
+                    ("default_environment",),
+                    f"{default!r} is not declared under [environments]",
+                )
+        secrets_raw = self.table(data.get("secrets", {}), ("secrets",))
+        secrets = {name: self.secret(name, raw) for name, raw in secrets_raw.items()}
+        seen: dict[str, str] = {}
+        for name, spec in secrets.items():
+            other = seen.setdefault(spec.env, name)
+            if other != name:
+                raise self.fail(
+                    ("secrets", name, "env"),
+                    f"variable {spec.env!r} is already used by secret {other!r}",
+                )
+        return Manifest(
+            app=app,
+            environments=MappingProxyType(environments),
+            secrets=MappingProxyType(secrets),
+            default_environment=default,
+            path=self.path,
+        )
+
+    def environment(self, name: str, raw: object) -> EnvironmentConfig:
+        keys = ("environments", name)
+        self.segment(name, keys, "environment name")
+        table = self.table(raw, keys)
+        self.check_keys(table, _ENV_KEYS, keys)
+        if "backend" not in table:
+            raise self.fail((*keys, "backend"), "missing (a backend URL, e.g. local:///path.db)")
+        backend = self.string(table["backend"], (*keys, "backend"))
+        if "://" not in backend:
+            raise self.fail((*keys, "backend"), "must be a URL with a scheme (scheme://...)")
+        ttl = table.get("cache_ttl")
+        stale = table.get("max_stale")
+        read_only = table.get("read_only", False)
+        if not isinstance(read_only, bool):
+            raise self.fail((*keys, "read_only"), f"must be true or false, not {_type(read_only)}")
+        return EnvironmentConfig(
+            name=name,
+            backend=backend,
+            cache_ttl=None if ttl is None else self.seconds(ttl, (*keys, "cache_ttl")),
+            max_stale=None if stale is None else self.seconds(stale, (*keys, "max_stale")),
+            audit=self.audit(table.get("audit", []), (*keys, "audit")),
+            read_only=read_only,
+        )
+
+    def audit(self, raw: object, keys: tuple[str, ...]) -> tuple[AuditSpec, ...]:
+        if not isinstance(raw, list):
+            raise self.fail(keys, f"must be a list of sink specs, not {_type(raw)}")
+        sinks: list[AuditSpec] = []
+        for i, item in enumerate(raw):
+            if isinstance(item, str) and item:
+                sinks.append(item)
+            elif isinstance(item, dict) and isinstance(item.get("sink"), str):
+                sinks.append(MappingProxyType(dict(item)))
+            else:
+                raise self.fail(
+                    (*keys, str(i)), "a sink spec is a URL string or a table with a 'sink' key"
+                )
+        return tuple(sinks)
+
+    def secret(self, name: str, raw: object) -> SecretSpec:
+        keys = ("secrets", name)
+        try:
+            validate_name(name, what="secret name")
+        except InvalidSecretName as exc:
+            raise self.fail(keys, str(exc)) from None
+        table = self.table(raw, keys)
+        self.check_keys(table, _SECRET_KEYS, keys)
+        kind = table.get("kind", "generic")
+        if kind not in KINDS:
+            raise self.fail((*keys, "kind"), f"must be one of {', '.join(KINDS)}")
+        kind = cast(Kind, kind)
+        rotation = table.get("rotation_days", DEFAULT_ROTATION_DAYS[kind])
+        if rotation is not None and (
+            isinstance(rotation, bool) or not isinstance(rotation, int) or not 1 <= rotation <= 3650
+        ):
+            raise self.fail((*keys, "rotation_days"), "must be a whole number of days, 1-3650")
+        env = self.string(table.get("env", default_env_var(name)), (*keys, "env"))
+        if not _ENV_VAR.match(env):
+            raise self.fail((*keys, "env"), "must be a variable name ([A-Za-z_][A-Za-z0-9_]*)")
+        rotator = table.get("rotator")
+        return SecretSpec(
+            name=name,
+            kind=kind,
+            rotation_days=rotation,
+            env=env,
+            description=self.string(table.get("description", ""), (*keys, "description")),
+            owner=self.string(table.get("owner", ""), (*keys, "owner")),
+            rotator=None if rotator is None else self.string(rotator, (*keys, "rotator")),
+        )
+
+
+def _type(value: object) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+    names |= {list: "an array", dict: "a table"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _quote_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else f'"{key}"'
+
+
+def _key_pattern(key: str) -> str:
+    escaped = re.escape(key)
+    return f"""(?:{escaped}|"{escaped}"|'{escaped}')"""
+
+
+def _find_line(text: str, keys: tuple[str, ...]) -> int | None:
+    """Best effort: the line of ``keys`` (a table header, then a key inside it)."""
+    if not keys:
+        return None
+    lines = text.splitlines()
+    dot = r"\s*\.\s*"
+    for split in range(len(keys), 0, -1):
+        header = re.compile(
+            r"^\s*\[\[?\s*" + dot.join(_key_pattern(k) for k in keys[:split]) + r"\s*\]"
+        )
+        for number, line in enumerate(lines, 1):
+            if not header.match(line):
+                continue
+            rest = keys[split:]
+            if not rest:
+                return number
+            key = re.compile(r"^\s*" + dot.join(_key_pattern(k) for k in rest[:1]) + r"\s*[=.]")
+            for offset, inner in enumerate(lines[number:], number + 1):
+                if inner.lstrip().startswith("["):
+                    break
+                if key.match(inner):
+                    return offset
+            return number
+    first = re.compile(r"^\s*" + _key_pattern(keys[-1]) + r"\s*=")
+    for number, line in enumerate(lines, 1):
+        if first.match(line):
+            return number
+    return None
