@@ -1,0 +1,81 @@
+"""``sekret policy BACKEND``: print the least-privilege policy for one namespace.
+
+Generic over backends: it asks the backend class registered for BACKEND
+(``Backend.policy``) for the document granting ``read`` or ``rotate`` access
+under ``APP/ENV``, and prints it. No backend is connected to.
+
+This module must never invent policy text itself; each backend owns its own.
+"""
+
+from __future__ import annotations
+
+import click
+
+from sekret._names import Namespace
+from sekret.backends import backend_class, scheme_of
+from sekret.cli._app import CliState, pass_state
+from sekret.cli._output import metadata_pairs
+
+__all__ = ["register"]
+
+
+@click.command()
+@click.argument("backend", metavar="BACKEND")
+@click.option(
+    "--env",
+    "env",
+    metavar="NAME",
+    help="Environment the policy covers (else the global --env / SEKRET_ENV; required).",
+)
+@click.option("--app", "app", metavar="NAME", help="Application (else --app / SEKRET_APP).")
+@click.option(
+    "--access",
+    type=click.Choice(["read", "rotate", "admin"]),
+    default="read",
+    show_default=True,
+    help="read: the runtime client; rotate: what rotation needs (read and write);"
+    " admin: provisioning (create, delete, tag) where the backend has it.",
+)
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Backend-specific option (repeatable), e.g. mount=secret or region=us-east-1.",
+)
+@pass_state
+def policy(
+    state: CliState,
+    backend: str,
+    env: str | None,
+    app: str | None,
+    access: str,
+    options: tuple[str, ...],
+) -> None:
+    """Print BACKEND's least-privilege policy for APP/ENV.
+
+    BACKEND is a scheme (vault, aws, azure, gcp) or a backend URL.
+
+    \b
+      sekret policy vault --app arrwdb --env production
+      sekret policy aws --app arrwdb --env production --access rotate
+    """
+    env = env or state.env
+    if not env:
+        raise click.UsageError("policy needs the environment: pass --env NAME or set SEKRET_ENV")
+    app = app or state.app
+    if not app:
+        raise click.UsageError("policy needs the app: pass --app NAME or set SEKRET_APP")
+    try:
+        extra = metadata_pairs(options)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--option") from None
+    scheme = scheme_of(backend) if "://" in backend else backend.lower()
+    root = Namespace(app, env).root
+    document = backend_class(scheme).policy(root, access=access, **extra)
+    click.echo(document.rstrip("\n"))
+
+
+def register(group: click.Group) -> None:
+    """Add ``policy`` to ``group``."""
+    group.add_command(policy)

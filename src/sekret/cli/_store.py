@@ -1,0 +1,184 @@
+"""The embedded store's own commands: ``init`` and ``rotate-master-key``.
+
+Both work on a ``local`` store by path: the PATH argument, else the path in
+``--backend``/``SEKRET_BACKEND`` when it is a ``local://`` URL, else
+``./.sekret/secrets.db``.
+
+Passphrases are never taken from argv: ``SEKRET_PASSPHRASE`` (for the
+current passphrase), else a hidden prompt on a terminal, else one line each
+from stdin (current first, then new). Keys are never printed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import click
+
+from sekret.cli import _app
+from sekret.cli._app import DEFAULT_STORE, CliState, pass_state
+
+__all__ = ["register", "store_location"]
+
+
+def store_location(state: CliState, path: Path | None) -> tuple[Path, Path | None]:
+    """(store path, key file named in the URL) for the local store a command works on."""
+    if path is not None:
+        return path.expanduser().absolute(), None
+    if not state.backend_explicit:
+        return (Path.cwd() / DEFAULT_STORE).absolute(), None
+    parts = urlsplit(state.backend_url)
+    if parts.scheme.lower() != "local":
+        raise click.UsageError(
+            f"this command works on the local store, but the backend is {parts.scheme}://..."
+            "; pass the store's PATH"
+        )
+    query = dict(parse_qsl(parts.query))
+    key_file = Path(query["key_file"]).expanduser() if query.get("key_file") else None
+    return Path(unquote(parts.netloc + parts.path)).expanduser().absolute(), key_file
+
+
+class _Passphrases:
+    """Reads passphrases from a hidden prompt (terminal) or successive stdin lines."""
+
+    def __init__(self) -> None:
+        self._interactive = _app.stdin_is_terminal()
+
+    def read(self, prompt: str, *, confirm: bool) -> str:
+        if self._interactive:
+            text: str = click.prompt(
+                prompt, hide_input=True, confirmation_prompt=confirm, err=True
+            )
+        else:
+            line = sys.stdin.readline()
+            text = line[:-1] if line.endswith("\n") else line
+            text = text.removesuffix("\r")
+        if not text:
+            raise click.UsageError(f"{prompt.lower()}: empty passphrase (none on stdin?)")
+        return text
+
+
+@click.command()
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where the new master key goes (default: PATH.key); an existing one is reused.",
+)
+@click.option(
+    "--passphrase",
+    "use_passphrase",
+    is_flag=True,
+    help="Seal with a passphrase (scrypt) instead of a key file; read from a hidden"
+    " prompt or stdin, never the command line.",
+)
+@pass_state
+def init(state: CliState, path: Path | None, key_file: Path | None, use_passphrase: bool) -> None:
+    """Create a new, empty local store.
+
+    PATH defaults to ./.sekret/secrets.db. The master key goes to a key file
+    created 0600 next to the store (PATH.key) unless --key-file or
+    --passphrase says otherwise. Keep it out of version control and back it
+    up: without it the store cannot be opened.
+    """
+    from sekret.backends.local import default_key_file, init_store
+
+    db, url_key_file = store_location(state, path)
+    key_file = key_file or url_key_file
+    if use_passphrase and key_file is not None:
+        raise click.UsageError("--passphrase and --key-file exclude each other")
+    passphrase = None
+    if use_passphrase:
+        passphrase = _Passphrases().read("New passphrase", confirm=True)
+    fresh_dir = not db.parent.exists()
+    reused = key_file is not None and key_file.exists()
+    made = init_store(db, key_file=key_file, passphrase=passphrase)
+    if fresh_dir and db.parent.name == DEFAULT_STORE.parent.name:
+        # Keep the store and its key out of git by default.
+        (db.parent / ".gitignore").write_text("*\n")
+    click.echo(f"created store {db}")
+    if made is None:
+        click.echo("sealed with a passphrase: set SEKRET_PASSPHRASE to open it")
+    else:
+        how = "reused existing key file" if reused else "master key written to"
+        click.echo(f"{how} {made} (mode 0600); back it up and keep it out of version control")
+    click.echo(f"use it: export SEKRET_BACKEND=local://{db}")
+    if made is not None and made != default_key_file(db):
+        click.echo(f"        export SEKRET_KEY_FILE={made}")
+
+
+@click.command(name="rotate-master-key")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The current key file (default: SEKRET_MASTER_KEY, SEKRET_KEY_FILE, PATH.key).",
+)
+@click.option(
+    "--passphrase",
+    "use_passphrase",
+    is_flag=True,
+    help="The store is sealed with a passphrase: read the current one (SEKRET_PASSPHRASE,"
+    " else prompt or stdin).",
+)
+@click.option(
+    "--new-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Seal with the key in this file (a missing file gets a fresh key, mode 0600).",
+)
+@click.option(
+    "--new-passphrase",
+    is_flag=True,
+    help="Seal with a new passphrase (prompt or stdin).",
+)
+@pass_state
+def rotate_master_key(
+    state: CliState,
+    path: Path | None,
+    key_file: Path | None,
+    use_passphrase: bool,
+    new_key_file: Path | None,
+    new_passphrase: bool,
+) -> None:
+    """Reseal the local store under a new master key.
+
+    The data key is re-wrapped; values are not re-encrypted, and the old key
+    stops working at once. With no --new-* option a store opened from a key
+    file gets a fresh key in that same file.
+    """
+    from sekret.backends.local import LocalBackend, default_key_file
+
+    if new_key_file is not None and new_passphrase:
+        raise click.UsageError("--new-key-file and --new-passphrase exclude each other")
+    if use_passphrase and key_file is not None:
+        raise click.UsageError("--passphrase and --key-file exclude each other")
+    db, url_key_file = store_location(state, path)
+    key_file = key_file or url_key_file
+    reader = _Passphrases()
+    current = None
+    if use_passphrase:
+        current = os.environ.get("SEKRET_PASSPHRASE") or reader.read(
+            "Current passphrase", confirm=False
+        )
+    new = reader.read("New passphrase", confirm=True) if new_passphrase else None
+    backend = LocalBackend(db, key_file=key_file, passphrase=current)
+    try:
+        backend.rotate_master_key(new_key_file=new_key_file, new_passphrase=new)
+    finally:
+        backend.close()
+    click.echo(f"re-wrapped the data key of {db}; the old master key no longer opens it")
+    if new is not None:
+        click.echo("now sealed with the new passphrase (update SEKRET_PASSPHRASE)")
+    else:
+        env_file = os.environ.get("SEKRET_KEY_FILE")
+        target = new_key_file or key_file or (Path(env_file) if env_file else None)
+        click.echo(f"master key now in {target or default_key_file(db)} (mode 0600)")
+
+
+def register(group: click.Group) -> None:
+    """Add ``init`` and ``rotate-master-key`` to ``group``."""
+    group.add_command(init)
+    group.add_command(rotate_master_key)

@@ -1,0 +1,88 @@
+"""``sekret policy BACKEND``: generic over each backend's own policy generator."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pytest
+
+from cli.clirunner import Cli
+from sekret.backends.base import Backend
+from sekret.cli import _policy
+
+
+class FakeBackend(Backend):
+    scheme: ClassVar[str] = "fake"
+    calls: ClassVar[list[tuple[str, str, dict[str, Any]]]] = []
+
+    @classmethod
+    def policy(cls, root: str, *, access: str = "read", **options: Any) -> str:
+        cls.calls.append((root, access, options))
+        return f"policy for {root} ({access})\n"
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> type[FakeBackend]:
+    FakeBackend.calls = []
+    asked: list[str] = []
+
+    def backend_class(scheme: str) -> type[Backend]:
+        asked.append(scheme)
+        return FakeBackend
+
+    monkeypatch.setattr(_policy, "backend_class", backend_class)
+    FakeBackend.asked = asked  # type: ignore[attr-defined]
+    return FakeBackend
+
+
+def test_policy_passes_root_access_and_options(fake: type[FakeBackend]) -> None:
+    """policy calls the backend's policy with APP/ENV, --access and --option pairs."""
+    result = Cli("unused://").run(
+        ["policy", "vault", "--app", "arrwdb", "--env", "production", "--access", "rotate",
+         "--option", "mount=secret", "--option", "path=a=b"]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "policy for arrwdb/production (rotate)\n"
+    assert fake.calls == [("arrwdb/production", "rotate", {"mount": "secret", "path": "a=b"})]
+    assert fake.asked == ["vault"]  # type: ignore[attr-defined]
+
+
+def test_policy_takes_app_and_env_from_global_options(fake: type[FakeBackend]) -> None:
+    """--app/--env fall back to the global options; a URL is reduced to its scheme."""
+    result = Cli("unused://").run(
+        ["--app", "arrwdb", "--env", "staging", "policy", "vault+https://vault:8200/secret"]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert fake.calls == [("arrwdb/staging", "read", {})]
+    assert fake.asked == ["vault"]  # type: ignore[attr-defined]
+
+
+def test_policy_needs_an_explicit_environment(fake: type[FakeBackend]) -> None:
+    """policy never falls back to the default environment: no --env is exit 2."""
+    result = Cli("unused://").run(["policy", "vault", "--app", "arrwdb"])
+    assert result.exit_code == 2
+    assert "--env" in result.stderr
+    assert fake.calls == []
+
+
+def test_policy_bad_option_is_a_usage_error(fake: type[FakeBackend]) -> None:
+    """An --option without '=' is exit 2."""
+    result = Cli("unused://").run(
+        ["policy", "vault", "--app", "a", "--env", "e", "--option", "novalue"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+
+
+def test_policy_of_a_backend_without_a_generator_exits_1() -> None:
+    """A backend with no policy generator says so (UnsupportedOperation, exit 1)."""
+    result = Cli("unused://").run(["policy", "memory", "--app", "a", "--env", "e"])
+    assert result.exit_code == 1
+    assert result.stderr == "sekret: error: backend 'memory' has no policy generator\n"
+
+
+def test_policy_of_an_unknown_backend_exits_8() -> None:
+    """An unregistered scheme is a configuration error naming the known ones."""
+    result = Cli("unused://").run(["policy", "nosuch", "--app", "a", "--env", "e"])
+    assert result.exit_code == 8
+    assert "known:" in result.stderr

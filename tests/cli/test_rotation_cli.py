@@ -1,0 +1,106 @@
+"""`sekret rotate`, `sekret rotation status` and `sekret revoke-previous`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cli.clirunner import Cli
+from sekret.testing import sentinel_value
+
+
+@pytest.fixture
+def manifest(tmp_path: Path, store_url: str) -> Path:
+    path = tmp_path / "sekret.toml"
+    path.write_text(
+        'app = "arrwdb"\n'
+        "[environments.development]\n"
+        f'backend = "{store_url}"\n'
+        '[secrets.cohere-api-key]\nkind = "api_key"\n'
+        '[secrets.database]\nkind = "db_credentials"\nrotator = "random"\n'
+        '[secrets.notes]\nkind = "generic"\n'
+    )
+    return path
+
+
+def _seed(cli: Cli, *names: str) -> dict[str, str]:
+    values = {}
+    for name in names:
+        values[name] = sentinel_value()
+        assert cli("put", name, input=values[name]).exit_code == 0
+    return values
+
+
+def test_rotate_one_secret(cli: Cli) -> None:
+    """rotate NAME makes a new current version and reports it without the value."""
+    old = _seed(cli, "cohere-api-key")["cohere-api-key"]
+    result = cli("rotate", "cohere-api-key", "--option", "prefix=sk_", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["outcome"] == "rotated"
+    assert report["version"] == "2"
+    assert report["steps"] == ["create", "set", "test", "finish"]
+    assert old not in result.output
+    versions = json.loads(cli("versions", "cohere-api-key", "--json").stdout)
+    assert [v["stages"] for v in versions] == [["previous"], ["current"]]
+
+
+def test_status_and_due_use_the_manifest_schedule(cli: Cli, manifest: Path) -> None:
+    """status shows due dates; --due rotates only what is overdue as of a given time."""
+    _seed(cli, "cohere-api-key", "database", "notes")
+    status = cli("rotation", "status", "--manifest", str(manifest), "--json")
+    assert status.exit_code == 0, status.stderr
+    rows = {r["name"]: r for r in json.loads(status.stdout)}
+    assert rows["cohere-api-key"]["interval_days"] == 90
+    assert rows["database"]["interval_days"] == 30
+    assert rows["notes"]["interval_days"] is None
+    assert not any(r["overdue"] for r in rows.values())
+
+    nothing = cli("rotate", "--due", "--manifest", str(manifest))
+    assert nothing.exit_code == 0
+    assert "nothing is due" in nothing.stdout
+
+    later = cli("rotate", "--due", "--manifest", str(manifest), "--as-of", "2099-01-01", "--json")
+    assert later.exit_code == 0, later.stderr
+    rotated = {r["name"]: r["outcome"] for r in json.loads(later.stdout)}
+    assert rotated == {"cohere-api-key": "rotated", "database": "rotated"}
+    table = cli("rotation", "status", "--manifest", str(manifest))
+    assert "cohere-api-key" in table.stdout
+    assert "NEXT DUE" in table.stdout
+
+
+def test_due_exit_code_reports_failures(cli: Cli, manifest: Path) -> None:
+    """A due rotation that fails (here: invalid rotator options) makes --due exit 1."""
+    _seed(cli, "cohere-api-key", "database")
+    bad = cli("rotate", "--due", "--manifest", str(manifest), "--as-of", "2099-01-01",
+              "--option", "length=3")
+    assert bad.exit_code == 1
+    assert "length" in bad.stdout
+
+
+def test_rollback_of_nothing_pending_is_harmless(cli: Cli) -> None:
+    """rotate NAME --rollback with no pending rotation changes nothing."""
+    _seed(cli, "k")
+    result = cli("rotate", "k", "--rollback")
+    assert result.exit_code == 0, result.stderr
+    assert "rolled_back" in result.stdout
+
+
+def test_manual_procedure_stage_promote_revoke(cli: Cli) -> None:
+    """put --stage pending, promote, then revoke-previous leaves only current."""
+    _seed(cli, "k")
+    assert cli("put", "k", "--stage", "pending", input=sentinel_value()).exit_code == 0
+    assert cli("promote", "k").exit_code == 0
+    assert cli("revoke-previous", "k").exit_code == 0
+    versions = json.loads(cli("versions", "k", "--json").stdout)
+    assert [v["stages"] for v in versions] == [[], ["current"]]
+
+
+def test_usage_errors(cli: Cli) -> None:
+    """NAME and --due together, or neither, is a usage error; bad options too."""
+    assert cli("rotate").exit_code == 2
+    assert cli("rotate", "k", "--due").exit_code == 2
+    _seed(cli, "k")
+    assert cli("rotate", "k", "--option", "novalue").exit_code == 2
