@@ -33,6 +33,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sekret.cli.audit",
     "sekret.cli.run",
     "sekret.cli.rotation",
+    "sekret.cli.backup",
+    "sekret.cli.doctor",
 )
 """Modules whose ``register(group)`` adds commands; add yours here."""
 
