@@ -164,6 +164,10 @@ class Manifest:
         """Keyword arguments for ``Secrets(...)`` in ``environment`` (see ``from_manifest``)."""
         config = self.environment(environment)
         options.setdefault("cache", config.cache_policy())
+        if config.audit and "audit" not in options:
+            from sekret.audit.config import audit_log_from_specs  # lazy: only when configured
+
+            options["audit"] = audit_log_from_specs(config.audit)
         if config.read_only:
             options.setdefault("read_only", True)
         root = f"{self.app}/{config.name}"

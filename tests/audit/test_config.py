@@ -1,0 +1,71 @@
+"""Audit sinks built from manifest specs (sekret.audit.config)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from sekret import ConfigurationError, Secrets
+from sekret.audit.config import sink_from_spec
+from sekret.audit.jsonfile import FileSink
+from sekret.audit.sinks import StdoutSink, SyslogSink
+from sekret.audit.webhook import WebhookSink
+from sekret.backends.local import init_store
+from sekret.testing import sentinel_value
+
+
+def test_url_and_table_specs(tmp_path: Path) -> None:
+    """Names, file/jsonl/syslog/https URLs and tables each build the right sink."""
+    assert isinstance(sink_from_spec("stdout"), StdoutSink)
+    file_sink = sink_from_spec(f"jsonl://{tmp_path}/a.jsonl?fsync=always")
+    assert isinstance(file_sink, FileSink)
+    assert file_sink.path == tmp_path / "a.jsonl"
+    file_sink.close()
+    table = sink_from_spec({"sink": "file", "path": str(tmp_path / "b.jsonl")})
+    assert isinstance(table, FileSink)
+    table.close()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", 0))
+        port = udp.getsockname()[1]
+        syslog = sink_from_spec(f"syslog://127.0.0.1:{port}?facility=auth")
+        assert isinstance(syslog, SyslogSink)
+        assert syslog.facility == 4
+        syslog.close()
+    hook = sink_from_spec("https://collector.invalid/ingest")
+    assert isinstance(hook, WebhookSink)
+    hook.close()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["https://user:pw@collector.invalid/x", "file://", {"path": "x"}, "nosuch", "syslog:///x?facility=nope"],
+)
+def test_bad_specs_are_configuration_errors(bad: object) -> None:
+    """Credentials in a URL, a missing path or name, unknown sinks and facilities are refused."""
+    with pytest.raises(ConfigurationError):
+        sink_from_spec(bad)  # type: ignore[arg-type]
+
+
+def test_manifest_audit_specs_reach_the_client(tmp_path: Path) -> None:
+    """Secrets.from_manifest records accesses to the sinks the environment declares."""
+    db = tmp_path / "secrets.db"
+    init_store(db)
+    log = tmp_path / "audit.jsonl"
+    manifest = tmp_path / "sekret.toml"
+    manifest.write_text(
+        'app = "arrwdb"\n[environments.staging]\n'
+        f'backend = "local://{db}"\naudit = ["jsonl://{log}"]\n'
+    )
+    value = sentinel_value()
+    with Secrets.from_manifest(manifest, "staging") as secrets:
+        assert secrets.audit is not None
+        secrets.put("cohere-api-key", value)
+        secrets.get("cohere-api-key")
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    actions = [e["action"] for e in events]
+    assert "secret.write" in actions
+    assert "secret.read" in actions
+    assert value not in log.read_text()
