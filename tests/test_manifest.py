@@ -318,3 +318,37 @@ def test_explicit_backend_wins_over_manifest(
     env = {"SEKRET_BACKEND": "memory://", "SEKRET_APP": "other", "SEKRET_ENV": "x"}
     with Secrets.from_env(env) as secrets:
         assert secrets.namespace.root == "other/x"
+
+
+def test_rotator_options_and_doctor_accept_are_loaded() -> None:
+    """[secrets.x.rotator_options] and [doctor] accept are kept as read-only tables."""
+    from sekret.manifest import parse_manifest
+
+    manifest = parse_manifest(
+        'app = "arrwdb"\n[environments.production]\nbackend = "memory://"\n'
+        '[secrets.db]\nkind = "db_credentials"\nrotator = "postgres"\n'
+        '[secrets.db.rotator_options]\nadmin_secret = "pg-admin"\nstrategy = "alternating"\n'
+        '[doctor.accept]\nproduction-backend = "memory backend in this demo only"\n'
+    )
+    assert dict(manifest.secrets["db"].rotator_options) == {
+        "admin_secret": "pg-admin",
+        "strategy": "alternating",
+    }
+    assert manifest.doctor_accept["production-backend"].startswith("memory")
+
+
+@pytest.mark.parametrize(
+    ("snippet", "where"),
+    [
+        ('[secrets.db]\nrotator_options = "x"\n', "secrets.db.rotator_options"),
+        ('[doctor]\nignore = {}\n', "doctor.ignore"),
+        ('[doctor.accept]\nmanifest = 3\n', "doctor.accept.manifest"),
+    ],
+)
+def test_bad_rotator_options_or_doctor_tables(snippet: str, where: str) -> None:
+    """Wrongly typed rotator options or doctor tables name their key path."""
+    from sekret.manifest import parse_manifest
+
+    with pytest.raises(ManifestError) as info:
+        parse_manifest('app = "a"\n[environments.e]\nbackend = "memory://"\n' + snippet)
+    assert where in str(info.value)

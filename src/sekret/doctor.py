@@ -720,7 +720,7 @@ def run_checks(
         git=Git.find(folder.absolute()),
     )
     wanted = set(only) if only is not None else None
-    reasons = dict(accept or {})
+    reasons = {**(loaded.doctor_accept if loaded is not None else {}), **(accept or {})}
     unknown = set(reasons) - set(TITLES)
     if unknown:
         raise ConfigurationError(f"unknown check id(s) {sorted(unknown)}; known: {sorted(TITLES)}")

@@ -78,10 +78,11 @@ MANIFEST_FILE: Final = "sekret.toml"
 PYPROJECT_FILE: Final = "pyproject.toml"
 
 _ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_TOP_KEYS = frozenset({"app", "default_environment", "environments", "secrets"})
+_TOP_KEYS = frozenset({"app", "default_environment", "environments", "secrets", "doctor"})
+_DOCTOR_KEYS = frozenset({"accept"})
 _ENV_KEYS = frozenset({"backend", "cache_ttl", "max_stale", "audit", "read_only"})
 _SECRET_KEYS = frozenset(
-    {"kind", "rotation_days", "env", "description", "owner", "rotator"}
+    {"kind", "rotation_days", "env", "description", "owner", "rotator", "rotator_options"}
 )
 AuditSpec = str | Mapping[str, Any]
 
@@ -125,6 +126,7 @@ class SecretSpec:
     description: str = ""
     owner: str = ""
     rotator: str | None = None
+    rotator_options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,7 @@ class Manifest:
     secrets: Mapping[str, SecretSpec] = field(default_factory=dict)
     default_environment: str | None = None
     path: Path | None = None
+    doctor_accept: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def environment(
         self, name: str | None = None, *, environ: Mapping[str, str] | None = None
@@ -339,6 +342,16 @@ class _Builder:
             secrets=MappingProxyType(secrets),
             default_environment=default,
             path=self.path,
+            doctor_accept=self.doctor(data.get("doctor", {})),
+        )
+
+    def doctor(self, raw: object) -> Mapping[str, str]:
+        """``[doctor] accept = { check-id = "reason" }``: findings accepted on purpose."""
+        table = self.table(raw, ("doctor",))
+        self.check_keys(table, _DOCTOR_KEYS, ("doctor",))
+        accept = self.table(table.get("accept", {}), ("doctor", "accept"))
+        return MappingProxyType(
+            {k: self.string(v, ("doctor", "accept", k)) for k, v in accept.items()}
         )
 
     def environment(self, name: str, raw: object) -> EnvironmentConfig:
@@ -401,6 +414,7 @@ class _Builder:
         if not _ENV_VAR.match(env):
             raise self.fail((*keys, "env"), "must be a variable name ([A-Za-z_][A-Za-z0-9_]*)")
         rotator = table.get("rotator")
+        rotator_options = self.table(table.get("rotator_options", {}), (*keys, "rotator_options"))
         return SecretSpec(
             name=name,
             kind=kind,
@@ -409,6 +423,7 @@ class _Builder:
             description=self.string(table.get("description", ""), (*keys, "description")),
             owner=self.string(table.get("owner", ""), (*keys, "owner")),
             rotator=None if rotator is None else self.string(rotator, (*keys, "rotator")),
+            rotator_options=MappingProxyType(rotator_options),
         )
 
 

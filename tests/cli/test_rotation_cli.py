@@ -104,3 +104,21 @@ def test_usage_errors(cli: Cli) -> None:
     assert cli("rotate", "k", "--due").exit_code == 2
     _seed(cli, "k")
     assert cli("rotate", "k", "--option", "novalue").exit_code == 2
+
+
+def test_manifest_rotator_options_are_used(cli: Cli, tmp_path: Path, store_url: str) -> None:
+    """rotator_options from the manifest shape the new value; --option overrides them."""
+    path = tmp_path / "sekret.toml"
+    path.write_text(
+        'app = "arrwdb"\n[environments.development]\n'
+        f'backend = "{store_url}"\n'
+        '[secrets.tenant-key]\nkind = "api_key"\nrotator = "api_key"\n'
+        '[secrets.tenant-key.rotator_options]\nprefix = "tk_"\nlength = 20\n'
+    )
+    _seed(cli, "tenant-key")
+    assert cli("rotate", "tenant-key", "--manifest", str(path)).exit_code == 0
+    first = cli("get", "tenant-key", "-n").stdout
+    assert first.startswith("tk_")
+    assert len(first) == 23
+    assert cli("rotate", "tenant-key", "--manifest", str(path), "-o", "length=30").exit_code == 0
+    assert len(cli("get", "tenant-key", "-n").stdout) == 33

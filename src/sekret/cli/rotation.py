@@ -140,7 +140,8 @@ def register(group: click.Group) -> None:
         if name:
             spec = specs.get(name)
             chosen = rotator_name or (spec.rotator if spec else None) or "random"
-            report = _rotate_one(secrets, name, chosen, options, rollback)
+            merged = {**(spec.rotator_options if spec else {}), **options}
+            report = _rotate_one(secrets, name, chosen, merged, rollback)
             click.echo(json.dumps(report) if as_json else
                        f"{name}: {report['outcome']}, current version {report['version']}")
             return 0
@@ -153,7 +154,7 @@ def register(group: click.Group) -> None:
             try:
                 reports.append(
                     _rotate_one(secrets, status.name, rotator_name or spec.rotator or "random",
-                                options, False)
+                                {**spec.rotator_options, **options}, False)
                 )
             except SekretError as exc:
                 failed += 1
