@@ -79,6 +79,12 @@ class Secrets:
             self.cache = SecretCache(self.backend, policy, **kwargs)
             if audit is not None:
                 audit.attach_cache(self.cache)
+        # Strict audit mode records every read, cache hits included (None: no cost).
+        self._on_read = audit.read_hook(self.backend) if audit is not None else None
+        # get()'s hot path: straight to the cache's text, unless every read is recorded.
+        self._get_text: Callable[[str], str] | None = (
+            self.cache.get_text if self.cache is not None and self._on_read is None else None
+        )
 
     # -- construction from the environment ---------------------------------
     @classmethod
@@ -90,6 +96,8 @@ class Secrets:
 
             found = find_manifest()
             if found is not None:
+                if env.get("SEKRET_READ_ONLY", "").lower() in ("1", "true", "yes"):
+                    options.setdefault("read_only", True)
                 return cls.from_manifest(found, env.get("SEKRET_ENV") or None, **options)
         missing = [k for k in ("SEKRET_BACKEND", "SEKRET_APP", "SEKRET_ENV") if not env.get(k)]
         if missing:
@@ -129,9 +137,12 @@ class Secrets:
     ) -> Secret:
         """One version (``current`` by default) with its metadata."""
         full = self._full_names.get(name) or self._resolve(name)
-        if self.cache is not None:
-            return self.cache.get(full, version=version, stage=stage)
-        return self.backend.read(full, version=version, stage=stage)
+        if self.cache is None:
+            return self.backend.read(full, version=version, stage=stage)
+        secret = self.cache.get(full, version=version, stage=stage)
+        if self._on_read is not None:
+            self._on_read(full, secret.version, stage)
+        return secret
 
     def _resolve(self, name: str) -> str:
         """``namespace.full`` memoised for reads, so a cache hit skips re-validating the name."""
@@ -143,6 +154,13 @@ class Secrets:
 
     def get(self, name: str, *, version: str | None = None, stage: str | None = None) -> str:
         """The value as text (current version by default)."""
+        get_text = self._get_text
+        if get_text is not None and version is None and stage is None:  # the hot path
+            try:
+                full = self._full_names[name]
+            except KeyError:
+                full = self._resolve(name)
+            return get_text(full)
         return self.get_secret(name, version=version, stage=stage).value.text()
 
     def get_bytes(
@@ -405,9 +423,12 @@ class AsyncSecrets:
     ) -> Secret:
         s = self.sync
         full = s._full_names.get(name) or s._resolve(name)
-        if s.cache is not None:
-            return await s.cache.aget(full, version=version, stage=stage)
-        return await self._run(s.backend.read, full, version=version, stage=stage)
+        if s.cache is None:
+            return await self._run(s.backend.read, full, version=version, stage=stage)
+        secret = await s.cache.aget(full, version=version, stage=stage)
+        if s._on_read is not None:
+            s._on_read(full, secret.version, stage)
+        return secret
 
     async def get(self, name: str, *, version: str | None = None, stage: str | None = None) -> str:
         return (await self.get_secret(name, version=version, stage=stage)).value.text()

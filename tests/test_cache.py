@@ -1,0 +1,1057 @@
+"""The read cache: expiry, refresh-ahead, stale-if-error, single-flight, LRU, hooks.
+
+Every time-dependent test drives a fake monotonic clock and runs background
+refreshes by hand (``spawn=jobs.append``): nothing here sleeps for expiry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
+
+import pytest
+
+from sekret import (
+    AccessDenied,
+    BackendUnavailable,
+    ConfigurationError,
+    IntegrityError,
+    InvalidSecretName,
+    InvalidValue,
+    Secret,
+    SecretDeleted,
+    SecretNotFound,
+    Secrets,
+    SecretValue,
+    VersionNotFound,
+)
+from sekret.backends.base import Backend, Capability
+from sekret.backends.memory import MemoryBackend
+from sekret.cache import CachePolicy, HitStats, SecretCache
+from sekret.exceptions import SekretError
+from sekret.testing import sentinel_value
+
+NAME = "arrwdb/production/cohere-api-key"
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeBackend(Backend):
+    """Versioned values in a dict; counts reads; can be gated or made to fail."""
+
+    scheme: ClassVar[str] = "fake"
+    capabilities = Capability.READ | Capability.VERSIONS
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[str]] = {}
+        self.reads = 0
+        self.batch_calls = 0
+        self.fail: Callable[[], BaseException] | None = None
+        self.gate: threading.Event | None = None
+        self.gated: set[str] | None = None  # None: the gate holds every read
+        self.entered = threading.Event()
+        self.active = 0
+        self.max_active = 0
+        self._lock = threading.Lock()
+
+    def set(self, name: str, value: str) -> None:
+        self.values.setdefault(name, []).append(value)
+
+    def read(self, name: str, *, version: str | None = None, stage: str | None = None) -> Secret:
+        with self._lock:
+            self.reads += 1
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            versions = list(self.values.get(name, ()))  # what the read sees, before the gate
+            self.entered.set()
+            if self.gate is not None and (self.gated is None or name in self.gated):
+                assert self.gate.wait(30), "the test never opened the gate"
+            if self.fail is not None:
+                raise self.fail()
+            if not versions:
+                raise SecretNotFound(f"secret {name!r} not found", name=name)
+            index = len(versions) if version is None else int(version)
+            if not 1 <= index <= len(versions):
+                raise VersionNotFound(f"secret {name!r} has no version {version!r}", name=name)
+            stages = frozenset({"current"}) if index == len(versions) else frozenset()
+            return Secret(name, str(index), SecretValue.of(versions[index - 1]), stages)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+class BatchBackend(FakeBackend):
+    """A FakeBackend that declares a batch read."""
+
+    capabilities = FakeBackend.capabilities | Capability.BATCH_READ
+
+    def read_many(self, names: Sequence[str]) -> dict[str, Secret | SekretError]:
+        self.batch_calls += 1
+        out: dict[str, Secret | SekretError] = {}
+        for name in names:
+            versions = self.values.get(name)
+            if versions:
+                out[name] = Secret(name, str(len(versions)), SecretValue.of(versions[-1]))
+            else:
+                out[name] = SecretNotFound(f"secret {name!r} not found", name=name)
+        return out
+
+
+def down() -> BaseException:
+    return BackendUnavailable("connection refused", backend="fake://")
+
+
+class Jobs(list[Callable[[], None]]):
+    """Background work collected instead of run; ``run()`` runs what is queued."""
+
+    def run(self) -> int:
+        count = 0
+        while self:
+            self.pop(0)()
+            count += 1
+        return count
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def backend() -> FakeBackend:
+    return FakeBackend()
+
+
+@pytest.fixture
+def jobs() -> Jobs:
+    return Jobs()
+
+
+def make(
+    backend: Backend, clock: FakeClock, jobs: Jobs, **policy: Any
+) -> SecretCache:
+    options: dict[str, Any] = {"ttl": 100.0, "jitter": 0.0, "max_stale": 1000.0}
+    options.update(policy)
+    return SecretCache(
+        backend, CachePolicy(**options), clock=clock, spawn=jobs.append, rng=lambda: 0.0
+    )
+
+
+@pytest.fixture
+def cache(backend: FakeBackend, clock: FakeClock, jobs: Jobs) -> Iterator[SecretCache]:
+    c = make(backend, clock, jobs)
+    yield c
+    c.close()
+
+
+# -- expiry and keys ---------------------------------------------------------
+def test_hit_does_not_touch_the_backend(cache: SecretCache, backend: FakeBackend) -> None:
+    """A second read inside the TTL is answered from memory."""
+    value = sentinel_value()
+    backend.set(NAME, value)
+    assert cache.get(NAME).value.text() == value
+    assert cache.get(NAME).value.text() == value
+    assert backend.reads == 1
+
+
+def test_expiry_reads_again_after_the_ttl(
+    cache: SecretCache, backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """Past its TTL an entry is read again and the new value is served."""
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    backend.set(NAME, "two")
+    clock.advance(79.9)
+    assert cache.get(NAME).value.text() == "one"
+    clock.advance(20.2)
+    assert cache.get(NAME).value.text() == "two"
+    assert backend.reads == 2
+    assert not jobs
+
+
+def test_version_and_current_never_share_a_slot(cache: SecretCache, backend: FakeBackend) -> None:
+    """Version "1" and the current version are cached separately."""
+    backend.set(NAME, "one")
+    backend.set(NAME, "two")
+    assert cache.get(NAME, version="1").value.text() == "one"
+    assert cache.get(NAME).value.text() == "two"
+    assert cache.get(NAME, version="1").value.text() == "one"
+    assert backend.reads == 2
+
+
+def test_per_secret_ttl_overrides_the_default(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """per_secret_ttl sets a full name's TTL; other names keep the default."""
+    cache = make(backend, clock, jobs, per_secret_ttl={NAME: 10.0}, refresh_ratio=1.0)
+    backend.set(NAME, "a")
+    backend.set("other/x", "b")
+    cache.get(NAME)
+    cache.get("other/x")
+    clock.advance(11)
+    cache.get(NAME)
+    cache.get("other/x")
+    assert backend.reads == 3
+
+
+def test_jitter_shortens_the_ttl_by_at_most_its_fraction(
+    backend: FakeBackend, clock: FakeClock
+) -> None:
+    """With jitter 0.2 and the largest draw, the TTL is 80% of the configured one."""
+    policy = CachePolicy(ttl=100.0, jitter=0.2, refresh_ratio=1.0)
+    cache = SecretCache(backend, policy, clock=clock, spawn=Jobs().append, rng=lambda: 0.999)
+    backend.set(NAME, "v")
+    cache.get(NAME)
+    clock.advance(79.0)
+    cache.get(NAME)
+    assert backend.reads == 1
+    clock.advance(1.1)
+    cache.get(NAME)
+    assert backend.reads == 2
+
+
+def test_policy_rejects_out_of_range_settings() -> None:
+    """A negative TTL or an empty cache is a ConfigurationError naming the field."""
+    with pytest.raises(ConfigurationError, match="ttl"):
+        CachePolicy(ttl=-1)
+    with pytest.raises(ConfigurationError, match="max_size"):
+        CachePolicy(max_size=0)
+    with pytest.raises(ConfigurationError, match="per_secret_ttl"):
+        CachePolicy(per_secret_ttl={NAME: -5})
+
+
+# -- refresh-ahead -------------------------------------------------------------
+def test_refresh_ahead_serves_the_current_value_while_one_job_refreshes(
+    cache: SecretCache, backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """Past 80% of the TTL callers get the cached value and one background read starts."""
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    backend.set(NAME, "two")
+    clock.advance(85)
+    for _ in range(5):
+        assert cache.get(NAME).value.text() == "one"
+    assert len(jobs) == 1
+    assert backend.reads == 1
+    jobs.run()
+    assert backend.reads == 2
+    assert cache.get(NAME).value.text() == "two"
+    clock.advance(50)  # the refreshed entry has a new TTL
+    assert cache.get(NAME).value.text() == "two"
+    assert not jobs
+
+
+def test_caller_past_expiry_does_not_wait_for_a_running_refresh(
+    cache: SecretCache, backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """Past expiry, while the refresh-ahead job runs, callers still get the held value."""
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    backend.set(NAME, "two")
+    clock.advance(85)
+    cache.get(NAME)
+    clock.advance(20)  # now expired, the refresh still queued
+    assert cache.get(NAME).value.text() == "one"
+    assert backend.reads == 1
+    jobs.run()
+    assert cache.get(NAME).value.text() == "two"
+    assert backend.reads == 2
+
+
+def test_expired_entry_nobody_refreshed_is_read_by_the_caller(
+    cache: SecretCache, backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """An entry not read during its refresh window is read synchronously once expired."""
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    backend.set(NAME, "two")
+    clock.advance(101)
+    assert cache.get(NAME).value.text() == "two"
+    assert not jobs
+
+
+# -- stale-if-error ------------------------------------------------------------
+def test_stale_if_error_serves_the_old_value_and_reports_it(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failed refresh keeps the value, logs a warning without it and calls on_stale."""
+    seen: list[tuple[str, BaseException]] = []
+    cache = SecretCache(
+        backend,
+        CachePolicy(ttl=100, jitter=0, max_stale=1000, retry_base=10, retry_max=40),
+        clock=clock,
+        spawn=jobs.append,
+        rng=lambda: 0.999,
+        on_stale=lambda name, error: seen.append((name, error)),
+    )
+    value = sentinel_value()
+    backend.set(NAME, value)
+    cache.get(NAME)
+    backend.fail = down
+    clock.advance(85)
+    with caplog.at_level(logging.WARNING, logger="sekret.cache"):
+        assert cache.get(NAME).value.text() == value
+        jobs.run()
+    assert [n for n, _ in seen] == [NAME]
+    assert isinstance(seen[0][1], BackendUnavailable)
+    assert NAME in caplog.text
+    assert value not in caplog.text
+    clock.advance(50)  # past expiry: still served, from the stale entry
+    assert cache.get(NAME).value.text() == value
+
+
+def test_retries_back_off_exponentially(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """Refresh attempts against a dead backend are spaced 10, 20, 40, 40 s (capped)."""
+    cache = SecretCache(
+        backend,
+        CachePolicy(ttl=100, jitter=0, max_stale=10_000, retry_base=10, retry_max=40),
+        clock=clock,
+        spawn=jobs.append,
+        rng=lambda: 0.999999,
+    )
+    backend.set(NAME, "v")
+    cache.get(NAME)
+    backend.fail = down
+    clock.advance(80)
+    attempts: list[float] = []
+    for _ in range(1500):  # read every 0.1 s for 150 s
+        cache.get(NAME)
+        if jobs.run():
+            attempts.append(clock.now)
+        clock.advance(0.1)
+    gaps = [round(b - a) for a, b in itertools.pairwise(attempts)]
+    assert gaps[:4] == [10, 20, 40, 40]
+    assert backend.reads == 1 + len(attempts)
+
+
+def test_after_max_stale_reads_raise_backend_unavailable_from_the_last_error(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """Past expiry + max_stale the old value is no longer served."""
+    cache = make(backend, clock, jobs, max_stale=50, retry_base=5, retry_max=5)
+    value = sentinel_value()
+    backend.set(NAME, value)
+    cache.get(NAME)
+    backend.fail = down
+    clock.advance(85)
+    cache.get(NAME)
+    jobs.run()
+    clock.advance(60)  # t=145: expired (100) and within max_stale (150)
+    assert cache.get(NAME).value.text() == value
+    jobs.run()
+    clock.advance(10)  # t=155: past max_stale
+    with pytest.raises(BackendUnavailable) as info:
+        cache.get(NAME)
+    assert isinstance(info.value.__cause__, BackendUnavailable)
+    assert info.value.__cause__ is not info.value
+    assert "max_stale" in str(info.value)
+    assert value not in str(info.value)
+
+
+def test_backend_down_during_refresh_then_back(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """Old value while down; BackendUnavailable after max_stale; the next refresh recovers."""
+    cache = make(backend, clock, jobs, max_stale=50, retry_base=5, retry_max=5)
+    backend.set(NAME, "old")
+    cache.get(NAME)
+    backend.fail = down
+    clock.advance(75)
+    for _ in range(14):  # t = 1080 .. 1145: every read gets the old value
+        clock.advance(5)
+        assert cache.get(NAME).value.text() == "old"
+        jobs.run()
+    clock.advance(10)  # t = 1155: past expiry (1100) + max_stale (50)
+    with pytest.raises(BackendUnavailable):
+        cache.get(NAME)
+    backend.fail = None
+    backend.set(NAME, "new")
+    clock.advance(10)  # backoff over: this read is the next refresh
+    assert cache.get(NAME).value.text() == "new"
+    clock.advance(50)
+    assert cache.get(NAME).value.text() == "new"
+
+
+def test_access_denied_is_never_served_stale(
+    cache: SecretCache, backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """A refresh answered with AccessDenied drops the value at once."""
+    backend.set(NAME, sentinel_value())
+    cache.get(NAME)
+    backend.fail = lambda: AccessDenied("denied", name=NAME)
+    clock.advance(85)
+    cache.get(NAME)
+    jobs.run()
+    assert cache.held_values() == []
+    with pytest.raises(AccessDenied):
+        cache.get(NAME)
+
+
+def test_deleted_secret_stops_being_served(
+    cache: SecretCache, backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """A refresh that finds the secret deleted drops every cached version of it."""
+    backend.set(NAME, "one")
+    backend.set(NAME, "two")
+    cache.get(NAME)
+    cache.get(NAME, version="1")
+    backend.fail = lambda: SecretDeleted("deleted", name=NAME)
+    clock.advance(85)
+    cache.get(NAME)
+    jobs.run()
+    with pytest.raises(SecretDeleted):
+        cache.get(NAME)
+    assert cache.stats().entries == 0
+
+
+def test_integrity_error_drops_the_entry(
+    cache: SecretCache, backend: FakeBackend, clock: FakeClock
+) -> None:
+    """A non-transient error on an expired entry is raised, never covered by the old value."""
+    backend.set(NAME, "v")
+    cache.get(NAME)
+    backend.fail = lambda: IntegrityError("corrupt")
+    clock.advance(101)
+    with pytest.raises(IntegrityError):
+        cache.get(NAME)
+    assert cache.stats().entries == 0
+
+
+# -- negative cache ------------------------------------------------------------
+def test_not_found_is_cached_for_negative_ttl(
+    cache: SecretCache, backend: FakeBackend, clock: FakeClock
+) -> None:
+    """A missing secret is not re-read for negative_ttl seconds, then it is."""
+    for _ in range(3):
+        with pytest.raises(SecretNotFound):
+            cache.get(NAME)
+    assert backend.reads == 1
+    backend.set(NAME, "now-here")
+    clock.advance(5.1)
+    assert cache.get(NAME).value.text() == "now-here"
+    assert backend.reads == 2
+
+
+def test_cached_not_found_does_not_grow_a_traceback(cache: SecretCache) -> None:
+    """Each raise from the negative cache is a fresh copy of the error."""
+    errors = []
+    for _ in range(3):
+        with pytest.raises(SecretNotFound) as info:
+            cache.get(NAME)
+        errors.append(info.value)
+    assert errors[1] is not errors[2]
+    assert errors[2].name == NAME
+
+
+def test_other_errors_are_not_cached(cache: SecretCache, backend: FakeBackend) -> None:
+    """A failed read of a missing entry is raised and the next read tries again."""
+    backend.fail = down
+    for _ in range(2):
+        with pytest.raises(BackendUnavailable):
+            cache.get(NAME)
+    assert backend.reads == 2
+
+
+# -- size bound and invalidation ---------------------------------------------
+def test_lru_evicts_the_least_recently_used(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """With max_size 2, the entry not read longest is evicted."""
+    cache = make(backend, clock, jobs, max_size=2)
+    for n in ("a/1", "a/2", "a/3"):
+        backend.set(n, n)
+    cache.get("a/1")
+    clock.advance(1)
+    cache.get("a/2")
+    clock.advance(1)
+    cache.get("a/1")  # a/2 is now the least recently used
+    clock.advance(1)
+    cache.get("a/3")
+    assert backend.reads == 3
+    cache.get("a/1")
+    cache.get("a/3")
+    assert backend.reads == 3
+    cache.get("a/2")
+    assert backend.reads == 4
+    assert cache.stats().entries == 2
+
+
+def test_invalidate_drops_every_version_and_stage(
+    cache: SecretCache, backend: FakeBackend
+) -> None:
+    """invalidate(name) forgets current, pinned versions and stages of that name only."""
+    backend.set(NAME, "one")
+    backend.set(NAME, "two")
+    backend.set("other/x", "x")
+    cache.get(NAME)
+    cache.get(NAME, version="1")
+    cache.get(NAME, stage="current")
+    cache.get("other/x")
+    cache.invalidate(NAME)
+    assert cache.stats().entries == 1
+    cache.get(NAME)
+    cache.get(NAME, version="1")
+    cache.get("other/x")
+    assert backend.reads == 6
+
+
+def test_invalidate_during_a_read_keeps_its_answer_out_of_the_cache(
+    cache: SecretCache, backend: FakeBackend
+) -> None:
+    """A read that started before a write does not fill the cache with the old value."""
+    backend.set(NAME, "old")
+    backend.gate = threading.Event()
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(cache.get(NAME).value.text()))
+    reader.start()
+    assert backend.entered.wait(10)
+    backend.set(NAME, "new")
+    cache.invalidate(NAME)
+    backend.gate.set()
+    reader.join(10)
+    assert got == ["old"]
+    assert cache.get(NAME).value.text() == "new"
+
+
+def test_refresh_rereads_now_and_replaces_every_version(
+    cache: SecretCache, backend: FakeBackend
+) -> None:
+    """refresh() reads the backend even on a fresh entry and drops other slots of the name."""
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    cache.get(NAME, version="1")
+    backend.set(NAME, "two")
+    assert cache.refresh(NAME).value.text() == "two"
+    assert cache.get(NAME).value.text() == "two"
+    assert cache.stats().entries == 1
+    assert backend.reads == 3
+
+
+def test_refresh_raises_when_down_and_keeps_the_old_value(
+    cache: SecretCache, backend: FakeBackend
+) -> None:
+    """An explicit refresh reports the error; cached reads still work."""
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    backend.fail = down
+    with pytest.raises(BackendUnavailable):
+        cache.refresh(NAME)
+    assert cache.get(NAME).value.text() == "one"
+
+
+# -- the facade invalidates on write -------------------------------------------
+@pytest.fixture
+def facade(clock: FakeClock) -> Iterator[tuple[Secrets, MemoryBackend]]:
+    backend = MemoryBackend()
+    with Secrets(backend, app="arrwdb", environment="production", clock=clock) as s:
+        yield s, backend
+
+
+def test_put_invalidates(facade: tuple[Secrets, MemoryBackend]) -> None:
+    """A put through the same Secrets is visible at once, despite the TTL."""
+    s, _ = facade
+    s.put("k", "one")
+    assert s.get("k") == "one"
+    s.put("k", "two")
+    assert s.get("k") == "two"
+
+
+def test_rollback_invalidates(facade: tuple[Secrets, MemoryBackend]) -> None:
+    """rollback makes the previous value current for cached readers too."""
+    s, _ = facade
+    s.put("k", "one")
+    s.put("k", "two")
+    assert s.get("k") == "two"
+    s.rollback("k")
+    assert s.get("k") == "one"
+
+
+def test_delete_invalidates(facade: tuple[Secrets, MemoryBackend]) -> None:
+    """A deleted secret is not served from the cache."""
+    s, _ = facade
+    s.put("k", "one")
+    assert s.get("k") == "one"
+    s.delete("k")
+    with pytest.raises(SecretDeleted):
+        s.get("k")
+
+
+def test_writes_elsewhere_are_seen_after_the_ttl(
+    facade: tuple[Secrets, MemoryBackend], clock: FakeClock
+) -> None:
+    """A write that bypasses this Secrets shows up once the entry expires."""
+    s, backend = facade
+    s.put("k", "one")
+    assert s.get("k") == "one"
+    backend.write(s.full_name("k"), SecretValue.of("two"))
+    assert s.get("k") == "one"
+    clock.advance(301)
+    assert s.get("k") == "two"
+
+
+def test_facade_refresh_and_invalidate(facade: tuple[Secrets, MemoryBackend]) -> None:
+    """Secrets.refresh and Secrets.invalidate reach the cache by short name."""
+    s, backend = facade
+    s.put("k", "one")
+    s.get("k")
+    backend.write(s.full_name("k"), SecretValue.of("two"))
+    assert s.refresh("k").value.text() == "two"
+    backend.write(s.full_name("k"), SecretValue.of("three"))
+    s.invalidate("k")
+    assert s.get("k") == "three"
+
+
+# -- what audit and redaction build on ------------------------------------------
+def test_drain_hits_counts_per_name_and_resets(
+    cache: SecretCache, backend: FakeBackend, clock: FakeClock
+) -> None:
+    """Hits (not misses) are counted per full name with first/last clock readings."""
+    backend.set(NAME, "a")
+    backend.set("other/x", "b")
+    cache.get(NAME)  # a miss
+    clock.advance(1)
+    cache.get(NAME)
+    clock.advance(1)
+    cache.get(NAME, version="1")  # a miss of another slot of the same name
+    cache.get(NAME, version="1")
+    clock.advance(1)
+    cache.get(NAME)
+    assert cache.drain_hits() == {NAME: HitStats(3, 1001.0, 1003.0)}
+    assert cache.clock is clock  # the audit reads HitStats times against this clock
+    assert cache.drain_hits() == {}
+    cache.get("other/x")
+    cache.get("other/x")
+    cache.invalidate("other/x")  # hits of dropped entries are kept for the next drain
+    assert cache.drain_hits() == {"other/x": HitStats(1, 1003.0, 1003.0)}
+
+
+def test_held_values_and_listeners(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """Listeners hear fills, changed refreshes, evictions and invalidations; never hits."""
+    cache = make(backend, clock, jobs, max_size=1)
+    calls: list[int] = []
+    cache.add_listener(lambda: calls.append(len(cache.held_values())))
+    first, second = sentinel_value(), sentinel_value()
+    backend.set(NAME, first)
+    cache.get(NAME)
+    assert calls == [1]
+    assert cache.held_values() == [SecretValue.of(first)]
+    cache.get(NAME)
+    assert calls == [1]  # a hit
+    clock.advance(85)
+    cache.get(NAME)
+    jobs.run()  # refreshed to the same value: nothing changed
+    assert calls == [1]
+    backend.set(NAME, second)
+    clock.advance(85)
+    cache.get(NAME)
+    jobs.run()
+    assert calls == [1, 1]
+    assert cache.held_values() == [SecretValue.of(second)]
+    backend.set("other/x", "x")
+    cache.get("other/x")  # evicts NAME
+    assert calls == [1, 1, 1]
+    cache.invalidate("other/x")
+    assert calls == [1, 1, 1, 0]
+    assert cache.held_values() == []
+
+
+def test_a_failing_listener_does_not_break_reads(
+    cache: SecretCache, backend: FakeBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A listener that raises is logged; the read still returns."""
+
+    def broken() -> None:
+        raise RuntimeError("listener bug")
+
+    cache.add_listener(broken)
+    backend.set(NAME, "v")
+    with caplog.at_level(logging.ERROR, logger="sekret.cache"):
+        assert cache.get(NAME).value.text() == "v"
+    assert "listener" in caplog.text
+
+
+# -- prefetch ------------------------------------------------------------------
+def test_prefetch_uses_one_batch_read(clock: FakeClock, jobs: Jobs) -> None:
+    """On a BATCH_READ backend, 100 names take one read_many call and fill the cache."""
+    backend = BatchBackend()
+    names = [f"app/env/s{i}" for i in range(100)]
+    for n in names:
+        backend.set(n, n)
+    cache = make(backend, clock, jobs)
+    got = cache.prefetch([*names, "app/env/missing"])
+    assert backend.batch_calls == 1
+    assert backend.reads == 0
+    assert isinstance(got["app/env/missing"], SecretNotFound)
+    assert all(isinstance(got[n], Secret) for n in names)
+    assert cache.get(names[5]).value.text() == names[5]
+    assert backend.reads == 0
+    with pytest.raises(SecretNotFound):
+        cache.get("app/env/missing")  # answered by the negative cache
+    assert backend.reads == 0
+
+
+def test_prefetch_without_batch_read_runs_bounded_concurrency(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """Without BATCH_READ, reads run in parallel but never more than prefetch_concurrency."""
+    cache = make(backend, clock, jobs, prefetch_concurrency=4)
+    names = [f"app/env/s{i}" for i in range(20)]
+    for n in names:
+        backend.set(n, n)
+    cache.get(names[0])
+    got = cache.prefetch(names)
+    assert backend.reads == 20
+    assert 1 <= backend.max_active <= 4
+    assert [got[n].value.text() for n in names if isinstance(got[n], Secret)] == names
+
+
+def test_facade_get_many_goes_through_prefetch(facade: tuple[Secrets, MemoryBackend]) -> None:
+    """Secrets.get_many returns short names and warms the cache."""
+    s, _ = facade
+    s.put("a", "1")
+    s.put("b", "2")
+    got = s.get_many(["a", "b", "c"])
+    assert {k: type(v).__name__ for k, v in got.items()} == {
+        "a": "Secret",
+        "b": "Secret",
+        "c": "SecretNotFound",
+    }
+
+
+# -- herds -------------------------------------------------------------------
+HERD = 200
+
+
+def wait_for_callers(cache: SecretCache, count: int) -> None:
+    """Block until ``count`` callers wait on reads in flight (polls, bounded)."""
+    stop = threading.Event()
+    for _ in range(20_000):
+        if cache.stats().callers_waiting >= count:
+            return
+        stop.wait(0.001)
+    raise AssertionError(f"only {cache.stats().callers_waiting} of {count} callers arrived")
+
+
+def thread_herd(cache: SecretCache, count: int) -> tuple[list[threading.Thread], list[object]]:
+    results: list[object] = []
+    lock = threading.Lock()
+
+    def call() -> None:
+        try:
+            got: object = cache.get(NAME).value.text()
+        except Exception as exc:
+            got = exc
+        with lock:
+            results.append(got)
+
+    threads = [threading.Thread(target=call) for _ in range(count)]
+    for t in threads:
+        t.start()
+    return threads, results
+
+
+def test_thread_herd_makes_one_backend_read(cache: SecretCache, backend: FakeBackend) -> None:
+    """200 threads asking for one cold key cause exactly one backend read."""
+    value = sentinel_value()
+    backend.set(NAME, value)
+    backend.gate = threading.Event()
+    threads, results = thread_herd(cache, HERD)
+    wait_for_callers(cache, HERD)
+    backend.gate.set()
+    for t in threads:
+        t.join(30)
+    assert backend.reads == 1
+    assert results == [value] * HERD
+
+
+def test_async_herd_makes_one_backend_read_on_one_worker_thread(
+    cache: SecretCache, backend: FakeBackend
+) -> None:
+    """200 tasks on one cold key: one read, and waiting tasks hold no worker thread."""
+    value = sentinel_value()
+    backend.set(NAME, value)
+    backend.gate = threading.Event()
+
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+        tasks = [asyncio.create_task(cache.aget(NAME)) for _ in range(HERD)]
+        for _ in range(10_000):
+            if cache.stats().callers_waiting >= HERD:
+                break
+            await asyncio.sleep(0)
+        assert cache.stats().callers_waiting == HERD
+        assert backend.gate is not None
+        backend.gate.set()
+        return [s.value.text() for s in await asyncio.gather(*tasks)]
+
+    assert asyncio.run(main()) == [value] * HERD
+    assert backend.reads == 1
+
+
+def test_mixed_herd_of_threads_and_tasks(cache: SecretCache, backend: FakeBackend) -> None:
+    """100 threads and 100 tasks on one cold key share one backend read."""
+    value = sentinel_value()
+    backend.set(NAME, value)
+    backend.gate = threading.Event()
+    threads, results = thread_herd(cache, HERD // 2)
+
+    async def main() -> list[str]:
+        tasks = [asyncio.create_task(cache.aget(NAME)) for _ in range(HERD // 2)]
+        for _ in range(20_000):
+            if cache.stats().callers_waiting >= HERD:
+                break
+            await asyncio.sleep(0.0005)
+        assert cache.stats().callers_waiting == HERD
+        assert backend.gate is not None
+        backend.gate.set()
+        return [s.value.text() for s in await asyncio.gather(*tasks)]
+
+    assert asyncio.run(main()) == [value] * (HERD // 2)
+    for t in threads:
+        t.join(30)
+    assert results == [value] * (HERD // 2)
+    assert backend.reads == 1
+
+
+def test_failing_read_reaches_every_waiter_and_is_not_cached(
+    cache: SecretCache, backend: FakeBackend
+) -> None:
+    """When the one shared read fails, every thread and task gets the error; nothing is kept."""
+    backend.set(NAME, "v")
+    backend.gate = threading.Event()
+    backend.fail = down
+    threads, results = thread_herd(cache, HERD // 2)
+
+    async def main() -> list[BaseException | Secret]:
+        tasks = [asyncio.create_task(cache.aget(NAME)) for _ in range(HERD // 2)]
+        for _ in range(20_000):
+            if cache.stats().callers_waiting >= HERD:
+                break
+            await asyncio.sleep(0.0005)
+        assert backend.gate is not None
+        backend.gate.set()
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    async_results = asyncio.run(main())
+    for t in threads:
+        t.join(30)
+    assert backend.reads == 1
+    assert all(isinstance(r, BackendUnavailable) for r in [*results, *async_results])
+    assert cache.stats().entries == 0
+    backend.fail = None
+    backend.gate = None
+    assert cache.get(NAME).value.text() == "v"
+    assert backend.reads == 2
+
+
+def test_different_keys_do_not_wait_for_each_other(
+    cache: SecretCache, backend: FakeBackend
+) -> None:
+    """While one key's read is stuck, other keys are read and hit normally."""
+    backend.set(NAME, "slow")
+    backend.set("other/x", "x")
+    backend.set("other/y", "y")
+    cache.get("other/y")
+    backend.gate = threading.Event()
+    backend.gated = {NAME}
+    slow = threading.Thread(target=cache.get, args=(NAME,))
+    slow.start()
+    assert backend.entered.wait(10)
+    assert cache.get("other/x").value.text() == "x"
+    assert cache.get("other/y").value.text() == "y"
+    assert slow.is_alive()
+    backend.gate.set()
+    slow.join(10)
+    assert not slow.is_alive()
+
+
+# -- async -----------------------------------------------------------------------
+def test_aget_hits_stay_on_the_event_loop(cache: SecretCache, backend: FakeBackend) -> None:
+    """Cached async reads return without a worker thread."""
+    backend.set(NAME, "v")
+    cache.get(NAME)
+
+    async def main() -> str:
+        loop = asyncio.get_running_loop()
+
+        class NoThreads(ThreadPoolExecutor):
+            def submit(self, *args: Any, **kwargs: Any) -> Any:
+                raise AssertionError("a cache hit used a worker thread")
+
+        loop.set_default_executor(NoThreads())
+        return (await cache.aget(NAME)).value.text()
+
+    assert asyncio.run(main()) == "v"
+
+
+def test_aget_serves_stale_and_raises_cached_not_found(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """aget follows the same rules as get: stale-if-error, negative cache."""
+    cache = make(backend, clock, jobs)
+    backend.set(NAME, "v")
+
+    async def main() -> None:
+        assert (await cache.aget(NAME)).value.text() == "v"
+        backend.fail = down
+        clock.advance(85)
+        assert (await cache.aget(NAME)).value.text() == "v"
+        jobs.run()
+        clock.advance(50)
+        assert (await cache.aget(NAME)).value.text() == "v"
+        backend.fail = None
+        with pytest.raises(SecretNotFound):
+            await cache.aget("missing/x")
+        with pytest.raises(SecretNotFound):
+            await cache.aget("missing/x")
+
+    asyncio.run(main())
+    assert backend.reads == 3
+
+
+# -- background pool and lifecycle ------------------------------------------------
+def test_default_pool_refreshes_in_a_daemon_thread(
+    backend: FakeBackend, clock: FakeClock
+) -> None:
+    """Without an injected spawn, refresh-ahead runs on a daemon thread."""
+    cache = SecretCache(backend, CachePolicy(ttl=100, jitter=0), clock=clock)
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    backend.set(NAME, "two")
+    done = threading.Event()
+    cache.add_listener(done.set)
+    threads: list[threading.Thread] = []
+    backend.entered.clear()
+    clock.advance(85)
+    assert cache.get(NAME).value.text() == "one"
+    assert done.wait(10)
+    threads = [t for t in threading.enumerate() if t.name.startswith("sekret-refresh")]
+    assert threads
+    assert all(t.daemon for t in threads)
+    assert cache.get(NAME).value.text() == "two"
+    cache.close()
+    for t in threads:
+        t.join(5)
+        assert not t.is_alive()
+
+
+def test_close_forgets_values(cache: SecretCache, backend: FakeBackend) -> None:
+    """close() drops every held value."""
+    backend.set(NAME, sentinel_value())
+    cache.get(NAME)
+    cache.close()
+    assert cache.held_values() == []
+
+
+def test_repr_shows_no_value(cache: SecretCache, backend: FakeBackend) -> None:
+    """The cache's repr names the backend and size, never a value."""
+    value = sentinel_value()
+    backend.set(NAME, value)
+    cache.get(NAME)
+    assert value not in repr(cache)
+    assert "1 entries" in repr(cache)
+
+
+def test_reads_after_close_are_not_cached(cache: SecretCache, backend: FakeBackend) -> None:
+    """After close() every read goes to the backend and nothing is held."""
+    backend.set(NAME, "v")
+    cache.close()
+    assert cache.get(NAME).value.text() == "v"
+    assert cache.get(NAME).value.text() == "v"
+    assert backend.reads == 2
+    assert cache.held_values() == []
+
+
+def test_get_text_matches_get(cache: SecretCache, backend: FakeBackend) -> None:
+    """get_text returns the text of get(), and raises InvalidValue for binary values."""
+    backend.set(NAME, "text-value")
+    assert cache.get_text(NAME) == "text-value"
+    assert cache.get_text(NAME) == cache.get(NAME).value.text()
+    bin_backend = MemoryBackend()
+    bin_backend.write("a/bin", SecretValue.of(b"\xff\xfe"))
+    bin_cache = SecretCache(bin_backend, CachePolicy())
+    with pytest.raises(InvalidValue):
+        bin_cache.get_text("a/bin")
+    with pytest.raises(InvalidValue):
+        bin_cache.get_text("a/bin")
+    bin_cache.close()
+
+
+def test_facade_get_fast_path_keeps_get_semantics(facade: tuple[Secrets, MemoryBackend]) -> None:
+    """Secrets.get on a hit returns text; binary values still raise InvalidValue."""
+    s, _ = facade
+    s.put("text", "hello")
+    s.put("blob", b"\xff\x00")
+    assert s.get("text") == "hello"
+    assert s.get("text") == "hello"
+    with pytest.raises(InvalidValue):
+        s.get("blob")
+    assert s.get_bytes("blob") == b"\xff\x00"
+    with pytest.raises(InvalidSecretName):
+        s.get("../escape")
+
+
+def test_concurrent_reads_invalidations_and_refreshes_stay_consistent(
+    backend: FakeBackend,
+) -> None:
+    """Threads mixing get, aget, invalidate, refresh and drain never error or deadlock."""
+    cache = SecretCache(backend, CachePolicy(ttl=0.001, max_size=4, jitter=0.5))
+    names = [f"app/env/s{i}" for i in range(6)]
+    for n in names:
+        backend.set(n, n)
+    errors: list[BaseException] = []
+
+    def worker(seed: int) -> None:
+        try:
+            for i in range(300):
+                name = names[(seed + i) % len(names)]
+                op = (seed * 7 + i) % 10
+                if op == 0:
+                    cache.invalidate(name)
+                elif op == 1:
+                    cache.refresh(name)
+                elif op == 2:
+                    cache.drain_hits()
+                    cache.held_values()
+                else:
+                    assert cache.get(name).value.text() == name
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+
+    async def readers() -> None:
+        for i in range(200):
+            got = await cache.aget(names[i % len(names)])
+            assert got.value.text() == names[i % len(names)]
+
+    asyncio.run(readers())
+    for t in threads:
+        t.join(60)
+    cache.close()
+    assert errors == []
+    assert cache.stats().in_flight == 0
