@@ -61,7 +61,14 @@ from sekret._values import (
     VersionInfo,
     validate_stage,
 )
-from sekret.backends.base import ABSENT, DEFAULT_RECOVERY_DAYS, Backend, Capability, require
+from sekret.backends.base import (
+    ABSENT,
+    DEFAULT_RECOVERY_DAYS,
+    Backend,
+    Capability,
+    check_expected_version,
+    require,
+)
 from sekret.exceptions import (
     AccessDenied,
     AuthenticationFailed,
@@ -793,17 +800,13 @@ class AwsBackend(Backend):
             described = None
         if expected_version is not None:
             current = self._current_of(described.get("VersionIdsToStages")) if described else None
-            if expected_version == ABSENT and described is not None:
-                raise Conflict(
-                    f"secret {name!r} already exists", name=name, backend=self.describe()
-                )
-            if expected_version != ABSENT and current != expected_version:
-                raise Conflict(
-                    f"secret {name!r}: expected current version {expected_version!r},"
-                    f" found {current!r}",
-                    name=name,
-                    backend=self.describe(),
-                )
+            check_expected_version(
+                name,
+                expected_version,
+                exists=described is not None,
+                current=current,
+                backend=self.describe(),
+            )
         if token is not None and described is not None:
             existing = self._token_version(name, token, value)
             if existing is not None:

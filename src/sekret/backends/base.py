@@ -42,9 +42,16 @@ from types import ModuleType, TracebackType
 from typing import Any, ClassVar, Final
 
 from sekret._values import CURRENT, MAX_VALUE_BYTES, Page, Secret, SecretValue, VersionInfo
-from sekret.exceptions import BackendNotInstalled, SekretError, UnsupportedOperation
+from sekret.exceptions import BackendNotInstalled, Conflict, SekretError, UnsupportedOperation
 
-__all__ = ["ABSENT", "DEFAULT_RECOVERY_DAYS", "Backend", "Capability", "require"]
+__all__ = [
+    "ABSENT",
+    "DEFAULT_RECOVERY_DAYS",
+    "Backend",
+    "Capability",
+    "check_expected_version",
+    "require",
+]
 
 ABSENT: Final = ""
 """``expected_version=ABSENT``: the write must create the secret (it must not exist)."""
@@ -88,6 +95,27 @@ def require(module: str, extra: str) -> ModuleType:
         raise BackendNotInstalled(
             f"the {extra!r} backend needs {module!r}: pip install \"sekret[{extra}]\""
         ) from exc
+
+
+def check_expected_version(
+    name: str, expected: str | None, *, exists: bool, current: str | None, backend: str
+) -> None:
+    """The compare-and-set rule of ``write(expected_version=...)``, for every backend.
+
+    ``None``: no check. ``ABSENT``: the secret must not exist. Otherwise the
+    current version must be ``expected``. Raises ``Conflict`` naming both.
+    """
+    if expected is None:
+        return
+    if expected == ABSENT:
+        if exists:
+            raise Conflict(f"secret {name!r} already exists", name=name, backend=backend)
+    elif current != expected:
+        raise Conflict(
+            f"secret {name!r}: expected current version {expected!r}, found {current!r}",
+            name=name,
+            backend=backend,
+        )
 
 
 class Backend:

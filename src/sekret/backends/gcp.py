@@ -51,7 +51,14 @@ from sekret._values import (
     validate_stage,
 )
 from sekret.backends._namemap import GOOGLE
-from sekret.backends.base import ABSENT, DEFAULT_RECOVERY_DAYS, Backend, Capability, require
+from sekret.backends.base import (
+    ABSENT,
+    DEFAULT_RECOVERY_DAYS,
+    Backend,
+    Capability,
+    check_expected_version,
+    require,
+)
 from sekret.exceptions import (
     AccessDenied,
     AuthenticationFailed,
@@ -440,7 +447,14 @@ class GcpBackend(Backend):
             found = self._by_token(name, state, token, value)
             if found is not None:
                 return found
-        self._check_expected(name, state, expected_version)
+        current = state.aliases.get(CURRENT)
+        check_expected_version(
+            name,
+            expected_version,
+            exists=current is not None,
+            current=current,
+            backend=self.describe(),
+        )
         added = self._call(
             "add_secret_version", {"parent": path, "payload": {"data": value.bytes()}}, name
         )
@@ -532,19 +546,6 @@ class GcpBackend(Backend):
             return _State(self._call("create_secret", request, name))
         except Conflict:  # created meanwhile by someone else
             return self._state(name)
-
-    def _check_expected(self, name: str, state: _State, expected: str | None) -> None:
-        if expected is None:
-            return
-        current = state.aliases.get(CURRENT)
-        if expected == ABSENT and current is not None:
-            raise Conflict(f"secret {name!r} already exists", name=name, backend=self.describe())
-        if expected != ABSENT and current != expected:
-            raise Conflict(
-                f"secret {name!r}: expected current version {expected!r}, found {current!r}",
-                name=name,
-                backend=self.describe(),
-            )
 
     def _by_token(
         self, name: str, state: _State, token: str, value: SecretValue

@@ -29,7 +29,12 @@ from sekret._values import (
     VersionInfo,
     validate_stage,
 )
-from sekret.backends.base import ABSENT, DEFAULT_RECOVERY_DAYS, Backend, Capability
+from sekret.backends.base import (
+    DEFAULT_RECOVERY_DAYS,
+    Backend,
+    Capability,
+    check_expected_version,
+)
 from sekret.exceptions import (
     Conflict,
     InvalidValue,
@@ -202,18 +207,13 @@ class MemoryBackend(Backend):
                 self._live(name)  # raises SecretDeleted (or purges)
                 entry = self._data.get(name)
             current = entry.stages.get(CURRENT) if entry else None
-            if expected_version is not None:
-                if expected_version == ABSENT and entry is not None:
-                    raise Conflict(
-                        f"secret {name!r} already exists", name=name, backend=self.describe()
-                    )
-                if expected_version != ABSENT and current != expected_version:
-                    raise Conflict(
-                        f"secret {name!r}: expected current version {expected_version!r},"
-                        f" found {current!r}",
-                        name=name,
-                        backend=self.describe(),
-                    )
+            check_expected_version(
+                name,
+                expected_version,
+                exists=entry is not None,
+                current=current,
+                backend=self.describe(),
+            )
             if entry is not None and token is not None:
                 for v in entry.versions.values():
                     if v.token == token:

@@ -61,7 +61,14 @@ from sekret._values import (
     validate_stage,
 )
 from sekret.backends._vault_auth import AuthMethod, VaultConnection, auth_from_options
-from sekret.backends.base import ABSENT, DEFAULT_RECOVERY_DAYS, Backend, Capability, require
+from sekret.backends.base import (
+    ABSENT,
+    DEFAULT_RECOVERY_DAYS,
+    Backend,
+    Capability,
+    check_expected_version,
+    require,
+)
 from sekret.exceptions import (
     ConfigurationError,
     Conflict,
@@ -572,7 +579,13 @@ class VaultBackend(Backend):
                 self._purge(name)
                 meta = None
             current = meta.stages.get(CURRENT) if meta else None
-            self._expect(name, expected_version, meta, current)
+            check_expected_version(
+                name,
+                expected_version,
+                exists=meta is not None,
+                current=current,
+                backend=self.describe(),
+            )
             if token is not None and meta is not None:
                 found = self._find_token(name, meta, token, value)
                 if found is not None:
@@ -600,20 +613,6 @@ class VaultBackend(Backend):
 
     def _busy(self, name: str, why: str) -> Conflict:
         return Conflict(f"secret {name!r}: {why}", name=name, backend=self.describe())
-
-    def _expect(
-        self, name: str, expected: str | None, meta: _Meta | None, current: str | None
-    ) -> None:
-        if expected is None:
-            return
-        if expected == ABSENT and meta is not None:
-            raise Conflict(f"secret {name!r} already exists", name=name, backend=self.describe())
-        if expected != ABSENT and current != expected:
-            raise Conflict(
-                f"secret {name!r}: expected current version {expected!r}, found {current!r}",
-                name=name,
-                backend=self.describe(),
-            )
 
     def _label(
         self,
