@@ -2,6 +2,7 @@
 
 * The leak check (tests/leakcheck.py) scans every test's output for planted
   sentinel values.
+* Hypothesis runs without per-example deadlines (the ``sekret`` profile).
 * ``need_service``: a test that cannot find a server it needs skips on a
   laptop but fails under CI (``CI=true``): nothing real may silently not run.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 # Server fixtures live one module per service under tests/servers/.
 pytest_plugins = [
@@ -23,6 +25,11 @@ pytest_plugins = [
 ]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Property tests check behaviour, never speed: no per-example deadline, so a busy
+# 2-core machine cannot turn a slow example into a failure.
+settings.register_profile("sekret", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("sekret")
 
 
 def need_service(what: str, why: str) -> None:
