@@ -27,7 +27,7 @@ echo "== ruff"; ruff check src tests benchmarks examples
 echo "== mypy"; mypy
 echo "== pytest"
 set +e
-pytest -p no:cacheprovider "$@"
+pytest -p no:cacheprovider --durations=15 "$@"
 rc=$?
 set -e
 if [ "$rc" = 5 ]; then
