@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import need_service
 from sekret._values import SecretValue
 from sekret.backends.local import LocalBackend, init_store
 from sekret.backup import create_backup_key
@@ -18,7 +19,11 @@ from sekret.doctor import CHECKS, CheckResult, run_checks
 from sekret.exceptions import ConfigurationError
 from sekret.testing import SENTINEL_PREFIX, sentinel_value
 
-pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")
+
+@pytest.fixture(autouse=True)
+def _needs_git() -> None:
+    if shutil.which("git") is None:
+        need_service("git", "the git command is not installed")
 
 LATER = datetime(2099, 1, 1, tzinfo=UTC)
 GITIGNORE = ".sekret/\n.env\n*.key\n"

@@ -10,11 +10,16 @@ from pathlib import Path
 import pytest
 
 from cli.clirunner import Cli
+from conftest import need_service
 from sekret._values import SecretValue
 from sekret.backends.local import LocalBackend, init_store
 from sekret.testing import SENTINEL_PREFIX, sentinel_value
 
-pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")
+
+@pytest.fixture(autouse=True)
+def _needs_git() -> None:
+    if shutil.which("git") is None:
+        need_service("git", "the git command is not installed")
 
 
 @pytest.fixture
