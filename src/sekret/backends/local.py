@@ -86,6 +86,7 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _US: Final = timedelta(microseconds=1)
 _NO_STAGES: Final[frozenset[str]] = frozenset()
 _NO_METADATA: Final[Mapping[str, str]] = {}
+_MEMO_SIZE: Final = 4096
 _NO_LIMIT: Final = 2**31  # sizes were checked on write; a store may predate a lower limit
 
 # Tables are keyed by the full name (WITHOUT ROWID: one b-tree descent per
@@ -375,7 +376,11 @@ class LocalBackend(Backend):
         self._connections_lock = threading.Lock()
         self._closed = False
         self._key_file: Path | None = None
+        # memos for the hot path (bounded; cleared when full): names known valid,
+        # stage-set texts, creation times. They never hold values.
         self._valid_names: set[str] = set()
+        self._stage_sets: dict[str | None, frozenset[str]] = {}
+        self._times: dict[int, datetime] = {}
         if not self.path.exists():
             raise ConfigurationError(f"no store at {self.path}; run `sekret init`")
         if not self.path.is_file():
@@ -627,27 +632,46 @@ class LocalBackend(Backend):
     # -- reads -------------------------------------------------------------
     def _valid(self, name: str) -> None:
         """validate_name, remembering names already seen valid (the hot path)."""
-        if name not in self._valid_names:
-            validate_name(name)
-            if len(self._valid_names) >= 4096:
-                self._valid_names.clear()
-            self._valid_names.add(name)
+        validate_name(name)
+        if len(self._valid_names) >= _MEMO_SIZE:
+            self._valid_names.clear()
+        self._valid_names.add(name)
+
+    def _plan(
+        self, name: str, version: str | None, stage: str | None
+    ) -> tuple[str, tuple[str, str | int]]:
+        """The statement and parameters of a read by version or by a stage other than current."""
+        if version is None:
+            return _READ_BY_STAGE, (name, validate_stage(stage))
+        if stage is not None:
+            validate_stage(stage)
+        number = _version_number(version)
+        return _READ_BY_VERSION, (name, number if number is not None else -1)
+
+    def _malformed(self, name: str, number: int) -> IntegrityError:
+        return IntegrityError(
+            f"secret {name!r} version {number} is malformed in {self.path}",
+            name=name,
+            version=str(number),
+            backend=self.describe(),
+        )
 
     def read(self, name: str, *, version: str | None = None, stage: str | None = None) -> Secret:
-        self._valid(name)
+        # The hot path: one statement, one AES-GCM open, memoised conversions.
+        if name not in self._valid_names:
+            self._valid(name)
+        sql: str
         params: tuple[str] | tuple[str, str | int]
-        if version is None:
-            if stage is None or stage == CURRENT:
-                sql, params = _READ_CURRENT, (name,)
-            else:
-                sql, params = _READ_BY_STAGE, (name, validate_stage(stage))
+        if version is None and (stage is None or stage == CURRENT):
+            sql, params = _READ_CURRENT, (name,)
         else:
-            if stage is not None:
-                validate_stage(stage)
-            number = _version_number(version)
-            sql, params = _READ_BY_VERSION, (name, number if number is not None else -1)
+            sql, params = self._plan(name, version, stage)
+        held = getattr(self._local, "conn", None)
         try:
-            row = self._cursor().execute(sql, params).fetchone()
+            if held is not None and held[0] == _fork_generation:
+                row = held[2].execute(sql, params).fetchone()
+            else:
+                row = self._cursor().execute(sql, params).fetchone()
         except sqlite3.Error:
             rows = self._query(sql, params)
             row = rows[0] if rows else None
@@ -658,28 +682,33 @@ class LocalBackend(Backend):
             raise self._gone(name, purge_at)
         if number is None:
             raise self._no_version(name, version, stage)
-        stage_set = frozenset(stages.split(" ")) if stages else _NO_STAGES
+        stage_set = self._stage_sets.get(stages)
+        if stage_set is None:
+            stage_set = _stage_set(stages)
+            if len(self._stage_sets) >= _MEMO_SIZE:
+                self._stage_sets.clear()
+            self._stage_sets[stages] = stage_set
         if stage is not None and version is not None and stage not in stage_set:
             raise self._no_version(name, version, stage)
         plain = self._sealer.open(sealed, name=name, uid=uid, version=number, ctype=ctype)
-        try:
-            value = SecretValue(plain, CONTENT_TYPES[ctype], max_bytes=_NO_LIMIT)
-            metadata = _metadata(meta) if meta else _NO_METADATA
-        except (ValueError, KeyError) as exc:
-            raise IntegrityError(
-                f"secret {name!r} version {number} is malformed in {self.path}",
-                name=name,
-                version=str(number),
-                backend=self.describe(),
-            ) from exc
-        return Secret(
-            name,
-            str(number),
-            value,
-            stage_set,
-            datetime.fromtimestamp(created / 1_000_000, UTC),
-            metadata,
-        )
+        kind = CONTENT_TYPES.get(ctype)
+        if kind is None:
+            raise self._malformed(name, number)
+        if meta is None:
+            metadata = _NO_METADATA
+        else:
+            try:
+                metadata = _metadata(meta)
+            except (ValueError, TypeError) as exc:
+                raise self._malformed(name, number) from exc
+        when = self._times.get(created)
+        if when is None:
+            when = _from_us(created)
+            if len(self._times) >= _MEMO_SIZE:
+                self._times.clear()
+            self._times[created] = when
+        value = SecretValue(plain, kind, max_bytes=_NO_LIMIT)
+        return Secret(name, str(number), value, stage_set, when, metadata)
 
     def read_many(self, names: Sequence[str]) -> dict[str, Secret | SekretError]:
         """The current version of each name, all from one consistent snapshot."""
