@@ -1,0 +1,257 @@
+"""The AWS backend's connection: session, client, assumed role, and one call.
+
+``AwsConnection`` is the base of ``AwsBackend`` (``sekret.backends.aws``): it
+validates the client settings, builds the one shared, thread-safe
+Secrets Manager client (or assumes a role at first use and again before its
+credentials expire, on the injected clock), and sends every API call through
+``_call``, which turns each botocore failure into a sekret error
+(``_aws_errors``) raised ``from`` it. ``_describe`` adds the one check every
+operation on an existing secret needs: scheduled for deletion or not.
+
+This module must never import ``boto3``/``botocore`` at import time (only the
+constructor does, through ``require``), never do I/O in the constructor,
+never show credentials (``describe`` drops URL userinfo; ``identity`` is the
+role ARN, never keys), and never let a botocore exception reach the caller.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sekret.backends._aws_errors import translate
+from sekret.backends._aws_names import to_utc
+from sekret.backends.base import Backend, require
+from sekret.exceptions import (
+    BackendUnavailable,
+    ConfigurationError,
+    SecretDeleted,
+    SekretError,
+    VersionNotFound,
+)
+
+Clock = Callable[[], datetime]
+
+_RETRY_MODES = ("standard", "adaptive", "legacy")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class AwsConnection(Backend):
+    """The connection half of ``AwsBackend``: one botocore client, shared."""
+
+    def __init__(
+        self,
+        region: str | None = None,
+        *,
+        endpoint_url: str | None = None,
+        profile: str | None = None,
+        role_arn: str | None = None,
+        role_session_name: str = "sekret",
+        external_id: str | None = None,
+        sts_endpoint_url: str | None = None,
+        retry_mode: str = "standard",
+        max_attempts: int = 5,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 10.0,
+        kms_key_id: str | None = None,
+        client: Any = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._boto3 = require("boto3", "aws")
+        self._errors = require("botocore.exceptions", "aws")
+        botocore_config = require("botocore.config", "aws")
+        if retry_mode not in _RETRY_MODES:
+            raise ConfigurationError(
+                f"aws retry_mode {retry_mode!r} is not one of {', '.join(_RETRY_MODES)}"
+            )
+        if not isinstance(max_attempts, int) or max_attempts < 1:
+            raise ConfigurationError(
+                f"aws max_attempts must be a positive int, not {max_attempts!r}"
+            )
+        self._endpoint_url = endpoint_url
+        self._role_arn = role_arn
+        self._role_session_name = role_session_name
+        self._external_id = external_id
+        self._sts_endpoint_url = sts_endpoint_url
+        self._kms_key_id = kms_key_id
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._expires: datetime | None = None
+        self._batch_allowed = True
+        self._closed = False
+        self._config = botocore_config.Config(
+            retries={"mode": retry_mode, "total_max_attempts": max_attempts},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            user_agent_extra="sekret",
+        )
+        if client is not None:
+            self._session = None
+            self._client: Any = client
+            self._region = region or str(client.meta.region_name)
+            return
+        try:
+            self._session = self._boto3.session.Session(profile_name=profile, region_name=region)
+        except self._errors.ProfileNotFound as exc:
+            raise ConfigurationError(f"aws profile {profile!r} is not configured") from exc
+        except self._errors.BotoCoreError as exc:
+            raise ConfigurationError(
+                f"aws session could not be set up: {type(exc).__name__}"
+            ) from exc
+        self._region = region or self._session.region_name or ""
+        if not self._region:
+            raise ConfigurationError(
+                "no AWS region: give one in the URL (aws://us-east-1) or set AWS_REGION"
+            )
+        # With a role, the client is built at first use (no I/O in the constructor).
+        self._client = None if role_arn else self._new_client()
+
+    def describe(self) -> str:
+        if self._endpoint_url:
+            endpoint = urlsplit(self._endpoint_url)
+            host = endpoint.hostname or ""
+            port = f":{endpoint.port}" if endpoint.port else ""
+            shown = f"{endpoint.scheme}://{host}{port}{endpoint.path}"  # never userinfo
+            return f"aws://{self._region}?endpoint_url={shown}"
+        return f"aws://{self._region}"
+
+    @property
+    def identity(self) -> str | None:
+        """The IAM role this backend assumes, when one is configured (never keys)."""
+        return self._role_arn
+
+    def close(self) -> None:
+        self._closed = True
+        client, self._client = self._client, None
+        if client is not None and self._session is not None:
+            client.close()
+
+    # -- clients and calls ---------------------------------------------------
+    def _new_client(self, credentials: Mapping[str, Any] | None = None) -> Any:
+        assert self._session is not None
+        keys: dict[str, Any] = {}
+        if credentials is not None:
+            keys = {
+                "aws_access_key_id": credentials["AccessKeyId"],
+                "aws_secret_access_key": credentials["SecretAccessKey"],
+                "aws_session_token": credentials["SessionToken"],
+            }
+        return self._session.client(
+            "secretsmanager",
+            region_name=self._region,
+            endpoint_url=self._endpoint_url,
+            config=self._config,
+            **keys,
+        )
+
+    def _sm(self) -> Any:
+        """The Secrets Manager client; with a role, (re)assumed before it expires."""
+        client = self._client
+        if self._closed:
+            raise BackendUnavailable(f"backend {self.describe()} is closed")
+        if self._role_arn is None:
+            if client is None:
+                raise BackendUnavailable(f"backend {self.describe()} is closed")
+            return client
+        expires = self._expires
+        if client is not None and expires is not None and self._clock() < expires:
+            return client
+        with self._lock:
+            if (
+                self._client is None
+                or self._expires is None
+                or self._clock() >= self._expires
+            ):
+                self._client = self._assume_role()
+            return self._client
+
+    def _assume_role(self) -> Any:
+        assert self._session is not None
+        assert self._role_arn is not None
+        sts = self._session.client(
+            "sts",
+            region_name=self._region,
+            endpoint_url=self._sts_endpoint_url,
+            config=self._config,
+        )
+        args: dict[str, Any] = {
+            "RoleArn": self._role_arn,
+            "RoleSessionName": self._role_session_name,
+        }
+        if self._external_id:
+            args["ExternalId"] = self._external_id
+        try:
+            creds = sts.assume_role(**args)["Credentials"]
+        except (self._errors.ClientError, self._errors.BotoCoreError) as exc:
+            what = f"assuming role {self._role_arn!r}"
+            raise translate(self._errors, exc, what, None, backend=self.describe()) from exc
+        finally:
+            sts.close()
+        expiration = to_utc(creds.get("Expiration")) or self._clock() + timedelta(minutes=15)
+        self._expires = expiration - timedelta(minutes=5)
+        return self._new_client(creds)
+
+    def _call(
+        self,
+        operation: str,
+        what: str,
+        name: str | None,
+        *,
+        overrides: Mapping[str, type[SekretError]] | None = None,
+        **params: Any,
+    ) -> dict[str, Any]:
+        """One API call; every botocore failure leaves as a sekret error."""
+        try:
+            response: dict[str, Any] = getattr(self._sm(), operation)(**params)
+        except (self._errors.ClientError, self._errors.BotoCoreError) as exc:
+            error = translate(
+                self._errors, exc, what, name, backend=self.describe(), overrides=overrides
+            )
+            if isinstance(error, SecretDeleted) and name is not None:
+                error = self._with_deletion_date(error, name)
+            raise error from exc
+        return response
+
+    def _with_deletion_date(self, error: SecretDeleted, name: str) -> SecretDeleted:
+        try:
+            described = self._sm().describe_secret(SecretId=name)
+        except (self._errors.ClientError, self._errors.BotoCoreError):
+            return error
+        until = to_utc(described.get("DeletedDate"))
+        if until is None:
+            return error
+        return SecretDeleted(
+            f"secret {name!r} is scheduled for deletion on {until:%Y-%m-%d}; restore it first",
+            name=name,
+            backend=self.describe(),
+            recoverable_until=until,
+        )
+
+    def _describe(self, name: str, what: str) -> dict[str, Any]:
+        """DescribeSecret; a secret scheduled for deletion raises SecretDeleted."""
+        described = self._call("describe_secret", what, name, SecretId=name)
+        until = to_utc(described.get("DeletedDate"))
+        if until is not None:
+            raise SecretDeleted(
+                f"secret {name!r} is scheduled for deletion on {until:%Y-%m-%d}; restore it first",
+                name=name,
+                backend=self.describe(),
+                recoverable_until=until,
+            )
+        return described
+
+    def _no_version(self, name: str, version: str | None, stage: str | None) -> VersionNotFound:
+        which = f"version {version!r}" if version else "a version"
+        return VersionNotFound(
+            f"secret {name!r} has no {which}" + (f" in stage {stage!r}" if stage else ""),
+            name=name,
+            version=version,
+            backend=self.describe(),
+        )
+
