@@ -17,16 +17,19 @@ This module must never do I/O or import anything heavy.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 from sekret.exceptions import InvalidSecretName
 
 __all__ = ["MAX_NAME_LENGTH", "MAX_SEGMENT_LENGTH", "Namespace", "validate_name"]
 
 MAX_NAME_LENGTH = 256
 MAX_SEGMENT_LENGTH = 128
-_SEGMENT = re.compile(r"[A-Za-z0-9._-]{1,128}\Z")
+_ALLOWED = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+
+
+def _segment_ok(segment: str) -> bool:
+    # str.strip removes allowed characters from both ends, in C: nothing left means
+    # every character was allowed (no `re` needed, so importing sekret stays light).
+    return 0 < len(segment) <= MAX_SEGMENT_LENGTH and not segment.strip(_ALLOWED)
 
 
 def _describe(name: str) -> str:
@@ -53,7 +56,7 @@ def validate_name(name: object, *, what: str = "secret name") -> str:
             )
         if segment in (".", ".."):
             raise InvalidSecretName(f"{what} {_describe(name)} has a {segment!r} segment")
-        if not _SEGMENT.match(segment):
+        if not _segment_ok(segment):
             if len(segment) > MAX_SEGMENT_LENGTH:
                 reason = f"a segment longer than {MAX_SEGMENT_LENGTH} characters"
             else:
@@ -69,26 +72,48 @@ def _validate_segment(value: object, what: str) -> str:
     return text
 
 
-@dataclass(frozen=True, slots=True)
 class Namespace:
     """``app`` + ``environment`` (+ optional ``prefix``): where a client's secrets live."""
 
+    __slots__ = ("app", "environment", "prefix", "root")
+
     app: str
     environment: str
-    prefix: str | None = None
+    prefix: str | None
+    root: str  # the path every secret of this namespace starts with (no trailing '/')
 
-    def __post_init__(self) -> None:
-        _validate_segment(self.app, "app name")
-        _validate_segment(self.environment, "environment name")
-        if self.prefix is not None:
-            validate_name(self.prefix, what="namespace prefix")
+    def __init__(self, app: str, environment: str, prefix: str | None = None) -> None:
+        _validate_segment(app, "app name")
+        _validate_segment(environment, "environment name")
+        if prefix is not None:
+            validate_name(prefix, what="namespace prefix")
+        parts = [prefix] if prefix else []
+        set_ = object.__setattr__
+        set_(self, "app", app)
+        set_(self, "environment", environment)
+        set_(self, "prefix", prefix)
+        set_(self, "root", "/".join([*parts, app, environment]))
 
-    @property
-    def root(self) -> str:
-        """The path every secret of this namespace starts with (no trailing '/')."""
-        parts = [self.prefix] if self.prefix else []
-        parts += [self.app, self.environment]
-        return "/".join(parts)
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Namespace is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Namespace):
+            return NotImplemented
+        return (self.app, self.environment, self.prefix) == (
+            other.app,
+            other.environment,
+            other.prefix,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.app, self.environment, self.prefix))
+
+    def __repr__(self) -> str:
+        return (
+            f"Namespace(app={self.app!r}, environment={self.environment!r},"
+            f" prefix={self.prefix!r})"
+        )
 
     def full(self, name: str) -> str:
         """Map a short name to its full path, validating both."""

@@ -15,19 +15,12 @@ It must never hold a value anywhere but the cache and the caller's hands.
 
 from __future__ import annotations
 
-import hmac
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any, ParamSpec, TypeVar
 
 from sekret._names import Namespace, validate_name
 from sekret._values import CURRENT, PENDING, PREVIOUS, Secret, SecretInfo, SecretValue, VersionInfo
-from sekret.audit import AuditLog
 from sekret.backends import open_backend
 from sekret.backends.base import DEFAULT_RECOVERY_DAYS, Backend
-from sekret.cache import CachePolicy, SecretCache
 from sekret.exceptions import (
     AccessDenied,
     ConfigurationError,
@@ -38,8 +31,20 @@ from sekret.exceptions import (
 
 __all__ = ["AsyncSecrets", "Secrets"]
 
-P = ParamSpec("P")
-T = TypeVar("T")
+# Typing-only names: importing typing, the cache or the audit trail here would put
+# them on the import path of every `from sekret import Secrets`.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from datetime import datetime, timedelta
+    from types import TracebackType
+    from typing import Any, ParamSpec, TypeVar
+
+    from sekret.audit import AuditLog
+    from sekret.cache import CachePolicy, SecretCache
+
+    P = ParamSpec("P")
+    T = TypeVar("T")
 
 
 class Secrets:
@@ -74,6 +79,8 @@ class Secrets:
         self._full_names: dict[str, str] = {}  # short -> full, validated once (reads only)
         self.cache: SecretCache | None = None
         if cache is not False:
+            from sekret.cache import CachePolicy, SecretCache  # lazy: see TYPE_CHECKING above
+
             policy = cache if isinstance(cache, CachePolicy) else CachePolicy()
             kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
             self.cache = SecretCache(self.backend, policy, **kwargs)
@@ -324,26 +331,31 @@ class Secrets:
         name: str,
         presented: str | bytes,
         *,
-        grace: timedelta = timedelta(days=7),
+        grace: timedelta | None = None,
         now: Callable[[], datetime] | None = None,
     ) -> bool:
-        """True if ``presented`` is the current key, or the previous one within ``grace``.
+        """True if ``presented`` is the current key, or the previous one within ``grace``
+        (default 7 days).
 
         The grace period runs from the creation of the current version, so
         clients can switch keys without downtime after a rotation; after it (or
         once ``previous`` is revoked) only the current key is accepted. Both
         comparisons always run, in constant time.
         """
+        from datetime import UTC, datetime, timedelta
+        from hmac import compare_digest  # lazy: hashlib/OpenSSL cost milliseconds
+
         candidate = presented.encode("utf-8") if isinstance(presented, str) else presented
         current = self.get_secret(name)
-        ok = hmac.compare_digest(candidate, current.value.bytes())
+        ok = compare_digest(candidate, current.value.bytes())
         try:
             previous = self.get_secret(name, stage=PREVIOUS)
         except VersionNotFound:
             return ok
         at = (now or (lambda: datetime.now(UTC)))()
-        in_grace = current.created is None or at < current.created + grace
-        ok_previous = hmac.compare_digest(candidate, previous.value.bytes())
+        window = grace if grace is not None else timedelta(days=7)
+        in_grace = current.created is None or at < current.created + window
+        ok_previous = compare_digest(candidate, previous.value.bytes())
         return ok or (ok_previous and in_grace)
 
     def revoke_previous(self, name: str) -> None:

@@ -14,16 +14,19 @@ This module must never do I/O.
 
 from __future__ import annotations
 
-import hmac
-import json as _json
-import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Final, Literal
 
 from sekret.exceptions import InvalidValue
+
+# Nothing here imports typing, dataclasses, re, json or hmac at import time:
+# this module is on every import path of sekret and must stay light.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from datetime import datetime
+    from typing import Any, Final, Literal
+
+    Kind = Literal["text", "bytes", "json"]
 
 __all__ = [
     "CURRENT",
@@ -45,7 +48,6 @@ PREVIOUS: Final = "previous"
 MAX_VALUE_BYTES: Final = 64 * 1024
 """Default bound on a value's encoded size: 64 KiB, the AWS Secrets Manager limit."""
 
-Kind = Literal["text", "bytes", "json"]
 CONTENT_TYPES: Final[Mapping[str, Kind]] = MappingProxyType(
     {
         "text/plain; charset=utf-8": "text",
@@ -56,12 +58,12 @@ CONTENT_TYPES: Final[Mapping[str, Kind]] = MappingProxyType(
 _TYPE_OF_KIND: Final[Mapping[Kind, str]] = MappingProxyType(
     {kind: ctype for ctype, kind in CONTENT_TYPES.items()}
 )
-_STAGE = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
+_STAGE_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
 
 
 def validate_stage(stage: object) -> str:
     """Return ``stage`` if it is a valid stage label (1-64 of ``[A-Za-z0-9_.-]``)."""
-    if not isinstance(stage, str) or not _STAGE.match(stage):
+    if not isinstance(stage, str) or not 0 < len(stage) <= 64 or stage.strip(_STAGE_CHARS):
         raise InvalidValue(f"invalid stage label {str(stage)[:70]!r}: use 1-64 of [A-Za-z0-9_.-]")
     return stage
 
@@ -105,8 +107,10 @@ class SecretValue:
         if isinstance(value, bytes | bytearray | memoryview):
             return cls(bytes(value), "bytes", max_bytes=max_bytes)
         if isinstance(value, dict | list):
+            import json  # lazy: only JSON values need it
+
             try:
-                data = _json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+                data = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
             except (TypeError, ValueError) as exc:
                 reason = type(exc).__name__
                 raise InvalidValue(f"secret JSON could not be encoded: {reason}") from None
@@ -153,8 +157,10 @@ class SecretValue:
             raise InvalidValue("secret value is binary, not UTF-8 text; use bytes()") from None
 
     def json(self) -> Any:
+        import json  # lazy: only JSON values need it
+
         try:
-            return _json.loads(self._data)
+            return json.loads(self._data)
         except ValueError:
             raise InvalidValue("secret value is not valid JSON") from None
 
@@ -171,7 +177,9 @@ class SecretValue:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SecretValue):
             return NotImplemented
-        return self._kind == other._kind and hmac.compare_digest(self._data, other._data)
+        from hmac import compare_digest  # lazy: hashlib/OpenSSL cost milliseconds to import
+
+        return self._kind == other._kind and compare_digest(self._data, other._data)
 
     __hash__ = None  # type: ignore[assignment]  # equal values must not be findable by hash
 
@@ -183,38 +191,100 @@ class SecretValue:
 
 
 def _frozen(mapping: Mapping[str, str] | None) -> Mapping[str, str]:
+    if isinstance(mapping, MappingProxyType):
+        return mapping
     return MappingProxyType(dict(mapping or {}))
 
 
-@dataclass(frozen=True, slots=True)
-class VersionInfo:
+class _Record:
+    """An immutable record: fields are its ``__slots__``, set once; repr/eq from them."""
+
+    __slots__ = ()
+
+    def _set(self, **fields: object) -> None:
+        for key, value in fields.items():
+            object.__setattr__(self, key, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def _names(self) -> tuple[str, ...]:
+        return tuple(type(self).__slots__)  # the record's fields, in order
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, f) for f in self._names())
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, _Record)
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f}={getattr(self, f)!r}" for f in self._names())
+        return f"{type(self).__name__}({shown})"
+
+
+class VersionInfo(_Record):
     """One version of a secret, without its value."""
+
+    __slots__ = ("name", "version", "stages", "created", "metadata")
 
     name: str
     version: str
-    stages: frozenset[str] = frozenset()
-    created: datetime | None = None
-    metadata: Mapping[str, str] = field(default_factory=lambda: _frozen(None))
+    stages: frozenset[str]
+    created: datetime | None
+    metadata: Mapping[str, str]
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "stages", frozenset(self.stages))
-        object.__setattr__(self, "metadata", _frozen(self.metadata))
+    def __init__(
+        self,
+        name: str,
+        version: str,
+        stages: Iterable[str] = frozenset(),
+        created: datetime | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        self._set(
+            name=name,
+            version=version,
+            stages=frozenset(stages),
+            created=created,
+            metadata=_frozen(metadata),
+        )
 
 
-@dataclass(frozen=True, slots=True)
-class Secret:
+class Secret(_Record):
     """One immutable version of a secret, value included (never shown by repr)."""
+
+    __slots__ = ("name", "version", "value", "stages", "created", "metadata")
 
     name: str
     version: str
     value: SecretValue
-    stages: frozenset[str] = frozenset()
-    created: datetime | None = None
-    metadata: Mapping[str, str] = field(default_factory=lambda: _frozen(None))
+    stages: frozenset[str]
+    created: datetime | None
+    metadata: Mapping[str, str]
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "stages", frozenset(self.stages))
-        object.__setattr__(self, "metadata", _frozen(self.metadata))
+    def __init__(
+        self,
+        name: str,
+        version: str,
+        value: SecretValue,
+        stages: Iterable[str] = frozenset(),
+        created: datetime | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        self._set(
+            name=name,
+            version=version,
+            value=value,
+            stages=frozenset(stages),
+            created=created,
+            metadata=_frozen(metadata),
+        )
 
     @property
     def info(self) -> VersionInfo:
@@ -225,29 +295,59 @@ class Secret:
         return Secret(name, self.version, self.value, self.stages, self.created, self.metadata)
 
 
-@dataclass(frozen=True, slots=True)
-class SecretInfo:
+class SecretInfo(_Record):
     """One entry of a listing: a secret's name and state, no value."""
 
+    __slots__ = (
+        "name",
+        "created",
+        "updated",
+        "current_version",
+        "deleted",
+        "recoverable_until",
+        "metadata",
+    )
+
     name: str
-    created: datetime | None = None
-    updated: datetime | None = None
-    current_version: str | None = None
-    deleted: bool = False
-    recoverable_until: datetime | None = None
-    metadata: Mapping[str, str] = field(default_factory=lambda: _frozen(None))
+    created: datetime | None
+    updated: datetime | None
+    current_version: str | None
+    deleted: bool
+    recoverable_until: datetime | None
+    metadata: Mapping[str, str]
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "metadata", _frozen(self.metadata))
+    def __init__(
+        self,
+        name: str,
+        created: datetime | None = None,
+        updated: datetime | None = None,
+        current_version: str | None = None,
+        deleted: bool = False,
+        recoverable_until: datetime | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        self._set(
+            name=name,
+            created=created,
+            updated=updated,
+            current_version=current_version,
+            deleted=deleted,
+            recoverable_until=recoverable_until,
+            metadata=_frozen(metadata),
+        )
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
+class Page(_Record):
     """One page of a listing; pass ``next_token`` back for the next page (None: done)."""
 
+    __slots__ = ("items", "next_token")
+
     items: tuple[SecretInfo, ...]
-    next_token: str | None = None
+    next_token: str | None
+
+    def __init__(self, items: Iterable[SecretInfo], next_token: str | None = None) -> None:
+        self._set(items=tuple(items), next_token=next_token)
 
     @classmethod
     def of(cls, items: Iterable[SecretInfo], next_token: str | None = None) -> Page:
-        return cls(tuple(items), next_token)
+        return cls(items, next_token)

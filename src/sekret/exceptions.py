@@ -35,7 +35,9 @@ Rules every raiser follows:
 
 from __future__ import annotations
 
-from datetime import datetime
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from datetime import datetime
 
 __all__ = [
     "AccessDenied",

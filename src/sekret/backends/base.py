@@ -36,13 +36,16 @@ from __future__ import annotations
 
 import enum
 import importlib
-from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
-from types import ModuleType, TracebackType
-from typing import Any, ClassVar, Final
 
 from sekret._values import CURRENT, MAX_VALUE_BYTES, Page, Secret, SecretValue, VersionInfo
 from sekret.exceptions import BackendNotInstalled, Conflict, SekretError, UnsupportedOperation
+
+TYPE_CHECKING = False  # annotations only: keeps typing off the import path of sekret
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping, Sequence
+    from datetime import datetime
+    from types import ModuleType, TracebackType
+    from typing import Any, ClassVar, Final
 
 __all__ = [
     "ABSENT",
