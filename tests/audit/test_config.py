@@ -69,3 +69,13 @@ def test_manifest_audit_specs_reach_the_client(tmp_path: Path) -> None:
     assert "secret.write" in actions
     assert "secret.read" in actions
     assert value not in log.read_text()
+
+
+def test_builtin_sinks_mirror_the_entry_points() -> None:
+    """Every built-in audit sink is declared in the sekret.audit_sinks entry-point group."""
+    from importlib.metadata import entry_points
+
+    from sekret.audit.sinks import _BUILTIN
+
+    declared = {ep.name: ep.value for ep in entry_points(group="sekret.audit_sinks")}
+    assert {k: declared.get(k) for k in _BUILTIN} == dict(_BUILTIN)

@@ -279,3 +279,14 @@ def test_rotation_steps_are_audited(service: FileServiceRotator) -> None:
     dumped = repr(sink.events)
     assert old not in dumped
     assert new not in dumped
+
+
+def test_builtin_rotators_mirror_the_entry_points() -> None:
+    """Every built-in rotator is declared in sekret.rotators and resolves by name."""
+    from importlib.metadata import entry_points
+
+    from sekret.rotation.rotators import BUILTIN, rotator_class
+
+    declared = {ep.name: ep.value for ep in entry_points(group="sekret.rotators")}
+    assert {k: declared.get(k) for k in BUILTIN} == BUILTIN
+    assert all(rotator_class(name).name == name for name in BUILTIN)

@@ -245,18 +245,19 @@ def available_sinks() -> list[str]:
 def open_sink(name: str, **options: Any) -> Sink:
     """Build the sink registered as ``name``: ``open_sink("file", path="audit.log")``."""
     import importlib
-    from importlib.metadata import entry_points
 
-    found = {ep.name: ep for ep in entry_points(group=GROUP)}
     try:
-        if name in found:
-            factory = found[name].load()
-        elif name in _BUILTIN:  # built-ins also resolve before the package metadata lists them
+        if name in _BUILTIN:  # built-ins resolve without scanning package metadata (~50 ms)
             module, _, attr = _BUILTIN[name].partition(":")
             factory = getattr(importlib.import_module(module), attr)
         else:
-            known = ", ".join(available_sinks())
-            raise ConfigurationError(f"no audit sink registered as {name!r}; known: {known}")
+            from importlib.metadata import entry_points
+
+            found = {ep.name: ep for ep in entry_points(group=GROUP)}
+            if name not in found:
+                known = ", ".join(available_sinks())
+                raise ConfigurationError(f"no audit sink registered as {name!r}; known: {known}")
+            factory = found[name].load()
     except ImportError as exc:
         raise ConfigurationError(f"audit sink {name!r} could not be imported: {exc}") from exc
     sink = factory(**options)

@@ -20,7 +20,7 @@ from sekret._values import Secret
 from sekret.exceptions import ConfigurationError, InvalidValue
 from sekret.rotation.engine import Rotator
 
-__all__ = ["ApiKeyRotator", "RandomRotator", "rotator_class", "make_rotator"]
+__all__ = ["BUILTIN", "ApiKeyRotator", "RandomRotator", "make_rotator", "rotator_class"]
 
 ALPHABETS = {
     "alphanumeric": string.ascii_letters + string.digits,
@@ -66,15 +66,32 @@ def _entry_points() -> dict[str, Any]:
     return {ep.name: ep for ep in entry_points(group="sekret.rotators")}
 
 
+BUILTIN = {
+    "random": "sekret.rotation.rotators:RandomRotator",
+    "api_key": "sekret.rotation.rotators:ApiKeyRotator",
+    "postgres": "sekret.rotation.postgres:PostgresRotator",
+    "encryption_key": "sekret.rotation.keyring:EncryptionKeyRotator",
+}
+"""Built-in rotators (also declared as entry points; resolved without a metadata scan)."""
+
+
 def rotator_class(name: str) -> type[Rotator]:
     """The rotator registered as ``name`` in the ``sekret.rotators`` entry-point group."""
-    ep = _entry_points().get(name)
-    if ep is None:
-        known = ", ".join(sorted(_entry_points())) or "none"
-        raise ConfigurationError(f"no rotator named {name!r}; known: {known}")
-    cls = ep.load()
+    target = BUILTIN.get(name)
+    if target is not None:
+        import importlib
+
+        module, _, attr = target.partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+    else:
+        ep = _entry_points().get(name)
+        if ep is None:
+            known = ", ".join(sorted({*BUILTIN, *_entry_points()}))
+            raise ConfigurationError(f"no rotator named {name!r}; known: {known}")
+        cls = ep.load()
+        target = str(ep.value)
     if not (isinstance(cls, type) and issubclass(cls, Rotator)):
-        raise ConfigurationError(f"rotator entry point {name!r} is not a Rotator: {ep.value}")
+        raise ConfigurationError(f"rotator entry point {name!r} is not a Rotator: {target}")
     return cls
 
 
