@@ -190,10 +190,16 @@ class SecretValue:
         raise TypeError("SecretValue cannot be pickled: it would carry the value in the clear")
 
 
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+_put = object.__setattr__  # records set their slots once, past their own __setattr__
+
+
 def _frozen(mapping: Mapping[str, str] | None) -> Mapping[str, str]:
+    if not mapping:
+        return _EMPTY
     if isinstance(mapping, MappingProxyType):
         return mapping
-    return MappingProxyType(dict(mapping or {}))
+    return MappingProxyType(dict(mapping))
 
 
 class _Record:
@@ -203,7 +209,7 @@ class _Record:
 
     def _set(self, **fields: object) -> None:
         for key, value in fields.items():
-            object.__setattr__(self, key, value)
+            _put(self, key, value)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
@@ -277,14 +283,13 @@ class Secret(_Record):
         created: datetime | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> None:
-        self._set(
-            name=name,
-            version=version,
-            value=value,
-            stages=frozenset(stages),
-            created=created,
-            metadata=_frozen(metadata),
-        )
+        # One Secret per backend read: set the slots directly (no kwargs dict).
+        _put(self, "name", name)
+        _put(self, "version", version)
+        _put(self, "value", value)
+        _put(self, "stages", stages if type(stages) is frozenset else frozenset(stages))
+        _put(self, "created", created)
+        _put(self, "metadata", _frozen(metadata))
 
     @property
     def info(self) -> VersionInfo:

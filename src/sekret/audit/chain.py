@@ -5,12 +5,14 @@ Each chained record carries four reserved fields next to the event:
 * ``chain``: the chain id (random, fixed for the life of the log, across rotations);
 * ``seq``: 0, 1, 2, ... with no gaps;
 * ``prev``: SHA-256 (hex) of the previous record's line (64 zeros for seq 0);
-* ``hmac``: HMAC-SHA256 under the audit key of the record's canonical JSON
-  without ``hmac`` (keys sorted, no spaces, ASCII only).
+* ``hmac``: HMAC-SHA256 under the audit key of the line's exact bytes up to it.
 
-A line is exactly ``canonical(record without hmac)`` with ``,"hmac":"<hex>"``
-appended inside the closing brace, so every byte of a line is covered: a
-change either breaks the JSON, breaks the canonical form, or breaks the HMAC.
+A line is the record's compact ASCII JSON without ``hmac`` (the event's
+fields, then ``chain``, ``seq``, ``prev``) with ``,"hmac":"<hex>"`` appended
+inside the closing brace. The HMAC covers those exact bytes, so every byte of
+a line is covered: a change either breaks the JSON or breaks the HMAC. (No
+re-serialisation is needed to verify, so the writer does not sort keys: that
+keeps sealing cheap.)
 The sidecar *anchor* (``<log>.anchor``, HMAC-signed, mode 0600) holds the
 last seq and hash written, so a truncated tail is caught too.
 
@@ -55,6 +57,12 @@ MIN_KEY_BYTES: Final = 16
 _ENCODER: Final = json.JSONEncoder(  # built once: json.dumps(**options) builds one per call
     sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False, default=str
 )
+
+
+_FAST: Final = json.JSONEncoder(  # records: key order as given (the HMAC covers the bytes)
+    separators=(",", ":"), ensure_ascii=True, allow_nan=False, default=str
+)
+_HMAC_FIELD: Final = b',"hmac":"'
 
 
 def _canonical(obj: Mapping[str, Any]) -> bytes:
@@ -117,17 +125,15 @@ def _check_signed(key: Key, line: bytes) -> tuple[dict[str, Any] | None, str | N
         record = json.loads(line)
     except (ValueError, UnicodeDecodeError):
         return None, "not valid JSON (edited or torn record)"
-    if not isinstance(record, dict) or not isinstance(record.get("hmac"), str):
+    at = line.rfind(_HMAC_FIELD)
+    if not isinstance(record, dict) or at < 0 or not line.endswith(b'"}'):
         return None, "not a signed record (no hmac field)"
-    given = record.pop("hmac")
-    try:
-        body = _canonical(record)
-    except ValueError:
-        return None, "not valid canonical JSON"
-    if not hmac.compare_digest(_mac(key, body), given):
+    given = line[at + len(_HMAC_FIELD) : -2]
+    if record.get("hmac") != given.decode("ascii", "replace"):
+        return None, "not a signed record (hmac is not the last field)"
+    if not hmac.compare_digest(_mac(key, line[:at] + b"}").encode("ascii"), given):
         return None, "HMAC mismatch (record edited, or signed with another key)"
-    if line != body[:-1] + b',"hmac":"' + given.encode("ascii") + b'"}':
-        return None, "record is not in canonical form (edited)"
+    del record["hmac"]
     return record, None
 
 
@@ -189,15 +195,17 @@ class Chain:
 
     def seal(self, event: Mapping[str, Any]) -> bytes:
         """The signed line (no newline) for ``event`` as the next record; advances the chain."""
-        record = dict(event)  # the reserved fields below replace any the event carried
-        record["chain"] = self.chain_id
-        record["seq"] = self.seq + 1
-        record["prev"] = self.last_hash
+        if "chain" in event or "seq" in event or "prev" in event or "hmac" in event:
+            event = {k: v for k, v in event.items() if k not in RESERVED}  # ours replace them
+        seq = self.seq + 1
         try:
-            line = _signed_line(self._key, record)
+            head = _FAST.encode(event)
         except ValueError as exc:
             raise AuditError(f"audit event {event.get('action')!r} is not JSON-safe") from exc
-        self.seq += 1
+        tail = f'"chain":"{self.chain_id}","seq":{seq},"prev":"{self.last_hash}"}}'
+        body = (head[:-1] + ("," if len(head) > 2 else "") + tail).encode("ascii")
+        line = body[:-1] + _HMAC_FIELD + _mac(self._key, body).encode("ascii") + b'"}'
+        self.seq = seq
         self.last_hash = hashlib.sha256(line).hexdigest()
         return line
 
