@@ -43,7 +43,6 @@ from urllib.parse import urlsplit
 from sekret._names import validate_name
 from sekret._values import (
     CURRENT,
-    PREVIOUS,
     Page,
     Secret,
     SecretInfo,
@@ -52,7 +51,14 @@ from sekret._values import (
     validate_stage,
 )
 from sekret.backends._namemap import AZURE
-from sekret.backends.base import DEFAULT_RECOVERY_DAYS, Backend, Capability, require
+from sekret.backends.base import (
+    DEFAULT_RECOVERY_DAYS,
+    Backend,
+    Capability,
+    check_stage_holder,
+    move_label,
+    require,
+)
 from sekret.exceptions import (
     AccessDenied,
     AuthenticationFailed,
@@ -419,10 +425,7 @@ class AzureBackend(Backend):
                     return found
             stage_map = dict(latest.stages) if latest else {}
             for stage in sorted(stage_set):
-                old = stage_map.get(stage)
-                stage_map[stage] = SELF
-                if stage == CURRENT and old is not None and old != SELF:
-                    stage_map[PREVIOUS] = old
+                move_label(stage_map, stage, SELF)
             tags = {STAGE + s: v for s, v in stage_map.items()}
             tags[SEQ] = str((latest.seq if latest else 0) + 1)
             if token is not None:
@@ -497,21 +500,11 @@ class AzureBackend(Backend):
             if version is not None and version != latest.version:
                 self._get(name, native, version)  # VersionNotFound if it does not exist
             held = latest.stages.get(stage)
-            if expected_version is not None and held != (expected_version or None):
-                raise Conflict(
-                    f"secret {name!r}: stage {stage!r} is not on version {expected_version!r}",
-                    name=name,
-                    backend=self.describe(),
-                )
+            check_stage_holder(name, stage, held, expected_version, backend=self.describe())
             if held == version:
                 return
             stage_map = dict(latest.stages)
-            if version is None:
-                stage_map.pop(stage, None)
-            else:
-                stage_map[stage] = version
-                if stage == CURRENT and held is not None:
-                    stage_map[PREVIOUS] = held
+            move_label(stage_map, stage, version)
             tags = {k: v for k, v in latest.tags.items() if not k.startswith(STAGE)}
             tags.update(
                 {STAGE + s: (SELF if v == latest.version else v) for s, v in stage_map.items()}

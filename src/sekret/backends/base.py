@@ -37,7 +37,15 @@ from __future__ import annotations
 import enum
 import importlib
 
-from sekret._values import CURRENT, MAX_VALUE_BYTES, Page, Secret, SecretValue, VersionInfo
+from sekret._values import (
+    CURRENT,
+    MAX_VALUE_BYTES,
+    PREVIOUS,
+    Page,
+    Secret,
+    SecretValue,
+    VersionInfo,
+)
 from sekret.exceptions import BackendNotInstalled, Conflict, SekretError, UnsupportedOperation
 
 TYPE_CHECKING = False  # annotations only: keeps typing off the import path of sekret
@@ -53,6 +61,8 @@ __all__ = [
     "Backend",
     "Capability",
     "check_expected_version",
+    "check_stage_holder",
+    "move_label",
     "require",
 ]
 
@@ -119,6 +129,37 @@ def check_expected_version(
             name=name,
             backend=backend,
         )
+
+
+def check_stage_holder(
+    name: str, stage: str, held: str | None, expected: str | None, *, backend: str
+) -> None:
+    """The compare-and-set rule of ``move_stage(expected_version=...)``.
+
+    ``held`` is the version holding ``stage`` now (None: no version does);
+    ``expected`` None means no check, ``ABSENT`` means "no version may hold it".
+    """
+    if expected is not None and held != (expected or None):
+        raise Conflict(
+            f"secret {name!r}: stage {stage!r} is not on version {expected!r}",
+            name=name,
+            backend=backend,
+        )
+
+
+def move_label(stages: dict[str, str], stage: str, version: str | None) -> None:
+    """Move ``stage`` to ``version`` (None: remove it) in a stage map, in place.
+
+    Moving ``current`` labels the version that held it ``previous``: the one rule
+    every backend that keeps its own stage map applies.
+    """
+    old = stages.get(stage)
+    if version is None:
+        stages.pop(stage, None)
+    elif old != version:
+        stages[stage] = version
+        if stage == CURRENT and old is not None:
+            stages[PREVIOUS] = old
 
 
 class Backend:

@@ -42,7 +42,6 @@ from urllib.parse import urlsplit
 from sekret._names import validate_name
 from sekret._values import (
     CURRENT,
-    PREVIOUS,
     Page,
     Secret,
     SecretInfo,
@@ -57,6 +56,8 @@ from sekret.backends.base import (
     Backend,
     Capability,
     check_expected_version,
+    check_stage_holder,
+    move_label,
     require,
 )
 from sekret.exceptions import (
@@ -467,10 +468,7 @@ class GcpBackend(Backend):
         for _ in range(_CAS_RETRIES):
             aliases = dict(state.aliases)
             for stage in sorted(stage_set):
-                old = aliases.get(stage)
-                aliases[stage] = number
-                if stage == CURRENT and old is not None and old != number:
-                    aliases[PREVIOUS] = old
+                move_label(aliases, stage, number)
             annotations = dict(state.annotations)
             annotations[VERSION_KEY + number] = json.dumps(info, separators=(",", ":"))
             if _size(annotations) > ANNOTATION_BUDGET:
@@ -612,21 +610,11 @@ class GcpBackend(Backend):
                     backend=self.describe(),
                 )
         held = state.aliases.get(stage)
-        if expected_version is not None and held != (expected_version or None):
-            raise Conflict(
-                f"secret {name!r}: stage {stage!r} is not on version {expected_version!r}",
-                name=name,
-                backend=self.describe(),
-            )
+        check_stage_holder(name, stage, held, expected_version, backend=self.describe())
         if held == version:
             return
         aliases = dict(state.aliases)
-        if version is None:
-            aliases.pop(stage, None)
-        else:
-            aliases[stage] = version
-            if stage == CURRENT and held is not None:
-                aliases[PREVIOUS] = held
+        move_label(aliases, stage, version)
         self._update(name, state, aliases, state.annotations)
 
     def delete(self, name: str, *, recovery_days: int = DEFAULT_RECOVERY_DAYS) -> datetime:

@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 from sekret._names import validate_name
 from sekret._values import (
     CURRENT,
-    PREVIOUS,
     Page,
     Secret,
     SecretInfo,
@@ -34,6 +33,8 @@ from sekret.backends.base import (
     Backend,
     Capability,
     check_expected_version,
+    check_stage_holder,
+    move_label,
 )
 from sekret.exceptions import (
     Conflict,
@@ -233,19 +234,8 @@ class MemoryBackend(Backend):
             entry.versions[v.version] = v
             entry.updated = now
             for stage in stage_set:
-                self._move(entry, stage, v.version)
+                move_label(entry.stages, stage, v.version)
             return self._secret(name, entry, v).info
-
-    def _move(self, entry: _Entry, stage: str, version: str | None) -> None:
-        old = entry.stages.get(stage)
-        if version is None:
-            entry.stages.pop(stage, None)
-            return
-        if old == version:
-            return
-        entry.stages[stage] = version
-        if stage == CURRENT and old is not None:
-            entry.stages[PREVIOUS] = old
 
     def move_stage(
         self,
@@ -265,17 +255,12 @@ class MemoryBackend(Backend):
                     version=version,
                     backend=self.describe(),
                 )
-            if expected_version is not None and entry.stages.get(stage) != (
-                expected_version or None
-            ):
-                raise Conflict(
-                    f"secret {name!r}: stage {stage!r} is not on version {expected_version!r}",
-                    name=name,
-                    backend=self.describe(),
-                )
+            check_stage_holder(
+                name, stage, entry.stages.get(stage), expected_version, backend=self.describe()
+            )
             if stage == CURRENT and version is None:
                 raise InvalidValue("the current stage cannot be removed, only moved")
-            self._move(entry, stage, version)
+            move_label(entry.stages, stage, version)
             entry.updated = self._clock()
 
     def delete(self, name: str, *, recovery_days: int = DEFAULT_RECOVERY_DAYS) -> datetime:

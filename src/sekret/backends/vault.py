@@ -52,7 +52,6 @@ from urllib.parse import parse_qsl, urlsplit
 from sekret._names import validate_name
 from sekret._values import (
     CURRENT,
-    PREVIOUS,
     Page,
     Secret,
     SecretInfo,
@@ -67,6 +66,8 @@ from sekret.backends.base import (
     Backend,
     Capability,
     check_expected_version,
+    check_stage_holder,
+    move_label,
     require,
 )
 from sekret.exceptions import (
@@ -164,13 +165,7 @@ def _with_stage(
     stages = _stages(custom, latest)
     out = {k: v for k, v in custom.items() if not k.startswith(STAGE_KEY)}
     out[FORMAT_KEY] = "1"
-    old = stages.get(stage)
-    if version is None:
-        stages.pop(stage, None)
-    elif old != version:
-        stages[stage] = version
-        if stage == CURRENT and old is not None:
-            stages[PREVIOUS] = old
+    move_label(stages, stage, version)
     out.update({STAGE_KEY + s: v for s, v in stages.items()})
     return out
 
@@ -689,12 +684,9 @@ class VaultBackend(Backend):
             if version is not None and version not in meta.live:
                 raise self._no_version(name, version)
             stages = meta.stages
-            if expected_version is not None and stages.get(stage) != (expected_version or None):
-                raise Conflict(
-                    f"secret {name!r}: stage {stage!r} is not on version {expected_version!r}",
-                    name=name,
-                    backend=self.describe(),
-                )
+            check_stage_holder(
+                name, stage, stages.get(stage), expected_version, backend=self.describe()
+            )
             if stage == CURRENT and version is None:
                 raise InvalidValue("the current stage cannot be removed, only moved")
             latest = str(meta.data_cas) if meta.data_cas else None
