@@ -84,7 +84,7 @@ class BackendContract:
 
     @pytest.fixture
     def backend(self) -> Iterator[Backend]:
-        raise NotImplementedError("subclass BackendContract and provide a `backend` fixture")
+        raise TypeError("subclass BackendContract and provide a `backend` fixture")
 
     @pytest.fixture
     def name(self) -> str:

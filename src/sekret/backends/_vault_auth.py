@@ -113,7 +113,7 @@ class AuthMethod:
         return True
 
     def login(self, send: Send) -> Login:
-        raise NotImplementedError  # pragma: no cover - every subclass overrides it
+        raise NotImplementedError  # abstract: every subclass overrides it
 
     def identity(self, who: str | None) -> str:
         """A safe label for audit: the method and a role name, never a credential."""

@@ -7,7 +7,7 @@ boundary, with ``raise ... from exc``.
 
 Capabilities are data (``Backend.capabilities``), so callers can ask before
 they act; a method a backend lacks raises ``UnsupportedOperation`` through
-the defaults below, never ``NotImplementedError``.
+the defaults below, never a bare "not implemented".
 
 Semantics every backend follows (the contract suite in ``sekret.testing``
 checks them):
