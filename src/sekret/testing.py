@@ -12,6 +12,8 @@
   A capability the backend does not declare is checked too: the call must
   raise ``UnsupportedOperation``. Nothing is skipped.
 * ``MemoryBackend`` (re-exported): the in-memory reference backend.
+* ``CaptureSink`` (re-exported): an audit sink that keeps every event, so a
+  test can assert what was recorded (``AuditLog([sink], background=False)``).
 * ``sentinel_value()``: a unique, recognisable value for leak checks.
 
 This module imports pytest; it is never imported by ``import sekret``.
@@ -28,6 +30,7 @@ from typing import Any, ClassVar
 import pytest
 
 from sekret._values import CURRENT, PENDING, PREVIOUS, Secret, SecretValue
+from sekret.audit.sinks import CaptureSink
 from sekret.backends.base import ABSENT, Backend, Capability
 from sekret.backends.memory import MemoryBackend
 from sekret.exceptions import (
@@ -41,7 +44,7 @@ from sekret.exceptions import (
     VersionNotFound,
 )
 
-__all__ = ["BAD_NAMES", "BackendContract", "MemoryBackend", "sentinel_value"]
+__all__ = ["BAD_NAMES", "BackendContract", "CaptureSink", "MemoryBackend", "sentinel_value"]
 
 SENTINEL_PREFIX = "SEKRET-SENTINEL-"
 
