@@ -26,7 +26,7 @@ from sekret.audit.jsonfile import FileSink
 from sekret.backends.memory import MemoryBackend
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks" / "audit.md"
-KEY = b"benchmark-audit-key-0123456789ab"
+KEY = os.urandom(32)  # made per run: nothing secret lives in the repository
 
 
 def per_call(fn: Callable[[], object], n: int, repeats: int = 7) -> float:
