@@ -36,30 +36,39 @@ contention a few hits may go uncounted (never counted twice), which is
 accepted for an aggregate audit report. Recency for the LRU bound is the
 clock reading of the last hit (a plain attribute store); the lock-free reads
 rely on single dict operations being atomic under CPython's GIL.
+
+The hit path (``get``, ``get_text``, ``aget``, ``_Entry``) lives here; the
+records are in ``_cache_records`` and the cold machinery (single flight,
+refresh workers, backoff, stale reporting, prefetch) in ``_cache_flight``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import copy
 import functools
 import logging
-import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from sekret._cache_flight import DaemonPool as _DaemonPool
+from sekret._cache_flight import Flight as _Flight
+from sekret._cache_flight import Negative as _Negative
+from sekret._cache_flight import backoff, prefetch, report_stale
+from sekret._cache_flight import fresh_copy as _fresh_copy
+from sekret._cache_flight import resolve_future as _resolve_future
+from sekret._cache_flight import transient as _transient
+from sekret._cache_records import CachePolicy as CachePolicy
+from sekret._cache_records import CacheStats as CacheStats
+from sekret._cache_records import HitStats as HitStats
 from sekret._values import Secret, SecretValue
-from sekret.backends.base import Backend, Capability
+from sekret.backends.base import Backend
 from sekret.exceptions import (
     AccessDenied,
     BackendUnavailable,
-    ConfigurationError,
     SecretNotFound,
     SekretError,
     VersionNotFound,
@@ -77,75 +86,6 @@ Key = str | tuple[str, str | None, str | None]
 Clock = Callable[[], float]
 Spawn = Callable[[Callable[[], None]], object]
 """Runs a background job (a refresh) somewhere else; the default is a small daemon pool."""
-
-
-@dataclass(frozen=True, slots=True)
-class CachePolicy:
-    """How long values live and how the cache behaves when the backend fails.
-
-    Times are seconds. ``ttl`` is shortened by up to ``jitter`` (a fraction)
-    per fill so many processes do not refresh together; ``per_secret_ttl``
-    overrides ``ttl`` by full name. ``max_stale`` is how long past its expiry
-    a value may still be served while the backend is unavailable. Refresh
-    retries wait ``retry_base * 2**n`` (capped at ``retry_max``), jittered.
-    """
-
-    ttl: float = 300.0
-    max_stale: float = 3600.0
-    negative_ttl: float = 5.0
-    max_size: int = 1024
-    refresh_ratio: float = 0.8
-    jitter: float = 0.1
-    per_secret_ttl: Mapping[str, float] = field(default_factory=dict)
-    retry_base: float = 1.0
-    retry_max: float = 60.0
-    refresh_workers: int = 4
-    prefetch_concurrency: int = 16
-
-    def __post_init__(self) -> None:
-        checks = {
-            "ttl": self.ttl >= 0,
-            "max_stale": self.max_stale >= 0,
-            "negative_ttl": self.negative_ttl >= 0,
-            "max_size": self.max_size >= 1,
-            "refresh_ratio": 0 < self.refresh_ratio <= 1,
-            "jitter": 0 <= self.jitter < 1,
-            "retry_base": self.retry_base >= 0,
-            "retry_max": self.retry_max >= self.retry_base,
-            "refresh_workers": self.refresh_workers >= 1,
-            "prefetch_concurrency": self.prefetch_concurrency >= 1,
-        }
-        for what, ok in checks.items():
-            if not ok:
-                raise ConfigurationError(
-                    f"CachePolicy.{what}={getattr(self, what)!r} is out of range"
-                )
-        for name, ttl in self.per_secret_ttl.items():
-            if ttl < 0:
-                raise ConfigurationError(f"CachePolicy.per_secret_ttl[{name!r}]={ttl!r} < 0")
-
-    def ttl_for(self, name: str) -> float:
-        """The configured (unjittered) TTL of a full secret name."""
-        return self.per_secret_ttl.get(name, self.ttl)
-
-
-@dataclass(frozen=True, slots=True)
-class HitStats:
-    """Cache hits of one secret since the last ``drain_hits``: monotonic clock readings."""
-
-    count: int
-    first: float
-    last: float
-
-
-@dataclass(frozen=True, slots=True)
-class CacheStats:
-    """A snapshot for metrics and tests: sizes and reads in flight."""
-
-    entries: int
-    negative: int
-    in_flight: int
-    callers_waiting: int
 
 
 class _Entry:
@@ -188,111 +128,12 @@ class _Entry:
         self.next_retry = float("-inf")
 
 
-class _Negative:
-    __slots__ = ("error", "until")
-
-    def __init__(self, error: SecretNotFound, until: float) -> None:
-        self.error = error
-        self.until = until
-
-
-class _Flight:
-    """One backend read that any number of threads and tasks wait on."""
-
-    __slots__ = ("callers", "done", "event", "explicit", "futures", "installable", "outcome")
-
-    def __init__(self, *, explicit: bool = False) -> None:
-        self.event = threading.Event()
-        self.futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Secret]]] = []
-        self.outcome: Secret | BaseException | None = None
-        self.done = False
-        self.installable = True  # False once invalidated: its answer may predate a write
-        self.explicit = explicit  # refresh(): report errors instead of serving stale
-        self.callers = 0
-
-    def result(self) -> Secret:
-        outcome = self.outcome
-        if isinstance(outcome, BaseException):
-            raise outcome
-        assert outcome is not None  # set before `event` is
-        return outcome
-
-
 def _key(name: str, version: str | None, stage: str | None) -> Key:
     return name if version is None and stage is None else (name, version, stage)
 
 
 def _name_of(key: Key) -> str:
     return key if isinstance(key, str) else key[0]
-
-
-def _resolve_future(fut: asyncio.Future[Secret], outcome: Secret | BaseException) -> None:
-    if fut.done():  # the waiting task was cancelled
-        return
-    if isinstance(outcome, BaseException):
-        fut.set_exception(outcome)
-    else:
-        fut.set_result(outcome)
-
-
-def _transient(exc: BaseException) -> bool:
-    """Errors a stale value may cover: unavailability and untranslated I/O failures."""
-    return isinstance(exc, BackendUnavailable) or (
-        isinstance(exc, Exception) and not isinstance(exc, SekretError)
-    )
-
-
-def _fresh_copy(exc: SecretNotFound) -> SecretNotFound:
-    """A copy to raise again, so one cached error does not grow a traceback forever."""
-    try:
-        new = copy.copy(exc)
-    except Exception:  # noqa: BLE001 - an exotic subclass: raising the original is fine
-        return exc
-    new.__cause__ = exc.__cause__
-    new.__traceback__ = None
-    return new
-
-
-class _DaemonPool:
-    """A bounded set of daemon threads running background refreshes."""
-
-    def __init__(self, workers: int) -> None:
-        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
-        self._workers = workers
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def submit(self, job: Callable[[], None]) -> None:
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("the cache is closed")
-            self._queue.put(job)
-            if len(self._threads) < self._workers:
-                thread = threading.Thread(
-                    target=self._work, name=f"sekret-refresh-{len(self._threads)}", daemon=True
-                )
-                self._threads.append(thread)
-                thread.start()
-
-    def _work(self) -> None:
-        while (job := self._queue.get()) is not None:
-            try:
-                job()
-            except Exception:  # a worker must survive; jobs report their own errors
-                log.exception("background cache refresh failed unexpectedly")
-
-    def close(self, timeout: float = 1.0) -> None:
-        with self._lock:
-            self._closed = True
-            threads = list(self._threads)
-        for _ in threads:
-            self._queue.put(None)
-        me = threading.current_thread()
-        deadline = time.monotonic() + timeout
-        for thread in threads:
-            if thread is not me:
-                thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class SecretCache:
@@ -522,7 +363,7 @@ class SecretCache:
                 if entry.failures == 1:
                     entry.failing_since = now
                 entry.error = result
-                entry.next_retry = now + self._backoff(entry.failures)
+                entry.next_retry = now + backoff(self.policy, self._rng, entry.failures)
                 serving = now < entry.stale_until
                 stale = (result, serving)
                 if flight.explicit:
@@ -541,7 +382,7 @@ class SecretCache:
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits there
                 loop.call_soon_threadsafe(_resolve_future, fut, outcome)
         if stale is not None:
-            self._report_stale(_name_of(key), *stale)
+            report_stale(_name_of(key), *stale, self.on_stale)
         if changed:
             self._notify()
 
@@ -598,10 +439,6 @@ class SecretCache:
                 changed = self._drop_key(key) or changed
         return changed
 
-    def _backoff(self, failures: int) -> float:
-        delay = min(self.policy.retry_max, self.policy.retry_base * 2.0 ** (failures - 1))
-        return delay * (0.5 + 0.5 * self._rng())
-
     def _unavailable(self, name: str, entry: _Entry, now: float) -> BackendUnavailable:
         exc = BackendUnavailable(
             f"secret {name!r}: the backend has been unavailable for "
@@ -612,28 +449,6 @@ class SecretCache:
         )
         exc.__cause__ = entry.error
         return exc
-
-    def _report_stale(self, name: str, error: BaseException, serving: bool) -> None:
-        reason = str(error) if isinstance(error, SekretError) else "untranslated error"
-        if serving:
-            log.warning(
-                "refresh of secret %r failed (%s: %s); serving the cached value",
-                name,
-                type(error).__name__,
-                reason,
-            )
-            if self.on_stale is not None:
-                try:
-                    self.on_stale(name, error)
-                except Exception:  # a hook must not break reads
-                    log.exception("cache on_stale hook failed for secret %r", name)
-        else:
-            log.error(
-                "refresh of secret %r failed (%s: %s) and its value is past max_stale",
-                name,
-                type(error).__name__,
-                reason,
-            )
 
     # -- control -------------------------------------------------------------
     def invalidate(self, name: str) -> None:
@@ -674,73 +489,7 @@ class SecretCache:
         up to ``policy.prefetch_concurrency`` reads at once. Reads already in
         flight are joined, not repeated.
         """
-        wanted = list(dict.fromkeys(names))
-        now = self._clock()
-        cached: dict[str, Secret] = {}
-        leaders: list[tuple[str, _Flight]] = []
-        joined: list[tuple[str, _Flight]] = []
-        with self._lock:
-            for name in wanted:
-                key = name
-                entry = self._entries.get(key)
-                if entry is not None and now < entry.expires:
-                    cached[name] = entry.secret
-                    continue
-                flight = self._flights.get(key)
-                if flight is None:
-                    flight = self._flights[key] = _Flight()
-                    leaders.append((name, flight))
-                else:
-                    joined.append((name, flight))
-                flight.callers += 1
-        for name in cached:
-            entry = self._entries.get(name)
-            if entry is not None:
-                self._touch(name, entry, now)
-        if leaders:
-            self._prefetch_read(leaders)
-        out: dict[str, Secret | SekretError] = {}
-        flights = dict(leaders + joined)
-        for name in wanted:
-            if name in cached:
-                out[name] = cached[name]
-                continue
-            flight = flights[name]
-            flight.event.wait()
-            try:
-                out[name] = flight.result()
-            except SekretError as exc:
-                out[name] = exc
-            except Exception as exc:  # noqa: BLE001 - reported per name like read_many does
-                err = BackendUnavailable(
-                    f"secret {name!r}: the backend failed ({type(exc).__name__})",
-                    name=name,
-                    backend=self.backend.describe(),
-                )
-                err.__cause__ = exc
-                out[name] = err
-        return out
-
-    def _prefetch_read(self, leaders: list[tuple[str, _Flight]]) -> None:
-        if Capability.BATCH_READ in self.backend.capabilities:
-            failure: BaseException = BackendUnavailable(
-                "the batch read returned no answer for this secret",
-                backend=self.backend.describe(),
-            )
-            try:
-                got: Mapping[str, Secret | SekretError] = self.backend.read_many(
-                    [name for name, _ in leaders]
-                )
-            except Exception as exc:  # noqa: BLE001 - every name gets the batch's error
-                got = {}
-                failure = exc
-            for name, flight in leaders:
-                self._complete(name, flight, got.get(name, failure))
-            return
-        workers = min(self.policy.prefetch_concurrency, len(leaders))
-        with ThreadPoolExecutor(workers, thread_name_prefix="sekret-prefetch") as pool:
-            for name, flight in leaders:
-                pool.submit(self._run_fetch, name, flight)
+        return prefetch(self, names)
 
     def close(self) -> None:
         """Stop background refreshes and forget every cached value; later reads are not cached."""

@@ -1,0 +1,261 @@
+"""The cache's cold machinery: single-flight reads, refresh workers, backoff, prefetch.
+
+``sekret.cache`` (whose docstring states the guarantees) keeps its hit path
+and ``_Entry`` to itself and imports these back: ``Flight`` (one backend read
+any number of threads and tasks wait on) and ``Negative`` (a cached
+not-found), the helpers that hand a read's outcome to waiters, ``DaemonPool``
+(the default background refresh workers), ``backoff`` and ``report_stale``
+(what a failed refresh does) and ``prefetch``.
+
+This module must never hold a lock while doing I/O, log or raise a value,
+keep a value outside the cache's entries, or be imported for a cache hit.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from sekret._values import Secret
+from sekret.backends.base import Capability
+from sekret.exceptions import BackendUnavailable, SecretNotFound, SekretError
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from sekret._cache_records import CachePolicy
+    from sekret.cache import SecretCache
+
+__all__ = [
+    "DaemonPool",
+    "Flight",
+    "Negative",
+    "backoff",
+    "fresh_copy",
+    "prefetch",
+    "report_stale",
+    "resolve_future",
+    "transient",
+]
+
+log = logging.getLogger("sekret.cache")  # the cache's logger: its warnings keep their name
+
+
+class Negative:
+    """A cached not-found answer and until when (monotonic) it holds."""
+
+    __slots__ = ("error", "until")
+
+    def __init__(self, error: SecretNotFound, until: float) -> None:
+        self.error = error
+        self.until = until
+
+
+class Flight:
+    """One backend read that any number of threads and tasks wait on."""
+
+    __slots__ = ("callers", "done", "event", "explicit", "futures", "installable", "outcome")
+
+    def __init__(self, *, explicit: bool = False) -> None:
+        self.event = threading.Event()
+        self.futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Secret]]] = []
+        self.outcome: Secret | BaseException | None = None
+        self.done = False
+        self.installable = True  # False once invalidated: its answer may predate a write
+        self.explicit = explicit  # refresh(): report errors instead of serving stale
+        self.callers = 0
+
+    def result(self) -> Secret:
+        outcome = self.outcome
+        if isinstance(outcome, BaseException):
+            raise outcome
+        assert outcome is not None  # set before `event` is
+        return outcome
+
+
+def resolve_future(fut: asyncio.Future[Secret], outcome: Secret | BaseException) -> None:
+    if fut.done():  # the waiting task was cancelled
+        return
+    if isinstance(outcome, BaseException):
+        fut.set_exception(outcome)
+    else:
+        fut.set_result(outcome)
+
+
+def transient(exc: BaseException) -> bool:
+    """Errors a stale value may cover: unavailability and untranslated I/O failures."""
+    return isinstance(exc, BackendUnavailable) or (
+        isinstance(exc, Exception) and not isinstance(exc, SekretError)
+    )
+
+
+def fresh_copy(exc: SecretNotFound) -> SecretNotFound:
+    """A copy to raise again, so one cached error does not grow a traceback forever."""
+    try:
+        new = copy.copy(exc)
+    except Exception:  # noqa: BLE001 - an exotic subclass: raising the original is fine
+        return exc
+    new.__cause__ = exc.__cause__
+    new.__traceback__ = None
+    return new
+
+
+class DaemonPool:
+    """A bounded set of daemon threads running background refreshes."""
+
+    def __init__(self, workers: int) -> None:
+        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._workers = workers
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the cache is closed")
+            self._queue.put(job)
+            if len(self._threads) < self._workers:
+                thread = threading.Thread(
+                    target=self._work, name=f"sekret-refresh-{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+
+    def _work(self) -> None:
+        while (job := self._queue.get()) is not None:
+            try:
+                job()
+            except Exception:  # a worker must survive; jobs report their own errors
+                log.exception("background cache refresh failed unexpectedly")
+
+    def close(self, timeout: float = 1.0) -> None:
+        with self._lock:
+            self._closed = True
+            threads = list(self._threads)
+        for _ in threads:
+            self._queue.put(None)
+        me = threading.current_thread()
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            if thread is not me:
+                thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def backoff(policy: CachePolicy, rng: Callable[[], float], failures: int) -> float:
+    """The wait before retry ``failures`` of a refresh: exponential, capped, jittered."""
+    delay = min(policy.retry_max, policy.retry_base * 2.0 ** (failures - 1))
+    return delay * (0.5 + 0.5 * rng())
+
+
+def report_stale(
+    name: str,
+    error: BaseException,
+    serving: bool,
+    on_stale: Callable[[str, BaseException], object] | None,
+) -> None:
+    """Log a failed refresh (name and error, never the value) and call ``on_stale``."""
+    reason = str(error) if isinstance(error, SekretError) else "untranslated error"
+    if serving:
+        log.warning(
+            "refresh of secret %r failed (%s: %s); serving the cached value",
+            name,
+            type(error).__name__,
+            reason,
+        )
+        if on_stale is not None:
+            try:
+                on_stale(name, error)
+            except Exception:  # a hook must not break reads
+                log.exception("cache on_stale hook failed for secret %r", name)
+    else:
+        log.error(
+            "refresh of secret %r failed (%s: %s) and its value is past max_stale",
+            name,
+            type(error).__name__,
+            reason,
+        )
+
+
+def prefetch(cache: SecretCache, names: Iterable[str]) -> dict[str, Secret | SekretError]:
+    """Load the current version of many secrets; what each name gave.
+
+    Cached names are answered from the cache; the rest take one
+    ``read_many`` call when the backend declares ``BATCH_READ``, otherwise
+    up to ``policy.prefetch_concurrency`` reads at once. Reads already in
+    flight are joined, not repeated.
+    """
+    wanted = list(dict.fromkeys(names))
+    now = cache._clock()
+    cached: dict[str, Secret] = {}
+    leaders: list[tuple[str, Flight]] = []
+    joined: list[tuple[str, Flight]] = []
+    with cache._lock:
+        for name in wanted:
+            key = name
+            entry = cache._entries.get(key)
+            if entry is not None and now < entry.expires:
+                cached[name] = entry.secret
+                continue
+            flight = cache._flights.get(key)
+            if flight is None:
+                flight = cache._flights[key] = Flight()
+                leaders.append((name, flight))
+            else:
+                joined.append((name, flight))
+            flight.callers += 1
+    for name in cached:
+        entry = cache._entries.get(name)
+        if entry is not None:
+            cache._touch(name, entry, now)
+    if leaders:
+        _prefetch_read(cache, leaders)
+    out: dict[str, Secret | SekretError] = {}
+    flights = dict(leaders + joined)
+    for name in wanted:
+        if name in cached:
+            out[name] = cached[name]
+            continue
+        flight = flights[name]
+        flight.event.wait()
+        try:
+            out[name] = flight.result()
+        except SekretError as exc:
+            out[name] = exc
+        except Exception as exc:  # noqa: BLE001 - reported per name like read_many does
+            err = BackendUnavailable(
+                f"secret {name!r}: the backend failed ({type(exc).__name__})",
+                name=name,
+                backend=cache.backend.describe(),
+            )
+            err.__cause__ = exc
+            out[name] = err
+    return out
+
+
+def _prefetch_read(cache: SecretCache, leaders: list[tuple[str, Flight]]) -> None:
+    if Capability.BATCH_READ in cache.backend.capabilities:
+        failure: BaseException = BackendUnavailable(
+            "the batch read returned no answer for this secret",
+            backend=cache.backend.describe(),
+        )
+        try:
+            got: Mapping[str, Secret | SekretError] = cache.backend.read_many(
+                [name for name, _ in leaders]
+            )
+        except Exception as exc:  # noqa: BLE001 - every name gets the batch's error
+            got = {}
+            failure = exc
+        for name, flight in leaders:
+            cache._complete(name, flight, got.get(name, failure))
+        return
+    workers = min(cache.policy.prefetch_concurrency, len(leaders))
+    with ThreadPoolExecutor(workers, thread_name_prefix="sekret-prefetch") as pool:
+        for name, flight in leaders:
+            pool.submit(cache._run_fetch, name, flight)

@@ -1,0 +1,169 @@
+"""What the local store's writes do inside their transaction.
+
+``sekret.backends.local`` validates a write's arguments, then runs one of
+these inside ``LocalBackend._write`` (one ``BEGIN IMMEDIATE`` transaction):
+``add_version`` (``write``: idempotency token, compare-and-set, a new sealed
+version and its stages) and ``move_label`` (``move_stage``). The steps
+(``secret_row``, ``stage_of``, ``move``, ``sync``, ``info``) keep the copied
+columns (``secrets.current``, ``versions.stages``) in step with ``stages``.
+
+This module must never open its own transaction or connection, change a
+stored version, or put a value or a key in an error.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING
+
+from sekret._values import CURRENT, PREVIOUS, SecretValue, VersionInfo
+from sekret.backends import _sealing
+from sekret.backends._local_errors import check_expected
+from sekret.backends._local_rows import NO_LIMIT, from_us, metadata_of, stage_set, version_number
+from sekret.backends._local_schema import SYNC_CURRENT, SYNC_STAGES
+from sekret.exceptions import Conflict, InvalidValue
+
+if TYPE_CHECKING:
+    from sekret.backends.local import LocalBackend
+
+__all__ = ["add_version", "info", "move", "move_label", "secret_row", "stage_of", "sync"]
+
+
+def secret_row(conn: sqlite3.Connection, name: str) -> tuple[bytes, int, int | None] | None:
+    """(uid, counter, purge_at) of a secret, inside a write transaction."""
+    row = conn.execute(
+        "SELECT uid, counter, purge_at FROM secrets WHERE name = ?", (name,)
+    ).fetchone()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def stage_of(conn: sqlite3.Connection, name: str, stage: str) -> int | None:
+    row = conn.execute(
+        "SELECT version FROM stages WHERE name = ? AND stage = ?", (name, stage)
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def move(conn: sqlite3.Connection, name: str, stage: str, version: int | None) -> None:
+    """Move one label (the caller syncs the copies with ``sync``)."""
+    old = stage_of(conn, name, stage)
+    if version is None:
+        conn.execute("DELETE FROM stages WHERE name = ? AND stage = ?", (name, stage))
+        return
+    if old == version:
+        return
+    upsert = (
+        "INSERT INTO stages (name, stage, version) VALUES (?, ?, ?)"
+        " ON CONFLICT (name, stage) DO UPDATE SET version = excluded.version"
+    )
+    conn.execute(upsert, (name, stage, version))
+    if stage == CURRENT and old is not None:
+        conn.execute(upsert, (name, PREVIOUS, old))
+
+
+def sync(conn: sqlite3.Connection, name: str, now: int) -> None:
+    """Bring ``secrets.current`` and ``versions.stages`` in line with ``stages``."""
+    conn.execute(SYNC_STAGES, (name,))
+    conn.execute(SYNC_CURRENT, (name, now))
+
+
+def info(conn: sqlite3.Connection, name: str, number: int) -> VersionInfo:
+    created, meta, stages = conn.execute(
+        "SELECT created, metadata, stages FROM versions WHERE name = ? AND version = ?",
+        (name, number),
+    ).fetchone()
+    return VersionInfo(name, str(number), stage_set(stages), from_us(created), metadata_of(meta))
+
+
+def add_version(
+    store: LocalBackend,
+    conn: sqlite3.Connection,
+    now: int,
+    *,
+    name: str,
+    value: SecretValue,
+    stage_list: list[str],
+    expected_version: str | None,
+    token: str | None,
+    meta_text: str | None,
+) -> VersionInfo:
+    """``write``'s transaction: the earlier version for a repeated token, else a new one."""
+    row = secret_row(conn, name)
+    if row is not None and row[2] is not None:
+        raise store._gone(name, row[2])
+    current = None if row is None else stage_of(conn, name, CURRENT)
+    if expected_version is not None:
+        check_expected(name, row is not None, current, expected_version, store.describe())
+    if row is not None and token is not None:
+        found = conn.execute(
+            "SELECT version, content_type, sealed FROM versions WHERE name = ? AND token = ?",
+            (name, token),
+        ).fetchone()
+        if found is not None:
+            number, ctype, sealed = found
+            plain = store._sealer.open(sealed, name=name, uid=row[0], version=number, ctype=ctype)
+            if SecretValue.from_stored(plain, ctype, max_bytes=NO_LIMIT) != value:
+                raise Conflict(
+                    f"secret {name!r}: token already used for a different value",
+                    name=name,
+                    version=str(number),
+                    backend=store.describe(),
+                )
+            return info(conn, name, number)
+    if row is None:
+        uid, number = _sealing.new_key()[:16], 1
+        conn.execute(
+            "INSERT INTO secrets (name, uid, counter, created, updated) VALUES (?, ?, 1, ?, ?)",
+            (name, uid, now, now),
+        )
+    else:
+        uid, number = row[0], row[1] + 1
+        conn.execute("UPDATE secrets SET counter = ? WHERE name = ?", (number, name))
+    sealed = store._sealer.seal(
+        value.bytes(), name=name, uid=uid, version=number, ctype=value.content_type
+    )
+    conn.execute(
+        "INSERT INTO versions (name, version, created, content_type, token, metadata, sealed)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (name, number, now, value.content_type, token, meta_text, sealed),
+    )
+    for stage in stage_list:
+        move(conn, name, stage, number)
+    sync(conn, name, now)
+    return info(conn, name, number)
+
+
+def move_label(
+    store: LocalBackend,
+    conn: sqlite3.Connection,
+    now: int,
+    *,
+    name: str,
+    stage: str,
+    version: str | None,
+    expected_version: str | None,
+) -> None:
+    """``move_stage``'s transaction: check the version and the holder, move, sync."""
+    store._live(conn, name)
+    number = None if version is None else version_number(version)
+    if version is not None and (
+        number is None
+        or conn.execute(
+            "SELECT 1 FROM versions WHERE name = ? AND version = ?", (name, number)
+        ).fetchone()
+        is None
+    ):
+        raise store._no_version(name, version, None)
+    holder = stage_of(conn, name, stage)
+    if expected_version is not None and (
+        None if holder is None else str(holder)
+    ) != (expected_version or None):
+        raise Conflict(
+            f"secret {name!r}: stage {stage!r} is not on version {expected_version!r}",
+            name=name,
+            backend=store.describe(),
+        )
+    if stage == CURRENT and number is None:
+        raise InvalidValue("the current stage cannot be removed, only moved")
+    move(conn, name, stage, number)
+    sync(conn, name, now)
