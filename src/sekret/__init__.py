@@ -11,6 +11,8 @@ and each name costs only the modules it needs.
 
 from __future__ import annotations
 
+from sekret.exceptions import __all__ as _ERRORS  # every error class; imports nothing heavy
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 
 __version__ = "0.1.0"
@@ -35,30 +37,6 @@ _EXPORTS = {
     "VersionInfo": "sekret._values",
     "validate_name": "sekret._names",
 }
-_ERRORS = (
-    "AccessDenied",
-    "AuditError",
-    "AuthenticationFailed",
-    "BackendNotInstalled",
-    "BackendUnavailable",
-    "ConfigurationError",
-    "Conflict",
-    "DecryptionError",
-    "InsecureKeyFile",
-    "IntegrityError",
-    "InvalidSecretName",
-    "InvalidValue",
-    "ManifestError",
-    "RotationError",
-    "SecretDeleted",
-    "SecretNotFound",
-    "SekretError",
-    "Throttled",
-    "UnsupportedOperation",
-    "VersionDisabled",
-    "VersionNotFound",
-    "WrongMasterKey",
-)
 _EXPORTS.update(dict.fromkeys(_ERRORS, "sekret.exceptions"))
 
 __all__ = [
