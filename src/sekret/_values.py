@@ -22,7 +22,7 @@ from sekret.exceptions import InvalidValue
 # this module is on every import path of sekret and must stay light.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
     from datetime import datetime
     from typing import Any, Final, Literal
 
@@ -356,3 +356,19 @@ class Page(_Record):
     @classmethod
     def of(cls, items: Iterable[SecretInfo], next_token: str | None = None) -> Page:
         return cls(items, next_token)
+
+    @classmethod
+    def after(
+        cls,
+        names: Iterable[str],
+        info: Callable[[str], SecretInfo],
+        *,
+        page_token: str | None,
+        page_size: int,
+    ) -> Page:
+        """The page of ``names`` (any order) after ``page_token``: sorted, at most
+        ``page_size``, and the last name as ``next_token`` while more remain. The
+        paging rule of every backend that lists by name."""
+        rest = sorted(n for n in names if not page_token or n > page_token)
+        chunk = rest[:page_size]
+        return cls([info(n) for n in chunk], chunk[-1] if len(rest) > page_size else None)

@@ -371,9 +371,7 @@ class AzureBackend(Backend):
                 if full is not None:
                     until = _aware(item.scheduled_purge_date)
                     found[full] = SecretInfo(full, deleted=True, recoverable_until=until)
-        names = sorted(found)
-        chunk = names[:page_size]
-        return Page.of([found[n] for n in chunk], chunk[-1] if len(names) > page_size else None)
+        return Page.after(found, found.__getitem__, page_token=page_token, page_size=page_size)
 
     @staticmethod
     def _ours(native: str | None, code: str, after: str | None) -> str | None:

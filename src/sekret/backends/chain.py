@@ -217,9 +217,7 @@ class ChainBackend(Backend):
                 token = page.next_token
                 if token is None:
                     break
-        names = sorted(n for n in merged if page_token is None or n > page_token)
-        chunk = names[:page_size]
-        return Page.of([merged[n] for n in chunk], chunk[-1] if len(names) > page_size else None)
+        return Page.after(merged, merged.__getitem__, page_token=page_token, page_size=page_size)
 
     # -- writes: to the designated member -------------------------------------
     def _target_or_none(self) -> Backend | None:

@@ -425,9 +425,7 @@ class GcpBackend(Backend):
                 recoverable_until=until,
                 metadata=dict(secret.labels),
             )
-        names = sorted(found)
-        chunk = names[:page_size]
-        return Page.of([found[n] for n in chunk], chunk[-1] if len(names) > page_size else None)
+        return Page.after(found, found.__getitem__, page_token=page_token, page_size=page_size)
 
     # -- writes ------------------------------------------------------------
     def write(

@@ -165,18 +165,19 @@ class MemoryBackend(Backend):
             raise InvalidValue("page_size must be at least 1")
         with self._lock:
             now = self._clock()
-            names = sorted(
+            names = [
                 n
                 for n, e in self._data.items()
                 if n.startswith(prefix)
-                and (n > page_token if page_token else True)
                 and (include_deleted or e.purge_at is None)
                 and not (e.purge_at is not None and now >= e.purge_at)
+            ]
+            return Page.after(
+                names,
+                lambda n: self._info(n, self._data[n]),
+                page_token=page_token,
+                page_size=page_size,
             )
-            chunk = names[:page_size]
-            items = [self._info(n, self._data[n]) for n in chunk]
-            more = len(names) > page_size
-            return Page.of(items, chunk[-1] if more else None)
 
     def _info(self, name: str, e: _Entry) -> SecretInfo:
         return SecretInfo(
