@@ -70,16 +70,24 @@ def bench_misses() -> dict[str, float]:
     with tempfile.TemporaryDirectory() as d:
         for label, audit in (
             ("no audit", None),
-            ("fail_open (queued)", AuditLog([FileSink(Path(d) / "o.log", key=KEY)],
-                                            policy="fail_open")),
-            ("fail_closed (sync, fsync per event)",
-             AuditLog([FileSink(Path(d) / "c.log", key=KEY)], policy="fail_closed")),
-            ("fail_closed (sync, fsync never)",
-             AuditLog([FileSink(Path(d) / "n.log", key=KEY, fsync="never")],
-                      policy="fail_closed")),
+            (
+                "fail_open (queued)",
+                AuditLog([FileSink(Path(d) / "o.log", key=KEY)], policy="fail_open"),
+            ),
+            (
+                "fail_closed (sync, fsync per event)",
+                AuditLog([FileSink(Path(d) / "c.log", key=KEY)], policy="fail_closed"),
+            ),
+            (
+                "fail_closed (sync, fsync never)",
+                AuditLog(
+                    [FileSink(Path(d) / "n.log", key=KEY, fsync="never")], policy="fail_closed"
+                ),
+            ),
         ):
-            s = Secrets(MemoryBackend(), app="bench", environment="production", audit=audit,
-                        cache=False)
+            s = Secrets(
+                MemoryBackend(), app="bench", environment="production", audit=audit, cache=False
+            )
             s.put("api-key", "value-for-benchmarking-only")
             out[label] = per_call(lambda s=s: s.get("api-key"), 2_000, repeats=3)
             s.close()
@@ -88,12 +96,23 @@ def bench_misses() -> dict[str, float]:
 
 def event(i: int) -> dict[str, object]:
     return {
-        "time": "2026-11-28T16:00:00.000000Z", "action": "secret.read", "outcome": "success",
-        "secret": f"bench/production/secret-{i % 100}", "version": "3", "stage": None,
+        "time": "2026-11-28T16:00:00.000000Z",
+        "action": "secret.read",
+        "outcome": "success",
+        "secret": f"bench/production/secret-{i % 100}",
+        "version": "3",
+        "stage": None,
         "backend": "vault+https://vault.internal:8200",
-        "actor": {"app": "bench", "environment": "production", "host": "web-1", "pid": 4242,
-                  "user": "svc", "identity": "approle:web"},
-        "duration_ms": 1.234, "error": None,
+        "actor": {
+            "app": "bench",
+            "environment": "production",
+            "host": "web-1",
+            "pid": 4242,
+            "user": "svc",
+            "identity": "approle:web",
+        },
+        "duration_ms": 1.234,
+        "error": None,
     }
 
 
@@ -123,8 +142,9 @@ def bench_file(tmp: Path) -> list[tuple[str, float, float]]:
     for i in range(total):
         logger.info("%s", json.dumps(events[i % batch], separators=(",", ":")))
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    rows.append(("peer: logging.FileHandler, JSON per record, no fsync",
-                 total / elapsed, total / cpu))
+    rows.append(
+        ("peer: logging.FileHandler, JSON per record, no fsync", total / elapsed, total / cpu)
+    )
     handler.close()
     return rows
 
@@ -176,7 +196,7 @@ def main() -> None:
         *(f"| {label} | {v * 1e6:.1f} |" for label, v in misses.items()),
         "",
         "Fail-closed records each event before the call returns (and fsyncs the log",
-        " and its anchor under the default `fsync=\"batch\"` policy); fail-open queues it",
+        ' and its anchor under the default `fsync="batch"` policy); fail-open queues it',
         " to the writer thread.",
         "",
     ]

@@ -486,10 +486,7 @@ def main() -> int:
             durations.sort()
             slow = sum(1 for x in durations if x > 0.005)
             p999 = durations[int(len(durations) * 0.999)]
-            emit(
-                f"| {label} | {ms(durations[-1])} | {ms(p999)} | {slow} | {ok} "
-                f"| {wire.reads()} |"
-            )
+            emit(f"| {label} | {ms(durations[-1])} | {ms(p999)} | {slow} | {ok} | {wire.reads()} |")
         emit("")
 
         # 4. backend down at expiry

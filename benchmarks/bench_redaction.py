@@ -72,8 +72,9 @@ def run(count: int, number: int) -> list[tuple[str, float, float]]:
     leaked = values[count // 2]
     for label, log in loggers.items():
         clean = _per_call_us(
-            lambda log=log: log.info("GET /v1/embed tenant=%s status=%d in %.1f ms",
-                                     "acme", 200, 12.5),
+            lambda log=log: log.info(
+                "GET /v1/embed tenant=%s status=%d in %.1f ms", "acme", 200, 12.5
+            ),
             number,
         )
         dirty = _per_call_us(
@@ -111,10 +112,10 @@ def main() -> None:
         "## Log redaction overhead",
         "",
         f"Python {platform.python_version()} on {platform.machine()}, best of {REPEAT} runs;"
-        " microseconds per log record (lower is better). \"Clean\": the record holds no"
-        " secret (the common case); \"with secret\": one held value in the arguments."
+        ' microseconds per log record (lower is better). "Clean": the record holds no'
+        ' secret (the common case); "with secret": one held value in the arguments.'
         " Logging rows include formatting and writing to an in-memory stream; the"
-        " \"filter alone\" row is the filter's own cost (record creation subtracted).",
+        ' "filter alone" row is the filter\'s own cost (record creation subtracted).',
         "",
     ]
     for count, number in ((10, 4000), (500, 1000)):

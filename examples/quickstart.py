@@ -59,20 +59,26 @@ def run(directory: Path) -> None:
 
         second_key = random_source.token_urlsafe(30)
         staged = client.put("cohere-api-key", second_key, stages=[PENDING])
-        print(f"4. staged a new cohere-api-key as version {staged.version} (pending);"
-              f" current is still the first: {client.get('cohere-api-key') == first_key}")
+        print(
+            f"4. staged a new cohere-api-key as version {staged.version} (pending);"
+            f" current is still the first: {client.get('cohere-api-key') == first_key}"
+        )
         show_versions(client, "cohere-api-key")
 
         promoted = client.promote("cohere-api-key")
         now = client.get_secret("cohere-api-key")
-        print(f"5. promoted: cohere-api-key: {len(now.value.text())} chars,"
-              f" version {promoted.version}")
+        print(
+            f"5. promoted: cohere-api-key: {len(now.value.text())} chars,"
+            f" version {promoted.version}"
+        )
         show_versions(client, "cohere-api-key")
 
         back = client.rollback("cohere-api-key")
         restored = client.get("cohere-api-key")
-        print(f"6. rolled back: version {back.version} is current again,"
-              f" matches the first key: {restored == first_key}")
+        print(
+            f"6. rolled back: version {back.version} is current again,"
+            f" matches the first key: {restored == first_key}"
+        )
         show_versions(client, "cohere-api-key")
 
         print("7. secrets in this environment:")

@@ -50,8 +50,9 @@ def _local(tmp_path: Path, name: str) -> LocalBackend:
 @pytest.fixture
 def source(tmp_path: Path) -> Secrets:
     """A local store holding several versions, stages, content types and metadata."""
-    client = Secrets(_local(tmp_path, "src.db"), app="arrwdb", environment="production",
-                     cache=False)
+    client = Secrets(
+        _local(tmp_path, "src.db"), app="arrwdb", environment="production", cache=False
+    )
     client.put("api-key", sentinel_value("a1"))
     client.put("api-key", sentinel_value("a2"), metadata={"owner": "search"})
     client.put("api-key", sentinel_value("a3"), stages=["pending"])
@@ -76,12 +77,14 @@ def _snapshot(backend: Backend, prefix: str) -> dict[str, list[tuple[Any, ...]]]
         rows = []
         for v in backend.versions(info.name):
             value = backend.read(info.name, version=v.version).value
-            rows.append((
-                sorted(v.stages),
-                value.content_type,
-                hashlib.sha256(value.bytes()).hexdigest(),
-                dict(v.metadata),
-            ))
+            rows.append(
+                (
+                    sorted(v.stages),
+                    value.content_type,
+                    hashlib.sha256(value.bytes()).hexdigest(),
+                    dict(v.metadata),
+                )
+            )
         out[info.name] = rows
     return out
 
@@ -91,8 +94,9 @@ def _no_sentinel(*texts: object) -> None:
         assert SENTINEL_PREFIX not in str(text)
 
 
-def test_round_trip_into_a_fresh_local_store(source: Secrets, key_file: Path, tmp_path: Path
-                                             ) -> None:
+def test_round_trip_into_a_fresh_local_store(
+    source: Secrets, key_file: Path, tmp_path: Path
+) -> None:
     """Every version, stage, content type and metadata comes back in a new local store."""
     summary = export_backup(source, tmp_path / "b.bak", key_file=key_file)
     assert summary.version_count == 6
@@ -114,8 +118,9 @@ def test_round_trip_into_memory(source: Secrets, key_file: Path, tmp_path: Path)
     assert mapping["arrwdb/production/api-key"] == {"1": "1", "2": "2", "3": "3"}
 
 
-def test_restore_into_a_client_of_the_namespace(source: Secrets, key_file: Path, tmp_path: Path
-                                                ) -> None:
+def test_restore_into_a_client_of_the_namespace(
+    source: Secrets, key_file: Path, tmp_path: Path
+) -> None:
     """A Secrets target takes the backup of its own namespace and refuses another one."""
     export_backup(source, tmp_path / "b.bak", key_file=key_file)
     same = Secrets("memory://", app="arrwdb", environment="production")
@@ -131,8 +136,9 @@ def test_restore_into_a_client_of_the_namespace(source: Secrets, key_file: Path,
 
 def test_backend_prefix_backup(source: Secrets, key_file: Path, tmp_path: Path) -> None:
     """A backend with a prefix backs up only the names under it."""
-    summary = export_backup(source.backend, tmp_path / "b.bak", prefix="arrwdb/production/t",
-                            key_file=key_file)
+    summary = export_backup(
+        source.backend, tmp_path / "b.bak", prefix="arrwdb/production/t", key_file=key_file
+    )
     assert list(summary.secrets) == ["arrwdb/production/tenants/acme/token"]
 
 
@@ -161,8 +167,9 @@ def test_verify_lists_without_values(source: Secrets, key_file: Path, tmp_path: 
     _no_sentinel(summary.as_dict())
 
 
-def test_existing_backup_file_is_not_replaced(source: Secrets, key_file: Path, tmp_path: Path
-                                              ) -> None:
+def test_existing_backup_file_is_not_replaced(
+    source: Secrets, key_file: Path, tmp_path: Path
+) -> None:
     """A second export to the same path is refused unless overwrite=True."""
     path = tmp_path / "b.bak"
     first = export_backup(source, path, key_file=key_file)
@@ -232,8 +239,15 @@ def test_truncated_file_is_detected(source: Secrets, key_file: Path, tmp_path: P
     export_backup(source, path, key_file=key_file)
     original = path.read_bytes()
     cut = tmp_path / "cut.bak"
-    for length in (0, 1, 20, original.index(b"\n"), original.index(b"\n") + 5,
-                   len(original) - 16, len(original) - 1):
+    for length in (
+        0,
+        1,
+        20,
+        original.index(b"\n"),
+        original.index(b"\n") + 5,
+        len(original) - 16,
+        len(original) - 1,
+    ):
         cut.write_bytes(original[:length])
         with pytest.raises(IntegrityError, match=str(cut)):
             verify_backup(cut, key_file=key_file)
@@ -297,14 +311,27 @@ class _FailingAfter(MemoryBackend):
         super().__init__()
         self.budget = budget
 
-    def write(self, name: str, value: SecretValue, *, stages: Collection[str] = ("current",),
-              expected_version: str | None = None, token: str | None = None,
-              metadata: Mapping[str, str] | None = None) -> VersionInfo:
+    def write(
+        self,
+        name: str,
+        value: SecretValue,
+        *,
+        stages: Collection[str] = ("current",),
+        expected_version: str | None = None,
+        token: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> VersionInfo:
         if self.budget <= 0:
             raise BackendUnavailable("simulated outage")
         self.budget -= 1
-        return super().write(name, value, stages=stages, expected_version=expected_version,
-                             token=token, metadata=metadata)
+        return super().write(
+            name,
+            value,
+            stages=stages,
+            expected_version=expected_version,
+            token=token,
+            metadata=metadata,
+        )
 
 
 def test_interrupted_restore_resumes(source: Secrets, key_file: Path, tmp_path: Path) -> None:

@@ -144,9 +144,7 @@ def jobs() -> Jobs:
     return Jobs()
 
 
-def make(
-    backend: Backend, clock: FakeClock, jobs: Jobs, **policy: Any
-) -> SecretCache:
+def make(backend: Backend, clock: FakeClock, jobs: Jobs, **policy: Any) -> SecretCache:
     options: dict[str, Any] = {"ttl": 100.0, "jitter": 0.0, "max_stale": 1000.0}
     options.update(policy)
     return SecretCache(
@@ -317,9 +315,7 @@ def test_stale_if_error_serves_the_old_value_and_reports_it(
     assert cache.get(NAME).value.text() == value
 
 
-def test_retries_back_off_exponentially(
-    backend: FakeBackend, clock: FakeClock, jobs: Jobs
-) -> None:
+def test_retries_back_off_exponentially(backend: FakeBackend, clock: FakeClock, jobs: Jobs) -> None:
     """Refresh attempts against a dead backend are spaced 10, 20, 40, 40 s (capped)."""
     cache = SecretCache(
         backend,
@@ -495,9 +491,7 @@ def test_lru_evicts_the_least_recently_used(
     assert cache.stats().entries == 2
 
 
-def test_invalidate_drops_every_version_and_stage(
-    cache: SecretCache, backend: FakeBackend
-) -> None:
+def test_invalidate_drops_every_version_and_stage(cache: SecretCache, backend: FakeBackend) -> None:
     """invalidate(name) forgets current, pinned versions and stages of that name only."""
     backend.set(NAME, "one")
     backend.set(NAME, "two")
@@ -644,9 +638,7 @@ def test_drain_hits_counts_per_name_and_resets(
     assert cache.drain_hits() == {"other/x": HitStats(1, 1003.0, 1003.0)}
 
 
-def test_held_values_and_listeners(
-    backend: FakeBackend, clock: FakeClock, jobs: Jobs
-) -> None:
+def test_held_values_and_listeners(backend: FakeBackend, clock: FakeClock, jobs: Jobs) -> None:
     """Listeners hear fills, changed refreshes, evictions and invalidations; never hits."""
     cache = make(backend, clock, jobs, max_size=1)
     calls: list[int] = []
@@ -932,9 +924,7 @@ def test_aget_serves_stale_and_raises_cached_not_found(
 
 
 # -- background pool and lifecycle ------------------------------------------------
-def test_default_pool_refreshes_in_a_daemon_thread(
-    backend: FakeBackend, clock: FakeClock
-) -> None:
+def test_default_pool_refreshes_in_a_daemon_thread(backend: FakeBackend, clock: FakeClock) -> None:
     """Without an injected spawn, refresh-ahead runs on a daemon thread."""
     cache = SecretCache(backend, CachePolicy(ttl=100, jitter=0), clock=clock)
     backend.set(NAME, "one")

@@ -25,6 +25,7 @@ def _needs_git() -> None:
     if shutil.which("git") is None:
         need_service("git", "the git command is not installed")
 
+
 LATER = datetime(2099, 1, 1, tzinfo=UTC)
 GITIGNORE = ".sekret/\n.env\n*.key\n"
 
@@ -34,22 +35,23 @@ def _git(root: Path, *args: str) -> None:
 
 
 def _manifest(store: Path, *, production: str | None = None, extra: str = "") -> str:
-    prod = production if production is not None else (
-        "[environments.production]\n"
-        'backend = "vault+https://vault.example:8200/secret"\n'
-        "read_only = true\n"
-        'audit = ["jsonl:///var/log/arrwdb/audit.jsonl"]\n'
+    prod = (
+        production
+        if production is not None
+        else (
+            "[environments.production]\n"
+            'backend = "vault+https://vault.example:8200/secret"\n'
+            "read_only = true\n"
+            'audit = ["jsonl:///var/log/arrwdb/audit.jsonl"]\n'
+        )
     )
     return (
         'app = "arrwdb"\n'
         'default_environment = "development"\n'
         "[environments.development]\n"
-        f'backend = "local://{store}"\n'
-        + prod
-        + '[secrets.api-key]\nkind = "api_key"\n'
+        f'backend = "local://{store}"\n' + prod + '[secrets.api-key]\nkind = "api_key"\n'
         '[secrets.db]\nkind = "db_credentials"\n'
-        '[secrets.notes]\nkind = "generic"\n'
-        + extra
+        '[secrets.notes]\nkind = "generic"\n' + extra
     )
 
 
@@ -67,8 +69,10 @@ class Project:
         try:
             for name, value in self.values.items():
                 backend.write(f"arrwdb/development/{name}", SecretValue.of(value))
-            backend.write("arrwdb/development/db",
-                          SecretValue.of({"user": "app", "password": self.db_password}))
+            backend.write(
+                "arrwdb/development/db",
+                SecretValue.of({"user": "app", "password": self.db_password}),
+            )
         finally:
             backend.close()
         self.write("sekret.toml", _manifest(self.store))
@@ -88,8 +92,9 @@ class Project:
 
     def run(self, *only: str, **options: object) -> dict[str, CheckResult]:
         options.setdefault("environ", {})
-        results = run_checks(self.root / "sekret.toml", root=self.root,
-                             only=only or None, **options)  # type: ignore[arg-type]
+        results = run_checks(
+            self.root / "sekret.toml", root=self.root, only=only or None, **options
+        )  # type: ignore[arg-type]
         for result in results:
             assert SENTINEL_PREFIX not in json.dumps(result.as_dict())
         return {r.id: r for r in results}
@@ -173,9 +178,12 @@ def test_value_in_a_tracked_file(project: Project) -> None:
 
 def test_production_settings(project: Project) -> None:
     """Production on local://, writable and without audit sinks warns on each point."""
-    project.write("sekret.toml", _manifest(
-        project.store, production='[environments.production]\nbackend = "local:///srv/p.db"\n'
-    ))
+    project.write(
+        "sekret.toml",
+        _manifest(
+            project.store, production='[environments.production]\nbackend = "local:///srv/p.db"\n'
+        ),
+    )
     results = project.run("production-backend", "production-read-only", "production-audit")
     assert {r.status for r in results.values()} == {"warn"}
     assert results["production-backend"].findings == ("production: local://",)
@@ -213,8 +221,9 @@ def test_rotation_overdue(project: Project) -> None:
     assert {f.split(":")[0] for f in overdue.findings} == {"api-key", "db"}
     backend = LocalBackend(project.store)
     try:
-        backend.write("arrwdb/development/api-key", SecretValue.of(sentinel_value()),
-                      stages=["pending"])
+        backend.write(
+            "arrwdb/development/api-key", SecretValue.of(sentinel_value()), stages=["pending"]
+        )
     finally:
         backend.close()
     pending = project.run("rotation-overdue")["rotation-overdue"]

@@ -138,14 +138,12 @@ def test_cache_policy_from_environment() -> None:
             "unknown key",
         ),
         (
-            'app = "a"\n[environments.d]\nbackend = "memory://"\n'
-            '[secrets.k]\nkind = "password"\n',
+            'app = "a"\n[environments.d]\nbackend = "memory://"\n[secrets.k]\nkind = "password"\n',
             ":5: secrets.k.kind",
             "api_key",
         ),
         (
-            'app = "a"\n[environments.d]\nbackend = "memory://"\n'
-            "[secrets.k]\nrotation_days = 0\n",
+            'app = "a"\n[environments.d]\nbackend = "memory://"\n[secrets.k]\nrotation_days = 0\n',
             ":5: secrets.k.rotation_days",
             "days",
         ),
@@ -155,8 +153,7 @@ def test_cache_policy_from_environment() -> None:
             "variable name",
         ),
         (
-            'app = "a"\n[environments.d]\nbackend = "memory://"\n'
-            '[secrets.a-b]\n[secrets.a_b]\n',
+            'app = "a"\n[environments.d]\nbackend = "memory://"\n[secrets.a-b]\n[secrets.a_b]\n',
             "secrets.a_b.env",
             "already used",
         ),
@@ -251,12 +248,33 @@ def test_production_is_read_only_from_manifest(tmp_path: Path) -> None:
 
 # -- fuzzing -----------------------------------------------------------------------
 _KEYS = st.sampled_from(
-    ["app", "default_environment", "environments", "secrets", "backend", "cache_ttl",
-     "max_stale", "audit", "kind", "env", "rotation_days", "owner", "rotator", "d", "k",
-     "read_only", "sink", "x y", ""]
+    [
+        "app",
+        "default_environment",
+        "environments",
+        "secrets",
+        "backend",
+        "cache_ttl",
+        "max_stale",
+        "audit",
+        "kind",
+        "env",
+        "rotation_days",
+        "owner",
+        "rotator",
+        "d",
+        "k",
+        "read_only",
+        "sink",
+        "x y",
+        "",
+    ]
 )
 _SCALARS = st.one_of(
-    st.text(max_size=12), st.integers(-5, 5000), st.floats(allow_nan=True), st.booleans(),
+    st.text(max_size=12),
+    st.integers(-5, 5000),
+    st.floats(allow_nan=True),
+    st.booleans(),
     st.sampled_from(["memory://", "api_key", "generic", "ENV_VAR", "a/b", ".."]),
 )
 _TREES = st.recursive(
@@ -341,8 +359,8 @@ def test_rotator_options_and_doctor_accept_are_loaded() -> None:
     ("snippet", "where"),
     [
         ('[secrets.db]\nrotator_options = "x"\n', "secrets.db.rotator_options"),
-        ('[doctor]\nignore = {}\n', "doctor.ignore"),
-        ('[doctor.accept]\nmanifest = 3\n', "doctor.accept.manifest"),
+        ("[doctor]\nignore = {}\n", "doctor.ignore"),
+        ("[doctor.accept]\nmanifest = 3\n", "doctor.accept.manifest"),
     ],
 )
 def test_bad_rotator_options_or_doctor_tables(snippet: str, where: str) -> None:

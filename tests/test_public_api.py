@@ -31,8 +31,22 @@ def _loaded_after(statement: str, modules: list[str]) -> str:
     return out.stdout.strip()
 
 
-HEAVY = ["boto3", "botocore", "hvac", "azure", "google", "click", "dotenv", "pydantic",
-         "fastapi", "asyncio", "sqlite3", "requests", "cryptography", "logging"]
+HEAVY = [
+    "boto3",
+    "botocore",
+    "hvac",
+    "azure",
+    "google",
+    "click",
+    "dotenv",
+    "pydantic",
+    "fastapi",
+    "asyncio",
+    "sqlite3",
+    "requests",
+    "cryptography",
+    "logging",
+]
 
 
 def test_import_loads_no_sdk_or_cli() -> None:

@@ -59,7 +59,6 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-
 @dataclass(frozen=True, slots=True)
 class LocalCopy:
     """The result of ``backup_local_store``."""

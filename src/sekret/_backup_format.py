@@ -95,7 +95,6 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-
 def seal_backup(
     keys: KeySource,
     kdf: KdfParams | None,
@@ -145,17 +144,20 @@ def seal_backup(
 def _kdf_doc(params: KdfParams | None) -> dict[str, Any]:
     if params is None:
         return {"type": "key"}
-    return {"type": "scrypt", "salt": b64(params.salt), "n": params.n, "r": params.r,
-            "p": params.p}
+    return {"type": "scrypt", "salt": b64(params.salt), "n": params.n, "r": params.r, "p": params.p}
 
 
 def _check_kdf(params: KdfParams, where: Path) -> None:
     n, r, p = params.n, params.r, params.p
     ok = (
-        isinstance(n, int) and 2**10 <= n <= 2**20 and n & (n - 1) == 0
-        and isinstance(r, int) and 1 <= r <= 32
+        isinstance(n, int)
+        and 2**10 <= n <= 2**20
+        and n & (n - 1) == 0
+        and isinstance(r, int)
+        and 1 <= r <= 32
         and 128 * n * r <= 2**28  # at most 256 MiB of memory, whatever a header says
-        and isinstance(p, int) and 1 <= p <= 16
+        and isinstance(p, int)
+        and 1 <= p <= 16
         and len(params.salt) >= 16
     )
     if not ok:
@@ -262,5 +264,3 @@ def open_backup(
     except (ValueError, KeyError, TypeError):
         raise damaged(where, "unreadable body") from None
     return where, Opened(header, entries, skipped)
-
-

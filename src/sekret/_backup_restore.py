@@ -80,7 +80,6 @@ class RestoreReport:
         }
 
 
-
 @dataclass(frozen=True, slots=True)
 class _Version:
     version: str
@@ -125,7 +124,6 @@ def target_of(target: Secrets | Backend) -> tuple[Backend, Secrets | None]:
             backend=target.backend.describe(),
         )
     return target.backend, target
-
 
 
 def _target_versions(backend: Backend, name: str) -> list[Any] | None:
@@ -249,4 +247,3 @@ def _apply_stages(
     for stage, version in sorted(have.items()):
         if stage not in want and stage != CURRENT and version in ours:
             backend.move_stage(name, stage, None)
-

@@ -111,8 +111,7 @@ class Namespace:
 
     def __repr__(self) -> str:
         return (
-            f"Namespace(app={self.app!r}, environment={self.environment!r},"
-            f" prefix={self.prefix!r})"
+            f"Namespace(app={self.app!r}, environment={self.environment!r}, prefix={self.prefix!r})"
         )
 
     def full(self, name: str) -> str:
@@ -124,9 +123,7 @@ class Namespace:
         """The short name of a full name inside this namespace."""
         root = self.root + "/"
         if not full_name.startswith(root):
-            raise InvalidSecretName(
-                f"{_describe(full_name)} is not inside namespace {self.root!r}"
-            )
+            raise InvalidSecretName(f"{_describe(full_name)} is not inside namespace {self.root!r}")
         return full_name[len(root) :]
 
     def contains(self, full_name: str) -> bool:

@@ -82,9 +82,7 @@ class SecretValue:
         if kind not in _TYPE_OF_KIND:
             raise InvalidValue(f"unknown value kind {kind!r}")
         if len(data) > max_bytes:
-            raise InvalidValue(
-                f"secret value is {len(data)} bytes; the limit is {max_bytes} bytes"
-            )
+            raise InvalidValue(f"secret value is {len(data)} bytes; the limit is {max_bytes} bytes")
         object.__setattr__(self, "_data", data)
         object.__setattr__(self, "_kind", kind)
 

@@ -105,7 +105,6 @@ def create_backup_key(path: str | Path) -> Path:
     return target
 
 
-
 # -- results ------------------------------------------------------------------
 
 
@@ -148,7 +147,6 @@ class BackupSummary:
             "deleted": list(self.deleted),
             "skipped": list(self.skipped),
         }
-
 
 
 # -- export -------------------------------------------------------------------
@@ -313,7 +311,6 @@ def verify_backup(
         return _summary(where, opened.header, opened.entries, opened.skipped)
     except (KeyError, TypeError) as exc:
         raise damaged(where, "unexpected body layout") from exc
-
 
 
 def restore_backup(

@@ -211,8 +211,13 @@ class Project:
         if self.manifest is None or self.environment is None:
             raise ConfigurationError("no usable manifest or environment")
         if self.backend is not None:
-            return Secrets(self.backend, app=self.manifest.app, environment=self.environment,
-                           cache=False, read_only=True)
+            return Secrets(
+                self.backend,
+                app=self.manifest.app,
+                environment=self.environment,
+                cache=False,
+                read_only=True,
+            )
         args = self.manifest.client_arguments(self.environment, cache=False, read_only=True)
         return Secrets(**args)
 
@@ -247,8 +252,12 @@ def _result(
 def check_manifest(project: Project) -> CheckResult:
     """The manifest loads; else its file, line, key path and reason."""
     if project.manifest_error is not None:
-        return _result("manifest", "fail", project.manifest_error,
-                       "fix the key named in the message (docs/manifest.md lists every key)")
+        return _result(
+            "manifest",
+            "fail",
+            project.manifest_error,
+            "fix the key named in the message (docs/manifest.md lists every key)",
+        )
     where = project.manifest_path or "<manifest>"
     count = len(project.manifest.secrets) if project.manifest else 0
     env = f", environment {project.environment}" if project.environment else ""
@@ -270,8 +279,9 @@ def _local_files(project: Project) -> tuple[list[Path], list[Path]]:
         db = db if db.is_absolute() else project.root / db
         stores += [db, Path(f"{db}-wal"), Path(f"{db}-shm")]
         query = dict(parse_qsl(parts.query))
-        keys.append(Path(query["key_file"]).expanduser() if query.get("key_file")
-                    else Path(f"{db}.key"))
+        keys.append(
+            Path(query["key_file"]).expanduser() if query.get("key_file") else Path(f"{db}.key")
+        )
     default = project.root / ".sekret" / "secrets.db"
     stores += [default, Path(f"{default}-wal"), Path(f"{default}-shm")]
     keys.append(Path(f"{default}.key"))
@@ -304,10 +314,18 @@ def check_file_permissions(project: Project) -> CheckResult:
         if uid is not None and st.st_uid != uid:
             findings.append(f"{path}: owned by uid {st.st_uid}, not by you ({uid})")
     if findings:
-        return _result("file-permissions", "fail", f"{len(findings)} file(s) too open",
-                       "chmod 600 FILE (and chown it to the user that runs the app)", findings)
-    return _result("file-permissions", "pass",
-                   f"{len(keys)} key file(s), {len(stores)} store file(s): 0600, yours")
+        return _result(
+            "file-permissions",
+            "fail",
+            f"{len(findings)} file(s) too open",
+            "chmod 600 FILE (and chown it to the user that runs the app)",
+            findings,
+        )
+    return _result(
+        "file-permissions",
+        "pass",
+        f"{len(keys)} key file(s), {len(stores)} store file(s): 0600, yours",
+    )
 
 
 def _looks_like_key(path: Path) -> bool:
@@ -331,11 +349,13 @@ def check_key_files_ignored(project: Project) -> CheckResult:
     keys, stores = _local_files(project)
     committed_keys = [p for p in keys if git.inside(p) and git.would_commit(p)]
     known = set(committed_keys)
-    committed_keys += [p for p in git.files()
-                       if p.suffix == ".key" and p not in known and _looks_like_key(p)]
+    committed_keys += [
+        p for p in git.files() if p.suffix == ".key" and p not in known and _looks_like_key(p)
+    ]
     if committed_keys:
         return _result(
-            "key-files-ignored", "fail",
+            "key-files-ignored",
+            "fail",
             f"{len(committed_keys)} key file(s) git would commit",
             "add them to .gitignore (git rm --cached FILE if tracked), then rotate the key:"
             " sekret rotate-master-key",
@@ -343,12 +363,18 @@ def check_key_files_ignored(project: Project) -> CheckResult:
         )
     committed_stores = [p for p in stores if git.inside(p) and git.would_commit(p)]
     if committed_stores:
-        return _result("key-files-ignored", "warn",
-                       f"{len(committed_stores)} local store file(s) git would commit",
-                       "add the store (and its -wal/-shm files) to .gitignore",
-                       [str(p) for p in committed_stores])
-    return _result("key-files-ignored", "pass",
-                   f"{len(keys)} key file(s), {len(stores)} store file(s): none committable")
+        return _result(
+            "key-files-ignored",
+            "warn",
+            f"{len(committed_stores)} local store file(s) git would commit",
+            "add the store (and its -wal/-shm files) to .gitignore",
+            [str(p) for p in committed_stores],
+        )
+    return _result(
+        "key-files-ignored",
+        "pass",
+        f"{len(keys)} key file(s), {len(stores)} store file(s): none committable",
+    )
 
 
 def _is_dotenv(path: Path) -> bool:
@@ -366,7 +392,9 @@ def check_dotenv_committed(project: Project) -> CheckResult:
     found = [str(p.relative_to(project.root)) for p in git.files() if _is_dotenv(p)]
     if found:
         return _result(
-            "dotenv-committed", "fail", f"{len(found)} .env file(s) git would commit",
+            "dotenv-committed",
+            "fail",
+            f"{len(found)} .env file(s) git would commit",
             "add .env* to .gitignore (git rm --cached FILE if tracked); commit a .env.example"
             " without values; rotate every secret a committed file held",
             found,
@@ -417,22 +445,25 @@ def check_values_in_source(project: Project) -> CheckResult:
     if project.manifest is None or not project.manifest.secrets:
         return _result("values-in-source", "skip", "no declared secrets")
     reads = project.reads()
-    needles = {
-        name: _needles(got.value) for name, got in reads.items() if isinstance(got, Secret)
-    }
+    needles = {name: _needles(got.value) for name, got in reads.items() if isinstance(got, Secret)}
     needles = {name: n for name, n in needles.items() if n}
     if not needles:
         return _result("values-in-source", "skip", "no secret value readable now to look for")
     findings = list(_scan(git.files(), needles, project.root))
     if findings:
         return _result(
-            "values-in-source", "fail", f"{len(findings)} file(s) hold a current secret value",
+            "values-in-source",
+            "fail",
+            f"{len(findings)} file(s) hold a current secret value",
             "remove the value from the file (and from git history), then rotate the secret:"
             " sekret rotate NAME",
             findings,
         )
-    return _result("values-in-source", "pass",
-                   f"{len(needles)} value(s) looked for in {len(git.files())} file(s): none found")
+    return _result(
+        "values-in-source",
+        "pass",
+        f"{len(needles)} value(s) looked for in {len(git.files())} file(s): none found",
+    )
 
 
 def _production(project: Project) -> list[EnvironmentConfig]:
@@ -446,17 +477,25 @@ def check_production_backend(project: Project) -> CheckResult:
     envs = _production(project)
     if not envs:
         return _result("production-backend", "skip", "no production environment declared")
-    weak = [f"{e.name}: {e.backend.split('://', 1)[0]}://" for e in envs
-            if e.backend.split("://", 1)[0].split("+", 1)[0].lower() in ("env", "local")]
+    weak = [
+        f"{e.name}: {e.backend.split('://', 1)[0]}://"
+        for e in envs
+        if e.backend.split("://", 1)[0].split("+", 1)[0].lower() in ("env", "local")
+    ]
     if weak:
         return _result(
-            "production-backend", "warn", "production reads secrets from env:// or local://",
+            "production-backend",
+            "warn",
+            "production reads secrets from env:// or local://",
             "use a secrets manager (vault, aws, azure, gcp), or accept it with a reason:"
             " sekret doctor --accept production-backend='why'",
             weak,
         )
-    return _result("production-backend", "pass",
-                   ", ".join(f"{e.name}: {e.backend.split('://', 1)[0]}" for e in envs))
+    return _result(
+        "production-backend",
+        "pass",
+        ", ".join(f"{e.name}: {e.backend.split('://', 1)[0]}" for e in envs),
+    )
 
 
 def check_production_read_only(project: Project) -> CheckResult:
@@ -466,9 +505,13 @@ def check_production_read_only(project: Project) -> CheckResult:
         return _result("production-read-only", "skip", "no production environment declared")
     writable = [e.name for e in envs if not e.read_only]
     if writable:
-        return _result("production-read-only", "warn", "production clients may write",
-                       "set read_only = true under [environments.<name>]; rotate with an"
-                       " admin client", writable)
+        return _result(
+            "production-read-only",
+            "warn",
+            "production clients may write",
+            "set read_only = true under [environments.<name>]; rotate with an admin client",
+            writable,
+        )
     return _result("production-read-only", "pass", "read_only = true")
 
 
@@ -479,11 +522,16 @@ def check_production_audit(project: Project) -> CheckResult:
         return _result("production-audit", "skip", "no production environment declared")
     silent = [e.name for e in envs if not e.audit]
     if silent:
-        return _result("production-audit", "warn", "production has no audit sink",
-                       'add audit = ["jsonl:///var/log/APP/audit.jsonl"] (or a SIEM sink)',
-                       silent)
-    return _result("production-audit", "pass",
-                   ", ".join(f"{e.name}: {len(e.audit)} sink(s)" for e in envs))
+        return _result(
+            "production-audit",
+            "warn",
+            "production has no audit sink",
+            'add audit = ["jsonl:///var/log/APP/audit.jsonl"] (or a SIEM sink)',
+            silent,
+        )
+    return _result(
+        "production-audit", "pass", ", ".join(f"{e.name}: {len(e.audit)} sink(s)" for e in envs)
+    )
 
 
 def _plans(project: Project) -> list[RotationPlan]:
@@ -491,8 +539,10 @@ def _plans(project: Project) -> list[RotationPlan]:
 
     if project.manifest is None:
         return []
-    return [RotationPlan(s.name, s.kind, s.rotation_days, s.rotator)
-            for s in project.manifest.secrets.values()]
+    return [
+        RotationPlan(s.name, s.kind, s.rotation_days, s.rotator)
+        for s in project.manifest.secrets.values()
+    ]
 
 
 def check_rotation_schedules(project: Project) -> CheckResult:
@@ -501,12 +551,20 @@ def check_rotation_schedules(project: Project) -> CheckResult:
 
     plans = [p for p in _plans(project) if p.kind in ROTATED_KINDS]
     if not plans:
-        return _result("rotation-schedules", "skip", "no api_key, db_credentials or"
-                       " encryption_key secret declared")
+        return _result(
+            "rotation-schedules",
+            "skip",
+            "no api_key, db_credentials or encryption_key secret declared",
+        )
     unscheduled = [p.name for p in plans if p.interval is None]
     if unscheduled:
-        return _result("rotation-schedules", "fail", "credentials without a rotation schedule",
-                       "set rotation_days under [secrets.<name>]", unscheduled)
+        return _result(
+            "rotation-schedules",
+            "fail",
+            "credentials without a rotation schedule",
+            "set rotation_days under [secrets.<name>]",
+            unscheduled,
+        )
     slow = []
     for plan in plans:
         guide = DEFAULT_INTERVAL_DAYS.get(plan.kind)
@@ -514,9 +572,13 @@ def check_rotation_schedules(project: Project) -> CheckResult:
         if guide and days and days > guide:
             slow.append(f"{plan.name}: every {days} days ({plan.kind}: at most {guide})")
     if slow:
-        return _result("rotation-schedules", "warn", "schedules longer than the kind's interval",
-                       "lower rotation_days, or accept it: --accept rotation-schedules='why'",
-                       slow)
+        return _result(
+            "rotation-schedules",
+            "warn",
+            "schedules longer than the kind's interval",
+            "lower rotation_days, or accept it: --accept rotation-schedules='why'",
+            slow,
+        )
     return _result("rotation-schedules", "pass", f"{len(plans)} credential(s) scheduled")
 
 
@@ -534,12 +596,21 @@ def check_rotation_overdue(project: Project) -> CheckResult:
     overdue = [f"{r.name}: due {r.next_due:%Y-%m-%d}" for r in rows if r.overdue and r.next_due]
     pending = [f"{r.name}: a pending version waits" for r in rows if r.pending]
     if overdue:
-        return _result("rotation-overdue", "fail", f"{len(overdue)} rotation(s) overdue",
-                       "sekret rotate --due (or sekret rotate NAME)", overdue + pending)
+        return _result(
+            "rotation-overdue",
+            "fail",
+            f"{len(overdue)} rotation(s) overdue",
+            "sekret rotate --due (or sekret rotate NAME)",
+            overdue + pending,
+        )
     if pending:
-        return _result("rotation-overdue", "warn", "a rotation was started and not finished",
-                       "sekret rotate NAME resumes it; sekret rotate NAME --rollback abandons it",
-                       pending)
+        return _result(
+            "rotation-overdue",
+            "warn",
+            "a rotation was started and not finished",
+            "sekret rotate NAME resumes it; sekret rotate NAME --rollback abandons it",
+            pending,
+        )
     stored = [r for r in rows if not r.missing]
     if not stored:
         return _result("rotation-overdue", "skip", "no scheduled secret is stored yet")
@@ -554,8 +625,12 @@ def check_secrets_exist(project: Project) -> CheckResult:
         return _result("secrets-exist", "skip", "no declared secrets")
     client = project.client()
     if client is None:
-        return _result("secrets-exist", "fail", f"cannot open the backend: {project.client_error}",
-                       "check the environment's backend URL and credentials")
+        return _result(
+            "secrets-exist",
+            "fail",
+            f"cannot open the backend: {project.client_error}",
+            "check the environment's backend URL and credentials",
+        )
     findings = []
     for name, got in project.reads().items():
         if isinstance(got, SecretDeleted):
@@ -566,9 +641,13 @@ def check_secrets_exist(project: Project) -> CheckResult:
             findings.append(f"{name}: {got.code}: {got}")
     where = f"{client.namespace.root} via {client.backend.describe()}"
     if findings:
-        return _result("secrets-exist", "fail",
-                       f"{len(findings)} of {len(project.manifest.secrets)} unreadable in {where}",
-                       "sekret put NAME (or restore a backup) in this environment", findings)
+        return _result(
+            "secrets-exist",
+            "fail",
+            f"{len(findings)} of {len(project.manifest.secrets)} unreadable in {where}",
+            "sekret put NAME (or restore a backup) in this environment",
+            findings,
+        )
     return _result("secrets-exist", "pass", f"{len(project.manifest.secrets)} present in {where}")
 
 
@@ -584,8 +663,10 @@ def check_cache_settings(project: Project) -> CheckResult:
             long_ttl.append(f"{env.name}: cache_ttl {ttl:g}s > {MAX_TTL:g}s")
         if stale > MAX_STALE:
             long_stale.append(f"{env.name}: max_stale {stale:g}s > {MAX_STALE:g}s")
-    fix = (f"cache_ttl <= {MAX_TTL:g} (a rotated value reaches every process within it),"
-           f" max_stale <= {MAX_STALE:g}")
+    fix = (
+        f"cache_ttl <= {MAX_TTL:g} (a rotated value reaches every process within it),"
+        f" max_stale <= {MAX_STALE:g}"
+    )
     if long_ttl:
         return _result("cache-settings", "fail", "cache ttl too long", fix, long_ttl + long_stale)
     if long_stale:
@@ -603,7 +684,9 @@ def check_master_key_env(project: Project) -> CheckResult:
     if is_development(env):
         return _result("master-key-env", "pass", f"SEKRET_MASTER_KEY set in {env} (development)")
     return _result(
-        "master-key-env", "warn", f"SEKRET_MASTER_KEY is set in the environment of {env}",
+        "master-key-env",
+        "warn",
+        f"SEKRET_MASTER_KEY is set in the environment of {env}",
         "give the key as a file (SEKRET_KEY_FILE, mode 0600) or use a secrets manager:"
         " child processes and crash reports inherit the environment",
     )
@@ -642,8 +725,12 @@ CHECKS: Final[tuple[tuple[str, Check], ...]] = (
 )
 """Every check, in the order it runs."""
 
-_NEEDS_MANIFEST: Final = frozenset(TITLES) - {"manifest", "file-permissions",
-                                              "key-files-ignored", "dotenv-committed"}
+_NEEDS_MANIFEST: Final = frozenset(TITLES) - {
+    "manifest",
+    "file-permissions",
+    "key-files-ignored",
+    "dotenv-committed",
+}
 
 
 # -- running ------------------------------------------------------------------
@@ -674,9 +761,14 @@ def _accept(result: CheckResult, reasons: Mapping[str, str]) -> CheckResult:
     reason = reasons.get(result.id)
     if reason is None or result.status not in ("warn", "fail"):
         return result
-    return CheckResult(result.id, result.title, "skip",
-                       f"accepted ({reason}); was {result.status}: {result.detail}",
-                       result.fix, result.findings)
+    return CheckResult(
+        result.id,
+        result.title,
+        "skip",
+        f"accepted ({reason}); was {result.status}: {result.detail}",
+        result.fix,
+        result.findings,
+    )
 
 
 def run_checks(

@@ -315,9 +315,7 @@ class _Builder:
         envs_raw = self.table(data.get("environments", {}), ("environments",))
         if not envs_raw:
             raise self.fail(("environments",), "declare at least one environment")
-        environments = {
-            name: self.environment(name, raw) for name, raw in envs_raw.items()
-        }
+        environments = {name: self.environment(name, raw) for name, raw in envs_raw.items()}
         default = data.get("default_environment")
         if default is not None:
             default = self.string(default, ("default_environment",))

@@ -275,9 +275,7 @@ class BackendContract:
         assert backend.read(name).value.text() == "one"
         assert backend.read(name, stage=PREVIOUS).version == v2
 
-    def test_move_stage_with_wrong_expectation_conflicts(
-        self, backend: Backend, name: str
-    ) -> None:
+    def test_move_stage_with_wrong_expectation_conflicts(self, backend: Backend, name: str) -> None:
         """move_stage with a stale expected_version raises Conflict and moves nothing."""
         if Capability.STAGES not in backend.capabilities:
             return

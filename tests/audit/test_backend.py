@@ -133,7 +133,9 @@ def test_versions_list_and_stage_moves(secrets: Secrets, sink: CaptureSink) -> N
     assert (listed["prefix"], listed["count"]) == (ROOT, 1)
     moves = [e for e in sink.events if e["action"] == "secret.stage.move"]
     assert [(m["stage"], m["version"]) for m in moves] == [
-        ("current", "2"), ("pending", None), ("current", "1")
+        ("current", "2"),
+        ("pending", None),
+        ("current", "1"),
     ]
     assert moves[-1]["expected_version"] == "2"
 
@@ -157,8 +159,9 @@ def test_every_operation_failure_is_recorded(
     audit: AuditLog, sink: CaptureSink, error: type[SekretError], code: str
 ) -> None:
     """Denied / unavailable: each facade operation emits a failure event with the code."""
-    s = Secrets(RaisingBackend(error), app="arrwdb", environment="production", audit=audit,
-                cache=False)
+    s = Secrets(
+        RaisingBackend(error), app="arrwdb", environment="production", audit=audit, cache=False
+    )
     calls = [
         lambda: s.get("x"),
         lambda: s.get_many(["x"]),
@@ -175,8 +178,15 @@ def test_every_operation_failure_is_recorded(
             call()
     actions = {e["action"] for e in sink.events}
     assert actions == {
-        "secret.read", "secret.read.batch", "secret.write", "secret.versions", "secret.list",
-        "secret.stage.move", "secret.delete", "secret.restore", "secret.destroy",
+        "secret.read",
+        "secret.read.batch",
+        "secret.write",
+        "secret.versions",
+        "secret.list",
+        "secret.stage.move",
+        "secret.delete",
+        "secret.restore",
+        "secret.destroy",
     }
     for event in sink.events:
         assert event["outcome"] == "failure"
@@ -187,8 +197,7 @@ def test_every_operation_failure_is_recorded(
 
 def test_no_event_ever_contains_a_value_or_token(secrets: Secrets, sink: CaptureSink) -> None:
     """Sentinel values and tokens planted through every operation appear in no event."""
-    secrets.put("s", sentinel_value(), token=sentinel_value("token"),
-                metadata={"owner": "team"})
+    secrets.put("s", sentinel_value(), token=sentinel_value("token"), metadata={"owner": "team"})
     secrets.put("j", {"password": sentinel_value()})
     secrets.put("b", sentinel_value().encode())
     secrets.put("s", sentinel_value(), stages=["pending"])
@@ -216,8 +225,9 @@ def test_async_facade_reads_are_audited(audit: AuditLog, sink: CaptureSink) -> N
     from sekret import AsyncSecrets
 
     async def scenario() -> None:
-        async with AsyncSecrets(MemoryBackend(), app="arrwdb", environment="production",
-                                audit=audit, cache=False) as s:
+        async with AsyncSecrets(
+            MemoryBackend(), app="arrwdb", environment="production", audit=audit, cache=False
+        ) as s:
             await s.put("k", sentinel_value())
             await s.get("k")
 
@@ -230,9 +240,24 @@ def test_public_names_of_sekret_audit() -> None:
     import sekret.audit as audit_pkg
 
     assert sorted(audit_pkg.__all__) == [
-        "AuditEvent", "AuditLog", "AuditedBackend", "BadRecord", "CaptureSink", "FileSink",
-        "Policy", "Sink", "VerifyResult", "WebhookSink", "chain", "default_policy", "load_key",
-        "open_sink", "processors", "sinks", "verify", "write_key_file",
+        "AuditEvent",
+        "AuditLog",
+        "AuditedBackend",
+        "BadRecord",
+        "CaptureSink",
+        "FileSink",
+        "Policy",
+        "Sink",
+        "VerifyResult",
+        "WebhookSink",
+        "chain",
+        "default_policy",
+        "load_key",
+        "open_sink",
+        "processors",
+        "sinks",
+        "verify",
+        "write_key_file",
     ]
     for name in audit_pkg.__all__:
         assert getattr(audit_pkg, name) is not None

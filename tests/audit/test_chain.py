@@ -20,14 +20,26 @@ KEY = b"k" * 32
 
 
 def event(i: int) -> dict[str, object]:
-    return {"time": f"2026-01-01T00:00:{i % 60:02d}.000000Z", "action": "secret.read",
-            "outcome": "success", "secret": f"arrwdb/production/s{i}", "version": str(i)}
+    return {
+        "time": f"2026-01-01T00:00:{i % 60:02d}.000000Z",
+        "action": "secret.read",
+        "outcome": "success",
+        "secret": f"arrwdb/production/s{i}",
+        "version": str(i),
+    }
 
 
-def write_log(path: Path, count: int, *, max_bytes: int | None = None,
-              checkpoint_every: int = 1000, batch: int = 1) -> FileSink:
-    sink = FileSink(path, key=KEY, max_bytes=max_bytes, fsync="never",
-                    checkpoint_every=checkpoint_every)
+def write_log(
+    path: Path,
+    count: int,
+    *,
+    max_bytes: int | None = None,
+    checkpoint_every: int = 1000,
+    batch: int = 1,
+) -> FileSink:
+    sink = FileSink(
+        path, key=KEY, max_bytes=max_bytes, fsync="never", checkpoint_every=checkpoint_every
+    )
     for start in range(0, count, batch):
         sink.emit([event(i) for i in range(start, min(count, start + batch))])
     sink.close()

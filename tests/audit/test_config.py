@@ -41,7 +41,13 @@ def test_url_and_table_specs(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["https://user:pw@collector.invalid/x", "file://", {"path": "x"}, "nosuch", "syslog:///x?facility=nope"],
+    [
+        "https://user:pw@collector.invalid/x",
+        "file://",
+        {"path": "x"},
+        "nosuch",
+        "syslog:///x?facility=nope",
+    ],
 )
 def test_bad_specs_are_configuration_errors(bad: object) -> None:
     """Credentials in a URL, a missing path or name, unknown sinks and facilities are refused."""

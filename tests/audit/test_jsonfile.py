@@ -45,8 +45,9 @@ def test_rotation_by_size_and_pruning(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("policy", "expected"), [("batch", 2), ("always", 4), ("never", 0)])
-def test_fsync_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy: str,
-                      expected: int) -> None:
+def test_fsync_policy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy: str, expected: int
+) -> None:
     """batch fsyncs once per emit, always once per record, never not at all."""
     calls: list[int] = []
     real = os.fsync
@@ -106,8 +107,9 @@ def test_write_after_close_raises(tmp_path: Path) -> None:
         sink.emit([ev(1)])
 
 
-def test_failed_write_does_not_advance_the_chain(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_write_does_not_advance_the_chain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """If the write fails, the next record keeps the chain's sequence without a gap."""
     path = tmp_path / "audit.log"
     sink = FileSink(path, key=KEY, fsync="never")

@@ -33,8 +33,7 @@ class BrokenSink:
 
 
 def facade(audit: AuditLog, environment: str) -> Secrets:
-    return Secrets(MemoryBackend(), app="arrwdb", environment=environment, audit=audit,
-                   cache=False)
+    return Secrets(MemoryBackend(), app="arrwdb", environment=environment, audit=audit, cache=False)
 
 
 def test_default_policy_is_closed_in_production_open_elsewhere() -> None:
@@ -107,8 +106,7 @@ def test_fail_open_queues_events_off_the_hot_path() -> None:
 
 def test_processors_filter_events(sink: CaptureSink) -> None:
     """A processor returning None drops the event before the sinks."""
-    audit = AuditLog([sink], processors=[FilterAction(exclude="secret.versions")],
-                     background=False)
+    audit = AuditLog([sink], processors=[FilterAction(exclude="secret.versions")], background=False)
     s = facade(audit, "development")
     s.put("k", sentinel_value())
     s.versions("k")
@@ -121,8 +119,7 @@ def test_a_failing_processor_refuses_in_fail_closed_mode() -> None:
     def broken(event: AuditEvent) -> AuditEvent:
         raise RuntimeError("bug")
 
-    audit = AuditLog([CaptureSink()], processors=[broken], policy="fail_closed",
-                     background=False)
+    audit = AuditLog([CaptureSink()], processors=[broken], policy="fail_closed", background=False)
     with pytest.raises(AuditError, match="processor"):
         facade(audit, "production").put("k", sentinel_value())
 
@@ -130,8 +127,9 @@ def test_a_failing_processor_refuses_in_fail_closed_mode() -> None:
 def test_cache_hits_flush_as_aggregates_with_wall_times(sink: CaptureSink) -> None:
     """Hit counts become one secret.read.cached per secret with count and first/last UTC."""
     clock = FakeClock(1000.0)
-    audit = AuditLog([sink], background=False, flush_interval=None,
-                     wall_clock=lambda: 1_700_000_100.0)
+    audit = AuditLog(
+        [sink], background=False, flush_interval=None, wall_clock=lambda: 1_700_000_100.0
+    )
     inner = audit.wrap(MemoryBackend(), app="arrwdb", environment="production")
     cache = FakeCache(clock, backend=inner)
     audit.attach_cache(cache)
@@ -202,7 +200,9 @@ def test_strict_mode_read_hook_records_every_read(sink: CaptureSink) -> None:
     hook("arrwdb/production/a", "3", None)
     event = sink.events[0]
     assert (event["action"], event["secret"], event["version"]) == (
-        "secret.read.access", "arrwdb/production/a", "3"
+        "secret.read.access",
+        "arrwdb/production/a",
+        "3",
     )
     assert event["actor"]["environment"] == "production"
 
@@ -228,8 +228,7 @@ def test_real_cache_hits_become_one_aggregate_event(sink: CaptureSink) -> None:
     """Through the facade's cache: the miss is a secret.read, the hits one cached aggregate."""
     clock = FakeClock(50.0)
     audit = AuditLog([sink], background=False, flush_interval=None, wall_clock=lambda: 1.7e9)
-    s = Secrets(MemoryBackend(), app="arrwdb", environment="production", audit=audit,
-                clock=clock)
+    s = Secrets(MemoryBackend(), app="arrwdb", environment="production", audit=audit, clock=clock)
     s.put("k", sentinel_value())
     sink.clear()
     for _ in range(5):
@@ -240,5 +239,6 @@ def test_real_cache_hits_become_one_aggregate_event(sink: CaptureSink) -> None:
     cached = sink.events[1]
     assert cached["count"] == 4
     assert (cached["first"], cached["last"]) == (
-        "2023-11-14T22:13:16.000000Z", "2023-11-14T22:13:19.000000Z"
+        "2023-11-14T22:13:16.000000Z",
+        "2023-11-14T22:13:19.000000Z",
     )

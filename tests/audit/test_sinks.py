@@ -71,9 +71,7 @@ def test_open_sink_builds_builtins_and_refuses_unknown(tmp_path: Path) -> None:
     assert isinstance(sink, FileSink)
     assert isinstance(sink, Sink)
     sink.close()
-    assert {"file", "stdout", "logging", "syslog", "webhook", "capture"} <= set(
-        available_sinks()
-    )
+    assert {"file", "stdout", "logging", "syslog", "webhook", "capture"} <= set(available_sinks())
     with pytest.raises(ConfigurationError, match="known: capture"):
         open_sink("nope")
 

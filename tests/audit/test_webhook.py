@@ -65,8 +65,13 @@ def collector() -> Iterator[Collector]:
 
 
 def sink_for(collector: Collector, **options: object) -> WebhookSink:
-    defaults: dict[str, object] = {"batch_size": 100, "flush_interval": 0.05, "backoff": 0.01,
-                                   "max_backoff": 0.05, "close_timeout": 20.0}
+    defaults: dict[str, object] = {
+        "batch_size": 100,
+        "flush_interval": 0.05,
+        "backoff": 0.01,
+        "max_backoff": 0.05,
+        "close_timeout": 20.0,
+    }
     return WebhookSink(collector.url, **{**defaults, **options})  # type: ignore[arg-type]
 
 
@@ -122,8 +127,14 @@ def test_rejected_batch_is_dropped_and_counted(collector: Collector) -> None:
 
 def test_full_buffer_raises_so_fail_closed_can_refuse() -> None:
     """When the collector is unreachable and the buffer is full, emit raises AuditError."""
-    sink = WebhookSink("http://127.0.0.1:9/", max_buffer=3, post=lambda *a: 500,
-                       flush_interval=30.0, backoff=30.0, close_timeout=0.0)
+    sink = WebhookSink(
+        "http://127.0.0.1:9/",
+        max_buffer=3,
+        post=lambda *a: 500,
+        flush_interval=30.0,
+        backoff=30.0,
+        close_timeout=0.0,
+    )
     sink.emit(events(3))
     with pytest.raises(AuditError, match="buffer is full"):
         sink.emit(events(1))

@@ -148,9 +148,7 @@ def test_unknown_profile_is_a_configuration_error(moto_server: str) -> None:
 
 
 # -- kinds, stages and interop ----------------------------------------------------
-def test_json_is_plain_json_for_other_aws_tools(
-    backend: AwsBackend, raw: Any, name: str
-) -> None:
+def test_json_is_plain_json_for_other_aws_tools(backend: AwsBackend, raw: Any, name: str) -> None:
     """JSON is stored as a plain SecretString; the kind lives in the VersionId."""
     doc = {"username": "app", "password": sentinel_value()}
     info = backend.write(name, SecretValue.of(doc))
@@ -183,9 +181,7 @@ def test_value_written_outside_sekret_reads_as_text(
     assert backend.read(name).value.bytes() == b"\x00\x01"
 
 
-def test_metadata_becomes_tags_when_the_secret_is_created(
-    backend: AwsBackend, name: str
-) -> None:
+def test_metadata_becomes_tags_when_the_secret_is_created(backend: AwsBackend, name: str) -> None:
     """Metadata of the creating write becomes tags and description; later writes keep them."""
     backend.write(name, SecretValue.of("v"), metadata={"owner": "team-a", "description": "db"})
     backend.write(name, SecretValue.of("w"), metadata={"rotation_id": "r1"})
@@ -223,9 +219,7 @@ def test_token_reused_on_pending_version_conflicts(backend: AwsBackend, name: st
     assert backend.read(name, stage="pending").version == pending.version
 
 
-def test_cas_loses_a_race_atomically(
-    backend: AwsBackend, moto_server: str, name: str
-) -> None:
+def test_cas_loses_a_race_atomically(backend: AwsBackend, moto_server: str, name: str) -> None:
     """If current moves between the check and the move, the CAS write conflicts."""
     v1 = backend.write(name, SecretValue.of("one")).version
     rival = AwsBackend(MOTO_REGION, endpoint_url=moto_server)

@@ -95,9 +95,7 @@ def test_server_error_is_unavailable(backend: AzureBackend, azure_fake: FakeKeyV
 def test_connection_refused_is_unavailable(azure_fake: FakeKeyVault) -> None:
     """Nothing listening on the port raises BackendUnavailable."""
     client = _unreachable_client(azure_fake)
-    with AzureBackend("https://127.0.0.1:1", client=client) as b, pytest.raises(
-        BackendUnavailable
-    ):
+    with AzureBackend("https://127.0.0.1:1", client=client) as b, pytest.raises(BackendUnavailable):
         b.read("app/dev/key")
 
 
@@ -115,9 +113,7 @@ def _unreachable_client(fake: FakeKeyVault) -> Any:
     )
 
 
-def test_disabled_version_is_its_own_error(
-    backend: AzureBackend, azure_fake: FakeKeyVault
-) -> None:
+def test_disabled_version_is_its_own_error(backend: AzureBackend, azure_fake: FakeKeyVault) -> None:
     """Reading a disabled version raises VersionDisabled (a VersionNotFound)."""
     v1 = backend.write("app/dev/dis", SecretValue.of("one")).version
     backend.write("app/dev/dis", SecretValue.of("two"))

@@ -156,8 +156,14 @@ def test_url_with_encoded_member_options(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["chain://", "chain://?backends=memory://&write=x", "chain://?backends=memory://&write=5",
-     "chain://?bogus=1", "chain://?backends=chain://", "chain://host?backends=memory://"],
+    [
+        "chain://",
+        "chain://?backends=memory://&write=x",
+        "chain://?backends=memory://&write=5",
+        "chain://?bogus=1",
+        "chain://?backends=chain://",
+        "chain://host?backends=memory://",
+    ],
 )
 def test_bad_urls(url: str) -> None:
     """Malformed chain URLs are ConfigurationErrors."""

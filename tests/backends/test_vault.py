@@ -356,9 +356,7 @@ def test_failover_skips_dead_and_sealed_addresses(openbao: BaoServer, sealed_nod
 def test_all_sealed_is_backend_unavailable(sealed_node: str) -> None:
     """When every address is sealed or down the call raises BackendUnavailable after its rounds."""
     sleeps: list[float] = []
-    b = VaultBackend(
-        addresses=[sealed_node, "http://127.0.0.1:1"], token="t", sleep=sleeps.append
-    )
+    b = VaultBackend(addresses=[sealed_node, "http://127.0.0.1:1"], token="t", sleep=sleeps.append)
     with pytest.raises(BackendUnavailable, match="no address"):
         b.read("a/b")
     assert len(sleeps) == 1  # two rounds, one pause between them
@@ -487,9 +485,11 @@ def jwt_login(openbao: BaoServer) -> dict[str, Any]:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     root = openbao.client()
     suffix = uuid.uuid4().hex[:6]
     base = f"jwt{suffix}/prod"
@@ -515,9 +515,7 @@ def jwt_login(openbao: BaoServer) -> dict[str, Any]:
     return {"jwt": _signed_jwt(key, claims), "mounts": mounts, "base": base}
 
 
-def test_jwt_login_from_file(
-    openbao: BaoServer, jwt_login: dict[str, Any], tmp_path: Path
-) -> None:
+def test_jwt_login_from_file(openbao: BaoServer, jwt_login: dict[str, Any], tmp_path: Path) -> None:
     """auth=jwt reads the JWT from its file, logs in with the role, and reads under the policy."""
     path = tmp_path / "jwt"
     path.write_text(jwt_login["jwt"])
@@ -553,8 +551,9 @@ def test_kubernetes_login_sends_service_account_token(
 
 def test_missing_jwt_file_is_a_configuration_error(tmp_path: Path) -> None:
     """A JWT/SA token file that does not exist is a ConfigurationError naming the file."""
-    b = VaultBackend("http://127.0.0.1:1", auth="kubernetes", role="app",
-                     jwt_file=str(tmp_path / "absent"))
+    b = VaultBackend(
+        "http://127.0.0.1:1", auth="kubernetes", role="app", jwt_file=str(tmp_path / "absent")
+    )
     with pytest.raises(ConfigurationError, match="absent"):
         b.read("a/b")
 
@@ -638,7 +637,9 @@ def test_write_whose_connection_broke_is_not_resent() -> None:
     thread.start()
     try:
         b = VaultBackend(
-            f"http://127.0.0.1:{server.server_address[1]}", token="t", admin=True,
+            f"http://127.0.0.1:{server.server_address[1]}",
+            token="t",
+            admin=True,
             sleep=lambda s: None,
         )
         with pytest.raises(BackendUnavailable, match="may or may not"):

@@ -153,6 +153,7 @@ def _kill_leader_under_load(
     read_gap = timeline.gap("uncached", killed_at)
     write_gap = timeline.gap("write", killed_at)
     cached_failures = timeline.failed.get("cached", [])
+
     def counts(kind: str) -> str:
         return f"{len(timeline.ok.get(kind, []))} ok / {len(timeline.failed.get(kind, []))} failed"
 

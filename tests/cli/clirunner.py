@@ -42,4 +42,3 @@ class Cli:
     def run(self, argv: Sequence[str], *, input: str | bytes | None = None) -> Result:
         runner = CliRunner(env={**_CLEAN_ENV, **self.env})
         return runner.invoke(build_cli(), list(argv), input=input, catch_exceptions=False)
-

@@ -62,8 +62,20 @@ def test_help_documents_every_exit_code() -> None:
     assert result.exit_code == 0
     for code in ("0", "1", "2", "3", "4", "5", "6", "7", "8", "70", "130"):
         assert any(line.split()[:1] == [code] for line in result.stdout.splitlines()), code
-    for command in ("init", "put", "get", "list", "versions", "rollback", "promote", "delete",
-                    "restore", "destroy", "rotate-master-key", "policy"):
+    for command in (
+        "init",
+        "put",
+        "get",
+        "list",
+        "versions",
+        "rollback",
+        "promote",
+        "delete",
+        "restore",
+        "destroy",
+        "rotate-master-key",
+        "policy",
+    ):
         assert f"  {command} " in result.stdout, command
 
 
@@ -200,8 +212,11 @@ def test_cli_reference_documents_every_exit_code() -> None:
     ("raised", "code", "line"),
     [
         (KeyboardInterrupt(), 130, "sekret: error: interrupted\n"),
-        (PermissionError(13, "Permission denied", "/srv/x.db"), 1,
-         "sekret: error: Permission denied: /srv/x.db\n"),
+        (
+            PermissionError(13, "Permission denied", "/srv/x.db"),
+            1,
+            "sekret: error: Permission denied: /srv/x.db\n",
+        ),
     ],
 )
 def test_interrupts_and_os_errors_are_one_line(

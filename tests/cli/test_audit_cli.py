@@ -47,8 +47,16 @@ def log(tmp_path: Path, key: Path) -> Path:
     sink = FileSink(path, key=key, max_bytes=1500, fsync="never")
     for i in range(8):
         sink.emit([event(i)])
-    sink.emit([event(8, action="secret.write", outcome="failure",
-                     error={"code": "access_denied", "class": "AccessDenied"})])
+    sink.emit(
+        [
+            event(
+                8,
+                action="secret.write",
+                outcome="failure",
+                error={"code": "access_denied", "class": "AccessDenied"},
+            )
+        ]
+    )
     sink.close()
     return path
 
@@ -93,8 +101,16 @@ def test_show_table_and_filters(tmp_path: Path, log: Path) -> None:
 
 def test_show_json_since_and_action_glob(tmp_path: Path, log: Path) -> None:
     """--json prints one object per line; --since and --action glob narrow it."""
-    result = run("audit", "show", *all_files(tmp_path), "--json", "--action", "secret.*",
-                 "--since", "2026-11-25T00:00:00Z")
+    result = run(
+        "audit",
+        "show",
+        *all_files(tmp_path),
+        "--json",
+        "--action",
+        "secret.*",
+        "--since",
+        "2026-11-25T00:00:00Z",
+    )
     events = [json.loads(line) for line in result.output.splitlines()]
     assert [e["secret"] for e in events] == [f"arrwdb/production/s{i}" for i in (5, 6, 7, 8)]
     assert all("hmac" in e for e in events)

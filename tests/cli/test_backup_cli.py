@@ -14,8 +14,12 @@ from sekret.testing import SENTINEL_PREFIX, sentinel_value
 def _seed(cli: Cli) -> None:
     assert cli("put", "api-key", input=sentinel_value("v1")).exit_code == 0
     assert cli("put", "api-key", input=sentinel_value("v2")).exit_code == 0
-    assert cli("put", "db", "--json-value",
-               input=json.dumps({"password": sentinel_value("db")})).exit_code == 0
+    assert (
+        cli(
+            "put", "db", "--json-value", input=json.dumps({"password": sentinel_value("db")})
+        ).exit_code
+        == 0
+    )
 
 
 def test_create_verify_restore(cli: Cli, tmp_path: Path) -> None:

@@ -83,9 +83,11 @@ def test_json_output(project: Path) -> None:
 def test_strict_fails_on_warnings(project: Path) -> None:
     """A warning exits 0, and 1 with --strict; --accept turns it into a skip."""
     manifest = project / "sekret.toml"
-    manifest.write_text(manifest.read_text().replace(
-        'kind = "api_key"\n', 'kind = "api_key"\nrotation_days = 365\n'
-    ))
+    manifest.write_text(
+        manifest.read_text().replace(
+            'kind = "api_key"\n', 'kind = "api_key"\nrotation_days = 365\n'
+        )
+    )
     assert _doctor(project)[0] == 0
     assert _doctor(project, "--strict")[0] == 1
     code, out, _ = _doctor(project, "--strict", "--accept", "rotation-schedules=vendor limit")

@@ -38,8 +38,20 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> type[FakeBackend]:
 def test_policy_passes_root_access_and_options(fake: type[FakeBackend]) -> None:
     """policy calls the backend's policy with APP/ENV, --access and --option pairs."""
     result = Cli("unused://").run(
-        ["policy", "vault", "--app", "arrwdb", "--env", "production", "--access", "rotate",
-         "--option", "mount=secret", "--option", "path=a=b"]
+        [
+            "policy",
+            "vault",
+            "--app",
+            "arrwdb",
+            "--env",
+            "production",
+            "--access",
+            "rotate",
+            "--option",
+            "mount=secret",
+            "--option",
+            "path=a=b",
+        ]
     )
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "policy for arrwdb/production (rotate)\n"

@@ -74,8 +74,16 @@ def test_status_and_due_use_the_manifest_schedule(cli: Cli, manifest: Path) -> N
 def test_due_exit_code_reports_failures(cli: Cli, manifest: Path) -> None:
     """A due rotation that fails (here: invalid rotator options) makes --due exit 1."""
     _seed(cli, "cohere-api-key", "database")
-    bad = cli("rotate", "--due", "--manifest", str(manifest), "--as-of", "2099-01-01",
-              "--option", "length=3")
+    bad = cli(
+        "rotate",
+        "--due",
+        "--manifest",
+        str(manifest),
+        "--as-of",
+        "2099-01-01",
+        "--option",
+        "length=3",
+    )
     assert bad.exit_code == 1
     assert "length" in bad.stdout
 

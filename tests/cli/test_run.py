@@ -66,7 +66,11 @@ def _sekret(
     project: Path, *args: str, stdout: int = subprocess.PIPE
 ) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [*SEKRET, *args], cwd=project, stdout=stdout, stderr=subprocess.PIPE, timeout=WAIT,
+        [*SEKRET, *args],
+        cwd=project,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        timeout=WAIT,
         check=False,
     )
 
@@ -198,8 +202,18 @@ def test_watch_restarts_child_on_rotation(project: Path) -> None:
         """,
     )
     proc = subprocess.Popen(
-        [*SEKRET, "run", "--watch", "--interval", "0.05", "--grace", "5", "--",
-         sys.executable, child],
+        [
+            *SEKRET,
+            "run",
+            "--watch",
+            "--interval",
+            "0.05",
+            "--grace",
+            "5",
+            "--",
+            sys.executable,
+            child,
+        ],
         cwd=project,
         stderr=subprocess.PIPE,
     )
@@ -244,8 +258,11 @@ def test_watch_escalates_to_sigkill(tmp_path: Path) -> None:
         return {**os.environ, "V": "2"} if len(calls) == 1 else None
 
     code = run_child(
-        [sys.executable, child, str(starts)], {**os.environ, "V": "1"}, watch=watch,
-        interval=0.05, grace=0.3,
+        [sys.executable, child, str(starts)],
+        {**os.environ, "V": "1"},
+        watch=watch,
+        interval=0.05,
+        grace=0.3,
     )
     assert code == 3
     assert starts.read_text().split() == ["1", "2"]
@@ -255,7 +272,7 @@ def test_watch_escalates_to_sigkill(tmp_path: Path) -> None:
 @pytest.mark.reveals
 def test_export_dotenv_round_trips(project: Path) -> None:
     """export --format dotenv output parses back (python-dotenv and env://) to the same values."""
-    tricky = "it's a \\ \"quoted\" $HOME ${X} value"
+    tricky = 'it\'s a \\ "quoted" $HOME ${X} value'
     _write_env(project, "plain-key")
     creds = '{"username": "app", "password": "pw-0000"}'
     (project / ".env").write_text(

@@ -22,8 +22,15 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fastapi_app"
 @pytest.fixture
 def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     """The example module, run from a fresh folder holding its embedded store."""
-    for var in ("SEKRET_ENV", "SEKRET_MANIFEST", "SEKRET_BACKEND", "COHERE_API_KEY",
-                "DATABASE_CREDENTIALS", "SEKRET_MASTER_KEY", "SEKRET_KEY_FILE"):
+    for var in (
+        "SEKRET_ENV",
+        "SEKRET_MANIFEST",
+        "SEKRET_BACKEND",
+        "COHERE_API_KEY",
+        "DATABASE_CREDENTIALS",
+        "SEKRET_MASTER_KEY",
+        "SEKRET_KEY_FILE",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
     init_store(tmp_path / ".sekret" / "secrets.db")
@@ -86,8 +93,9 @@ def test_logged_key_is_redacted(
 
 def test_start_up_fails_without_secrets(example: ModuleType) -> None:
     """An empty store stops the app at start-up, naming the missing secrets."""
-    with pytest.raises(ConfigurationError, match="cohere-api-key"), TestClient(
-        example.create_app()
+    with (
+        pytest.raises(ConfigurationError, match="cohere-api-key"),
+        TestClient(example.create_app()),
     ):
         pass
 

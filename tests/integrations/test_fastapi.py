@@ -78,8 +78,9 @@ def test_lifespan_prefetches_at_start_up() -> None:
 def test_missing_secret_fails_start_up() -> None:
     """Start-up fails naming a missing secret, unless fail_fast=False."""
     secrets = Secrets(MemoryBackend(), app="a", environment="e")
-    with pytest.raises(ConfigurationError, match="cohere-api-key"), TestClient(
-        _app(secrets, prefetch=["cohere-api-key"])
+    with (
+        pytest.raises(ConfigurationError, match="cohere-api-key"),
+        TestClient(_app(secrets, prefetch=["cohere-api-key"])),
     ):
         pass
     lenient = _app(secrets, prefetch=["cohere-api-key"], fail_fast=False)

@@ -63,8 +63,14 @@ def test_killed_after_step_then_rerun_finishes(
     secrets.put("api-key", old)
     service.accept(old)
 
-    spec = {"kind": kind, "args": args, "app": app, "name": "api-key",
-            "service": str(service.path), "crash_after": crash_after.value}
+    spec = {
+        "kind": kind,
+        "args": args,
+        "app": app,
+        "name": "api-key",
+        "service": str(service.path),
+        "crash_after": crash_after.value,
+    }
     child = subprocess.run(
         [sys.executable, str(CHILD)],
         env={**os.environ, "SEKRET_CRASH_SPEC": json.dumps(spec)},

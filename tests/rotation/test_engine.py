@@ -146,9 +146,7 @@ def test_concurrent_rotation_in_another_process_conflicts(secrets: Secrets) -> N
     def racing_write(*args: object, **kwargs: object) -> object:
         info = original_write(*args, **kwargs)  # type: ignore[arg-type]
         # another process wins the claim right after our write
-        other = original_write(
-            "arrwdb/production/api-key", SecretValue.of("x"), stages=[PENDING]
-        )
+        other = original_write("arrwdb/production/api-key", SecretValue.of("x"), stages=[PENDING])
         assert other.version
         return info
 
@@ -263,8 +261,11 @@ def test_rotation_steps_are_audited(service: FileServiceRotator) -> None:
     RotationEngine(secrets).rotate("api-key", service)
     new = secrets.get("api-key")
     audit.close()
-    steps = [(e["action"], e["outcome"]) for e in sink.events
-             if str(e["action"]).startswith("secret.rotate.")]
+    steps = [
+        (e["action"], e["outcome"])
+        for e in sink.events
+        if str(e["action"]).startswith("secret.rotate.")
+    ]
     assert steps == [
         ("secret.rotate.create", "success"),
         ("secret.rotate.set", "success"),

@@ -64,8 +64,13 @@ def secrets() -> Secrets:
 
 
 def _creds(server: PostgresServer, role: str, password: str) -> dict[str, object]:
-    return {"username": role, "password": password, "host": server.host,
-            "port": server.port, "dbname": server.dbname}
+    return {
+        "username": role,
+        "password": password,
+        "host": server.host,
+        "port": server.port,
+        "dbname": server.dbname,
+    }
 
 
 def test_scram_verifier_matches_rfc_7677_vector() -> None:
@@ -135,9 +140,7 @@ def test_failed_test_step_rolls_back(
             raise ConnectionError("simulated: new credentials refused")
 
     with pytest.raises(RotationError, match="rolled back"):
-        RotationEngine(secrets).rotate(
-            "database", BrokenTest(admin=postgres_server.admin_creds())
-        )
+        RotationEngine(secrets).rotate("database", BrokenTest(admin=postgres_server.admin_creds()))
     assert secrets.get_json("database") == old
     assert _can_login(old)
 

@@ -170,8 +170,7 @@ class FakeSecretManager:
         if given and given != current:
             raise FakeStatus(
                 grpc.StatusCode.FAILED_PRECONDITION,
-                "The etag provided in the request does not match the current etag of the"
-                " resource.",
+                "The etag provided in the request does not match the current etag of the resource.",
             )
 
     # -- methods (request pb -> response pb) -----------------------------------
@@ -213,7 +212,8 @@ class FakeSecretManager:
                 grpc.StatusCode.INVALID_ARGUMENT, "Secret payload exceeds the 65536 byte limit."
             )
         meta = SecretVersion(
-            name=f"{req.parent}/versions/{len(entry.versions) + 1}", state=ENABLED,
+            name=f"{req.parent}/versions/{len(entry.versions) + 1}",
+            state=ENABLED,
             etag=self._etag(),
         )
         meta.create_time.CopyFrom(self._now())
@@ -381,25 +381,64 @@ def start_grpc(model: FakeSecretManager) -> tuple[grpc.Server, int]:
 # -- REST ----------------------------------------------------------------------
 _ROUTES: list[tuple[str, re.Pattern[str], str, str, str | None]] = [
     # method, path pattern, RPC, field the path fills, field the body fills ("*": all)
-    ("GET", re.compile(r"/v1/(projects/[^/]+/secrets/[^/]+/versions/[^/:]+):access"),
-     "AccessSecretVersion", "name", None),
-    ("POST", re.compile(r"/v1/(projects/[^/]+/secrets/[^/]+):addVersion"),
-     "AddSecretVersion", "parent", "*"),
-    ("POST", re.compile(r"/v1/(projects/[^/]+/secrets/[^/]+/versions/[^/:]+):disable"),
-     "DisableSecretVersion", "name", "*"),
-    ("POST", re.compile(r"/v1/(projects/[^/]+/secrets/[^/]+/versions/[^/:]+):enable"),
-     "EnableSecretVersion", "name", "*"),
-    ("POST", re.compile(r"/v1/(projects/[^/]+/secrets/[^/]+/versions/[^/:]+):destroy"),
-     "DestroySecretVersion", "name", "*"),
-    ("GET", re.compile(r"/v1/(projects/[^/]+/secrets/[^/]+/versions/[^/:]+)"),
-     "GetSecretVersion", "name", None),
-    ("GET", re.compile(r"/v1/(projects/[^/]+/secrets/[^/]+)/versions"),
-     "ListSecretVersions", "parent", None),
+    (
+        "GET",
+        re.compile(r"/v1/(projects/[^/]+/secrets/[^/]+/versions/[^/:]+):access"),
+        "AccessSecretVersion",
+        "name",
+        None,
+    ),
+    (
+        "POST",
+        re.compile(r"/v1/(projects/[^/]+/secrets/[^/]+):addVersion"),
+        "AddSecretVersion",
+        "parent",
+        "*",
+    ),
+    (
+        "POST",
+        re.compile(r"/v1/(projects/[^/]+/secrets/[^/]+/versions/[^/:]+):disable"),
+        "DisableSecretVersion",
+        "name",
+        "*",
+    ),
+    (
+        "POST",
+        re.compile(r"/v1/(projects/[^/]+/secrets/[^/]+/versions/[^/:]+):enable"),
+        "EnableSecretVersion",
+        "name",
+        "*",
+    ),
+    (
+        "POST",
+        re.compile(r"/v1/(projects/[^/]+/secrets/[^/]+/versions/[^/:]+):destroy"),
+        "DestroySecretVersion",
+        "name",
+        "*",
+    ),
+    (
+        "GET",
+        re.compile(r"/v1/(projects/[^/]+/secrets/[^/]+/versions/[^/:]+)"),
+        "GetSecretVersion",
+        "name",
+        None,
+    ),
+    (
+        "GET",
+        re.compile(r"/v1/(projects/[^/]+/secrets/[^/]+)/versions"),
+        "ListSecretVersions",
+        "parent",
+        None,
+    ),
     ("GET", re.compile(r"/v1/(projects/[^/]+/secrets/[^/]+)"), "GetSecret", "name", None),
-    ("PATCH", re.compile(r"/v1/(projects/[^/]+/secrets/[^/]+)"),
-     "UpdateSecret", "secret.name", "secret"),
-    ("DELETE", re.compile(r"/v1/(projects/[^/]+/secrets/[^/]+)"),
-     "DeleteSecret", "name", None),
+    (
+        "PATCH",
+        re.compile(r"/v1/(projects/[^/]+/secrets/[^/]+)"),
+        "UpdateSecret",
+        "secret.name",
+        "secret",
+    ),
+    ("DELETE", re.compile(r"/v1/(projects/[^/]+/secrets/[^/]+)"), "DeleteSecret", "name", None),
     ("GET", re.compile(r"/v1/(projects/[^/]+)/secrets"), "ListSecrets", "parent", None),
     ("POST", re.compile(r"/v1/(projects/[^/]+)/secrets"), "CreateSecret", "parent", "secret"),
 ]

@@ -341,8 +341,16 @@ def start_raft_cluster(n: int = 3) -> RaftCluster:
         if not _wait_health(first, (501, 503, 200, 429, 472, 473)):
             raise RuntimeError(f"raft node0 did not start:\n{first.log_tail()}")
         init = json.loads(
-            _bao(binary, first.address, None, "operator", "init", "-key-shares=1",
-                 "-key-threshold=1", "-format=json")
+            _bao(
+                binary,
+                first.address,
+                None,
+                "operator",
+                "init",
+                "-key-shares=1",
+                "-key-threshold=1",
+                "-format=json",
+            )
         )
         cluster.unseal_key = init["unseal_keys_b64"][0]
         cluster.root_token = init["root_token"]
@@ -370,8 +378,9 @@ def start_raft_cluster(n: int = 3) -> RaftCluster:
             t.join()
         if errors:
             raise errors[0]
-        _bao(binary, first.address, cluster.root_token, "secrets", "enable", "-path=secret",
-             "kv-v2")
+        _bao(
+            binary, first.address, cluster.root_token, "secrets", "enable", "-path=secret", "kv-v2"
+        )
         _wait_voters(cluster, n)
         return cluster
     except BaseException:

@@ -92,12 +92,34 @@ def postgres_server() -> Iterator[PostgresServer]:
     port = _free_port()
     _run_as(
         user,
-        [str(bindir / "initdb"), "-D", str(data), "-U", "admin", "--auth=scram-sha-256",
-         f"--pwfile={pwfile}", "--no-sync"],
+        [
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "admin",
+            "--auth=scram-sha-256",
+            f"--pwfile={pwfile}",
+            "--no-sync",
+        ],
     )
     opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off"
-    _run_as(user, [str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-w", "-t", "60",
-                   "-l", str(base / "log"), "start"])
+    _run_as(
+        user,
+        [
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            opts,
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(base / "log"),
+            "start",
+        ],
+    )
     server = PostgresServer("127.0.0.1", port, "admin", password)
     try:
         deadline = time.monotonic() + 30

@@ -125,7 +125,10 @@ class AuditedBackend(Backend):
             if isinstance(result, Secret):
                 events.append(
                     self._event(
-                        "secret.read.batch", started, name, version=result.version,
+                        "secret.read.batch",
+                        started,
+                        name,
+                        version=result.version,
                         batch=len(names),
                     )
                 )
@@ -186,7 +189,11 @@ class AuditedBackend(Backend):
         }
         try:
             info = self.inner.write(
-                name, value, stages=stages, expected_version=expected_version, token=token,
+                name,
+                value,
+                stages=stages,
+                expected_version=expected_version,
+                token=token,
                 metadata=metadata,
             )
         except BaseException as exc:
@@ -205,7 +212,9 @@ class AuditedBackend(Backend):
     ) -> None:
         started = time.monotonic()
         fields: dict[str, Any] = {
-            "version": version, "stage": stage, "expected_version": expected_version
+            "version": version,
+            "stage": stage,
+            "expected_version": expected_version,
         }
         try:
             self.inner.move_stage(name, stage, version, expected_version=expected_version)
@@ -222,7 +231,10 @@ class AuditedBackend(Backend):
             self._record("secret.delete", started, name, exc, recovery_days=recovery_days)
             raise
         self._record(
-            "secret.delete", started, name, recovery_days=recovery_days,
+            "secret.delete",
+            started,
+            name,
+            recovery_days=recovery_days,
             recoverable_until=until.isoformat(),
         )
         return until

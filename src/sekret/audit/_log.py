@@ -100,9 +100,7 @@ class AuditLog:
                 f"audit policy must be fail_closed or fail_open, not {policy!r}"
             )
         self.sinks: list[Sink] = [sinks] if isinstance(sinks, Sink) else list(sinks)
-        self.processors: list[Processor] = (
-            [AddHost()] if processors is None else list(processors)
-        )
+        self.processors: list[Processor] = [AddHost()] if processors is None else list(processors)
         self.policy: Policy | None = policy
         self.strict = strict
         self.flush_interval = flush_interval
@@ -158,8 +156,13 @@ class AuditLog:
 
         def hook(name: str, version: str | None, stage: str | None) -> None:
             event = make_event(
-                "secret.read.access", time=self.wall_clock(), secret=name, backend=describe,
-                actor=actor, version=version, stage=stage,
+                "secret.read.access",
+                time=self.wall_clock(),
+                secret=name,
+                backend=describe,
+                actor=actor,
+                version=version,
+                stage=stage,
             )
             self.record([event], sync=False)
 
@@ -175,8 +178,9 @@ class AuditLog:
         with self._cond:
             if len(self._queue) + len(events) > self.max_queue:
                 self.failures += len(events)
-                log.error("audit queue full (%d events); %d event(s) dropped",
-                          self.max_queue, len(events))
+                log.error(
+                    "audit queue full (%d events); %d event(s) dropped", self.max_queue, len(events)
+                )
                 return
             was_empty = not self._queue
             self._queue.extend(events)

@@ -346,14 +346,28 @@ def verify(
         state.check_anchor(anchor_rec, anchor_file)
     except _Fail as fail:
         return VerifyResult(
-            False, state.records, files, state.chain, state.last_seq, state.checkpoints,
-            anchor_file is not None, fail.bad, tuple(state.warnings),
+            False,
+            state.records,
+            files,
+            state.chain,
+            state.last_seq,
+            state.checkpoints,
+            anchor_file is not None,
+            fail.bad,
+            tuple(state.warnings),
         )
     except OSError as exc:
         raise AuditError(f"cannot read audit log: {exc.filename}: {exc.strerror}") from exc
     return VerifyResult(
-        True, state.records, files, state.chain, state.last_seq, state.checkpoints,
-        anchor_file is not None, None, tuple(state.warnings),
+        True,
+        state.records,
+        files,
+        state.chain,
+        state.last_seq,
+        state.checkpoints,
+        anchor_file is not None,
+        None,
+        tuple(state.warnings),
     )
 
 
@@ -433,7 +447,9 @@ class _Verifier:
         last = -1 if self.last_seq is None else self.last_seq
         if anchor["seq"] > last:
             raise self.fail(
-                name or str(path), line, last + 1,
+                name or str(path),
+                line,
+                last + 1,
                 f"log truncated: the anchor records seq {anchor['seq']}, the log ends at {last}",
             )
         if self.hash_at_anchor != anchor["hash"]:

@@ -119,7 +119,9 @@ class FileSink:
             if record is None:
                 raise AuditError(f"audit anchor {str(anchor)!r} fails verification: {reason}")
             return Chain(
-                self._key, chain_id=str(record["chain"]), seq=record["seq"],
+                self._key,
+                chain_id=str(record["chain"]),
+                seq=record["seq"],
                 last_hash=str(record["hash"]),
             )
         return chain

@@ -143,7 +143,9 @@ class WebhookSink:
             self.dropped += left
             log.error(
                 "audit webhook %s: %d event(s) undelivered after %.0fs at close",
-                self._where, left, self.close_timeout,
+                self._where,
+                left,
+                self.close_timeout,
             )
 
     # -- delivery ------------------------------------------------------------------
@@ -157,16 +159,21 @@ class WebhookSink:
         try:
             status = self._post(self.url, self._body(batch), self._headers, self.timeout)
         except OSError as exc:
-            log.warning("audit webhook %s unreachable (%s); will retry", self._where,
-                        type(exc).__name__)
+            log.warning(
+                "audit webhook %s unreachable (%s); will retry", self._where, type(exc).__name__
+            )
             return "retry"
         if 200 <= status < 300:
             return "ok"
         if status >= 500 or status in RETRY_STATUS:
             log.warning("audit webhook %s answered %d; will retry", self._where, status)
             return "retry"
-        log.error("audit webhook %s rejected a batch of %d (HTTP %d); dropped",
-                  self._where, len(batch), status)
+        log.error(
+            "audit webhook %s rejected a batch of %d (HTTP %d); dropped",
+            self._where,
+            len(batch),
+            status,
+        )
         return "reject"
 
     def _run(self) -> None:

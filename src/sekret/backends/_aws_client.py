@@ -163,11 +163,7 @@ class AwsConnection(Backend):
         if client is not None and expires is not None and self._clock() < expires:
             return client
         with self._lock:
-            if (
-                self._client is None
-                or self._expires is None
-                or self._clock() >= self._expires
-            ):
+            if self._client is None or self._expires is None or self._clock() >= self._expires:
                 self._client = self._assume_role()
             return self._client
 
@@ -254,4 +250,3 @@ class AwsConnection(Backend):
             version=version,
             backend=self.describe(),
         )
-

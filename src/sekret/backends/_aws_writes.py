@@ -249,4 +249,3 @@ class AwsWrites(AwsConnection):
             overrides={"InvalidParameterException": Conflict},
             **params,
         )
-

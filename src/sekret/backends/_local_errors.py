@@ -48,9 +48,12 @@ def translate(exc: sqlite3.Error, path: Path, *, waited: float | None = None) ->
             + (f" (gave up after {waited:.1f}s)" if waited is not None else ""),
             backend=f"local://{path}",
         )
-    if code.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or isinstance(
-        exc, sqlite3.IntegrityError
-    ) or "not a database" in str(exc) or "malformed" in str(exc):
+    if (
+        code.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT"))
+        or isinstance(exc, sqlite3.IntegrityError)
+        or "not a database" in str(exc)
+        or "malformed" in str(exc)
+    ):
         return IntegrityError(
             f"{path} is damaged or not a sekret store ({exc})", backend=f"local://{path}"
         )
@@ -76,9 +79,7 @@ def gone(name: str, purge_at: int, now: datetime, backend: str) -> SecretNotFoun
     )
 
 
-def no_version(
-    name: str, version: str | None, stage: str | None, backend: str
-) -> VersionNotFound:
+def no_version(name: str, version: str | None, stage: str | None, backend: str) -> VersionNotFound:
     if version is None:
         return VersionNotFound(
             f"secret {name!r} has no version in stage {stage!r}",
@@ -86,8 +87,7 @@ def no_version(
             backend=backend,
         )
     return VersionNotFound(
-        f"secret {name!r} has no version {version!r}"
-        + (f" in stage {stage!r}" if stage else ""),
+        f"secret {name!r} has no version {version!r}" + (f" in stage {stage!r}" if stage else ""),
         name=name,
         version=version,
         backend=backend,

@@ -121,9 +121,7 @@ def new_master(
     """
     given = [x for x in (new_key_file, new_master_key, new_passphrase) if x is not None]
     if len(given) > 1:
-        raise ConfigurationError(
-            "give one of new_key_file, new_master_key and new_passphrase"
-        )
+        raise ConfigurationError("give one of new_key_file, new_master_key and new_passphrase")
     params: _sealing.KdfParams | None = None
     staged: tuple[Path, Path] | None = None
     target: Path | None = None
@@ -145,8 +143,10 @@ def new_master(
                 " goes: new_key_file=, new_master_key= or new_passphrase="
             )
         mode = MODE_KEY
-        replacing = current_key_file is not None and target.exists() and (
-            target.resolve() == current_key_file.resolve()
+        replacing = (
+            current_key_file is not None
+            and target.exists()
+            and (target.resolve() == current_key_file.resolve())
         )
         if target.exists() and not replacing:
             master = _sealing.read_key_file(target)

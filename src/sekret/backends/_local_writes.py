@@ -155,9 +155,9 @@ def move_label(
     ):
         raise store._no_version(name, version, None)
     holder = stage_of(conn, name, stage)
-    if expected_version is not None and (
-        None if holder is None else str(holder)
-    ) != (expected_version or None):
+    if expected_version is not None and (None if holder is None else str(holder)) != (
+        expected_version or None
+    ):
         raise Conflict(
             f"secret {name!r}: stage {stage!r} is not on version {expected_version!r}",
             name=name,

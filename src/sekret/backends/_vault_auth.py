@@ -97,9 +97,7 @@ def _login_result(reply: dict[str, Any] | None, method: str) -> Login:
         raise AuthenticationFailed(f"vault {method} login returned no token")
     meta = auth.get("metadata") or {}
     who = meta.get("role_name") or meta.get("role") or None
-    return Login(
-        token, float(auth.get("lease_duration") or 0), bool(auth.get("renewable")), who
-    )
+    return Login(token, float(auth.get("lease_duration") or 0), bool(auth.get("renewable")), who)
 
 
 class AuthMethod:

@@ -170,7 +170,6 @@ class AwsBackend(AwsWrites):
             raise self._no_version(name, version, stage)
         return secret
 
-
     def read_many(self, names: Sequence[str]) -> dict[str, Secret | SekretError]:
         """Current versions through BatchGetSecretValue, 20 names per call."""
         out: dict[str, Secret | SekretError] = {}
@@ -339,7 +338,6 @@ class AwsBackend(AwsWrites):
                 " known: region, account, kms_key_arn, partition"
             )
         return iam_policy(root, access=access, **options)
-
 
 
 def _int_option(key: str, raw: str) -> int:

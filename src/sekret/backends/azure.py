@@ -437,9 +437,7 @@ class AzureBackend(Backend):
                 )
 
             def put() -> Any:
-                return self._client.set_secret(
-                    native, text, content_type=content_type, tags=tags
-                )
+                return self._client.set_secret(native, text, content_type=content_type, tags=tags)
 
             try:
                 created = self._call(put, name)

@@ -106,7 +106,7 @@ def require(module: str, extra: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         raise BackendNotInstalled(
-            f"the {extra!r} backend needs {module!r}: pip install \"sekret[{extra}]\""
+            f'the {extra!r} backend needs {module!r}: pip install "sekret[{extra}]"'
         ) from exc
 
 

@@ -170,9 +170,9 @@ class ChainBackend(Backend):
             except VersionNotFound:
                 raise
             except SecretNotFound as exc:
-                if miss is None or (isinstance(exc, SecretDeleted) and not isinstance(
-                    miss, SecretDeleted
-                )):
+                if miss is None or (
+                    isinstance(exc, SecretDeleted) and not isinstance(miss, SecretDeleted)
+                ):
                     miss = exc
             except BackendUnavailable:
                 if not self._skip_unavailable:

@@ -126,9 +126,9 @@ class EnvBackend(Backend):
         return cls(**options)
 
     def describe(self) -> str:
-        query = "&".join([f"dotenv={f}" for f in self._files] + [f"prefix={self._prefix}"] * bool(
-            self._prefix
-        ))
+        query = "&".join(
+            [f"dotenv={f}" for f in self._files] + [f"prefix={self._prefix}"] * bool(self._prefix)
+        )
         return "env://" + (f"?{query}" if query else "")
 
     # -- names ---------------------------------------------------------------

@@ -262,9 +262,7 @@ class VaultBackend(Backend):
         self._clock = clock
         method = auth if isinstance(auth, AuthMethod) else auth_from_options(auth, auth_options)
         if auth_options:
-            raise ConfigurationError(
-                f"unknown vault option(s): {', '.join(sorted(auth_options))}"
-            )
+            raise ConfigurationError(f"unknown vault option(s): {', '.join(sorted(auth_options))}")
         self._auth_kind = method.kind
         self._conn = VaultConnection(
             addrs,

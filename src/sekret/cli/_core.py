@@ -192,9 +192,7 @@ def put(
 @click.argument("name")
 @click.option("--version", "version", metavar="VERSION", help="Read this version.")
 @click.option("--stage", metavar="STAGE", help=f"Read the version in STAGE (e.g. {PENDING}).")
-@click.option(
-    "-n", "--no-newline", is_flag=True, help="Do not add a newline after a text value."
-)
+@click.option("-n", "--no-newline", is_flag=True, help="Do not add a newline after a text value.")
 @_JSON_OPTION
 @pass_state
 def get(

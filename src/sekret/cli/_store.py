@@ -49,9 +49,7 @@ class _Passphrases:
 
     def read(self, prompt: str, *, confirm: bool) -> str:
         if self._interactive:
-            text: str = click.prompt(
-                prompt, hide_input=True, confirmation_prompt=confirm, err=True
-            )
+            text: str = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
         else:
             line = sys.stdin.readline()
             text = line[:-1] if line.endswith("\n") else line

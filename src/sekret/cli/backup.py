@@ -92,8 +92,7 @@ def _summary_text(summary: BackupSummary) -> str:
     counts = doc["counts"]
     lines = [
         f"backup {summary.path}",
-        f"  id {summary.backup_id}, created {summary.created}, sealed with a"
-        f" {summary.sealed_with}",
+        f"  id {summary.backup_id}, created {summary.created}, sealed with a {summary.sealed_with}",
         f"  from {summary.source} under {summary.root or '(everything)'!r}",
         f"  {counts['secrets']} secrets, {counts['versions']} versions,"
         f" {counts['deleted']} soft-deleted (flagged, no values), {counts['skipped']} unreadable",
@@ -140,8 +139,11 @@ def backup() -> None:
 @click.argument("path", type=_PATH)
 @_KEY_FILE
 @_PASSPHRASE
-@click.option("--prefix", metavar="PREFIX",
-              help="Back up every secret of the backend under PREFIX (no --app needed).")
+@click.option(
+    "--prefix",
+    metavar="PREFIX",
+    help="Back up every secret of the backend under PREFIX (no --app needed).",
+)
 @click.option("--force", is_flag=True, help="Replace an existing file at PATH.")
 @_JSON
 @pass_state

@@ -57,13 +57,22 @@ def register(group: click.Group) -> None:
     """Add ``doctor`` to ``group``."""
 
     @group.command("doctor")
-    @click.option("--manifest", "manifest_path", metavar="PATH",
-                  help="sekret.toml to check (default: found upward from here).")
+    @click.option(
+        "--manifest",
+        "manifest_path",
+        metavar="PATH",
+        help="sekret.toml to check (default: found upward from here).",
+    )
     @click.option("--env", "env_name", metavar="NAME", help="The environment to check.")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.option("--strict", is_flag=True, help="Warnings fail too (exit 1).")
-    @click.option("--accept", "accepts", multiple=True, metavar="ID=REASON",
-                  help="Accept a check's warning or failure, saying why (repeatable).")
+    @click.option(
+        "--accept",
+        "accepts",
+        multiple=True,
+        metavar="ID=REASON",
+        help="Accept a check's warning or failure, saying why (repeatable).",
+    )
     @pass_state
     def doctor(
         state: CliState,

@@ -112,8 +112,14 @@ def register(group: click.Group) -> None:
     @click.argument("name", required=False)
     @click.option("--due", is_flag=True, help="Rotate every manifest secret that is due.")
     @click.option("--rotator", "rotator_name", metavar="NAME", help="random, api_key, postgres...")
-    @click.option("--option", "-o", "pairs", multiple=True, metavar="KEY=VALUE",
-                  help="A rotator option (repeatable).")
+    @click.option(
+        "--option",
+        "-o",
+        "pairs",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="A rotator option (repeatable).",
+    )
     @click.option("--rollback", is_flag=True, help="Abandon a pending rotation of NAME.")
     @click.option("--manifest", "manifest_path", metavar="PATH", help="sekret.toml to use.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -142,8 +148,11 @@ def register(group: click.Group) -> None:
             chosen = rotator_name or (spec.rotator if spec else None) or "random"
             merged = {**(spec.rotator_options if spec else {}), **options}
             report = _rotate_one(secrets, name, chosen, merged, rollback)
-            click.echo(json.dumps(report) if as_json else
-                       f"{name}: {report['outcome']}, current version {report['version']}")
+            click.echo(
+                json.dumps(report)
+                if as_json
+                else f"{name}: {report['outcome']}, current version {report['version']}"
+            )
             return 0
         failed = 0
         reports: list[dict[str, Any]] = []
@@ -153,13 +162,24 @@ def register(group: click.Group) -> None:
             spec = specs[status.name]
             try:
                 reports.append(
-                    _rotate_one(secrets, status.name, rotator_name or spec.rotator or "random",
-                                {**spec.rotator_options, **options}, False)
+                    _rotate_one(
+                        secrets,
+                        status.name,
+                        rotator_name or spec.rotator or "random",
+                        {**spec.rotator_options, **options},
+                        False,
+                    )
                 )
             except SekretError as exc:
                 failed += 1
-                reports.append({"name": status.name, "outcome": "failed", "error": exc.code,
-                                "message": str(exc)})
+                reports.append(
+                    {
+                        "name": status.name,
+                        "outcome": "failed",
+                        "error": exc.code,
+                        "message": str(exc),
+                    }
+                )
         if as_json:
             click.echo(json.dumps(reports))
         else:
@@ -192,17 +212,26 @@ def register(group: click.Group) -> None:
         header = ("NAME", "KIND", "EVERY", "VERSION", "LAST ROTATED", "NEXT DUE", "STATE")
         lines = []
         for r in rows:
-            state_text = ("missing" if r.missing else "OVERDUE" if r.overdue
-                          else "pending" if r.pending else "ok")
-            lines.append((
-                r.name,
-                r.kind,
-                f"{r.interval_days}d" if r.interval_days else "-",
-                r.version or "-",
-                format_time(r.last_rotated),
-                format_time(r.next_due),
-                state_text,
-            ))
+            state_text = (
+                "missing"
+                if r.missing
+                else "OVERDUE"
+                if r.overdue
+                else "pending"
+                if r.pending
+                else "ok"
+            )
+            lines.append(
+                (
+                    r.name,
+                    r.kind,
+                    f"{r.interval_days}d" if r.interval_days else "-",
+                    r.version or "-",
+                    format_time(r.last_rotated),
+                    format_time(r.next_due),
+                    state_text,
+                )
+            )
         click.echo(table(header, lines))
 
     @group.command("revoke-previous")

@@ -250,13 +250,28 @@ _env_option = click.option(
 @_manifest_option
 @_env_option
 @click.option("--mask", is_flag=True, help="Replace secret values in the output with ***.")
-@click.option("--mask-timeout", type=float, default=1.0, show_default=True,
-              help="Seconds to hold a possible partial value before emitting it.")
+@click.option(
+    "--mask-timeout",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Seconds to hold a possible partial value before emitting it.",
+)
 @click.option("--watch", is_flag=True, help="Restart the command when a secret is rotated.")
-@click.option("--interval", type=float, default=30.0, show_default=True,
-              help="Seconds between --watch checks.")
-@click.option("--grace", type=float, default=10.0, show_default=True,
-              help="Seconds between SIGTERM and SIGKILL on restart.")
+@click.option(
+    "--interval",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds between --watch checks.",
+)
+@click.option(
+    "--grace",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds between SIGTERM and SIGKILL on restart.",
+)
 @click.option("--allow-missing", is_flag=True, help="Start even if a declared secret is missing.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_command(
@@ -341,10 +356,16 @@ def write_private(path: Path, text: str) -> None:
 @click.command("export")
 @_manifest_option
 @_env_option
-@click.option("--format", "fmt", type=click.Choice(["dotenv", "json"]), default="dotenv",
-              show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write to this file (mode 0600) instead of stdout.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["dotenv", "json"]), default="dotenv", show_default=True
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file (mode 0600) instead of stdout.",
+)
 @click.option("--allow-missing", is_flag=True, help="Skip declared secrets that are missing.")
 def export_command(
     manifest_path: str | None,

@@ -54,9 +54,11 @@ __all__ = [
 MASK: Final = "***"
 _SECRET_KEY = re.compile(r"pass|secret|token|key|credential|private|auth", re.IGNORECASE)
 _NEVER = re.compile(r"(?!)")  # matches nothing
-_STANDARD_ATTRS = frozenset(
-    logging.LogRecord("", 0, "", 0, "", None, None).__dict__
-) | {"message", "asctime", "taskName"}
+_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 
 
 def secret_strings(value: SecretValue | str | bytes) -> list[str]:
@@ -234,7 +236,7 @@ def _emit(node: dict[Any, Any], empty: AnyStr) -> AnyStr:
             continue
         chain = [char]
         while len(child) == 1 and None not in child:  # compress single-child runs
-            (next_char, child), = child.items()
+            ((next_char, child),) = child.items()
             chain.append(next_char)
         rest = _emit(child, empty) if any(k is not None for k in child) else empty
         parts.append(re.escape(empty.join(chain)) + rest)
@@ -243,7 +245,7 @@ def _emit(node: dict[Any, Any], empty: AnyStr) -> AnyStr:
     bar, open_, close = (b"|", b"(?:", b")") if isinstance(empty, bytes) else ("|", "(?:", ")")
     body = parts[0] if len(parts) == 1 else open_ + bar.join(parts) + close
     if None in node:
-        body = (open_ + body + close + ("?" if isinstance(empty, str) else b"?"))
+        body = open_ + body + close + ("?" if isinstance(empty, str) else b"?")
     return body
 
 
@@ -345,7 +347,6 @@ class RedactingProcessor:
         for key, value in event_dict.items():
             event_dict[key] = self.redactor.redact_any(value)
         return event_dict
-
 
 
 class StreamMasker:

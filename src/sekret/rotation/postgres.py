@@ -113,9 +113,7 @@ class PostgresRotator(Rotator):
             try:
                 conn.execute(statement)
             except self._psycopg.Error as exc:
-                raise RotationError(
-                    f"ALTER ROLE {role!r} failed ({type(exc).__name__})"
-                ) from None
+                raise RotationError(f"ALTER ROLE {role!r} failed ({type(exc).__name__})") from None
 
     def generate(self, current: Secret | None) -> object:
         if current is None:
