@@ -330,7 +330,7 @@ def check_file_permissions(project: Project) -> CheckResult:
 
 def _looks_like_key(path: Path) -> bool:
     """A small file holding the urlsafe base64 of 32 bytes (a sekret key file)."""
-    from sekret.backends import _sealing
+    from sekret import _sealing
 
     try:
         if path.stat().st_size > 200:

@@ -7,7 +7,8 @@ SekretError
 ├── ConfigurationError       bad backend URL, option or key setup
 │   ├── ManifestError        sekret.toml / [tool.sekret] is broken
 │   ├── BackendNotInstalled  the backend's SDK is missing; names the extra (also ImportError)
-│   └── InsecureKeyFile      a key file readable by group or others
+│   └── InsecurePath         a file or folder another account could read, write or swap
+│       └── InsecureKeyFile  a key file readable by group or others
 ├── UnsupportedOperation     the backend lacks the capability asked for
 ├── SecretNotFound           no such secret (also LookupError)
 │   ├── VersionNotFound      the secret exists, that version or stage does not
@@ -49,6 +50,7 @@ __all__ = [
     "Conflict",
     "DecryptionError",
     "InsecureKeyFile",
+    "InsecurePath",
     "IntegrityError",
     "InvalidSecretName",
     "InvalidValue",
@@ -122,7 +124,13 @@ class BackendNotInstalled(ConfigurationError, ImportError):
     code = "not_installed"
 
 
-class InsecureKeyFile(ConfigurationError):
+class InsecurePath(ConfigurationError):
+    """A private file, or its folder, that another account could read, write or swap."""
+
+    code = "insecure_path"
+
+
+class InsecureKeyFile(InsecurePath):
     """A key file is readable or writable by group or others."""
 
     code = "insecure_key_file"

@@ -28,8 +28,9 @@ from sekret import (
     SecretNotFound,
     SecretValue,
     WrongMasterKey,
+    _sealing,
 )
-from sekret.backends import _sealing, open_backend
+from sekret.backends import open_backend
 from sekret.backends.local import LocalBackend, init_store
 from sekret.testing import BackendContract, sentinel_value
 

@@ -236,7 +236,7 @@ def test_interrupts_and_os_errors_are_one_line(
 
 def test_a_command_module_that_cannot_import_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
     """A registered module whose dependency is missing leaves the other commands working."""
-    monkeypatch.setattr(sekret.cli, "COMMAND_MODULES", ("sekret.cli._core", "no.such.module"))
+    monkeypatch.setattr(sekret.cli, "COMMAND_MODULES", ("sekret.cli.secrets", "no.such.module"))
     group = build_cli()
     assert "put" in group.commands
     assert "policy" not in group.commands

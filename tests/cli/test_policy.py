@@ -8,7 +8,7 @@ import pytest
 
 from cli.clirunner import Cli
 from sekret.backends.base import Backend
-from sekret.cli import _policy
+from sekret.cli import policy as policy_cli
 
 
 class FakeBackend(Backend):
@@ -30,7 +30,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> type[FakeBackend]:
         asked.append(scheme)
         return FakeBackend
 
-    monkeypatch.setattr(_policy, "backend_class", backend_class)
+    monkeypatch.setattr(policy_cli, "backend_class", backend_class)
     FakeBackend.asked = asked  # type: ignore[attr-defined]
     return FakeBackend
 

@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["COMMAND_MODULES", "build_cli", "main"]
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "sekret.cli._core",
-    "sekret.cli._store",
-    "sekret.cli._policy",
+    "sekret.cli.secrets",
+    "sekret.cli.store",
+    "sekret.cli.policy",
     "sekret.cli.audit",
     "sekret.cli.run",
     "sekret.cli.rotation",

@@ -1,6 +1,6 @@
 """The ``sekret`` command group: global options, the shared state, error handling.
 
-Command modules (``sekret.cli._core`` and the others in
+Command modules (``sekret.cli.secrets`` and the others in
 ``sekret.cli.COMMAND_MODULES``) get the facade with ``state.secrets()``
 through ``pass_state``. Every error leaves as exactly one line on stderr,
 ``sekret: error: <message>``, with an exit code chosen by the error's class

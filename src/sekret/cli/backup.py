@@ -237,7 +237,7 @@ def store_copy(state: CliState, dest: Path, store: Path | None, force: bool) -> 
     STORE defaults to the local:// path of --backend, else ./.sekret/secrets.db.
     Values stay sealed: the copy opens with the store's master key (back it up apart).
     """
-    from sekret.cli._store import store_location
+    from sekret.cli.store import store_location
 
     db, _ = store_location(state, store)
     copy = backup_local_store(db, dest, overwrite=force)

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from sekret.backends._local_errors import translate
-from sekret.backends._local_rows import to_us, utcnow
-from sekret.backends._sealing import KdfParams
+from sekret._sealing import KdfParams
+from sekret.backends.local._errors import translate
+from sekret.backends.local._rows import to_us, utcnow
 from sekret.exceptions import ConfigurationError, IntegrityError
 
 __all__ = [

@@ -31,11 +31,11 @@ Every sqlite3 error is translated here: a damaged or foreign file is an
 ``IntegrityError`` naming the file. Reads never write: a soft-deleted secret
 whose window has passed reads as not found and is purged by the next write.
 
-The parts live in private modules: ``_local_schema`` (format, schema,
-statements), ``_local_sql`` (connections, retried transactions),
-``_local_writes`` (what a write does in its transaction), ``_local_rows``
-(column conversions), ``_local_errors`` (error translation) and
-``_local_keys`` (where the master key comes from).
+The parts live in private modules: ``_schema`` (format, schema,
+statements), ``_sql`` (connections, retried transactions),
+``_writes`` (what a write does in its transaction), ``_rows``
+(column conversions), ``_errors`` (error translation) and
+``_keys`` (where the master key comes from).
 
 This module must never log, print or put a value or a key in an error.
 """
@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from sekret import _sealing
 from sekret._names import validate_name
 from sekret._values import (
     CONTENT_TYPES,
@@ -64,34 +65,33 @@ from sekret._values import (
     VersionInfo,
     validate_stage,
 )
-from sekret.backends import _sealing
-from sekret.backends._local_errors import gone, malformed, no_version, not_found
-from sekret.backends._local_errors import translate as _translate
-from sekret.backends._local_keys import default_key_file as default_key_file
-from sekret.backends._local_keys import fsync_dir as _fsync_dir
-from sekret.backends._local_keys import init_master, new_master, resolve_master
-from sekret.backends._local_rows import MEMO_SIZE as _MEMO_SIZE
-from sekret.backends._local_rows import NO_LIMIT as _NO_LIMIT
-from sekret.backends._local_rows import NO_METADATA as _NO_METADATA
-from sekret.backends._local_rows import from_us as _from_us
-from sekret.backends._local_rows import metadata_of as _metadata
-from sekret.backends._local_rows import stage_set as _stage_set
-from sekret.backends._local_rows import to_us as _to_us
-from sekret.backends._local_rows import utcnow as utcnow
-from sekret.backends._local_rows import version_number as _version_number
-from sekret.backends._local_schema import FORMAT as FORMAT
-from sekret.backends._local_schema import LIST as _LIST
-from sekret.backends._local_schema import MODE_KEY as MODE_KEY
-from sekret.backends._local_schema import MODE_PASSPHRASE as MODE_PASSPHRASE
-from sekret.backends._local_schema import READ_BY_STAGE as _READ_BY_STAGE
-from sekret.backends._local_schema import READ_BY_VERSION as _READ_BY_VERSION
-from sekret.backends._local_schema import READ_CURRENT as _READ_CURRENT
-from sekret.backends._local_schema import VERSIONS as _VERSIONS
-from sekret.backends._local_schema import create_schema, read_meta
-from sekret.backends._local_sql import open_connection as _open_connection
-from sekret.backends._local_sql import run_query, run_write, snapshot
-from sekret.backends._local_writes import add_version, move_label, secret_row
 from sekret.backends.base import DEFAULT_RECOVERY_DAYS, Backend, Capability
+from sekret.backends.local._errors import gone, malformed, no_version, not_found
+from sekret.backends.local._errors import translate as _translate
+from sekret.backends.local._keys import default_key_file as default_key_file
+from sekret.backends.local._keys import fsync_dir as _fsync_dir
+from sekret.backends.local._keys import init_master, new_master, resolve_master
+from sekret.backends.local._rows import MEMO_SIZE as _MEMO_SIZE
+from sekret.backends.local._rows import NO_LIMIT as _NO_LIMIT
+from sekret.backends.local._rows import NO_METADATA as _NO_METADATA
+from sekret.backends.local._rows import from_us as _from_us
+from sekret.backends.local._rows import metadata_of as _metadata
+from sekret.backends.local._rows import stage_set as _stage_set
+from sekret.backends.local._rows import to_us as _to_us
+from sekret.backends.local._rows import utcnow as utcnow
+from sekret.backends.local._rows import version_number as _version_number
+from sekret.backends.local._schema import FORMAT as FORMAT
+from sekret.backends.local._schema import LIST as _LIST
+from sekret.backends.local._schema import MODE_KEY as MODE_KEY
+from sekret.backends.local._schema import MODE_PASSPHRASE as MODE_PASSPHRASE
+from sekret.backends.local._schema import READ_BY_STAGE as _READ_BY_STAGE
+from sekret.backends.local._schema import READ_BY_VERSION as _READ_BY_VERSION
+from sekret.backends.local._schema import READ_CURRENT as _READ_CURRENT
+from sekret.backends.local._schema import VERSIONS as _VERSIONS
+from sekret.backends.local._schema import create_schema, read_meta
+from sekret.backends.local._sql import open_connection as _open_connection
+from sekret.backends.local._sql import run_query, run_write, snapshot
+from sekret.backends.local._writes import add_version, move_label, secret_row
 from sekret.exceptions import (
     BackendUnavailable,
     ConfigurationError,

@@ -17,8 +17,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sekret.backends import _sealing
-from sekret.backends._local_schema import MODE_KEY, MODE_PASSPHRASE
+from sekret import _sealing
+from sekret.backends.local._schema import MODE_KEY, MODE_PASSPHRASE
 from sekret.exceptions import ConfigurationError, Conflict, IntegrityError
 
 __all__ = ["default_key_file", "fsync_dir", "init_master", "new_master", "resolve_master"]

@@ -29,16 +29,16 @@ How sekret's model is carried by the service (docs/backends/aws.md says more):
   character set and length, 20 ids per batch, a 7-30 day recovery window.
 
 Errors are translated here, at the boundary, ``raise ... from exc``; no
-Errors are translated at the boundary (``_aws_errors``), ``raise ... from
+Errors are translated at the boundary (``_errors``), ``raise ... from
 exc``; no botocore exception reaches the caller. A message never carries a
 value, and never the service's own message text (AWS validation messages can
 echo request parameters).
 
 The backend is split into private modules, each readable on its own:
-``_aws_client`` (session, client, assumed role, one call), ``_aws_writes``
-(writes, tokens, compare-and-set, stage moves), ``_aws_errors`` (botocore ->
-sekret errors), ``_aws_names`` (names, labels, VersionIds, tags) and
-``_aws_policy`` (IAM policies). This module holds ``AwsBackend`` itself: the
+``_client`` (session, client, assumed role, one call), ``_writes``
+(writes, tokens, compare-and-set, stage moves), ``_errors`` (botocore ->
+sekret errors), ``_names`` (names, labels, VersionIds, tags) and
+``_policy`` (IAM policies). This module holds ``AwsBackend`` itself: the
 URL, reads, listing, deletes, and the names other code imports from here.
 
 ``boto3``/``botocore`` are imported in the constructor only: this module and
@@ -60,16 +60,16 @@ from sekret._values import (
     SecretInfo,
     VersionInfo,
 )
-from sekret.backends._aws_client import Clock as Clock
-from sekret.backends._aws_client import utcnow as utcnow
-from sekret.backends._aws_errors import from_code
-from sekret.backends._aws_names import JSON_VERSION_PREFIX as JSON_VERSION_PREFIX
-from sekret.backends._aws_names import MAX_AWS_NAME as MAX_AWS_NAME
-from sekret.backends._aws_names import STAGE_FROM_AWS as STAGE_FROM_AWS
-from sekret.backends._aws_names import STAGE_TO_AWS as STAGE_TO_AWS
-from sekret.backends._aws_names import TEMP_LABEL_PREFIX as TEMP_LABEL_PREFIX
-from sekret.backends._aws_names import check_aws_name as check_aws_name
-from sekret.backends._aws_names import (
+from sekret.backends.aws._client import Clock as Clock
+from sekret.backends.aws._client import utcnow as utcnow
+from sekret.backends.aws._errors import from_code
+from sekret.backends.aws._names import JSON_VERSION_PREFIX as JSON_VERSION_PREFIX
+from sekret.backends.aws._names import MAX_AWS_NAME as MAX_AWS_NAME
+from sekret.backends.aws._names import STAGE_FROM_AWS as STAGE_FROM_AWS
+from sekret.backends.aws._names import STAGE_TO_AWS as STAGE_TO_AWS
+from sekret.backends.aws._names import TEMP_LABEL_PREFIX as TEMP_LABEL_PREFIX
+from sekret.backends.aws._names import check_aws_name as check_aws_name
+from sekret.backends.aws._names import (
     chunks,
     current_of,
     is_version_id,
@@ -77,11 +77,11 @@ from sekret.backends._aws_names import (
     secret_from,
     to_utc,
 )
-from sekret.backends._aws_names import from_aws_labels as from_aws_labels
-from sekret.backends._aws_names import to_aws_label as to_aws_label
-from sekret.backends._aws_names import version_id_for as version_id_for
-from sekret.backends._aws_policy import iam_policy as iam_policy
-from sekret.backends._aws_writes import AwsWrites
+from sekret.backends.aws._names import from_aws_labels as from_aws_labels
+from sekret.backends.aws._names import to_aws_label as to_aws_label
+from sekret.backends.aws._names import version_id_for as version_id_for
+from sekret.backends.aws._policy import iam_policy as iam_policy
+from sekret.backends.aws._writes import AwsWrites
 from sekret.backends.base import DEFAULT_RECOVERY_DAYS, Capability
 from sekret.exceptions import (
     AccessDenied,

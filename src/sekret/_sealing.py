@@ -26,7 +26,6 @@ import binascii
 import json
 import os
 import secrets
-import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from sekret.exceptions import ConfigurationError, DecryptionError, InsecureKeyFile, WrongMasterKey
+from sekret._files import read_private, write_private
+from sekret.exceptions import ConfigurationError, DecryptionError, WrongMasterKey
 
 __all__ = [
     "KEY_BYTES",
@@ -92,41 +92,20 @@ def check_key_bytes(key: object, *, source: str) -> bytes:
 
 
 def read_key_file(path: Path) -> bytes:
-    """The key in ``path``; refuses a missing file and one open to group or others."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except FileNotFoundError:
+    """The key in ``path``; refuses a missing file, a symlink, another owner's file and
+    one open to group or others (``sekret._files.read_private``)."""
+    if not os.path.lexists(path):
         raise ConfigurationError(
             f"key file {path} does not exist; pass key_file=, set SEKRET_MASTER_KEY,"
             " or run `sekret init`"
-        ) from None
-    except OSError as exc:
-        raise ConfigurationError(f"key file {path} cannot be opened: {exc.strerror}") from exc
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ConfigurationError(f"key file {path} is not a regular file")
-        if os.name == "posix" and st.st_mode & 0o077:
-            raise InsecureKeyFile(
-                f"key file {path} has mode {stat.S_IMODE(st.st_mode):04o}; group and others"
-                f" must have no access: chmod 600 {path}"
-            )
-        data = os.read(fd, 4096)
-    finally:
-        os.close(fd)
+        )
+    data = read_private(path, what="key file", limit=4096, key=True)
     return decode_key(data, source=f"key file {path}")
 
 
 def create_key_file(path: Path, key: bytes) -> None:
     """Write ``key`` to a new file at ``path``, mode 0600, fsynced; never overwrites."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    try:
-        if os.name == "posix":
-            os.fchmod(fd, 0o600)
-        os.write(fd, (encode_key(key) + "\n").encode("ascii"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_private(path, (encode_key(key) + "\n").encode("ascii"), what="key file", overwrite=False)
 
 
 # -- passphrases ------------------------------------------------------------

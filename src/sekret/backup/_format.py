@@ -15,7 +15,7 @@ returns the body.
 
 This module must never put a name or a value in the header, never put a
 value, a key or a passphrase in an error, never accept scrypt parameters
-that would take more than 256 MiB, and never write a file (``_backup_files``
+that would take more than 256 MiB, and never write a file (``_files``
 does that).
 """
 
@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from sekret.backends import _sealing
+from sekret import _sealing
 from sekret.exceptions import ConfigurationError, IntegrityError, WrongMasterKey
 
 FORMAT: Final = 1

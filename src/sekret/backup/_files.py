@@ -1,6 +1,6 @@
 """Backup files on disk: atomic 0600 writes, and the raw copy of a local store.
 
-``write_atomic`` puts a sealed backup (``_backup_format``) in place through a
+``write_atomic`` puts a sealed backup (``_format``) in place through a
 temporary file, fsync and rename, so a reader never sees half a backup.
 ``backup_local_store`` (public through ``sekret.backup``) is a consistent
 copy of a local store's SQLite file taken with the sqlite3 online backup API
@@ -21,32 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from sekret._files import write_private
 from sekret.exceptions import ConfigurationError, Conflict, IntegrityError
 
 
 def write_atomic(path: Path, data: bytes, *, overwrite: bool) -> None:
-    """Write ``data`` to ``path`` (0600) through a temporary file, fsync and rename."""
-    if path.exists() and not overwrite:
-        raise Conflict(f"{path} already exists; refusing to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temp = path.with_name(f".{path.name}.{_random.token_hex(6)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(temp, flags, 0o600)
-    try:
-        try:
-            if os.name == "posix":
-                os.fchmod(fd, 0o600)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    """Write ``data`` to ``path`` (0600) atomically (``sekret._files.write_private``)."""
+    write_private(path, data, what="backup", overwrite=overwrite)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -29,8 +29,8 @@ from sekret.exceptions import BackendUnavailable, SecretNotFound, SekretError
 if TYPE_CHECKING:
     import asyncio
 
-    from sekret._cache_records import CachePolicy
     from sekret.cache import SecretCache
+    from sekret.cache._records import CachePolicy
 
 __all__ = [
     "DaemonPool",

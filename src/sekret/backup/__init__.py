@@ -25,9 +25,9 @@ versions on top of the target's and moves the stages.
 ``backup_local_store`` is a consistent raw copy of a local store's SQLite file
 (the sqlite3 online backup API); its values stay sealed under the store's key.
 
-The pieces live in private modules: ``_backup_format`` (key sources, header,
-sealing and opening), ``_backup_restore`` (the per-secret restore and its
-report) and ``_backup_files`` (atomic 0600 writes, the raw local copy). This
+The pieces live in private modules: ``_format`` (key sources, header,
+sealing and opening), ``_restore`` (the per-secret restore and its
+report) and ``_files`` (atomic 0600 writes, the raw local copy). This
 module holds the public functions and re-exports every public name.
 
 This module must never log, print or put a value or a key in an error, a
@@ -42,8 +42,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sekret._backup_files import LocalCopy, backup_local_store, write_atomic
-from sekret._backup_format import (
+from sekret import _sealing
+from sekret._values import Secret, SecretValue
+from sekret.backends.base import Backend, Capability
+from sekret.backup._files import LocalCopy, backup_local_store, write_atomic
+from sekret.backup._format import (
     FORMAT,
     KdfParams,
     KeySource,
@@ -52,17 +55,14 @@ from sekret._backup_format import (
     open_backup,
     seal_backup,
 )
-from sekret._backup_restore import Mode as Mode
-from sekret._backup_restore import (
+from sekret.backup._restore import Mode as Mode
+from sekret.backup._restore import (
     RestoreReport,
     SecretOutcome,
     restore_one,
     target_of,
     versions_of,
 )
-from sekret._values import Secret, SecretValue
-from sekret.backends import _sealing
-from sekret.backends.base import Backend, Capability
 from sekret.exceptions import (
     ConfigurationError,
     Conflict,

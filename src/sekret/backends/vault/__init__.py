@@ -59,7 +59,6 @@ from sekret._values import (
     VersionInfo,
     validate_stage,
 )
-from sekret.backends._vault_auth import AuthMethod, VaultConnection, auth_from_options
 from sekret.backends.base import (
     ABSENT,
     DEFAULT_RECOVERY_DAYS,
@@ -70,6 +69,7 @@ from sekret.backends.base import (
     move_label,
     require,
 )
+from sekret.backends.vault._auth import AuthMethod, VaultConnection, auth_from_options
 from sekret.exceptions import (
     ConfigurationError,
     Conflict,

@@ -38,8 +38,8 @@ clock reading of the last hit (a plain attribute store); the lock-free reads
 rely on single dict operations being atomic under CPython's GIL.
 
 The hit path (``get``, ``get_text``, ``aget``, ``_Entry``) lives here; the
-records are in ``_cache_records`` and the cold machinery (single flight,
-refresh workers, backoff, stale reporting, prefetch) in ``_cache_flight``.
+records are in ``_records`` and the cold machinery (single flight,
+refresh workers, backoff, stale reporting, prefetch) in ``_flight``.
 """
 
 from __future__ import annotations
@@ -54,18 +54,18 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from sekret._cache_flight import DaemonPool as _DaemonPool
-from sekret._cache_flight import Flight as _Flight
-from sekret._cache_flight import Negative as _Negative
-from sekret._cache_flight import backoff, prefetch, report_stale
-from sekret._cache_flight import fresh_copy as _fresh_copy
-from sekret._cache_flight import resolve_future as _resolve_future
-from sekret._cache_flight import transient as _transient
-from sekret._cache_records import CachePolicy as CachePolicy
-from sekret._cache_records import CacheStats as CacheStats
-from sekret._cache_records import HitStats as HitStats
 from sekret._values import Secret, SecretValue
 from sekret.backends.base import Backend
+from sekret.cache._flight import DaemonPool as _DaemonPool
+from sekret.cache._flight import Flight as _Flight
+from sekret.cache._flight import Negative as _Negative
+from sekret.cache._flight import backoff, prefetch, report_stale
+from sekret.cache._flight import fresh_copy as _fresh_copy
+from sekret.cache._flight import resolve_future as _resolve_future
+from sekret.cache._flight import transient as _transient
+from sekret.cache._records import CachePolicy as CachePolicy
+from sekret.cache._records import CacheStats as CacheStats
+from sekret.cache._records import HitStats as HitStats
 from sekret.exceptions import (
     AccessDenied,
     BackendUnavailable,

@@ -4,9 +4,9 @@
 connection needs; ``run_write`` runs one ``BEGIN IMMEDIATE`` transaction
 (purging expired soft-deleted secrets first) and ``run_query`` one read
 statement, both retried with a short backoff while another process holds the
-lock, then translated (``_local_errors``); ``snapshot`` wraps several reads in
+lock, then translated (``_errors``); ``snapshot`` wraps several reads in
 one read transaction. What a write does inside its transaction is in
-``_local_writes``.
+``_writes``.
 
 This module must never create a store file, commit a partial write, seal or
 open a value, or put a value or a key in an error.
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from sekret.backends._local_errors import is_busy, translate
+from sekret.backends.local._errors import is_busy, translate
 
 __all__ = ["open_connection", "run_query", "run_write", "snapshot"]
 

@@ -5,7 +5,7 @@ validates the client settings, builds the one shared, thread-safe
 Secrets Manager client (or assumes a role at first use and again before its
 credentials expire, on the injected clock), and sends every API call through
 ``_call``, which turns each botocore failure into a sekret error
-(``_aws_errors``) raised ``from`` it. ``_describe`` adds the one check every
+(``_errors``) raised ``from`` it. ``_describe`` adds the one check every
 operation on an existing secret needs: scheduled for deletion or not.
 
 This module must never import ``boto3``/``botocore`` at import time (only the
@@ -22,8 +22,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sekret.backends._aws_errors import translate
-from sekret.backends._aws_names import to_utc
+from sekret.backends.aws._errors import translate
+from sekret.backends.aws._names import to_utc
 from sekret.backends.base import Backend, require
 from sekret.exceptions import (
     BackendUnavailable,

@@ -16,11 +16,11 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING
 
+from sekret import _sealing
 from sekret._values import CURRENT, PREVIOUS, SecretValue, VersionInfo
-from sekret.backends import _sealing
-from sekret.backends._local_errors import check_expected
-from sekret.backends._local_rows import NO_LIMIT, from_us, metadata_of, stage_set, version_number
-from sekret.backends._local_schema import SYNC_CURRENT, SYNC_STAGES
+from sekret.backends.local._errors import check_expected
+from sekret.backends.local._rows import NO_LIMIT, from_us, metadata_of, stage_set, version_number
+from sekret.backends.local._schema import SYNC_CURRENT, SYNC_STAGES
 from sekret.exceptions import Conflict, InvalidValue
 
 if TYPE_CHECKING:

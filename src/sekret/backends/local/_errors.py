@@ -16,8 +16,8 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
-from sekret.backends._local_rows import from_us
 from sekret.backends.base import ABSENT
+from sekret.backends.local._rows import from_us
 from sekret.exceptions import (
     BackendUnavailable,
     Conflict,

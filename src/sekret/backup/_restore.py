@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from sekret._backup_format import damaged
 from sekret._values import CONTENT_TYPES, CURRENT, SecretValue
 from sekret.backends.base import Backend
+from sekret.backup._format import damaged
 from sekret.exceptions import AccessDenied, SecretDeleted, SecretNotFound, VersionNotFound
 
 if TYPE_CHECKING:

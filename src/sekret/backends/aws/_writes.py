@@ -1,6 +1,6 @@
 """The AWS backend's write path: writes, idempotency tokens, compare-and-set, stages.
 
-``AwsWrites`` sits between ``AwsConnection`` (``_aws_client``) and
+``AwsWrites`` sits between ``AwsConnection`` (``_client``) and
 ``AwsBackend`` (``sekret.backends.aws``, whose docstring explains the model):
 ``write`` creates the secret (metadata as tags) or adds a version, returns the
 earlier version for a repeated token, and for a CAS write or one without
@@ -21,8 +21,8 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sekret._values import CURRENT, SecretValue, VersionInfo
-from sekret.backends._aws_client import AwsConnection
-from sekret.backends._aws_names import (
+from sekret.backends.aws._client import AwsConnection
+from sekret.backends.aws._names import (
     TEMP_LABEL_PREFIX,
     check_aws_name,
     current_of,
