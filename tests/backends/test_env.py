@@ -160,3 +160,19 @@ def test_facade_with_manifest_mapping(tmp_path: Path, monkeypatch: pytest.Monkey
         assert secrets.get_json("db") == {"user": "app", "password": "p"}
         assert [i.name for i in secrets.list()] == ["db"]
     assert "DATABASE_CREDENTIALS" in os.environ
+
+
+def test_python_dotenv_parser_keeps_the_shape_env_backend_relies_on() -> None:
+    """dotenv.parser (private in python-dotenv) still yields bindings with key, value,
+    error and original.line: the env backend's file:line errors depend on it."""
+    import io
+
+    from dotenv import parser
+
+    bindings = list(parser.parse_stream(io.StringIO("A=1\nnot valid line ''\nB='2'\n")))
+    assert [(b.key, b.value, b.error) for b in bindings] == [
+        ("A", "1", False),
+        (None, None, True),
+        ("B", "2", False),
+    ]
+    assert [b.original.line for b in bindings] == [1, 2, 3]

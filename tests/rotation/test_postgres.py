@@ -11,7 +11,7 @@ from psycopg import sql
 from sekret import PREVIOUS, RotationError, Secrets
 from sekret.backends.memory import MemoryBackend
 from sekret.rotation import RotationEngine, Step
-from sekret.rotation.postgres import PostgresRotator, scram_verifier
+from sekret.rotation.postgres import PostgresRotator, encrypted_password
 from servers.postgres import PostgresServer
 
 pytestmark = pytest.mark.service
@@ -32,7 +32,7 @@ def _make_role(server: PostgresServer, role: str, password: str) -> None:
     with _admin(server) as conn:
         conn.execute(
             sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                sql.Identifier(role), sql.Literal(scram_verifier(password))
+                sql.Identifier(role), sql.Literal(encrypted_password(conn, role, password))
             )
         )
 
@@ -73,15 +73,22 @@ def _creds(server: PostgresServer, role: str, password: str) -> dict[str, object
     }
 
 
-def test_scram_verifier_matches_rfc_7677_vector() -> None:
-    """The verifier for RFC 7677's example user/salt gives the published keys."""
-    import base64
-
-    v = scram_verifier("pencil", salt=base64.b64decode("W22ZaJ0SNY7soEsUEjb6gQ=="))
-    assert v == (
-        "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$"
-        "WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU="
-    )
+def test_rotated_password_is_stored_as_the_servers_scram_verifier(
+    postgres_server: PostgresServer, role: str, secrets: Secrets
+) -> None:
+    """ALTER ROLE sends libpq's verifier: pg_authid holds SCRAM, never the plaintext."""
+    old = _creds(postgres_server, role, _random.token_urlsafe(16))
+    _make_role(postgres_server, role, str(old["password"]))
+    secrets.put("database", old)
+    RotationEngine(secrets).rotate("database", PostgresRotator(admin=postgres_server.admin_creds()))
+    new_password = secrets.get_json("database")["password"]
+    with _admin(postgres_server) as conn:
+        query = "SELECT rolpassword FROM pg_authid WHERE rolname = %s"
+        row = conn.execute(query, (role,)).fetchone()
+    assert row is not None
+    stored = row[0]
+    assert stored.startswith("SCRAM-SHA-256$4096:")
+    assert new_password not in stored
 
 
 def test_single_role_rotation(postgres_server: PostgresServer, role: str, secrets: Secrets) -> None:

@@ -9,18 +9,18 @@ The secret is JSON: ``{"username", "password", "host", "port", "dbname"}``.
   *set* changes the password of the role that is *not* current, so the live
   credentials keep working through the whole rotation.
 
-Passwords reach the server as SCRAM-SHA-256 verifiers computed here, so the
-plaintext never appears in the server's statement log. *test* connects with
+Passwords reach the server as verifiers computed by libpq on the admin
+connection (``PQencryptPasswordConn`` through psycopg's
+``pgconn.encrypt_password``), which follows the server's
+``password_encryption`` setting (SCRAM-SHA-256 by default), so the plaintext
+never appears in the server's statement log and sekret does not reimplement
+SCRAM. *test* connects with
 the new credentials. A failed test reverts *set* (single strategy).
 Error messages carry the role and host, never a password.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import os
 import secrets as _random
 import string
 from collections.abc import Mapping
@@ -31,24 +31,20 @@ from sekret.backends.base import require
 from sekret.exceptions import ConfigurationError, InvalidValue, RotationError
 from sekret.rotation.engine import Rotator
 
-__all__ = ["PostgresRotator", "scram_verifier"]
+__all__ = ["PostgresRotator", "encrypted_password"]
 
 _FIELDS = ("username", "password", "host", "port", "dbname")
 _ALPHABET = string.ascii_letters + string.digits
 
 
-def scram_verifier(password: str, *, iterations: int = 4096, salt: bytes | None = None) -> str:
-    """The SCRAM-SHA-256 verifier PostgreSQL stores for ``password`` (RFC 5802/7677)."""
-    salt = salt if salt is not None else os.urandom(16)
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
-    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+def encrypted_password(conn: Any, role: str, password: str) -> str:
+    """The verifier the server behind ``conn`` stores for ``role``/``password``.
 
-    def b64(b: bytes) -> str:
-        return base64.b64encode(b).decode("ascii")
-
-    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+    libpq asks the server for its ``password_encryption`` and hashes locally;
+    the plaintext never leaves this process.
+    """
+    verifier: bytes = conn.pgconn.encrypt_password(password.encode("utf-8"), role.encode("utf-8"))
+    return verifier.decode("ascii")
 
 
 def _creds(secret: Secret | Mapping[str, Any], what: str) -> dict[str, Any]:
@@ -106,11 +102,11 @@ class PostgresRotator(Rotator):
 
     def _set_password(self, role: str, password: str) -> None:
         sql = self._psycopg.sql
-        statement = sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
-            sql.Identifier(role), sql.Literal(scram_verifier(password))
-        )
         with self._connect(self.admin) as conn:
             try:
+                statement = sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
+                    sql.Identifier(role), sql.Literal(encrypted_password(conn, role, password))
+                )
                 conn.execute(statement)
             except self._psycopg.Error as exc:
                 raise RotationError(f"ALTER ROLE {role!r} failed ({type(exc).__name__})") from None
