@@ -23,7 +23,7 @@ if ! command -v pg_ctl >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl 
 fi
 
 export PATH="$PWD/.venv/bin:$PATH"
-echo "== ruff"; ruff check src tests benchmarks examples
+echo "== ruff"; ruff check src tests benchmarks examples && ruff format --check src tests benchmarks examples
 echo "== mypy"; mypy
 echo "== pytest"
 set +e
