@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sekret.cli.backup",
     "sekret.cli.doctor",
     "sekret.cli.inject",
+    "sekret.cli.precommit",
 )
 """Modules whose ``register(group)`` adds commands; add yours here."""
 
