@@ -147,7 +147,8 @@ def test_sidecar_and_app_use_real_options() -> None:
     assert isinstance(backend, ChainBackend)
     first = backend.members[0]
     assert isinstance(first, FileBackend)
-    assert first.group_read and str(first.root) == "/mnt/secrets"
+    assert first.group_read
+    assert str(first.root) == "/mnt/secrets"
     assert spec["volumes"][2]["secret"]["defaultMode"] == 0o440
 
 
