@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sekret import ConfigurationError, InvalidReference, Secrets
+from sekret import ConfigurationError, InvalidReference, Secrets, SecretValue
 from sekret._envfile import parse_env_file, read_env_file, resolve_env_file
 from sekret.backends.local import init_store
 from sekret.testing import sentinel_value
@@ -103,3 +103,20 @@ def test_run_env_file_resolves_and_masks(store: str, tmp_path: Path) -> None:
     assert done.returncode == 7, done.stderr
     assert done.stdout.decode().splitlines() == ["***", "debug"]
     assert password.encode() not in done.stdout + done.stderr
+
+
+def test_fresh_resolution_sees_a_new_version(tmp_path: Path) -> None:
+    """With fresh=True (run --watch) a put after the first read shows as a new version."""
+    secrets = Secrets("memory://", app="arrwdb", environment="staging")
+    secrets.put("api-key", sentinel_value("one"))
+    path = tmp_path / ".env.tpl"
+    path.write_text("KEY=sekret://api-key\n")
+    entries = read_env_file(path)
+    first = resolve_env_file(secrets, entries)
+    second_value = sentinel_value("two")
+    # behind the cache's back, as another process would
+    secrets.backend.write("arrwdb/staging/api-key", SecretValue.of(second_value))
+    assert resolve_env_file(secrets, entries).versions == first.versions  # cached
+    fresh = resolve_env_file(secrets, entries, fresh=True)
+    assert fresh.versions != first.versions
+    assert fresh.variables["KEY"] == second_value
