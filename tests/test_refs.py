@@ -230,3 +230,12 @@ def test_async_face_accepts_references(secrets: Secrets) -> None:
         )
 
     assert asyncio.run(run()) == (value, 1, value)
+
+
+def test_get_bytes_by_reference_keeps_binary(secrets: Secrets) -> None:
+    """get_bytes with a reference (sync and async) returns binary values unchanged."""
+    secrets.put("blob", b"\xff\x00one")
+    secrets.put("blob", b"\xff\x00two")
+    assert secrets.get_bytes("sekret://blob@v1") == b"\xff\x00one"
+    assert secrets.get_bytes("blob@current") == b"\xff\x00two"
+    assert asyncio.run(AsyncSecrets(secrets).get_bytes("sekret://blob@v1")) == b"\xff\x00one"

@@ -33,7 +33,6 @@ __all__ = ["EnvEntry", "EnvFileValues", "parse_env_file", "read_env_file", "reso
 
 _NAME_START = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_"
 _NAME_CHARS = _NAME_START + "0123456789"
-MAX_ENV_FILE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,17 +95,9 @@ def parse_env_file(text: str, *, source: str = "<env file>") -> list[EnvEntry]:
 
 def read_env_file(path: Path) -> list[EnvEntry]:
     """Read and parse one env file (UTF-8, at most 1 MiB)."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigurationError(f"env file {path} cannot be read: {exc.strerror}") from exc
-    if len(data) > MAX_ENV_FILE_BYTES:
-        raise ConfigurationError(f"env file {path} is larger than {MAX_ENV_FILE_BYTES} bytes")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigurationError(f"env file {path} is not UTF-8 text") from None
-    return parse_env_file(text, source=str(path))
+    from sekret._template import read_text
+
+    return parse_env_file(read_text(path, what="env file"), source=str(path))
 
 
 def resolve_env_file(

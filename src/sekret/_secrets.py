@@ -237,9 +237,11 @@ class Secrets:
         stage: str | None = None,
         field: str | None = None,
     ) -> bytes:
-        if field is None and not looks_like_reference(name):
-            return self.get_secret(name, version=version, stage=stage).value.bytes()
-        return self._get_field_text(name, version, stage, field).encode("utf-8")
+        full, version, stage, field = self._target(name, version, stage, field)
+        secret = self._read(full, version, stage)
+        if field is None:
+            return secret.value.bytes()
+        return field_text(secret, field, backend=self.backend.describe()).encode("utf-8")
 
     def get_json(
         self,
@@ -537,8 +539,6 @@ class AsyncSecrets:
         stage: str | None = None,
         field: str | None = None,
     ) -> str:
-        if field is None and not looks_like_reference(name):
-            return (await self.get_secret(name, version=version, stage=stage)).value.text()
         full, version, stage, field = self.sync._target(name, version, stage, field)
         secret = await self._aread(full, version, stage)
         if field is None:
@@ -553,9 +553,11 @@ class AsyncSecrets:
         stage: str | None = None,
         field: str | None = None,
     ) -> bytes:
-        if field is None and not looks_like_reference(name):
-            return (await self.get_secret(name, version=version, stage=stage)).value.bytes()
-        return (await self.get(name, version=version, stage=stage, field=field)).encode("utf-8")
+        full, version, stage, field = self.sync._target(name, version, stage, field)
+        secret = await self._aread(full, version, stage)
+        if field is None:
+            return secret.value.bytes()
+        return field_text(secret, field, backend=self.sync.backend.describe()).encode("utf-8")
 
     async def get_json(
         self,

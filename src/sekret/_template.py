@@ -40,7 +40,15 @@ if TYPE_CHECKING:
 
     from sekret._secrets import Secrets
 
-__all__ = ["Template", "load_template", "parse_template", "render", "render_to_file", "watch"]
+__all__ = [
+    "Template",
+    "load_template",
+    "read_text",
+    "parse_template",
+    "render",
+    "render_to_file",
+    "watch",
+]
 
 _OPEN = "{{"
 _TAG = re.compile(r'\{\{[ \t]*(?:(sekret)[ \t]+)?"([^"\n]*)"[ \t]*\}\}')
@@ -117,19 +125,23 @@ def render(template: Template, secrets: Secrets) -> str:
     return "".join(values[p.text] if p.ref else p.text for p in template.parts)
 
 
+def read_text(path: Path, *, what: str, limit: int = MAX_TEMPLATE_BYTES) -> str:
+    """A small UTF-8 file's text; ConfigurationError naming ``what`` and the path otherwise."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"{what} {path} cannot be read: {exc.strerror}") from exc
+    if len(data) > limit:
+        raise ConfigurationError(f"{what} {path} is larger than {limit} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"{what} {path} is not UTF-8 text") from None
+
+
 def load_template(path: Path) -> Template:
     """Read and parse a template file (UTF-8, at most 1 MiB)."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigurationError(f"template {path} cannot be read: {exc.strerror}") from exc
-    if len(data) > MAX_TEMPLATE_BYTES:
-        raise ConfigurationError(f"template {path} is larger than {MAX_TEMPLATE_BYTES} bytes")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigurationError(f"template {path} is not UTF-8 text") from None
-    return parse_template(text, source=str(path))
+    return parse_template(read_text(path, what="template"), source=str(path))
 
 
 def _digest(data: bytes) -> bytes:
