@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Any, ParamSpec, TypeVar
 
+    from sekret._refs import Reference
     from sekret.audit import AuditLog
     from sekret.cache import CachePolicy, SecretCache
 
@@ -79,6 +80,8 @@ class Secrets:
         )
         self.read_only = read_only
         self._full_names: dict[str, str] = {}  # short -> full, validated once (reads only)
+        # reference text -> (parsed, full name), checked once (reads only)
+        self._references: dict[str, tuple[Reference, str]] = {}
         self.cache: SecretCache | None = None
         if cache is not False:
             from sekret.cache import CachePolicy, SecretCache  # lazy: see TYPE_CHECKING above
@@ -178,7 +181,14 @@ class Secrets:
         """``(full name, version, stage, field)`` for a short name or a reference."""
         if not looks_like_reference(name):
             return self._full_names.get(name) or self._resolve(name), version, stage, field
-        ref = parse_reference(name, require_scheme=False)
+        known = self._references.get(name)
+        if known is None:
+            parsed = parse_reference(name, require_scheme=False)
+            known = (parsed, parsed.full_name(self.namespace))  # another environment: refused
+            if len(self._references) >= 4096:
+                self._references.clear()
+            self._references[name] = known
+        ref, full = known
         if (ref.version or ref.stage) and (version is not None or stage is not None):
             raise InvalidReference(
                 f"reference {str(ref)!r} selects a version or stage and so does the call: "
@@ -189,7 +199,7 @@ class Secrets:
                 f"reference {str(ref)!r} selects field {ref.field!r} and the call {field!r}"
             )
         return (
-            ref.full_name(self.namespace),
+            full,
             ref.version if ref.version is not None else version,
             ref.stage if ref.stage is not None else stage,
             ref.field if ref.field is not None else field,

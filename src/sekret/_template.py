@@ -193,7 +193,7 @@ def watch(
     while True:
         try:
             template = load_template(template_path)
-            if not first:
+            if not first and secrets.cache is not None:  # without a cache every read is fresh
                 for ref in template.references:
                     secrets.refresh(ref)
             changed = render_to_file(template, secrets, output)

@@ -118,6 +118,8 @@ def test_init_container_renders_the_config(tmp_path: Path, store: tuple[str, str
     (command,) = [c["command"] for c in _k8s()["initContainers"]]
     templates, config = tmp_path / "templates", tmp_path / "config"
     templates.mkdir()
+    config.mkdir(mode=0o700)
+    config.chmod(0o777)  # what an emptyDir looks like: inject writes into a 0700 subfolder
     shutil.copy(DEPLOY / "k8s" / "config.tpl", templates / "config.tpl")
     argv = [
         a.replace("/templates/", f"{templates}/").replace("/config/", f"{config}/") for a in command
@@ -125,9 +127,9 @@ def test_init_container_renders_the_config(tmp_path: Path, store: tuple[str, str
     assert argv[:2] == ["sekret", "inject"]
     result = Cli(url).run(["--backend", url, "--app", "arrwdb", "--env", "production", *argv[1:]])
     assert result.exit_code == 0, result.stderr
-    rendered = (config / "config.yaml").read_text()
+    rendered = (config / "app" / "config.yaml").read_text()
     assert f'password: "{password}"' in rendered
-    assert stat.S_IMODE((config / "config.yaml").stat().st_mode) == 0o600
+    assert stat.S_IMODE((config / "app" / "config.yaml").stat().st_mode) == 0o600
     assert password not in result.output
 
 
