@@ -41,7 +41,7 @@ from typing import IO, Any
 import click
 
 from sekret._secrets import Secrets
-from sekret._values import SecretValue
+from sekret._values import Secret, SecretValue
 from sekret.backends.env import env_text
 from sekret.exceptions import SecretNotFound, SekretError
 from sekret.integrations.redaction import Redactor, StreamMasker, default_redactor
@@ -74,7 +74,20 @@ def resolve(secrets: Secrets, manifest: Manifest, *, fresh: bool = False) -> Res
         out.variables[spec.env] = env_text(secret.value)
         out.values.append(secret.value)
         out.versions[name] = secret.version
+        if spec.fields:
+            _set_fields(out, secret, spec.fields, secrets.backend.describe())
     return out
+
+
+def _set_fields(out: Resolved, secret: Secret, fields: Mapping[str, str], backend: str) -> None:
+    """The manifest's ``fields = { VAR = "field" }``: one variable per field of a JSON value."""
+    from sekret._refs import field_text
+
+    for variable, name in fields.items():
+        text = field_text(secret, name, backend=backend)  # FieldNotFound names the field
+        out.variables[variable] = text
+        if text:
+            out.values.append(SecretValue.of(text))
 
 
 def _open(manifest_path: str | None, environment: str | None) -> tuple[Manifest, Secrets]:
