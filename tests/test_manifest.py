@@ -370,3 +370,14 @@ def test_bad_rotator_options_or_doctor_tables(snippet: str, where: str) -> None:
     with pytest.raises(ManifestError) as info:
         parse_manifest('app = "a"\n[environments.e]\nbackend = "memory://"\n' + snippet)
     assert where in str(info.value)
+
+
+def test_fields_map_variables_to_json_fields() -> None:
+    """`fields = { VAR = "field" }` is parsed; a bad variable or field name is a ManifestError."""
+    base = 'app = "a"\n[environments.x]\nbackend = "memory://"\n[secrets.db]\n'
+    spec = parse_manifest(base + 'fields = { DB_PASSWORD = "password" }\n').secrets["db"]
+    assert dict(spec.fields) == {"DB_PASSWORD": "password"}
+    with pytest.raises(ManifestError, match=r"secrets\.db\.fields\.1X"):
+        parse_manifest(base + 'fields = { 1X = "password" }\n')
+    with pytest.raises(ManifestError, match="field name"):
+        parse_manifest(base + 'fields = { X = "pass word" }\n')

@@ -18,12 +18,14 @@ from __future__ import annotations
 import os
 
 from sekret._names import Namespace, validate_name
+from sekret._refs import field_text, field_value, looks_like_reference, parse_reference
 from sekret._values import CURRENT, PENDING, PREVIOUS, Secret, SecretInfo, SecretValue, VersionInfo
 from sekret.backends import open_backend
 from sekret.backends.base import DEFAULT_RECOVERY_DAYS, Backend
 from sekret.exceptions import (
     AccessDenied,
     ConfigurationError,
+    InvalidReference,
     SecretNotFound,
     SekretError,
     VersionNotFound,
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Any, ParamSpec, TypeVar
 
+    from sekret._refs import Reference
     from sekret.audit import AuditLog
     from sekret.cache import CachePolicy, SecretCache
 
@@ -77,6 +80,8 @@ class Secrets:
         )
         self.read_only = read_only
         self._full_names: dict[str, str] = {}  # short -> full, validated once (reads only)
+        # reference text -> (parsed, full name), checked once (reads only)
+        self._references: dict[str, tuple[Reference, str]] = {}
         self.cache: SecretCache | None = None
         if cache is not False:
             from sekret.cache import CachePolicy, SecretCache  # lazy: see TYPE_CHECKING above
@@ -142,8 +147,19 @@ class Secrets:
     def get_secret(
         self, name: str, *, version: str | None = None, stage: str | None = None
     ) -> Secret:
-        """One version (``current`` by default) with its metadata."""
-        full = self._full_names.get(name) or self._resolve(name)
+        """One version (``current`` by default) with its metadata.
+
+        ``name`` may be a reference (``sekret://db@previous``, see sekret._refs);
+        a field selector is refused here: the whole secret is returned.
+        """
+        full, version, stage, field = self._target(name, version, stage, None)
+        if field is not None:
+            raise InvalidReference(
+                f"get_secret returns the whole secret; read field {field!r} with get or get_json"
+            )
+        return self._read(full, version, stage)
+
+    def _read(self, full: str, version: str | None, stage: str | None) -> Secret:
         if self.cache is None:
             return self.backend.read(full, version=version, stage=stage)
         secret = self.cache.get(full, version=version, stage=stage)
@@ -159,24 +175,98 @@ class Secrets:
         self._full_names[name] = full
         return full
 
-    def get(self, name: str, *, version: str | None = None, stage: str | None = None) -> str:
-        """The value as text (current version by default)."""
+    def _target(
+        self, name: str, version: str | None, stage: str | None, field: str | None
+    ) -> tuple[str, str | None, str | None, str | None]:
+        """``(full name, version, stage, field)`` for a short name or a reference."""
+        if not looks_like_reference(name):
+            return self._full_names.get(name) or self._resolve(name), version, stage, field
+        known = self._references.get(name)
+        if known is None:
+            parsed = parse_reference(name, require_scheme=False)
+            known = (parsed, parsed.full_name(self.namespace))  # another environment: refused
+            if len(self._references) >= 4096:
+                self._references.clear()
+            self._references[name] = known
+        ref, full = known
+        if (ref.version or ref.stage) and (version is not None or stage is not None):
+            raise InvalidReference(
+                f"reference {str(ref)!r} selects a version or stage and so does the call: "
+                "give one of them"
+            )
+        if ref.field is not None and field is not None and ref.field != field:
+            raise InvalidReference(
+                f"reference {str(ref)!r} selects field {ref.field!r} and the call {field!r}"
+            )
+        return (
+            full,
+            ref.version if ref.version is not None else version,
+            ref.stage if ref.stage is not None else stage,
+            ref.field if ref.field is not None else field,
+        )
+
+    def get(
+        self,
+        name: str,
+        *,
+        version: str | None = None,
+        stage: str | None = None,
+        field: str | None = None,
+    ) -> str:
+        """The value as text (current version by default).
+
+        ``name`` may be a reference (``sekret://db-credentials#password``);
+        ``field`` reads one field of a JSON object value (strings as they are,
+        other JSON values as JSON text); a missing field raises FieldNotFound.
+        """
         get_text = self._get_text
-        if get_text is not None and version is None and stage is None:  # the hot path
-            try:
+        if get_text is not None and version is None and stage is None and field is None:
+            try:  # the hot path
                 full = self._full_names[name]
             except KeyError:
+                if looks_like_reference(name):
+                    return self._get_field_text(name, None, None, None)
                 full = self._resolve(name)
             return get_text(full)
-        return self.get_secret(name, version=version, stage=stage).value.text()
+        return self._get_field_text(name, version, stage, field)
+
+    def _get_field_text(
+        self, name: str, version: str | None, stage: str | None, field: str | None
+    ) -> str:
+        full, version, stage, field = self._target(name, version, stage, field)
+        secret = self._read(full, version, stage)
+        if field is None:
+            return secret.value.text()
+        return field_text(secret, field, backend=self.backend.describe())
 
     def get_bytes(
-        self, name: str, *, version: str | None = None, stage: str | None = None
+        self,
+        name: str,
+        *,
+        version: str | None = None,
+        stage: str | None = None,
+        field: str | None = None,
     ) -> bytes:
-        return self.get_secret(name, version=version, stage=stage).value.bytes()
+        full, version, stage, field = self._target(name, version, stage, field)
+        secret = self._read(full, version, stage)
+        if field is None:
+            return secret.value.bytes()
+        return field_text(secret, field, backend=self.backend.describe()).encode("utf-8")
 
-    def get_json(self, name: str, *, version: str | None = None, stage: str | None = None) -> Any:
-        return self.get_secret(name, version=version, stage=stage).value.json()
+    def get_json(
+        self,
+        name: str,
+        *,
+        version: str | None = None,
+        stage: str | None = None,
+        field: str | None = None,
+    ) -> Any:
+        """The value parsed as JSON; with ``field`` (or ``#field``), that field of the object."""
+        full, version, stage, field = self._target(name, version, stage, field)
+        secret = self._read(full, version, stage)
+        if field is None:
+            return secret.value.json()
+        return field_value(secret, field, backend=self.backend.describe())
 
     def get_many(self, names: Sequence[str]) -> dict[str, Secret | SekretError]:
         """Current versions of many secrets (batched where the backend can)."""
@@ -374,11 +464,12 @@ class Secrets:
     # -- cache control -----------------------------------------------------
     def invalidate(self, name: str) -> None:
         """Forget the cached value(s) of ``name``; the next read goes to the backend."""
-        self._invalidate(self.namespace.full(name))
+        self._invalidate(self._target(name, None, None, None)[0])
 
     def refresh(self, name: str) -> Secret:
-        """Re-read ``name`` from the backend now (e.g. after an auth failure)."""
-        full = self.namespace.full(name)
+        """Re-read ``name`` (a name or reference) from the backend now (e.g. after an auth
+        failure)."""
+        full = self._target(name, None, None, None)[0]
         if self.cache is not None:
             return self.cache.refresh(full)
         return self.backend.read(full)
@@ -434,7 +525,15 @@ class AsyncSecrets:
         self, name: str, *, version: str | None = None, stage: str | None = None
     ) -> Secret:
         s = self.sync
-        full = s._full_names.get(name) or s._resolve(name)
+        full, version, stage, field = s._target(name, version, stage, None)
+        if field is not None:
+            raise InvalidReference(
+                f"get_secret returns the whole secret; read field {field!r} with get or get_json"
+            )
+        return await self._aread(full, version, stage)
+
+    async def _aread(self, full: str, version: str | None, stage: str | None) -> Secret:
+        s = self.sync
         if s.cache is None:
             return await self._run(s.backend.read, full, version=version, stage=stage)
         secret = await s.cache.aget(full, version=version, stage=stage)
@@ -442,18 +541,47 @@ class AsyncSecrets:
             s._on_read(full, secret.version, stage)
         return secret
 
-    async def get(self, name: str, *, version: str | None = None, stage: str | None = None) -> str:
-        return (await self.get_secret(name, version=version, stage=stage)).value.text()
+    async def get(
+        self,
+        name: str,
+        *,
+        version: str | None = None,
+        stage: str | None = None,
+        field: str | None = None,
+    ) -> str:
+        full, version, stage, field = self.sync._target(name, version, stage, field)
+        secret = await self._aread(full, version, stage)
+        if field is None:
+            return secret.value.text()
+        return field_text(secret, field, backend=self.sync.backend.describe())
 
     async def get_bytes(
-        self, name: str, *, version: str | None = None, stage: str | None = None
+        self,
+        name: str,
+        *,
+        version: str | None = None,
+        stage: str | None = None,
+        field: str | None = None,
     ) -> bytes:
-        return (await self.get_secret(name, version=version, stage=stage)).value.bytes()
+        full, version, stage, field = self.sync._target(name, version, stage, field)
+        secret = await self._aread(full, version, stage)
+        if field is None:
+            return secret.value.bytes()
+        return field_text(secret, field, backend=self.sync.backend.describe()).encode("utf-8")
 
     async def get_json(
-        self, name: str, *, version: str | None = None, stage: str | None = None
+        self,
+        name: str,
+        *,
+        version: str | None = None,
+        stage: str | None = None,
+        field: str | None = None,
     ) -> Any:
-        return (await self.get_secret(name, version=version, stage=stage)).value.json()
+        full, version, stage, field = self.sync._target(name, version, stage, field)
+        secret = await self._aread(full, version, stage)
+        if field is None:
+            return secret.value.json()
+        return field_value(secret, field, backend=self.sync.backend.describe())
 
     async def get_many(self, names: Sequence[str]) -> dict[str, Secret | SekretError]:
         return await self._run(self.sync.get_many, names)

@@ -3,6 +3,7 @@
 ```
 SekretError
 ├── InvalidSecretName        a name outside the grammar (also ValueError)
+│   └── InvalidReference     a `sekret://` reference outside its grammar, ambiguous or out of bounds
 ├── InvalidValue             empty/oversize/wrongly typed value (also ValueError)
 ├── ConfigurationError       bad backend URL, option or key setup
 │   ├── ManifestError        sekret.toml / [tool.sekret] is broken
@@ -13,6 +14,7 @@ SekretError
 ├── SecretNotFound           no such secret (also LookupError)
 │   ├── VersionNotFound      the secret exists, that version or stage does not
 │   │   └── VersionDisabled  the version exists but the service has it disabled
+│   ├── FieldNotFound        the value is not a JSON object, or lacks the field asked for
 │   └── SecretDeleted        scheduled for deletion; restorable until `recoverable_until`
 ├── AccessDenied             the service refused the caller
 │   └── AuthenticationFailed the caller could not prove who it is
@@ -49,9 +51,11 @@ __all__ = [
     "ConfigurationError",
     "Conflict",
     "DecryptionError",
+    "FieldNotFound",
     "InsecureKeyFile",
     "InsecurePath",
     "IntegrityError",
+    "InvalidReference",
     "InvalidSecretName",
     "InvalidValue",
     "ManifestError",
@@ -98,6 +102,13 @@ class InvalidSecretName(SekretError, ValueError):
     """The name is outside the grammar; raised before any backend is touched."""
 
     code = "invalid_name"
+
+
+class InvalidReference(InvalidSecretName):
+    """A ``sekret://`` reference is malformed, ambiguous, or points outside the client's
+    environment; the message says which part and how to write it."""
+
+    code = "invalid_reference"
 
 
 class InvalidValue(SekretError, ValueError):
@@ -158,6 +169,13 @@ class VersionDisabled(VersionNotFound):
     """The version exists but is disabled by the service, so it cannot be read."""
 
     code = "version_disabled"
+
+
+class FieldNotFound(SecretNotFound):
+    """A field was asked for (``#field`` or ``field=``) and the value is not a JSON
+    object or has no such field. The message names the field, never the value."""
+
+    code = "field_not_found"
 
 
 class SecretDeleted(SecretNotFound):

@@ -78,11 +78,21 @@ MANIFEST_FILE: Final = "sekret.toml"
 PYPROJECT_FILE: Final = "pyproject.toml"
 
 _ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_FIELD_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 _TOP_KEYS = frozenset({"app", "default_environment", "environments", "secrets", "doctor"})
 _DOCTOR_KEYS = frozenset({"accept"})
 _ENV_KEYS = frozenset({"backend", "cache_ttl", "max_stale", "audit", "read_only"})
 _SECRET_KEYS = frozenset(
-    {"kind", "rotation_days", "env", "description", "owner", "rotator", "rotator_options"}
+    {
+        "kind",
+        "rotation_days",
+        "env",
+        "fields",
+        "description",
+        "owner",
+        "rotator",
+        "rotator_options",
+    }
 )
 AuditSpec = str | Mapping[str, Any]
 
@@ -127,6 +137,8 @@ class SecretSpec:
     owner: str = ""
     rotator: str | None = None
     rotator_options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    #: environment variable -> field of the JSON value (``sekret run`` sets each one)
+    fields: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,6 +425,7 @@ class _Builder:
             raise self.fail((*keys, "env"), "must be a variable name ([A-Za-z_][A-Za-z0-9_]*)")
         rotator = table.get("rotator")
         rotator_options = self.table(table.get("rotator_options", {}), (*keys, "rotator_options"))
+        fields = self.fields(table.get("fields", {}), (*keys, "fields"))
         return SecretSpec(
             name=name,
             kind=kind,
@@ -422,7 +435,22 @@ class _Builder:
             owner=self.string(table.get("owner", ""), (*keys, "owner")),
             rotator=None if rotator is None else self.string(rotator, (*keys, "rotator")),
             rotator_options=MappingProxyType(rotator_options),
+            fields=MappingProxyType(fields),
         )
+
+    def fields(self, raw: object, keys: tuple[str, ...]) -> dict[str, str]:
+        """``fields = { DB_PASSWORD = "password" }``: variable -> field of a JSON value."""
+        out: dict[str, str] = {}
+        for variable, name in self.table(raw, keys).items():
+            if not _ENV_VAR.match(variable):
+                raise self.fail(
+                    (*keys, variable), "must be a variable name ([A-Za-z_][A-Za-z0-9_]*)"
+                )
+            text = self.string(name, (*keys, variable))
+            if not 0 < len(text) <= 128 or text.strip(_FIELD_CHARS):
+                raise self.fail((*keys, variable), "a field name is 1-128 of [A-Za-z0-9._-]")
+            out[variable] = text
+        return out
 
 
 def _type(value: object) -> str:

@@ -349,3 +349,26 @@ def test_group_env_option_picks_the_environment(project: Path) -> None:
     assert b"environment 'staging' is not declared (known: development)" in done.stderr
     ok = _sekret(project, "--env", "development", "run", "--", sys.executable, "-c", "pass")
     assert ok.returncode == 0
+
+
+def test_manifest_fields_set_one_variable_per_field(project: Path) -> None:
+    """`fields = { DB_PASSWORD = "password" }` gives the child that field; a missing one exits 3."""
+    manifest = project / "sekret.toml"
+    manifest.write_text(
+        manifest.read_text().replace(
+            'env = "DATABASE_CREDENTIALS"\n',
+            'env = "DATABASE_CREDENTIALS"\nfields = { DB_PASSWORD = "password" }\n',
+        )
+    )
+    _write_env(project, "key-1234", password="pw-5678")
+    child = _script(
+        project,
+        "field.py",
+        "import os, sys\nsys.exit(0 if os.environ['DB_PASSWORD'] == 'pw-5678' else 9)\n",
+    )
+    assert _sekret(project, "run", "--", sys.executable, child).returncode == 0
+    manifest.write_text(manifest.read_text().replace('"password" }', '"host" }'))
+    done = _sekret(project, "run", "--", sys.executable, child)
+    assert done.returncode == 3
+    assert b"'host'" in done.stderr
+    assert b"pw-5678" not in done.stderr

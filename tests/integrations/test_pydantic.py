@@ -179,3 +179,39 @@ def test_source_repr_shows_names_only(secrets: Secrets) -> None:
     text = repr(SekretSettingsSource(Settings, secrets))
     assert "cohere-api-key" in text
     assert key not in text
+
+
+class ByReference(BaseSettings):
+    """Fields named by sekret:// references: a field of a JSON secret, and a stage."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    db_password: Annotated[SecretStr, SekretField("sekret://db-credentials#password")]
+    old_key: Annotated[SecretStr, SekretField("sekret://cohere-api-key@previous")]
+    port: Annotated[int, SekretField("sekret://arrwdb/test/db-credentials#port")] = 0
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, SekretSettingsSource(settings_cls, current))
+
+
+def test_references_fill_fields(secrets: Secrets) -> None:
+    """The source accepts the same sekret:// references as Secrets.get (#field, @stage)."""
+    old, password = sentinel_value("old"), sentinel_value("pw")
+    secrets.put("cohere-api-key", old)
+    secrets.put("cohere-api-key", sentinel_value("new"), stages=("current", "previous"))
+    secrets.move_stage("cohere-api-key", "previous", "1")
+    secrets.put("db-credentials", {"username": "app", "password": password, "port": 5432})
+    settings = ByReference()
+    assert settings.db_password.get_secret_value() == password
+    assert settings.old_key.get_secret_value() == old
+    assert settings.port == 5432
+    fresh = reload(settings, secrets)
+    assert fresh.db_password.get_secret_value() == password

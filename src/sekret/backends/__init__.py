@@ -42,6 +42,7 @@ BUILTIN = {
     "memory": "sekret.backends.memory:MemoryBackend",
     "local": "sekret.backends.local:LocalBackend",
     "env": "sekret.backends.env:EnvBackend",
+    "file": "sekret.backends.file:FileBackend",
     "chain": "sekret.backends.chain:ChainBackend",
     "vault": "sekret.backends.vault:VaultBackend",
     "aws": "sekret.backends.aws:AwsBackend",

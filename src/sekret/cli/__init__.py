@@ -10,7 +10,7 @@ to the ``sekret`` group. A command gets the facade with
 ``sekret.cli._app.pass_state`` and ``state.secrets()``; errors it lets
 escape are turned into one line on stderr by the group (see ``_app``).
 
-Nothing here may print a value except ``sekret get``.
+Nothing here may print a value except ``sekret get`` and ``sekret read``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sekret.cli.rotation",
     "sekret.cli.backup",
     "sekret.cli.doctor",
+    "sekret.cli.inject",
+    "sekret.cli.precommit",
 )
 """Modules whose ``register(group)`` adds commands; add yours here."""
 

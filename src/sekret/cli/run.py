@@ -41,7 +41,7 @@ from typing import IO, Any
 import click
 
 from sekret._secrets import Secrets
-from sekret._values import SecretValue
+from sekret._values import Secret, SecretValue
 from sekret.backends.env import env_text
 from sekret.exceptions import SecretNotFound, SekretError
 from sekret.integrations.redaction import Redactor, StreamMasker, default_redactor
@@ -74,12 +74,60 @@ def resolve(secrets: Secrets, manifest: Manifest, *, fresh: bool = False) -> Res
         out.variables[spec.env] = env_text(secret.value)
         out.values.append(secret.value)
         out.versions[name] = secret.version
+        if spec.fields:
+            _set_fields(out, secret, spec.fields, secrets.backend.describe())
     return out
+
+
+def _set_fields(out: Resolved, secret: Secret, fields: Mapping[str, str], backend: str) -> None:
+    """The manifest's ``fields = { VAR = "field" }``: one variable per field of a JSON value."""
+    from sekret._refs import field_text
+
+    for variable, name in fields.items():
+        text = field_text(secret, name, backend=backend)  # FieldNotFound names the field
+        out.variables[variable] = text
+        if text:
+            out.values.append(SecretValue.of(text))
 
 
 def _open(manifest_path: str | None, environment: str | None) -> tuple[Manifest, Secrets]:
     manifest = load_manifest(manifest_path)
     return manifest, Secrets(**manifest.client_arguments(environment, read_only=True))
+
+
+# -- --env-file (references in an env file; sekret._envfile) --------------------
+def _open_for_env_files(
+    manifest_path: str | None, environment: str | None
+) -> tuple[Manifest | None, Secrets]:
+    """The manifest's client if there is a manifest, else the one the global options name."""
+    from sekret.manifest import find_manifest
+
+    if manifest_path is not None or find_manifest() is not None:
+        return _open(manifest_path, environment)
+    from sekret.cli._app import CliState
+
+    state = click.get_current_context().find_object(CliState)
+    if state is None:  # pragma: no cover - run is always registered under the group
+        raise click.UsageError("--env-file without a manifest needs --backend and --app")
+    if environment:
+        state.env = environment
+    state.read_only = True
+    return None, state.secrets()
+
+
+def _with_env_files(
+    secrets: Secrets, manifest: Manifest | None, env_files: Sequence[Path], *, fresh: bool = False
+) -> Resolved:
+    """The manifest's variables (if any), then each env file's (later wins)."""
+    from sekret._envfile import read_env_file, resolve_env_file
+
+    got = resolve(secrets, manifest, fresh=fresh) if manifest is not None else Resolved()
+    for path in env_files:
+        layer = resolve_env_file(secrets, read_env_file(path), fresh=fresh)
+        got.variables.update(layer.variables)
+        got.values.extend(layer.values)
+        got.versions.update(layer.versions)
+    return got
 
 
 # -- the child ----------------------------------------------------------------
@@ -215,8 +263,13 @@ def _environment(given: str | None) -> str | None:
     return env if isinstance(env, str) and env else None
 
 
-def _resolved_or_fail(secrets: Secrets, manifest: Manifest, allow_missing: bool) -> Resolved:
-    got = resolve(secrets, manifest)
+def _resolved_or_fail(
+    secrets: Secrets,
+    manifest: Manifest | None,
+    allow_missing: bool,
+    env_files: Sequence[Path] = (),
+) -> Resolved:
+    got = _with_env_files(secrets, manifest, env_files)
     if got.missing and not allow_missing:
         raise click.ClickException(
             "secret(s) not found in "
@@ -273,6 +326,13 @@ _env_option = click.option(
     help="Seconds between SIGTERM and SIGKILL on restart.",
 )
 @click.option("--allow-missing", is_flag=True, help="Start even if a declared secret is missing.")
+@click.option(
+    "--env-file",
+    "env_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Env file whose values may be sekret:// references (repeatable; later wins).",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_command(
     manifest_path: str | None,
@@ -283,19 +343,28 @@ def run_command(
     interval: float,
     grace: float,
     allow_missing: bool,
+    env_files: tuple[Path, ...],
     command: tuple[str, ...],
 ) -> None:
-    """Run COMMAND with the manifest's secrets as environment variables."""
-    manifest, secrets = _open(manifest_path, _environment(environment))
+    """Run COMMAND with the manifest's secrets as environment variables.
+
+    With --env-file, the file's NAME=sekret://... lines are resolved too and
+    its literal lines pass through; the manifest is then optional.
+    """
+    manifest: Manifest | None
+    if env_files:
+        manifest, secrets = _open_for_env_files(manifest_path, _environment(environment))
+    else:
+        manifest, secrets = _open(manifest_path, _environment(environment))
     with secrets:
-        got = _resolved_or_fail(secrets, manifest, allow_missing)
+        got = _resolved_or_fail(secrets, manifest, allow_missing, env_files)
         redactor = default_redactor()
         redactor.register(got.values)
         versions = dict(got.versions)
 
         def check() -> dict[str, str] | None:
             try:
-                fresh = resolve(secrets, manifest, fresh=True)
+                fresh = _with_env_files(secrets, manifest, env_files, fresh=True)
             except SekretError as exc:
                 click.echo(f"warning: --watch check failed: {exc}", err=True)
                 return None

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO, Final
 
 import click
 
+from sekret._refs import looks_like_reference
 from sekret._values import CURRENT, MAX_VALUE_BYTES, PENDING, Secret
 from sekret.backends.base import ABSENT, DEFAULT_RECOVERY_DAYS
 from sekret.cli import _app
@@ -205,12 +206,27 @@ def get(
 ) -> None:
     """Print the value of NAME (this reveals it).
 
+    NAME may select a field of a JSON secret (``database#password``) or be a
+    reference (``sekret://database@previous#password``, docs/references.md).
+
     The current version unless --version/--stage. This is the one command
     that reveals a value. Bytes are written as they
     are; --json wraps the value (base64 for bytes) with its metadata.
     """
     if version is not None and stage is not None:
         raise click.UsageError("--version and --stage exclude each other")
+    if looks_like_reference(name):  # NAME#field, NAME@stage, sekret://...
+        from sekret.cli.inject import print_reference
+
+        print_reference(
+            state.secrets(),
+            name,
+            version=version,
+            stage=stage,
+            newline=not no_newline,
+            as_json=as_json,
+        )
+        return
     secret: Secret = state.secrets().get_secret(name, version=version, stage=stage)
     if as_json:
         click.echo(to_json(secret_document(name, secret)))

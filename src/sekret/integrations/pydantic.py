@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from sekret._refs import looks_like_reference, parse_reference
 from sekret._secrets import Secrets
 from sekret.backends.base import require
 from sekret.exceptions import SecretNotFound
@@ -56,6 +57,10 @@ SecretsSource = Secrets | Callable[[], Secrets]
 @dataclass(frozen=True, slots=True)
 class SekretField:
     """``Annotated`` marker: fill this field from the secret ``name`` (short name).
+
+    ``name`` may also be a reference (``sekret://db-credentials#password``,
+    ``sekret://signing-key@previous``; see docs/references.md): a ``#field``
+    fills the field with that field of a JSON secret.
 
     ``name=None`` uses the field name with ``_`` as ``-`` (``cohere_api_key`` ->
     ``cohere-api-key``).
@@ -110,8 +115,11 @@ class SekretSettingsSource(PydanticBaseSettingsSource):
         name = self.fields.get(field_name)
         if name is None:
             return None, field_name, False
+        client = self.client()
         try:
-            secret = self.client().get_secret(name)
+            if looks_like_reference(name) and parse_reference(name, require_scheme=False).field:
+                return client.get_json(name), field_name, False
+            secret = client.get_secret(name)
         except SecretNotFound:
             return None, field_name, False
         return _plain(secret), field_name, False
