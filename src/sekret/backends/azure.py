@@ -51,6 +51,7 @@ from sekret._values import (
     validate_stage,
 )
 from sekret.backends._namemap import AZURE
+from sekret.backends._sdklogs import SdkLogGuard
 from sekret.backends.base import (
     DEFAULT_RECOVERY_DAYS,
     Backend,
@@ -92,6 +93,10 @@ SELF = "."
 
 ROLE_READ = "Key Vault Secrets User"
 ROLE_ROTATE = "Key Vault Secrets Officer"
+
+
+# azure-core logs bodies when a client is built with logging_enable=True.
+_LOGS = SdkLogGuard("azure", "msal", "urllib3", "requests")
 
 
 def _aware(when: datetime | None) -> datetime | None:
@@ -228,7 +233,8 @@ class AzureBackend(Backend):
 
     def _call(self, fn: Callable[[], T], name: str | None, version: str | None = None) -> T:
         try:
-            return fn()
+            with _LOGS.quiet():
+                return fn()
         except self._errors.AzureError as exc:
             self._fail(exc, name, version)
 

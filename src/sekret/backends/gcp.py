@@ -50,6 +50,7 @@ from sekret._values import (
     validate_stage,
 )
 from sekret.backends._namemap import GOOGLE
+from sekret.backends._sdklogs import SdkLogGuard
 from sekret.backends.base import (
     ABSENT,
     DEFAULT_RECOVERY_DAYS,
@@ -89,6 +90,10 @@ _PROJECT = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]\Z|[0-9]{1,20}\Z")
 _NUMBER = re.compile(r"[1-9][0-9]{0,18}\Z")
 _CAS_RETRIES = 5
 ANNOTATION_BUDGET = 16 * 1024  # Secret Manager's limit on a secret's annotations
+
+
+# google-api-core / gRPC / the REST transport can log payloads when tracing is on.
+_LOGS = SdkLogGuard("google", "grpc", "urllib3", "requests")
 
 
 def _size(annotations: Mapping[str, str]) -> int:
@@ -271,10 +276,11 @@ class GcpBackend(Backend):
         self, method: str, request: dict[str, Any], name: str | None, version: str | None = None
     ) -> Any:
         try:
-            result = getattr(self._client, method)(request=request, **self._call_options)
-            if method.startswith("list_"):
-                return list(result)  # pagers fetch later pages lazily: errors surface here
-            return result
+            with _LOGS.quiet():
+                result = getattr(self._client, method)(request=request, **self._call_options)
+                if method.startswith("list_"):
+                    return list(result)  # pagers fetch later pages lazily: errors surface here
+                return result
         except (self._errors.GoogleAPICallError, self._errors.RetryError) as exc:
             self._fail(exc, name, version)
         except (OSError, ValueError) as exc:  # requests/urllib3 connection errors are OSError

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from sekret.backends._sdklogs import SdkLogGuard
 from sekret.backends.aws._errors import translate
 from sekret.backends.aws._names import to_utc
 from sekret.backends.base import Backend, require
@@ -36,6 +37,10 @@ from sekret.exceptions import (
 Clock = Callable[[], datetime]
 
 _RETRY_MODES = ("standard", "adaptive", "legacy")
+
+
+# botocore logs request/response bodies (values, assumed-role keys) at DEBUG.
+_LOGS = SdkLogGuard("botocore", "boto3", "urllib3", "s3transfer")
 
 
 def utcnow() -> datetime:
@@ -142,13 +147,16 @@ class AwsConnection(Backend):
                 "aws_secret_access_key": credentials["SecretAccessKey"],
                 "aws_session_token": credentials["SessionToken"],
             }
-        return self._session.client(
-            "secretsmanager",
-            region_name=self._region,
-            endpoint_url=self._endpoint_url,
-            config=self._config,
-            **keys,
-        )
+        with _LOGS.quiet():
+            client = self._session.client(
+                "secretsmanager",
+                region_name=self._region,
+                endpoint_url=self._endpoint_url,
+                config=self._config,
+                **keys,
+            )
+        _LOGS.install()
+        return client
 
     def _sm(self) -> Any:
         """The Secrets Manager client; with a role, (re)assumed before it expires."""
@@ -183,7 +191,8 @@ class AwsConnection(Backend):
         if self._external_id:
             args["ExternalId"] = self._external_id
         try:
-            creds = sts.assume_role(**args)["Credentials"]
+            with _LOGS.quiet():
+                creds = sts.assume_role(**args)["Credentials"]
         except (self._errors.ClientError, self._errors.BotoCoreError) as exc:
             what = f"assuming role {self._role_arn!r}"
             raise translate(self._errors, exc, what, None, backend=self.describe()) from exc
@@ -204,7 +213,9 @@ class AwsConnection(Backend):
     ) -> dict[str, Any]:
         """One API call; every botocore failure leaves as a sekret error."""
         try:
-            response: dict[str, Any] = getattr(self._sm(), operation)(**params)
+            client = self._sm()
+            with _LOGS.quiet():
+                response: dict[str, Any] = getattr(client, operation)(**params)
         except (self._errors.ClientError, self._errors.BotoCoreError) as exc:
             error = translate(
                 self._errors, exc, what, name, backend=self.describe(), overrides=overrides
@@ -216,7 +227,9 @@ class AwsConnection(Backend):
 
     def _with_deletion_date(self, error: SecretDeleted, name: str) -> SecretDeleted:
         try:
-            described = self._sm().describe_secret(SecretId=name)
+            client = self._sm()
+            with _LOGS.quiet():
+                described = client.describe_secret(SecretId=name)
         except (self._errors.ClientError, self._errors.BotoCoreError):
             return error
         until = to_utc(described.get("DeletedDate"))
