@@ -283,8 +283,10 @@ def test_from_url_and_describe() -> None:
 def test_policy_read_binds_accessor_with_prefix_condition() -> None:
     """The read policy binds secretAccessor with a condition on the app's secret prefix."""
     doc = json.loads(GcpBackend.policy("arrwdb/production", project_number="123"))
-    (binding,) = doc["bindings"]
+    binding, viewer = doc["bindings"]
     assert binding["role"] == "roles/secretmanager.secretAccessor"
+    assert viewer["role"] == "roles/secretmanager.viewer"  # metadata only, for stages
+    assert viewer["condition"] == binding["condition"]
     assert binding["condition"]["expression"] == (
         'resource.name.startsWith("projects/123/secrets/arrwdb__production__")'
     )

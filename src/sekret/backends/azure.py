@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import threading
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
@@ -175,12 +176,12 @@ class AzureBackend(Backend):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> AzureBackend:
-        parts = urlsplit(url)
-        if parts.scheme != "azure" or not parts.netloc or parts.path.strip("/") or parts.query:
-            raise ConfigurationError(
-                f"Azure backend URL must be azure://<vault-name>.vault.azure.net, not {url!r}"
-            )
-        return cls(f"https://{parts.netloc}", **options)
+        return cls(f"https://{_vault_host(url)}", **options)
+
+    @classmethod
+    def policy_options(cls, url: str) -> dict[str, str]:
+        """The vault's name (the host's first label), for the role assignment's scope."""
+        return {"vault": _vault_host(url).split(".", 1)[0]}
 
     def describe(self) -> str:
         return f"azure://{urlsplit(self._vault_url).netloc}"
@@ -596,6 +597,32 @@ class AzureBackend(Backend):
                 f' --scope "{scope}"'
             )
         return "\n".join(lines) + "\n"
+
+
+_HOST = re.compile(
+    r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\Z"
+)
+
+
+def _vault_host(url: str) -> str:
+    """The vault host of an ``azure://`` URL; ConfigurationError if it is not one."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if (
+        parts.scheme != "azure"
+        or not _HOST.match(host)
+        or parts.username
+        or parts.password
+        or parts.path.strip("/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ConfigurationError(
+            "Azure backend URL must be azure://<vault-name>.vault.azure.net"
+            " (a host name, no path or query)"
+        )
+    port = parts.port  # ValueError for a bad port: open_backend names it
+    return f"{host}:{port}" if port else host
 
 
 def _seq(tags: Mapping[str, str] | None) -> int:

@@ -115,6 +115,19 @@ def _kind(recorded: object, data: bytes) -> Kind:
     return "text"
 
 
+def _project_of(url: str) -> str:
+    """The project id of a ``gcp://`` URL; ConfigurationError if it is not one."""
+    parts = urlsplit(url)
+    if parts.scheme != "gcp" or parts.path.strip("/") or parts.query or parts.fragment:
+        raise ConfigurationError("Google backend URL must be gcp://<project-id>")
+    if not _PROJECT.match(parts.netloc):
+        raise ConfigurationError(
+            f"invalid Google Cloud project id {parts.netloc[:40]!r}: 6-30 lower-case letters,"
+            " digits or dashes, starting with a letter (or a project number)"
+        )
+    return parts.netloc
+
+
 class _State:
     """A secret as GetSecret returned it: etag, aliases, annotations."""
 
@@ -167,7 +180,7 @@ class GcpBackend(Backend):
         clock: Clock = utcnow,
     ) -> None:
         if not _PROJECT.match(project or ""):
-            raise ConfigurationError(f"invalid Google Cloud project id {project!r}")
+            raise ConfigurationError(f"invalid Google Cloud project id {str(project)[:40]!r}")
         self._project = project
         self._clock = clock
         self._errors = require("google.api_core.exceptions", "gcp")
@@ -197,10 +210,12 @@ class GcpBackend(Backend):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> GcpBackend:
-        parts = urlsplit(url)
-        if parts.scheme != "gcp" or not parts.netloc or parts.path.strip("/") or parts.query:
-            raise ConfigurationError(f"Google backend URL must be gcp://<project-id>, not {url!r}")
-        return cls(parts.netloc, **options)
+        return cls(_project_of(url), **options)
+
+    @classmethod
+    def policy_options(cls, url: str) -> dict[str, str]:
+        """The project the URL names, for the bindings and the ``gcloud`` command."""
+        return {"project": _project_of(url)}
 
     def describe(self) -> str:
         return f"gcp://{self._project}"
@@ -673,41 +688,67 @@ class GcpBackend(Backend):
     def policy(cls, root: str, *, access: str = "read", **options: Any) -> str:
         """IAM bindings (JSON) for ``access`` (read|rotate) on the secrets under ``root``.
 
-        Options: ``member`` (e.g. ``serviceAccount:app@proj.iam.gserviceaccount.com``)
-        and ``project_number`` (IAM conditions name secrets by project number).
+        Options: ``project`` (the project id, from ``gcp://<project>``),
+        ``member`` (e.g. ``serviceAccount:app@proj.iam.gserviceaccount.com``) and
+        ``project_number`` (IAM conditions name secrets by project number).
+
+        Read: ``roles/secretmanager.secretAccessor`` is all a ``get`` of the
+        current value needs (it is one AccessSecretVersion of ``latest``:
+        Google documents the role as ``secretmanager.versions.access`` only);
+        ``roles/secretmanager.viewer`` (metadata, never a payload) is added so
+        stages, ``versions`` and the deleted-secret check work too. Rotate adds
+        version adding/disabling and a custom role with ``secrets.get``/
+        ``update``/``create`` (aliases, annotations and the companion secret
+        that holds ``pending``), all under the same condition.
         """
+        unknown = sorted(set(options) - {"project", "member", "project_number"})
+        if unknown:
+            raise ConfigurationError(
+                f"unknown gcp policy option(s) {', '.join(unknown)};"
+                " known: project, member, project_number"
+            )
         if access not in ("read", "rotate"):
             raise InvalidValue(f"access must be 'read' or 'rotate', not {access!r}")
         validate_name(root, what="policy root")
-        member = options.get("member", "serviceAccount:<app>@<project>.iam.gserviceaccount.com")
-        number = options.get("project_number", "<project-number>")
+        project = options.get("project", "<project-id>")
+        if project != "<project-id>" and not _PROJECT.match(project):
+            raise InvalidValue(f"invalid Google Cloud project id {project[:40]!r}")
+        member = options.get("member", f"serviceAccount:<app>@{project}.iam.gserviceaccount.com")
+        number = options.get("project_number", f"<project-number of {project}>")
         prefix = f"projects/{number}/secrets/{GOOGLE.encode_prefix(root + '/')}"
         condition = {
             "title": f"sekret {root}",
             "description": f"secrets under {root}/ (Secret Manager ids starting with the code)",
             "expression": f'resource.name.startsWith("{prefix}")',
         }
-        roles = ["roles/secretmanager.secretAccessor"]
+        roles = ["roles/secretmanager.secretAccessor", "roles/secretmanager.viewer"]
         if access == "rotate":
             roles += [
                 "roles/secretmanager.secretVersionAdder",
                 "roles/secretmanager.secretVersionManager",
+                f"projects/{project}/roles/sekretStageMover",
             ]
         bindings: list[dict[str, Any]] = [
             {"role": role, "members": [member], "condition": condition} for role in roles
         ]
-        doc: dict[str, Any] = {"bindings": bindings}
+        doc: dict[str, Any] = {"project": project, "bindings": bindings}
         if access == "rotate":
             doc["customRoles"] = [
                 {
+                    "name": f"projects/{project}/roles/sekretStageMover",
                     "title": "sekret stage mover",
-                    "description": "move version aliases (stages) and annotations",
+                    "description": "version aliases, annotations and the pending companion secret",
                     "includedPermissions": [
+                        "secretmanager.secrets.create",
                         "secretmanager.secrets.get",
                         "secretmanager.secrets.update",
                     ],
-                    "note": "bind it with the same condition; no predefined role below"
-                    " Secret Manager Admin grants secrets.update",
+                    "note": "no predefined role below Secret Manager Admin grants secrets.update",
                 }
             ]
+        doc["apply"] = (
+            f"gcloud projects get-iam-policy {project} --format=json > policy.json;"
+            " merge these bindings; gcloud projects set-iam-policy"
+            f" {project} policy.json"
+        )
         return json.dumps(doc, indent=2) + "\n"

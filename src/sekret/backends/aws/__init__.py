@@ -47,6 +47,7 @@ the ones above must never import them at import time.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Final
@@ -112,6 +113,8 @@ _URL_OPTIONS = (
     "read_timeout",
     "kms_key_id",
 )
+# Read by ``policy_options`` only (the runtime client does not need them).
+_POLICY_ONLY = ("account", "partition")
 
 
 class AwsBackend(AwsWrites):
@@ -123,27 +126,42 @@ class AwsBackend(AwsWrites):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> AwsBackend:
-        """``aws://<region>?endpoint_url=...&profile=...&role_arn=...&retry_mode=...``."""
-        parts = urlsplit(url)
-        if parts.username or parts.password:
-            raise ConfigurationError(
-                "aws URLs must not carry credentials; use a profile, a role or the environment"
-            )
-        query: dict[str, Any] = {}
-        for key, raw in parse_qsl(parts.query, keep_blank_values=False):
-            if key not in _URL_OPTIONS:
-                raise ConfigurationError(
-                    f"unknown aws URL option {key!r}; known: {', '.join(_URL_OPTIONS)}"
-                )
-            query[key] = raw
+        """``aws://<region>?endpoint_url=...&profile=...&role_arn=...&retry_mode=...``.
+
+        ``account`` and ``partition`` are accepted for ``sekret policy`` and
+        not used by the client.
+        """
+        region, raw = _parse_url(url)
+        query: dict[str, Any] = {k: v for k, v in raw.items() if k not in _POLICY_ONLY}
         for key in ("max_attempts",):
             if key in query:
                 query[key] = _int_option(key, query[key])
         for key in ("connect_timeout", "read_timeout"):
             if key in query:
                 query[key] = _float_option(key, query[key])
-        region = parts.hostname or None
         return cls(region, **{**query, **options})
+
+    @classmethod
+    def policy_options(cls, url: str) -> dict[str, str]:
+        """What an ``aws://`` URL says that the IAM policy can use.
+
+        The region (the URL's host), ``?account=`` (else the account of
+        ``?role_arn=``), ``?partition=`` and ``?kms_key_id=`` when it is a key ARN.
+        """
+        region, query = _parse_url(url)
+        found: dict[str, str] = {}
+        if region:
+            found["region"] = region
+        role = _ROLE_ARN.match(query.get("role_arn", ""))
+        account = query.get("account") or (role.group(2) if role else None)
+        if account:
+            found["account"] = account
+        partition = query.get("partition") or (role.group(1) if role else None)
+        if partition:
+            found["partition"] = partition
+        if query.get("kms_key_id", "").startswith("arn:"):
+            found["kms_key_arn"] = query["kms_key_id"]
+        return found
 
     # -- reads ---------------------------------------------------------------
     def read(self, name: str, *, version: str | None = None, stage: str | None = None) -> Secret:
@@ -340,15 +358,40 @@ class AwsBackend(AwsWrites):
         return iam_policy(root, access=access, **options)
 
 
+_ROLE_ARN = re.compile(r"arn:(aws[a-z-]*):iam::(\d{12}):role/")
+
+
+def _parse_url(url: str) -> tuple[str | None, dict[str, str]]:
+    """The region and the query options of an ``aws://`` URL (ConfigurationError if bad)."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        raise ConfigurationError(
+            "aws URLs must not carry credentials; use a profile, a role or the environment"
+        )
+    if ":" in parts.netloc or parts.path.strip("/") or parts.fragment:
+        raise ConfigurationError("aws backend URL must be aws://<region>[?option=value&...]")
+    query: dict[str, str] = {}
+    for key, raw in parse_qsl(parts.query, keep_blank_values=False):
+        if key not in _URL_OPTIONS and key not in _POLICY_ONLY:
+            known = ", ".join((*_URL_OPTIONS, *_POLICY_ONLY))
+            raise ConfigurationError(f"unknown aws URL option {key[:40]!r}; known: {known}")
+        query[key] = raw
+    return parts.hostname or None, query
+
+
 def _int_option(key: str, raw: str) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ConfigurationError(f"aws URL option {key} must be an integer, not {raw!r}") from None
+        raise ConfigurationError(
+            f"aws URL option {key} must be an integer, not {raw[:40]!r}"
+        ) from None
 
 
 def _float_option(key: str, raw: str) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise ConfigurationError(f"aws URL option {key} must be a number, not {raw!r}") from None
+        raise ConfigurationError(
+            f"aws URL option {key} must be a number, not {raw[:40]!r}"
+        ) from None

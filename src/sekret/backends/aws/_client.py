@@ -16,6 +16,7 @@ role ARN, never keys), and never let a botocore exception reach the caller.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,10 @@ _RETRY_MODES = ("standard", "adaptive", "legacy")
 
 # botocore logs request/response bodies (values, assumed-role keys) at DEBUG.
 _LOGS = SdkLogGuard("botocore", "boto3", "urllib3", "s3transfer")
+
+
+# AWS region names (botocore's host-label rule, lower case as urlsplit gives it).
+_REGION = re.compile(r"(?![0-9]+\Z)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 
 
 def utcnow() -> datetime:
@@ -71,6 +76,14 @@ class AwsConnection(Backend):
         self._boto3 = require("boto3", "aws")
         self._errors = require("botocore.exceptions", "aws")
         botocore_config = require("botocore.config", "aws")
+        if region is not None and not _REGION.match(region):
+            raise ConfigurationError(
+                f"aws region {region[:40]!r} is not a region name (like eu-west-1):"
+                " lower-case letters, digits and dashes"
+            )
+        for key, seconds in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
+            if not isinstance(seconds, int | float) or not 0 < seconds < 3600:
+                raise ConfigurationError(f"aws {key} must be a number of seconds in (0, 3600)")
         if retry_mode not in _RETRY_MODES:
             raise ConfigurationError(
                 f"aws retry_mode {retry_mode!r} is not one of {', '.join(_RETRY_MODES)}"
@@ -147,14 +160,21 @@ class AwsConnection(Backend):
                 "aws_secret_access_key": credentials["SecretAccessKey"],
                 "aws_session_token": credentials["SessionToken"],
             }
-        with _LOGS.quiet():
-            client = self._session.client(
-                "secretsmanager",
-                region_name=self._region,
-                endpoint_url=self._endpoint_url,
-                config=self._config,
-                **keys,
-            )
+        try:
+            with _LOGS.quiet():
+                client = self._session.client(
+                    "secretsmanager",
+                    region_name=self._region,
+                    endpoint_url=self._endpoint_url,
+                    config=self._config,
+                    **keys,
+                )
+        except (self._errors.BotoCoreError, ValueError) as exc:
+            # InvalidRegionError, "Invalid endpoint: ...": the URL's region or endpoint_url
+            raise ConfigurationError(
+                f"aws client for region {self._region!r} could not be built"
+                f" ({type(exc).__name__}): check the region and endpoint_url"
+            ) from exc
         _LOGS.install()
         return client
 
