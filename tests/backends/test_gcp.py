@@ -11,7 +11,7 @@ import grpc
 import pytest
 from google.api_core.retry import Retry, if_exception_type
 
-from sekret import SecretValue, VersionDisabled
+from sekret import Secrets, SecretValue, VersionDisabled
 from sekret._values import CURRENT, PENDING, PREVIOUS
 from sekret.backends import open_backend
 from sekret.backends._namemap import GOOGLE
@@ -29,6 +29,7 @@ from sekret.exceptions import (
     Throttled,
     VersionNotFound,
 )
+from sekret.rotation import RandomRotator, RotationEngine, Step
 from sekret.testing import BackendContract, sentinel_value
 from servers.gcp_fake import GcpFake
 
@@ -426,3 +427,30 @@ def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "google.cloud.secretmanager_v1", None)
     with pytest.raises(BackendNotInstalled, match=r"sekret\[gcp\]"):
         GcpBackend("my-project-1")
+
+
+@pytest.mark.parametrize("crash_after", list(Step))
+def test_rotation_resumes_and_native_readers_agree(
+    backend: GcpBackend, gcp_fake: GcpFake, crash_after: Step
+) -> None:
+    """A rotation that dies after any step is finished by a rerun; versions/latest is current."""
+    secrets = Secrets(backend, app="interop", environment=f"rot{crash_after.value}")
+    secrets.put("key", "first-value")
+    old = secrets.get("key")
+
+    def die(name: str, step: Step, version: str) -> None:
+        if step == crash_after:
+            raise RuntimeError("crash")
+
+    with pytest.raises(RuntimeError):
+        RotationEngine(secrets, on_step=die).rotate("key", RandomRotator())
+    secrets.invalidate("key")
+    full = secrets.namespace.full("key")
+    assert _latest(gcp_fake, full).decode() == secrets.get("key")
+    RotationEngine(secrets).rotate("key", RandomRotator())
+    secrets.invalidate("key")
+    new = secrets.get("key")
+    assert new != old
+    assert _latest(gcp_fake, full).decode() == new
+    with pytest.raises(VersionNotFound):
+        secrets.get("key", stage=PENDING)
