@@ -1,12 +1,13 @@
-"""The AWS backend's connection: session, client, assumed role, and one call.
+"""The client ``AwsBackend`` holds: session, botocore client, assumed role, one call.
 
-``AwsConnection`` is the base of ``AwsBackend`` (``sekret.backends.aws``): it
-validates the client settings, builds the one shared, thread-safe
-Secrets Manager client (or assumes a role at first use and again before its
-credentials expire, on the injected clock), and sends every API call through
-``_call``, which turns each botocore failure into a sekret error
-(``_errors``) raised ``from`` it. ``_describe`` adds the one check every
-operation on an existing secret needs: scheduled for deletion or not.
+``AwsClient`` validates the client settings, builds the one shared,
+thread-safe Secrets Manager client (or assumes a role at first use and again
+before its credentials expire, on the injected clock), and sends every API
+call through ``call``, which turns each botocore failure into a sekret error
+(``_errors``) raised ``from`` it, with botocore's body logging silenced for
+that call (``_sdklogs``). ``describe_secret`` adds the one check every
+operation on an existing secret needs: scheduled for deletion or not. It is
+not a backend: ``AwsBackend`` (``sekret.backends.aws``) composes one.
 
 This module must never import ``boto3``/``botocore`` at import time (only the
 constructor does, through ``require``), never do I/O in the constructor,
@@ -26,7 +27,7 @@ from urllib.parse import urlsplit
 from sekret.backends._sdklogs import SdkLogGuard
 from sekret.backends.aws._errors import translate
 from sekret.backends.aws._names import to_utc
-from sekret.backends.base import Backend, require
+from sekret.backends.base import require
 from sekret.exceptions import (
     BackendUnavailable,
     ConfigurationError,
@@ -52,8 +53,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class AwsConnection(Backend):
-    """The connection half of ``AwsBackend``: one botocore client, shared."""
+class AwsClient:
+    """One botocore Secrets Manager client, shared by every thread of one backend."""
 
     def __init__(
         self,
@@ -97,11 +98,10 @@ class AwsConnection(Backend):
         self._role_session_name = role_session_name
         self._external_id = external_id
         self._sts_endpoint_url = sts_endpoint_url
-        self._kms_key_id = kms_key_id
-        self._clock = clock
+        self.kms_key_id = kms_key_id
+        self.clock = clock
         self._lock = threading.Lock()
         self._expires: datetime | None = None
-        self._batch_allowed = True
         self._closed = False
         self._config = botocore_config.Config(
             retries={"mode": retry_mode, "total_max_attempts": max_attempts},
@@ -178,7 +178,7 @@ class AwsConnection(Backend):
         _LOGS.install()
         return client
 
-    def _sm(self) -> Any:
+    def sm(self) -> Any:
         """The Secrets Manager client; with a role, (re)assumed before it expires."""
         client = self._client
         if self._closed:
@@ -188,10 +188,10 @@ class AwsConnection(Backend):
                 raise BackendUnavailable(f"backend {self.describe()} is closed")
             return client
         expires = self._expires
-        if client is not None and expires is not None and self._clock() < expires:
+        if client is not None and expires is not None and self.clock() < expires:
             return client
         with self._lock:
-            if self._client is None or self._expires is None or self._clock() >= self._expires:
+            if self._client is None or self._expires is None or self.clock() >= self._expires:
                 self._client = self._assume_role()
             return self._client
 
@@ -218,11 +218,11 @@ class AwsConnection(Backend):
             raise translate(self._errors, exc, what, None, backend=self.describe()) from exc
         finally:
             sts.close()
-        expiration = to_utc(creds.get("Expiration")) or self._clock() + timedelta(minutes=15)
+        expiration = to_utc(creds.get("Expiration")) or self.clock() + timedelta(minutes=15)
         self._expires = expiration - timedelta(minutes=5)
         return self._new_client(creds)
 
-    def _call(
+    def call(
         self,
         operation: str,
         what: str,
@@ -233,7 +233,7 @@ class AwsConnection(Backend):
     ) -> dict[str, Any]:
         """One API call; every botocore failure leaves as a sekret error."""
         try:
-            client = self._sm()
+            client = self.sm()
             with _LOGS.quiet():
                 response: dict[str, Any] = getattr(client, operation)(**params)
         except (self._errors.ClientError, self._errors.BotoCoreError) as exc:
@@ -247,7 +247,7 @@ class AwsConnection(Backend):
 
     def _with_deletion_date(self, error: SecretDeleted, name: str) -> SecretDeleted:
         try:
-            client = self._sm()
+            client = self.sm()
             with _LOGS.quiet():
                 described = client.describe_secret(SecretId=name)
         except (self._errors.ClientError, self._errors.BotoCoreError):
@@ -262,9 +262,9 @@ class AwsConnection(Backend):
             recoverable_until=until,
         )
 
-    def _describe(self, name: str, what: str) -> dict[str, Any]:
+    def describe_secret(self, name: str, what: str) -> dict[str, Any]:
         """DescribeSecret; a secret scheduled for deletion raises SecretDeleted."""
-        described = self._call("describe_secret", what, name, SecretId=name)
+        described = self.call("describe_secret", what, name, SecretId=name)
         until = to_utc(described.get("DeletedDate"))
         if until is not None:
             raise SecretDeleted(
@@ -275,7 +275,7 @@ class AwsConnection(Backend):
             )
         return described
 
-    def _no_version(self, name: str, version: str | None, stage: str | None) -> VersionNotFound:
+    def no_version(self, name: str, version: str | None, stage: str | None) -> VersionNotFound:
         which = f"version {version!r}" if version else "a version"
         return VersionNotFound(
             f"secret {name!r} has no {which}" + (f" in stage {stage!r}" if stage else ""),
