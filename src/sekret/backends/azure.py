@@ -55,7 +55,6 @@ import base64
 import binascii
 import contextlib
 import re
-import ssl
 import threading
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
@@ -74,6 +73,7 @@ from sekret._values import (
     validate_stage,
 )
 from sekret.backends._namemap import AZURE
+from sekret.backends._native import PENDING_MARK, Stages, no_version, tls_failure
 from sekret.backends._sdklogs import SdkLogGuard
 from sekret.backends.base import (
     DEFAULT_RECOVERY_DAYS,
@@ -115,7 +115,6 @@ META = "sekret-meta-"
 FROM = "sekret-from"
 PLACEHOLDER = "sekret-placeholder"
 SELF = "."
-PENDING_MARK = "p"
 _VERSION_ID = re.compile(r"[0-9A-Za-z-]{1,64}\Z")
 
 ROLE_READ = "Key Vault Secrets User"
@@ -182,46 +181,17 @@ class _Labels:
 class _View:
     """Everything a stage question needs: current, the main history, the labels."""
 
-    __slots__ = ("current", "current_id", "history", "labels", "previous_id", "_map")
+    __slots__ = ("current", "current_id", "history", "labels", "stages")
 
     def __init__(self, current: Any, history: list[Any], labels: _Labels) -> None:
         self.current = current
         self.current_id: str = current.properties.version
         self.history = history
         self.labels = labels
-        self._map = labels.map()
-        self.previous_id: str | None = None
+        previous = None
         if len(history) >= 2 and history[-2].enabled is not False:
-            self.previous_id = history[-2].version  # a disabled one was revoked: no previous
-
-    def stages_holder(self, stage: str) -> str | None:
-        if stage == CURRENT:
-            return self.current_id
-        if stage == PREVIOUS:
-            return self.previous_id
-        return self._map.get(stage)
-
-    def stages_of(self, version: str) -> frozenset[str]:
-        out = {s for s, v in self._map.items() if v == version}
-        if version == self.current_id:
-            out.add(CURRENT)
-        if version == self.previous_id:
-            out.add(PREVIOUS)
-        return frozenset(out)
-
-
-def _tls_failure(exc: BaseException) -> bool:
-    """Whether an SDK error was caused by a TLS handshake/verification failure."""
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(cur):
-            return True
-        inner = getattr(cur, "inner_exception", None)
-        nxt = inner if isinstance(inner, BaseException) else None
-        cur = nxt or cur.__cause__ or cur.__context__
-    return False
+            previous = history[-2].version  # a disabled one was revoked: no previous
+        self.stages = Stages(self.current_id, previous, labels.map())
 
 
 def _pending(version: str) -> bool:
@@ -321,7 +291,7 @@ class AzureBackend(Backend):
             with _LOGS.quiet():
                 return fn()
         except self._errors.AzureError as exc:
-            if _tls_failure(exc):
+            if tls_failure(exc):
                 host = urlsplit(self._vault_url).hostname
                 raise ConfigurationError(
                     f"{self.describe()}: the TLS certificate of {host} could not be verified;"
@@ -403,13 +373,7 @@ class AzureBackend(Backend):
     def _no_version(
         self, name: str, version: str | None, stage: str | None = None
     ) -> VersionNotFound:
-        which = f"version {version!r}" if version else "a version"
-        return VersionNotFound(
-            f"secret {name!r} has no {which}" + (f" in stage {stage!r}" if stage else ""),
-            name=name,
-            version=version,
-            backend=self.describe(),
-        )
+        return no_version(name, version, stage, backend=self.describe())
 
     def _history(self, name: str, native: str, current: str) -> list[Any]:
         """The main secret's versions, oldest first, ``current`` last."""
@@ -461,13 +425,13 @@ class AzureBackend(Backend):
         view = self._view(name, native)
         if version is None:
             assert stage is not None
-            version = view.stages_holder(stage)
+            version = view.stages.holder(stage)
             if version is None:
                 raise self._no_version(name, None, stage)
-        elif stage is not None and view.stages_holder(stage) != version:
+        elif stage is not None and view.stages.holder(stage) != version:
             raise self._no_version(name, version, stage)
         item = view.current if version == view.current_id else self._get(name, native, version)
-        return self._secret(name, item, version, view.stages_of(version))
+        return self._secret(name, item, version, view.stages.of(version))
 
     def versions(self, name: str) -> list[VersionInfo]:
         native = AZURE.encode(name)
@@ -476,7 +440,7 @@ class AzureBackend(Backend):
             VersionInfo(
                 name,
                 p.version,
-                view.stages_of(p.version),
+                view.stages.of(p.version),
                 _aware(p.created_on),
                 _metadata(p.tags),
             )
@@ -484,10 +448,10 @@ class AzureBackend(Backend):
         ]
         for p in view.labels.versions:  # companion versions that hold a label
             vid = PENDING_MARK + p.version
-            if view.stages_of(vid):
+            if view.stages.of(vid):
                 out.append(
                     VersionInfo(
-                        name, vid, view.stages_of(vid), _aware(p.created_on), _metadata(p.tags)
+                        name, vid, view.stages.of(vid), _aware(p.created_on), _metadata(p.tags)
                     )
                 )
         return out
@@ -752,7 +716,7 @@ class AzureBackend(Backend):
     ) -> None:
         """``previous`` is derived (the version before current); removing it disables it."""
         view = self._view(name, native)
-        held = view.stages_holder(PREVIOUS)
+        held = view.stages.holder(PREVIOUS)
         check_stage_holder(name, PREVIOUS, held, expected, backend=self.describe())
         if version == held:
             return

@@ -55,7 +55,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import ssl
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal, NoReturn
@@ -73,6 +72,7 @@ from sekret._values import (
     validate_stage,
 )
 from sekret.backends._namemap import GOOGLE
+from sekret.backends._native import PENDING_MARK, Stages, no_version, tls_failure
 from sekret.backends._sdklogs import SdkLogGuard
 from sekret.backends.base import (
     DEFAULT_RECOVERY_DAYS,
@@ -106,7 +106,7 @@ Kind = Literal["text", "bytes", "json"]
 MAX_PAYLOAD = 64 * 1024
 VERSION_KEY = "sekret-v"
 LABELS_KEY = "sekret-labels"
-PENDING_MARK = "p"
+
 DELETED_UNTIL = "sekret-deleted-until"
 DELETED_ENABLED = "sekret-deleted-enabled"
 ENABLED, DISABLED, DESTROYED = 1, 2, 3
@@ -187,7 +187,7 @@ class _State:
 class _View:
     """A secret's stages: current (Google's latest), previous (derived), labels (companion)."""
 
-    __slots__ = ("companion", "current", "labels", "previous", "state", "_versions")
+    __slots__ = ("_versions", "companion", "current", "labels", "previous", "stages", "state")
 
     def __init__(self, state: _State, versions: list[Any], companion: _State | None) -> None:
         self.state = state
@@ -199,26 +199,12 @@ class _View:
         enabled = before is not None and int(before.state) == ENABLED
         self.previous: str | None = str(top - 1) if enabled and top is not None else None
         self.labels: dict[str, str] = _labels_of(companion) if companion is not None else {}
+        self.stages = Stages(self.current, self.previous, self.labels)
 
     def info(self, version: str) -> dict[str, Any]:
         if version.startswith(PENDING_MARK):
             return self.companion.info(version[1:]) if self.companion is not None else {}
         return self.state.info(version)
-
-    def holder(self, stage: str) -> str | None:
-        if stage == CURRENT:
-            return self.current
-        if stage == PREVIOUS:
-            return self.previous
-        return self.labels.get(stage)
-
-    def stages_of(self, version: str) -> frozenset[str]:
-        out = {s for s, v in self.labels.items() if v == version}
-        if version == self.current:
-            out.add(CURRENT)
-        if version == self.previous:
-            out.add(PREVIOUS)
-        return frozenset(out)
 
     def live(self) -> list[tuple[str, datetime]]:
         """(number, created) of every version not destroyed, oldest first."""
@@ -227,18 +213,6 @@ class _View:
             for n, v in sorted(self._versions.items())
             if int(v.state) != DESTROYED
         ]
-
-
-def _tls_failure(exc: BaseException) -> bool:
-    """Whether an error was caused by a TLS handshake/verification failure."""
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(cur):
-            return True
-        cur = cur.__cause__ or cur.__context__
-    return False
 
 
 def _labels_of(state: _State) -> dict[str, str]:
@@ -378,7 +352,7 @@ class GcpBackend(Backend):
             raise AuthenticationFailed(
                 f"{self.describe()}: credentials could not refresh", **kw
             ) from exc
-        if _tls_failure(exc):
+        if tls_failure(exc):
             raise ConfigurationError(
                 f"{self.describe()}: the TLS certificate of the Secret Manager endpoint could"
                 " not be verified; trust its CA (REQUESTS_CA_BUNDLE,"
@@ -511,7 +485,7 @@ class GcpBackend(Backend):
             name,
             version,
             SecretValue(data, _kind(info.get("k"), data)),
-            view.stages_of(version),
+            view.stages.of(version),
             created,
             info.get("m") or {},
         )
@@ -519,13 +493,7 @@ class GcpBackend(Backend):
     def _no_version(
         self, name: str, version: str | None, stage: str | None = None
     ) -> VersionNotFound:
-        which = f"version {version!r}" if version else "a version"
-        return VersionNotFound(
-            f"secret {name!r} has no {which}" + (f" in stage {stage!r}" if stage else ""),
-            name=name,
-            version=version,
-            backend=self.describe(),
-        )
+        return no_version(name, version, stage, backend=self.describe())
 
     # -- reads -------------------------------------------------------------
     def read(self, name: str, *, version: str | None = None, stage: str | None = None) -> Secret:
@@ -550,10 +518,10 @@ class GcpBackend(Backend):
         view = self._view(name)
         if version is None:
             assert stage is not None
-            version = view.holder(stage)
+            version = view.stages.holder(stage)
             if version is None:
                 raise self._no_version(name, None, stage)
-        elif stage is not None and view.holder(stage) != version:
+        elif stage is not None and view.stages.holder(stage) != version:
             raise self._no_version(name, version, stage)
         return self._access(name, version, view)
 
@@ -561,7 +529,7 @@ class GcpBackend(Backend):
         view = self._view(name)
         out = [
             VersionInfo(
-                name, number, view.stages_of(number), created, view.info(number).get("m") or {}
+                name, number, view.stages.of(number), created, view.info(number).get("m") or {}
             )
             for number, created in view.live()
         ]
@@ -569,7 +537,7 @@ class GcpBackend(Backend):
         for vid in sorted(labelled, key=lambda v: int(v[1:])):
             info = view.info(vid)
             created = datetime.fromisoformat(info["c"]) if "c" in info else None
-            out.append(VersionInfo(name, vid, view.stages_of(vid), created, info.get("m") or {}))
+            out.append(VersionInfo(name, vid, view.stages.of(vid), created, info.get("m") or {}))
         return out
 
     def list(

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from sekret.backends._native import no_version
 from sekret.backends._sdklogs import SdkLogGuard
 from sekret.backends.aws._errors import translate
 from sekret.backends.aws._names import to_utc
@@ -276,10 +277,4 @@ class AwsClient:
         return described
 
     def no_version(self, name: str, version: str | None, stage: str | None) -> VersionNotFound:
-        which = f"version {version!r}" if version else "a version"
-        return VersionNotFound(
-            f"secret {name!r} has no {which}" + (f" in stage {stage!r}" if stage else ""),
-            name=name,
-            version=version,
-            backend=self.describe(),
-        )
+        return no_version(name, version, stage, backend=self.describe())
