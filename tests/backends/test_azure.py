@@ -430,3 +430,24 @@ def test_rotation_resumes_and_native_readers_agree(
     assert native.value == new
     with pytest.raises(VersionNotFound):
         secrets.get("key", stage=PENDING)
+
+
+def test_facade_promote_rollback_revoke_agree_with_native_readers(
+    backend: AzureBackend, azure_fake: FakeKeyVault
+) -> None:
+    """put/promote/rollback/revoke_previous through Secrets: the raw SDK reads current each time."""
+    secrets = Secrets(backend, app="interop", environment="facade")
+    code = AZURE.encode(secrets.namespace.full("db"))
+    secrets.put("db", {"password": "one"})
+    secrets.put("db", {"password": "two"}, stages=[PENDING])
+    assert json.loads(_native(azure_fake).get_secret(code).value) == {"password": "one"}
+    secrets.promote("db")
+    assert json.loads(_native(azure_fake).get_secret(code).value) == {"password": "two"}
+    assert secrets.get_json("db") == {"password": "two"}
+    secrets.rollback("db")
+    secrets.invalidate("db")
+    assert json.loads(_native(azure_fake).get_secret(code).value) == {"password": "one"}
+    assert secrets.get_json("db") == {"password": "one"}
+    secrets.revoke_previous("db")
+    with pytest.raises(VersionNotFound):
+        secrets.get("db", stage=PREVIOUS)

@@ -454,3 +454,24 @@ def test_rotation_resumes_and_native_readers_agree(
     assert _latest(gcp_fake, full).decode() == new
     with pytest.raises(VersionNotFound):
         secrets.get("key", stage=PENDING)
+
+
+def test_facade_promote_rollback_revoke_agree_with_native_readers(
+    backend: GcpBackend, gcp_fake: GcpFake
+) -> None:
+    """put/promote/rollback/revoke_previous through Secrets: versions/latest is current each time."""
+    secrets = Secrets(backend, app="interop", environment="facade")
+    full = secrets.namespace.full("db")
+    secrets.put("db", {"password": "one"})
+    secrets.put("db", {"password": "two"}, stages=[PENDING])
+    assert json.loads(_latest(gcp_fake, full)) == {"password": "one"}
+    secrets.promote("db")
+    assert json.loads(_latest(gcp_fake, full)) == {"password": "two"}
+    assert secrets.get_json("db") == {"password": "two"}
+    secrets.rollback("db")
+    secrets.invalidate("db")
+    assert json.loads(_latest(gcp_fake, full)) == {"password": "one"}
+    assert secrets.get_json("db") == {"password": "one"}
+    secrets.revoke_previous("db")
+    with pytest.raises(VersionNotFound):
+        secrets.get("db", stage=PREVIOUS)
