@@ -459,7 +459,7 @@ def test_rotation_resumes_and_native_readers_agree(
 def test_facade_promote_rollback_revoke_agree_with_native_readers(
     backend: GcpBackend, gcp_fake: GcpFake
 ) -> None:
-    """put/promote/rollback/revoke_previous through Secrets: versions/latest is current each time."""
+    """put/promote/rollback/revoke_previous through Secrets: versions/latest is current."""
     secrets = Secrets(backend, app="interop", environment="facade")
     full = secrets.namespace.full("db")
     secrets.put("db", {"password": "one"})
