@@ -20,6 +20,7 @@ from sekret.exceptions import (
     BackendUnavailable,
     ConfigurationError,
     Conflict,
+    IntegrityError,
     InvalidSecretName,
     InvalidValue,
     SecretNotFound,
@@ -451,3 +452,20 @@ def test_facade_promote_rollback_revoke_agree_with_native_readers(
     secrets.revoke_previous("db")
     with pytest.raises(VersionNotFound):
         secrets.get("db", stage=PREVIOUS)
+
+
+def test_rewritten_companion_tags_raise_never_guess_pending(
+    backend: AzureBackend, azure_fake: FakeKeyVault
+) -> None:
+    """If another tool wipes the companion's tags, pending raises IntegrityError; current works."""
+    name = "interop/dev/companion-tags"
+    backend.write(name, SecretValue.of("live"))
+    pending = backend.write(name, SecretValue.of("next"), stages=[PENDING]).version
+    companion = AZURE.companion(AZURE.encode(name))
+    _native(azure_fake).update_secret_properties(companion, pending[1:], tags={"owner": "x"})
+    with pytest.raises(IntegrityError):
+        backend.read(name, stage=PENDING)
+    with pytest.raises(IntegrityError):
+        backend.write(name, SecretValue.of("again"), stages=[PENDING])
+    assert backend.read(name).value.text() == "live"
+    assert all(PENDING not in i.stages for i in backend.versions(name))

@@ -89,6 +89,7 @@ from sekret.exceptions import (
     BackendUnavailable,
     ConfigurationError,
     Conflict,
+    IntegrityError,
     InvalidValue,
     SecretDeleted,
     SecretNotFound,
@@ -167,6 +168,23 @@ class _Labels:
     def seq(self) -> int:
         return _seq(self.latest.tags) if self.latest is not None else 0
 
+    @property
+    def tampered(self) -> bool:
+        """Whether another tool rewrote the tags sekret keeps on the companion's latest version."""
+        tags = (self.latest.tags or {}) if self.latest is not None else {SEQ: ""}
+        return SEQ not in tags and PLACEHOLDER not in tags
+
+    def check(self, name: str, backend: str) -> None:
+        """IntegrityError if the label map was rewritten: pending cannot be told, never guessed."""
+        if self.tampered:
+            raise IntegrityError(
+                f"secret {name!r}: the tags of its companion secret were rewritten by another"
+                " tool, so sekret cannot tell which version is pending; restore the tags, or"
+                " delete and purge the companion (its name ends in -9) to drop pending",
+                name=name,
+                backend=backend,
+            )
+
     def map(self) -> dict[str, str]:
         if self.latest is None:
             return {}
@@ -191,7 +209,7 @@ class _View:
         previous = None
         if len(history) >= 2 and history[-2].enabled is not False:
             previous = history[-2].version  # a disabled one was revoked: no previous
-        self.stages = Stages(self.current_id, previous, labels.map())
+        self.stages = Stages(self.current_id, previous, {} if labels.tampered else labels.map())
 
 
 def _pending(version: str) -> bool:
@@ -423,6 +441,8 @@ class AzureBackend(Backend):
             item = self._current(name, native)  # one request: what every native reader gets
             return self._secret(name, item, item.properties.version, frozenset({CURRENT}))
         view = self._view(name, native)
+        if stage not in (None, CURRENT, PREVIOUS):
+            view.labels.check(name, self.describe())
         if version is None:
             assert stage is not None
             version = view.stages.holder(stage)
@@ -603,6 +623,7 @@ class AzureBackend(Backend):
         except (SecretNotFound, VersionDisabled):
             pass  # pending before any current is allowed
         labels = self._labels(name, native)
+        labels.check(name, self.describe())
         if token is not None:
             for props in labels.versions:
                 vid = PENDING_MARK + props.version
@@ -738,6 +759,7 @@ class AzureBackend(Backend):
     ) -> None:
         """Move a label (pending, rotation locks) in the companion's latest version's tags."""
         labels = self._labels(name, native)
+        labels.check(name, self.describe())
         stage_map = labels.map()
         if version is not None:
             self._get(name, native, version)  # VersionNotFound if it does not exist
