@@ -244,6 +244,16 @@ class AwsClient:
             if isinstance(error, SecretDeleted) and name is not None:
                 error = self._with_deletion_date(error, name)
             raise error from exc
+        except SekretError:
+            raise
+        except Exception as exc:  # a handler or transport bug: still no SDK exception leaves
+            raise BackendUnavailable(
+                f"{self.describe()} failed while {what} {name!r} ({type(exc).__name__})"
+                if name
+                else f"{self.describe()} failed while {what} ({type(exc).__name__})",
+                name=name,
+                backend=self.describe(),
+            ) from exc
         return response
 
     def _with_deletion_date(self, error: SecretDeleted, name: str) -> SecretDeleted:
