@@ -475,3 +475,14 @@ def test_facade_promote_rollback_revoke_agree_with_native_readers(
     secrets.revoke_previous("db")
     with pytest.raises(VersionNotFound):
         secrets.get("db", stage=PREVIOUS)
+
+
+def test_stage_names_google_aliases_refuse_work(backend: GcpBackend, gcp_fake: GcpFake) -> None:
+    """Stages like 'v1.2' or 64 characters (invalid Google aliases) work: labels are not aliases."""
+    name = "interop/dev/stage-names"
+    v1 = backend.write(name, SecretValue.of("one")).version
+    for stage in ("v1.2", "s" * 64):
+        backend.move_stage(name, stage, v1)
+        assert backend.read(name, stage=stage).version == v1
+    path = f"projects/{PROJECT}/secrets/{GOOGLE.encode(name)}"
+    assert dict(_raw(gcp_fake).get_secret(name=path).version_aliases) == {}
