@@ -22,6 +22,7 @@ from sekret.exceptions import (
     BackendUnavailable,
     ConfigurationError,
     Conflict,
+    IntegrityError,
     InvalidSecretName,
     InvalidValue,
     SecretDeleted,
@@ -486,3 +487,22 @@ def test_stage_names_google_aliases_refuse_work(backend: GcpBackend, gcp_fake: G
         assert backend.read(name, stage=stage).version == v1
     path = f"projects/{PROJECT}/secrets/{GOOGLE.encode(name)}"
     assert dict(_raw(gcp_fake).get_secret(name=path).version_aliases) == {}
+
+
+def test_rewritten_companion_annotations_raise_never_guess_pending(
+    backend: GcpBackend, gcp_fake: GcpFake
+) -> None:
+    """If another tool wipes the companion's annotations, pending raises; current still works."""
+    name = "interop/dev/companion-annot"
+    backend.write(name, SecretValue.of("live"))
+    backend.write(name, SecretValue.of("next"), stages=[PENDING])
+    companion = f"projects/{PROJECT}/secrets/{GOOGLE.companion(GOOGLE.encode(name))}"
+    _raw(gcp_fake).update_secret(
+        secret={"name": companion, "annotations": {"owner": "x"}},
+        update_mask={"paths": ["annotations"]},
+    )
+    with pytest.raises(IntegrityError):
+        backend.read(name, stage=PENDING)
+    with pytest.raises(IntegrityError):
+        backend.write(name, SecretValue.of("again"), stages=[PENDING])
+    assert backend.read(name).value.text() == "live"

@@ -88,6 +88,7 @@ from sekret.exceptions import (
     BackendUnavailable,
     ConfigurationError,
     Conflict,
+    IntegrityError,
     InvalidValue,
     SecretDeleted,
     SecretNotFound,
@@ -213,6 +214,19 @@ class _View:
             for n, v in sorted(self._versions.items())
             if int(v.state) != DESTROYED
         ]
+
+
+def _check_labels(name: str, companion: _State | None, backend: str) -> None:
+    """IntegrityError if another tool rewrote the companion's annotations (pending unknown)."""
+    if companion is not None and LABELS_KEY not in companion.annotations:
+        raise IntegrityError(
+            f"secret {name!r}: the annotations of its companion secret were rewritten by"
+            " another tool, so sekret cannot tell which version is pending; restore the"
+            " sekret-labels annotation, or delete the companion (its id ends in _p) to drop"
+            " pending",
+            name=name,
+            backend=backend,
+        )
 
 
 def _labels_of(state: _State) -> dict[str, str]:
@@ -420,7 +434,11 @@ class GcpBackend(Backend):
         request = {
             "parent": f"projects/{self._project}",
             "secret_id": GOOGLE.companion(GOOGLE.encode(name)),
-            "secret": {"replication": {"automatic": {}}, "labels": {"managed-by": "sekret"}},
+            "secret": {
+                "replication": {"automatic": {}},
+                "labels": {"managed-by": "sekret"},
+                "annotations": {LABELS_KEY: "{}"},  # absent later = rewritten by another tool
+            },
         }
         try:
             return _State(self._call("create_secret", request, name))
@@ -516,6 +534,8 @@ class GcpBackend(Backend):
                 info.get("m") or {},
             )
         view = self._view(name)
+        if stage not in (None, CURRENT, PREVIOUS):
+            _check_labels(name, view.companion, self.describe())
         if version is None:
             assert stage is not None
             version = view.stages.holder(stage)
@@ -663,6 +683,7 @@ class GcpBackend(Backend):
         self._state_or_none(name)  # SecretDeleted if the secret is deleted
         companion = self._companion_state(name, create=True)
         assert companion is not None
+        _check_labels(name, companion, self.describe())
         if token is not None:
             found = self._by_token(name, companion, token, value, PENDING_MARK)
             if found is not None:
@@ -838,6 +859,7 @@ class GcpBackend(Backend):
             self._state(name)  # SecretNotFound / SecretDeleted
         for _ in range(_CAS_RETRIES):
             companion = self._companion_state(name, create=version is not None)
+            _check_labels(name, companion, self.describe())
             labels = _labels_of(companion) if companion is not None else {}
             held = labels.get(stage)
             check_stage_holder(name, stage, held, expected, backend=self.describe())
