@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ssl
 
+import pytest
+
 from sekret._values import CURRENT, PENDING, PREVIOUS
-from sekret.backends._native import Stages, no_version, tls_failure
-from sekret.exceptions import VersionNotFound
+from sekret.backends._native import Stages, check_write, no_version, tls_failure
+from sekret.exceptions import InvalidValue, UnsupportedOperation, VersionNotFound
 
 
 def test_current_and_previous_are_derived_labels_come_from_the_map() -> None:
@@ -50,3 +52,12 @@ def test_tls_failure_is_found_through_wrapping() -> None:
     outer.__cause__ = ssl.SSLError("handshake")
     assert tls_failure(outer)
     assert not tls_failure(ConnectionRefusedError("refused"))
+
+
+def test_check_write_refuses_cas_and_previous() -> None:
+    """A CAS write is UnsupportedOperation saying why; writing previous is InvalidValue."""
+    check_write("a/b/c", {CURRENT, PENDING}, None, backend="x://", why="no preconditions")
+    with pytest.raises(UnsupportedOperation, match="no preconditions"):
+        check_write("a/b/c", {CURRENT}, "v1", backend="x://", why="no preconditions")
+    with pytest.raises(InvalidValue):
+        check_write("a/b/c", {PREVIOUS}, None, backend="x://", why="")

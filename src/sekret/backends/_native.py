@@ -6,8 +6,8 @@ before it, unless revoked), and every other stage (``pending``, rotation
 locks) is a label kept in a companion secret that native readers never read.
 ``Stages`` answers "which version holds a stage" and "which stages does a
 version hold" from those three facts, the same way for both backends.
-``tls_failure`` and ``no_version`` are error helpers they share (AWS uses
-``no_version`` too).
+``check_write``, ``tls_failure`` and ``no_version`` are checks and error
+helpers they share (AWS uses ``no_version`` too).
 
 This module must never do I/O, import an SDK, or hold a value.
 """
@@ -15,12 +15,12 @@ This module must never do I/O, import an SDK, or hold a value.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from sekret._values import CURRENT, PREVIOUS
-from sekret.exceptions import VersionNotFound
+from sekret.exceptions import InvalidValue, UnsupportedOperation, VersionNotFound
 
-__all__ = ["PENDING_MARK", "Stages", "no_version", "tls_failure"]
+__all__ = ["PENDING_MARK", "Stages", "check_write", "no_version", "tls_failure"]
 
 PENDING_MARK = "p"
 """Prefix of the sekret version id of a companion version (``p<service id>``)."""
@@ -52,6 +52,27 @@ class Stages:
         if version == self.previous:
             out.add(PREVIOUS)
         return frozenset(out)
+
+
+def check_write(
+    name: str, stages: Collection[str], expected_version: str | None, *, backend: str, why: str
+) -> None:
+    """What these backends refuse before any request: a CAS write, or writing ``previous``.
+
+    ``why`` says why the service cannot compare-and-set a new version.
+    """
+    if expected_version is not None:
+        raise UnsupportedOperation(
+            f"backend {backend} cannot compare-and-set a new version: {why}"
+            " (the backend does not declare CAS)",
+            backend=backend,
+        )
+    if PREVIOUS in stages:
+        raise InvalidValue(
+            "previous is always the version before current here; it cannot be written",
+            name=name,
+            backend=backend,
+        )
 
 
 def no_version(

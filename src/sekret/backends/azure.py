@@ -73,7 +73,13 @@ from sekret._values import (
     validate_stage,
 )
 from sekret.backends._namemap import AZURE
-from sekret.backends._native import PENDING_MARK, Stages, no_version, tls_failure
+from sekret.backends._native import (
+    PENDING_MARK,
+    Stages,
+    check_write,
+    no_version,
+    tls_failure,
+)
 from sekret.backends._sdklogs import SdkLogGuard
 from sekret.backends.base import (
     DEFAULT_RECOVERY_DAYS,
@@ -95,7 +101,6 @@ from sekret.exceptions import (
     SecretNotFound,
     SekretError,
     Throttled,
-    UnsupportedOperation,
     VersionDisabled,
     VersionNotFound,
 )
@@ -527,17 +532,13 @@ class AzureBackend(Backend):
     ) -> VersionInfo:
         native = AZURE.encode(name)
         stage_set = {validate_stage(s) for s in stages}
-        if expected_version is not None:
-            raise UnsupportedOperation(
-                f"backend {self.describe()} cannot compare-and-set: Key Vault has no"
-                " conditional writes (the backend does not declare CAS)",
-                backend=self.describe(),
-            )
-        if PREVIOUS in stage_set:
-            raise InvalidValue(
-                "on Azure, previous is always the version before current; it cannot be written",
-                name=name,
-            )
+        check_write(
+            name,
+            stage_set,
+            expected_version,
+            backend=self.describe(),
+            why="Key Vault has no conditional writes",
+        )
         value = SecretValue.of(value, max_bytes=self.max_value_bytes)
         text, content_type = _stored(value)
         if len(text.encode("utf-8")) > MAX_STORED_BYTES:

@@ -72,7 +72,13 @@ from sekret._values import (
     validate_stage,
 )
 from sekret.backends._namemap import GOOGLE
-from sekret.backends._native import PENDING_MARK, Stages, no_version, tls_failure
+from sekret.backends._native import (
+    PENDING_MARK,
+    Stages,
+    check_write,
+    no_version,
+    tls_failure,
+)
 from sekret.backends._sdklogs import SdkLogGuard
 from sekret.backends.base import (
     DEFAULT_RECOVERY_DAYS,
@@ -94,7 +100,6 @@ from sekret.exceptions import (
     SecretNotFound,
     SekretError,
     Throttled,
-    UnsupportedOperation,
     VersionDisabled,
     VersionNotFound,
 )
@@ -607,17 +612,13 @@ class GcpBackend(Backend):
     ) -> VersionInfo:
         self._path(name)
         stage_set = {validate_stage(s) for s in stages}
-        if expected_version is not None:
-            raise UnsupportedOperation(
-                f"backend {self.describe()} cannot compare-and-set a new version: Secret Manager's"
-                " AddSecretVersion takes no precondition (the backend does not declare CAS)",
-                backend=self.describe(),
-            )
-        if PREVIOUS in stage_set:
-            raise InvalidValue(
-                "on Google, previous is always the version before current; it cannot be written",
-                name=name,
-            )
+        check_write(
+            name,
+            stage_set,
+            expected_version,
+            backend=self.describe(),
+            why="Secret Manager's AddSecretVersion takes no precondition",
+        )
         value = SecretValue.of(value, max_bytes=self.max_value_bytes)
         info: dict[str, Any] = {"k": value.kind}
         if token is not None:
