@@ -637,3 +637,16 @@ def test_rotation_runs_on_native_stages(moto_server: str) -> None:
     assert holders[result.version] == ["AWSCURRENT"]
     assert holders[first] == ["AWSPREVIOUS"]
     raw.close()
+
+
+def test_unexpected_sdk_exception_is_backend_unavailable(moto_server: str) -> None:
+    """An exception botocore does not wrap (a failing event handler) leaves as a SekretError."""
+
+    def explode(**kwargs: Any) -> None:
+        raise RuntimeError("handler bug")
+
+    client = _client(moto_server)
+    client.meta.events.register("before-call.secrets-manager.GetSecretValue", explode)
+    with AwsBackend(MOTO_REGION, client=client) as b, pytest.raises(BackendUnavailable) as info:
+        b.read("awstest/unexpected/key")
+    assert "RuntimeError" in str(info.value)

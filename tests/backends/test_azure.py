@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from sekret import SecretValue, VersionDisabled
-from sekret._values import CURRENT, PENDING
+from sekret import Secrets, SecretValue, VersionDisabled
+from sekret._values import CURRENT, PENDING, PREVIOUS
 from sekret.backends import open_backend
 from sekret.backends._namemap import AZURE
 from sekret.backends.azure import AzureBackend
@@ -19,12 +20,15 @@ from sekret.exceptions import (
     BackendUnavailable,
     ConfigurationError,
     Conflict,
+    IntegrityError,
     InvalidSecretName,
     InvalidValue,
     SecretNotFound,
     Throttled,
     UnsupportedOperation,
+    VersionNotFound,
 )
+from sekret.rotation import RandomRotator, RotationEngine, Step
 from sekret.testing import BackendContract, sentinel_value
 from servers.azure_fake import FakeKeyVault, fake_client
 
@@ -124,14 +128,116 @@ def test_disabled_version_is_its_own_error(backend: AzureBackend, azure_fake: Fa
     assert backend.read("app/dev/dis").value.text() == "two"
 
 
-def test_stages_live_in_the_latest_versions_tags(backend: AzureBackend) -> None:
-    """A pending write is the latest version, yet current still resolves to the old one."""
-    v1 = backend.write("app/dev/staged", SecretValue.of("live")).version
-    v2 = backend.write("app/dev/staged", SecretValue.of("next"), stages=[PENDING]).version
-    assert backend.read("app/dev/staged").version == v1
-    assert backend.read("app/dev/staged", stage=PENDING).version == v2
-    backend.move_stage("app/dev/staged", CURRENT, v2)
-    assert backend.read("app/dev/staged").version == v2
+# -- working alongside other tools: the raw SDK client and sekret take turns ----------
+
+
+def _native(fake: FakeKeyVault) -> Any:
+    """The raw SDK client another tool (portal, az, Terraform) would use."""
+    return fake_client(fake)
+
+
+def test_native_write_becomes_current(backend: AzureBackend, azure_fake: FakeKeyVault) -> None:
+    """A version set by another tool is current for sekret; versions and rollback still work."""
+    name = "interop/dev/native-write"
+    v1 = backend.write(name, SecretValue.of("from-sekret")).version
+    azure_fake.now += timedelta(seconds=2)
+    raw = _native(azure_fake).set_secret(AZURE.encode(name), "from-terraform")
+    got = backend.read(name)
+    assert got.value.text() == "from-terraform"
+    assert got.version == raw.properties.version
+    infos = backend.versions(name)
+    assert [i.version for i in infos] == [v1, raw.properties.version]
+    assert PREVIOUS in infos[0].stages
+    assert CURRENT in infos[1].stages
+    backend.move_stage(name, CURRENT, v1, expected_version=raw.properties.version)  # rollback
+    assert backend.read(name).value.text() == "from-sekret"
+    assert _native(azure_fake).get_secret(AZURE.encode(name)).value == "from-sekret"
+    assert backend.read(name, stage=PREVIOUS).version == raw.properties.version
+
+
+def test_pending_is_invisible_to_native_readers(
+    backend: AzureBackend, azure_fake: FakeKeyVault
+) -> None:
+    """A pending write leaves the native latest version alone; promotion makes it latest."""
+    name = "interop/dev/pending"
+    v1 = backend.write(name, SecretValue.of("live")).version
+    pending = backend.write(name, SecretValue.of("not-yet-validated"), stages=[PENDING]).version
+    native = _native(azure_fake)
+    assert native.get_secret(AZURE.encode(name)).value == "live"
+    assert backend.read(name, stage=PENDING).value.text() == "not-yet-validated"
+    companion = AZURE.companion(AZURE.encode(name))
+    assert companion in {p.name for p in native.list_properties_of_secrets()}
+    assert name in {i.name for i in backend.list("interop/dev/").items}  # companion hidden
+    assert all(AZURE.encode(i.name) != companion for i in backend.list("interop/").items)
+    backend.move_stage(name, CURRENT, pending, expected_version=v1)
+    backend.move_stage(name, PENDING, None)
+    assert native.get_secret(AZURE.encode(name)).value == "not-yet-validated"
+    assert backend.read(name).value.text() == "not-yet-validated"
+    assert backend.read(name, stage=PREVIOUS).version == v1
+    backend.move_stage(name, CURRENT, v1)  # rollback: the old value is the new latest
+    assert native.get_secret(AZURE.encode(name)).value == "live"
+
+
+def test_promotion_is_idempotent_for_a_resumed_rotation(backend: AzureBackend) -> None:
+    """Promoting the same pending version twice writes one new version, not two."""
+    name = "interop/dev/resume"
+    v1 = backend.write(name, SecretValue.of("one")).version
+    pending = backend.write(name, SecretValue.of("two"), stages=[PENDING]).version
+    backend.move_stage(name, CURRENT, pending, expected_version=v1)
+    current = backend.read(name).version
+    backend.move_stage(name, CURRENT, pending, expected_version=current)
+    assert backend.read(name).version == current
+    assert len([i for i in backend.versions(name) if not i.version.startswith("p")]) == 2
+
+
+def test_native_tag_rewrite_never_changes_the_value(
+    backend: AzureBackend, azure_fake: FakeKeyVault
+) -> None:
+    """Another tool replacing every tag of every version leaves current and previous intact."""
+    name = "interop/dev/tags"
+    backend.write(name, SecretValue.of("one"))
+    backend.write(name, SecretValue.of("two"))
+    native = _native(azure_fake)
+    for props in native.list_properties_of_secret_versions(AZURE.encode(name)):
+        native.update_secret_properties(AZURE.encode(name), props.version, tags={"owner": "x"})
+    assert backend.read(name).value.text() == "two"
+    assert backend.read(name, stage=PREVIOUS).value.text() == "one"
+
+
+def test_disabled_latest_raises_never_serves_an_older_value(
+    backend: AzureBackend, azure_fake: FakeKeyVault
+) -> None:
+    """If the latest version is disabled (native readers fail too), sekret raises."""
+    name = "interop/dev/disabled"
+    backend.write(name, SecretValue.of("one"))
+    v2 = backend.write(name, SecretValue.of("two")).version
+    azure_fake.disable(AZURE.encode(name), v2)
+    with pytest.raises(VersionDisabled):
+        backend.read(name)
+    v3 = backend.write(name, SecretValue.of("three")).version  # a new value recovers
+    assert backend.read(name).version == v3
+
+
+def test_revoke_previous_disables_it(backend: AzureBackend, azure_fake: FakeKeyVault) -> None:
+    """Removing previous (revoke) disables that version; no older version takes its place."""
+    name = "interop/dev/revoke"
+    backend.write(name, SecretValue.of("zero"))
+    v1 = backend.write(name, SecretValue.of("one")).version
+    backend.write(name, SecretValue.of("two"))
+    backend.move_stage(name, PREVIOUS, None, expected_version=v1)
+    with pytest.raises(VersionNotFound):
+        backend.read(name, stage=PREVIOUS)
+    assert backend.read(name).value.text() == "two"
+
+
+def test_pending_survives_a_native_write(backend: AzureBackend, azure_fake: FakeKeyVault) -> None:
+    """A native write during a rotation changes current, not pending."""
+    name = "interop/dev/rotating"
+    backend.write(name, SecretValue.of("one"))
+    pending = backend.write(name, SecretValue.of("next"), stages=[PENDING]).version
+    _native(azure_fake).set_secret(AZURE.encode(name), "hotfix")
+    assert backend.read(name).value.text() == "hotfix"
+    assert backend.read(name, stage=PENDING).version == pending
 
 
 def test_bytes_are_stored_base64_with_content_type(
@@ -243,18 +349,6 @@ def test_listing_follows_next_link(
     assert sum(1 for r in azure_fake.requests if r[1] == "/secrets") >= 3
 
 
-def test_disabled_latest_version_keeps_stage_map_readable(
-    backend: AzureBackend, azure_fake: FakeKeyVault
-) -> None:
-    """If the latest (pending) version is disabled, current still resolves through its tags."""
-    v1 = backend.write("app/dev/dislatest", SecretValue.of("live")).version
-    v2 = backend.write("app/dev/dislatest", SecretValue.of("next"), stages=[PENDING]).version
-    azure_fake.disable(AZURE.encode("app/dev/dislatest"), v2)
-    assert backend.read("app/dev/dislatest").version == v1
-    with pytest.raises(VersionDisabled):
-        backend.read("app/dev/dislatest", stage=PENDING)
-
-
 def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without azure-keyvault-secrets, building the backend says: pip install "sekret[azure]"."""
     import sys
@@ -264,3 +358,114 @@ def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "azure.keyvault.secrets", None)
     with pytest.raises(BackendNotInstalled, match=r"sekret\[azure\]"):
         AzureBackend("https://v.vault.azure.net")
+
+
+def test_untrusted_certificate_is_a_configuration_error(azure_fake: FakeKeyVault) -> None:
+    """A vault whose TLS certificate is not trusted: one sentence saying what to fix."""
+    from azure.keyvault.secrets import SecretClient
+
+    from servers.azure_fake import StaticTokenCredential
+
+    client = SecretClient(
+        azure_fake.url,
+        StaticTokenCredential(azure_fake.token),
+        verify_challenge_resource=False,
+        retry_total=0,
+    )
+    with (
+        AzureBackend(azure_fake.url, client=client) as b,
+        pytest.raises(ConfigurationError) as info,
+    ):
+        b.read("app/dev/tls")
+    assert "TLS certificate" in str(info.value)
+    assert "\n" not in str(info.value)
+    assert "<urllib3" not in str(info.value)
+    assert "Error(" not in str(info.value)  # no repr of the SDK's exception
+
+
+def test_challenge_resource_mismatch_is_a_configuration_error(
+    fresh_azure_fake: FakeKeyVault,
+) -> None:
+    """The SDK's raw ValueError (challenge resource vs host) becomes ConfigurationError."""
+    from azure.keyvault.secrets import SecretClient
+
+    from servers.azure_fake import StaticTokenCredential
+
+    client = SecretClient(
+        fresh_azure_fake.url,
+        StaticTokenCredential(fresh_azure_fake.token),
+        connection_verify=str(fresh_azure_fake.cert),
+        retry_total=0,
+    )
+    with (
+        AzureBackend(fresh_azure_fake.url, client=client) as b,
+        pytest.raises(ConfigurationError) as info,
+    ):
+        b.read("app/dev/challenge")
+    assert "verify_challenge_resource" in str(info.value)
+
+
+@pytest.mark.parametrize("crash_after", list(Step))
+def test_rotation_resumes_and_native_readers_agree(
+    backend: AzureBackend, azure_fake: FakeKeyVault, crash_after: Step
+) -> None:
+    """A rotation that dies after any step is finished by a rerun; the raw SDK reads current."""
+    secrets = Secrets(backend, app="interop", environment=f"rot{crash_after.value}")
+    secrets.put("key", "first-value")
+    old = secrets.get("key")
+
+    def die(name: str, step: Step, version: str) -> None:
+        if step == crash_after:
+            raise RuntimeError("crash")
+
+    with pytest.raises(RuntimeError):
+        RotationEngine(secrets, on_step=die).rotate("key", RandomRotator())
+    secrets.invalidate("key")
+    native = _native(azure_fake).get_secret(AZURE.encode(secrets.namespace.full("key")))
+    assert native.value == secrets.get("key")
+    RotationEngine(secrets).rotate("key", RandomRotator())
+    secrets.invalidate("key")
+    new = secrets.get("key")
+    assert new != old
+    native = _native(azure_fake).get_secret(AZURE.encode(secrets.namespace.full("key")))
+    assert native.value == new
+    with pytest.raises(VersionNotFound):
+        secrets.get("key", stage=PENDING)
+
+
+def test_facade_promote_rollback_revoke_agree_with_native_readers(
+    backend: AzureBackend, azure_fake: FakeKeyVault
+) -> None:
+    """put/promote/rollback/revoke_previous through Secrets: the raw SDK reads current each time."""
+    secrets = Secrets(backend, app="interop", environment="facade")
+    code = AZURE.encode(secrets.namespace.full("db"))
+    secrets.put("db", {"password": "one"})
+    secrets.put("db", {"password": "two"}, stages=[PENDING])
+    assert json.loads(_native(azure_fake).get_secret(code).value) == {"password": "one"}
+    secrets.promote("db")
+    assert json.loads(_native(azure_fake).get_secret(code).value) == {"password": "two"}
+    assert secrets.get_json("db") == {"password": "two"}
+    secrets.rollback("db")
+    secrets.invalidate("db")
+    assert json.loads(_native(azure_fake).get_secret(code).value) == {"password": "one"}
+    assert secrets.get_json("db") == {"password": "one"}
+    secrets.revoke_previous("db")
+    with pytest.raises(VersionNotFound):
+        secrets.get("db", stage=PREVIOUS)
+
+
+def test_rewritten_companion_tags_raise_never_guess_pending(
+    backend: AzureBackend, azure_fake: FakeKeyVault
+) -> None:
+    """If another tool wipes the companion's tags, pending raises IntegrityError; current works."""
+    name = "interop/dev/companion-tags"
+    backend.write(name, SecretValue.of("live"))
+    pending = backend.write(name, SecretValue.of("next"), stages=[PENDING]).version
+    companion = AZURE.companion(AZURE.encode(name))
+    _native(azure_fake).update_secret_properties(companion, pending[1:], tags={"owner": "x"})
+    with pytest.raises(IntegrityError):
+        backend.read(name, stage=PENDING)
+    with pytest.raises(IntegrityError):
+        backend.write(name, SecretValue.of("again"), stages=[PENDING])
+    assert backend.read(name).value.text() == "live"
+    assert all(PENDING not in i.stages for i in backend.versions(name))

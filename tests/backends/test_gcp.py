@@ -11,7 +11,7 @@ import grpc
 import pytest
 from google.api_core.retry import Retry, if_exception_type
 
-from sekret import SecretValue, VersionDisabled
+from sekret import Secrets, SecretValue, VersionDisabled
 from sekret._values import CURRENT, PENDING, PREVIOUS
 from sekret.backends import open_backend
 from sekret.backends._namemap import GOOGLE
@@ -22,6 +22,7 @@ from sekret.exceptions import (
     BackendUnavailable,
     ConfigurationError,
     Conflict,
+    IntegrityError,
     InvalidSecretName,
     InvalidValue,
     SecretDeleted,
@@ -29,6 +30,7 @@ from sekret.exceptions import (
     Throttled,
     VersionNotFound,
 )
+from sekret.rotation import RandomRotator, RotationEngine, Step
 from sekret.testing import BackendContract, sentinel_value
 from servers.gcp_fake import GcpFake
 
@@ -83,8 +85,10 @@ def test_rest_round_trip_and_stages(rest: GcpBackend) -> None:
     assert rest.read("app/dev/rest").value.json() == {"a": 1}
     assert rest.read("app/dev/rest", stage=PENDING).value.bytes() == b"\x00\x01"
     rest.move_stage("app/dev/rest", CURRENT, v2, expected_version=v1)
+    rest.move_stage("app/dev/rest", PENDING, None)
     assert rest.read("app/dev/rest", stage=PREVIOUS).version == v1
-    assert [v.version for v in rest.versions("app/dev/rest")] == [v1, v2]
+    assert rest.read("app/dev/rest").value.bytes() == b"\x00\x01"
+    assert [v.version for v in rest.versions("app/dev/rest")] == [v1, "2"]
 
 
 def test_rest_errors_map_from_parent_classes(rest: GcpBackend, gcp_fake: GcpFake) -> None:
@@ -193,37 +197,123 @@ def test_latest_is_never_read_as_current(backend: GcpBackend) -> None:
         backend.read("app/dev/lat", version="latest")
 
 
-def test_stages_are_version_aliases(backend: GcpBackend, gcp_fake: GcpFake) -> None:
-    """Stages are stored as the secret's version aliases, readable by other tools."""
-    v1 = backend.write("app/dev/al", SecretValue.of("one")).version
-    v2 = backend.write("app/dev/al", SecretValue.of("two")).version
-    secret = gcp_fake.grpc_client().get_secret(
-        name=f"projects/{PROJECT}/secrets/{GOOGLE.encode('app/dev/al')}"
+# -- working alongside other tools: the raw SDK client and sekret take turns ----------
+
+
+def _raw(gcp_fake: GcpFake) -> Any:
+    """The raw client gcloud, Terraform or another app would use."""
+    return gcp_fake.grpc_client()
+
+
+def _latest(gcp_fake: GcpFake, name: str) -> bytes:
+    """What `gcloud secrets versions access latest` prints."""
+    path = f"projects/{PROJECT}/secrets/{GOOGLE.encode(name)}/versions/latest"
+    return bytes(_raw(gcp_fake).access_secret_version(name=path).payload.data)
+
+
+def test_native_write_becomes_current(backend: GcpBackend, gcp_fake: GcpFake) -> None:
+    """A version added by another tool is current for sekret; versions and rollback work."""
+    name = "interop/dev/native"
+    v1 = backend.write(name, SecretValue.of("from-sekret")).version
+    path = f"projects/{PROJECT}/secrets/{GOOGLE.encode(name)}"
+    added = _raw(gcp_fake).add_secret_version(parent=path, payload={"data": b"from-terraform"})
+    v2 = added.name.rsplit("/", 1)[-1]
+    assert backend.read(name).value.text() == "from-terraform"
+    assert backend.read(name).version == v2
+    assert [(i.version, CURRENT in i.stages) for i in backend.versions(name)] == [
+        (v1, False),
+        (v2, True),
+    ]
+    backend.move_stage(name, CURRENT, v1, expected_version=v2)  # rollback
+    assert _latest(gcp_fake, name) == b"from-sekret"
+    assert backend.read(name, stage=PREVIOUS).version == v2
+
+
+def test_pending_is_invisible_to_native_readers(backend: GcpBackend, gcp_fake: GcpFake) -> None:
+    """Pending never becomes versions/latest until promoted; rollback is seen by all."""
+    name = "interop/dev/pending"
+    v1 = backend.write(name, SecretValue.of("live")).version
+    pending = backend.write(name, SecretValue.of("not-yet-validated"), stages=[PENDING]).version
+    assert _latest(gcp_fake, name) == b"live"
+    assert name in {i.name for i in backend.list("interop/dev/").items}
+    assert all(not i.name.endswith("_p") for i in backend.list("interop/").items)
+    backend.move_stage(name, CURRENT, pending, expected_version=v1)
+    backend.move_stage(name, PENDING, None)
+    assert _latest(gcp_fake, name) == b"not-yet-validated"
+    assert backend.read(name, stage=PREVIOUS).version == v1
+    backend.move_stage(name, CURRENT, v1)
+    assert _latest(gcp_fake, name) == b"live"
+
+
+def test_native_annotation_rewrite_never_changes_the_value(
+    backend: GcpBackend, gcp_fake: GcpFake
+) -> None:
+    """Another tool replacing the secret's annotations leaves current and previous intact."""
+    name = "interop/dev/annot"
+    backend.write(name, SecretValue.of("one"))
+    backend.write(name, SecretValue.of({"password": "two"}))
+    path = f"projects/{PROJECT}/secrets/{GOOGLE.encode(name)}"
+    _raw(gcp_fake).update_secret(
+        secret={"name": path, "annotations": {"owner": "team-a"}},
+        update_mask={"paths": ["annotations"]},
     )
-    assert dict(secret.version_aliases) == {CURRENT: int(v2), PREVIOUS: int(v1)}
+    assert backend.read(name).value.bytes() == b'{"password":"two"}'
+    assert backend.read(name, stage=PREVIOUS).value.text() == "one"
 
 
-def test_stale_etag_makes_cas_conflict(backend: GcpBackend, gcp_fake: GcpFake) -> None:
-    """A concurrent alias change between our read and update fails the CAS write."""
-    v1 = backend.write("app/dev/race", SecretValue.of("one")).version
-    original = backend._update
+def test_disabled_latest_raises_never_serves_an_older_value(
+    backend: GcpBackend, gcp_fake: GcpFake
+) -> None:
+    """If versions/latest is disabled (native readers fail too), sekret raises."""
+    name = "interop/dev/disabled"
+    backend.write(name, SecretValue.of("one"))
+    v2 = backend.write(name, SecretValue.of("two")).version
+    path = f"projects/{PROJECT}/secrets/{GOOGLE.encode(name)}"
+    _raw(gcp_fake).disable_secret_version(name=f"{path}/versions/{v2}")
+    with pytest.raises(VersionDisabled):
+        backend.read(name)
 
-    def racing_update(*args: Any) -> None:
-        gcp_fake.grpc_client().update_secret(
-            secret={
-                "name": f"projects/{PROJECT}/secrets/{GOOGLE.encode('app/dev/race')}",
-                "labels": {"touched": "yes"},
-            },
-            update_mask={"paths": ["labels"]},
-        )
-        original(*args)
 
-    backend._update = racing_update  # type: ignore[method-assign]
-    with pytest.raises(Conflict):
-        backend.write("app/dev/race", SecretValue.of("two"), expected_version=v1)
-    backend._update = original  # type: ignore[method-assign]
-    assert backend.read("app/dev/race").version == v1
-    assert len(backend.versions("app/dev/race")) == 1  # the loser's version was destroyed
+def test_read_of_current_needs_only_versions_access(backend: GcpBackend, gcp_fake: GcpFake) -> None:
+    """With GetSecret denied (secretAccessor only), reading current still works."""
+    name = "interop/dev/accessor"
+    backend.write(name, SecretValue.of("v"))
+    gcp_fake.model.inject(grpc.StatusCode.PERMISSION_DENIED, method="GetSecret", times=5)
+    assert backend.read(name).value.text() == "v"
+
+
+def test_failed_label_update_removes_the_version_it_added(
+    backend: GcpBackend, gcp_fake: GcpFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If recording the pending label fails, the companion version is destroyed, not orphaned."""
+    name = "interop/dev/orphan"
+    backend.write(name, SecretValue.of("live"))
+
+    def refuse(*args: Any) -> None:
+        raise AccessDenied("no secrets.update")
+
+    monkeypatch.setattr(backend, "_update", refuse)
+    with pytest.raises(AccessDenied):
+        backend.write(name, SecretValue.of("next"), stages=[PENDING])
+    monkeypatch.undo()
+    companion = f"projects/{PROJECT}/secrets/{GOOGLE.companion(GOOGLE.encode(name))}"
+    states = [int(v.state) for v in _raw(gcp_fake).list_secret_versions(parent=companion)]
+    assert states == [3]  # DESTROYED
+    with pytest.raises(VersionNotFound):
+        backend.read(name, stage=PENDING)
+
+
+def test_read_only_caller_gets_not_found_after_the_window(gcp_fake: GcpFake) -> None:
+    """After the emulated recovery window a caller that cannot purge gets SecretNotFound."""
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    with grpc_backend(gcp_fake, clock=lambda: now[0]) as b:
+        b.write("app/dev/ro-window", SecretValue.of("v"))
+        b.delete("app/dev/ro-window", recovery_days=7)
+        now[0] += timedelta(days=8)
+        gcp_fake.model.inject(grpc.StatusCode.PERMISSION_DENIED, method="DeleteSecret", times=5)
+        with pytest.raises(SecretNotFound) as info:
+            b.read("app/dev/ro-window")
+        assert not isinstance(info.value, AccessDenied)
 
 
 def test_recovery_window_is_emulated_with_the_clock(gcp_fake: GcpFake) -> None:
@@ -283,8 +373,10 @@ def test_from_url_and_describe() -> None:
 def test_policy_read_binds_accessor_with_prefix_condition() -> None:
     """The read policy binds secretAccessor with a condition on the app's secret prefix."""
     doc = json.loads(GcpBackend.policy("arrwdb/production", project_number="123"))
-    (binding,) = doc["bindings"]
+    binding, viewer = doc["bindings"]
     assert binding["role"] == "roles/secretmanager.secretAccessor"
+    assert viewer["role"] == "roles/secretmanager.viewer"  # metadata only, for stages
+    assert viewer["condition"] == binding["condition"]
     assert binding["condition"]["expression"] == (
         'resource.name.startsWith("projects/123/secrets/arrwdb__production__")'
     )
@@ -322,7 +414,7 @@ def test_annotations_of_destroyed_versions_are_pruned(
     assert f"sekret-v{v1}" not in annotations
     assert {f"sekret-v{v2}", f"sekret-v{v3}"} <= set(annotations)
     with pytest.raises(InvalidValue):
-        backend.write("app/dev/many", SecretValue.of("4"))
+        backend.write("app/dev/many", SecretValue.of("4"))  # refused before anything is added
     assert backend.read("app/dev/many").version == v3
     assert [v.version for v in backend.versions("app/dev/many")] == [v2, v3]
 
@@ -336,3 +428,81 @@ def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "google.cloud.secretmanager_v1", None)
     with pytest.raises(BackendNotInstalled, match=r"sekret\[gcp\]"):
         GcpBackend("my-project-1")
+
+
+@pytest.mark.parametrize("crash_after", list(Step))
+def test_rotation_resumes_and_native_readers_agree(
+    backend: GcpBackend, gcp_fake: GcpFake, crash_after: Step
+) -> None:
+    """A rotation that dies after any step is finished by a rerun; versions/latest is current."""
+    secrets = Secrets(backend, app="interop", environment=f"rot{crash_after.value}")
+    secrets.put("key", "first-value")
+    old = secrets.get("key")
+
+    def die(name: str, step: Step, version: str) -> None:
+        if step == crash_after:
+            raise RuntimeError("crash")
+
+    with pytest.raises(RuntimeError):
+        RotationEngine(secrets, on_step=die).rotate("key", RandomRotator())
+    secrets.invalidate("key")
+    full = secrets.namespace.full("key")
+    assert _latest(gcp_fake, full).decode() == secrets.get("key")
+    RotationEngine(secrets).rotate("key", RandomRotator())
+    secrets.invalidate("key")
+    new = secrets.get("key")
+    assert new != old
+    assert _latest(gcp_fake, full).decode() == new
+    with pytest.raises(VersionNotFound):
+        secrets.get("key", stage=PENDING)
+
+
+def test_facade_promote_rollback_revoke_agree_with_native_readers(
+    backend: GcpBackend, gcp_fake: GcpFake
+) -> None:
+    """put/promote/rollback/revoke_previous through Secrets: versions/latest is current."""
+    secrets = Secrets(backend, app="interop", environment="facade")
+    full = secrets.namespace.full("db")
+    secrets.put("db", {"password": "one"})
+    secrets.put("db", {"password": "two"}, stages=[PENDING])
+    assert json.loads(_latest(gcp_fake, full)) == {"password": "one"}
+    secrets.promote("db")
+    assert json.loads(_latest(gcp_fake, full)) == {"password": "two"}
+    assert secrets.get_json("db") == {"password": "two"}
+    secrets.rollback("db")
+    secrets.invalidate("db")
+    assert json.loads(_latest(gcp_fake, full)) == {"password": "one"}
+    assert secrets.get_json("db") == {"password": "one"}
+    secrets.revoke_previous("db")
+    with pytest.raises(VersionNotFound):
+        secrets.get("db", stage=PREVIOUS)
+
+
+def test_stage_names_google_aliases_refuse_work(backend: GcpBackend, gcp_fake: GcpFake) -> None:
+    """Stages like 'v1.2' or 64 characters (invalid Google aliases) work: labels are not aliases."""
+    name = "interop/dev/stage-names"
+    v1 = backend.write(name, SecretValue.of("one")).version
+    for stage in ("v1.2", "s" * 64):
+        backend.move_stage(name, stage, v1)
+        assert backend.read(name, stage=stage).version == v1
+    path = f"projects/{PROJECT}/secrets/{GOOGLE.encode(name)}"
+    assert dict(_raw(gcp_fake).get_secret(name=path).version_aliases) == {}
+
+
+def test_rewritten_companion_annotations_raise_never_guess_pending(
+    backend: GcpBackend, gcp_fake: GcpFake
+) -> None:
+    """If another tool wipes the companion's annotations, pending raises; current still works."""
+    name = "interop/dev/companion-annot"
+    backend.write(name, SecretValue.of("live"))
+    backend.write(name, SecretValue.of("next"), stages=[PENDING])
+    companion = f"projects/{PROJECT}/secrets/{GOOGLE.companion(GOOGLE.encode(name))}"
+    _raw(gcp_fake).update_secret(
+        secret={"name": companion, "annotations": {"owner": "x"}},
+        update_mask={"paths": ["annotations"]},
+    )
+    with pytest.raises(IntegrityError):
+        backend.read(name, stage=PENDING)
+    with pytest.raises(IntegrityError):
+        backend.write(name, SecretValue.of("again"), stages=[PENDING])
+    assert backend.read(name).value.text() == "live"

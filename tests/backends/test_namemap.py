@@ -98,14 +98,28 @@ def test_bad_names_are_refused(bad: str) -> None:
 
 
 def test_limits_are_refused_with_the_length() -> None:
-    """A name whose Azure code is 128 characters is refused, and the message says why."""
-    name = "a" * 127 + "B"
-    with pytest.raises(InvalidSecretName, match="127"):
-        AZURE.encode(name)
-    assert AZURE.encode("a" * 127) == "a" * 127
-    with pytest.raises(InvalidSecretName, match="255"):
-        GOOGLE.encode("a/" * 85 + "a")
+    """A code longer than the service limit minus the companion suffix is refused, saying why."""
+    with pytest.raises(InvalidSecretName, match="125"):
+        AZURE.encode("a" * 126)
+    assert AZURE.encode("a" * 125) == "a" * 125
+    assert AZURE_ID.match(AZURE.companion("a" * 125))
+    with pytest.raises(InvalidSecretName, match="253"):
+        GOOGLE.encode("a/" * 84 + "ab")
     assert GOOGLE.encode("a/" * 84 + "a") == "a__" * 84 + "a"
+    assert GOOGLE_ID.match(GOOGLE.companion("a__" * 84 + "a"))
+
+
+@given(st.text(alphabet="abAB09-_./", min_size=1, max_size=40))
+def test_companions_are_never_a_names_code(raw: str) -> None:
+    """A companion id never decodes (listing hides it) and starts with its secret's code."""
+    for mapping in (AZURE, GOOGLE):
+        try:
+            native = mapping.encode(raw)
+        except InvalidSecretName:
+            continue
+        companion = mapping.companion(native)
+        assert mapping.decode(companion) is None
+        assert companion.startswith(native)
 
 
 def test_readable_examples() -> None:

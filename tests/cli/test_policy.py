@@ -6,9 +6,9 @@ from typing import Any, ClassVar
 
 import pytest
 
+import sekret.backends
 from cli.clirunner import Cli
 from sekret.backends.base import Backend
-from sekret.cli import policy as policy_cli
 
 
 class FakeBackend(Backend):
@@ -30,7 +30,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> type[FakeBackend]:
         asked.append(scheme)
         return FakeBackend
 
-    monkeypatch.setattr(policy_cli, "backend_class", backend_class)
+    monkeypatch.setattr(sekret.backends, "backend_class", backend_class)
     FakeBackend.asked = asked  # type: ignore[attr-defined]
     return FakeBackend
 

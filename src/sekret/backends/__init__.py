@@ -20,7 +20,7 @@ import functools
 import importlib
 
 from sekret.backends.base import ABSENT, Backend, Capability
-from sekret.exceptions import BackendNotInstalled, ConfigurationError
+from sekret.exceptions import BackendNotInstalled, ConfigurationError, SekretError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ __all__ = [
     "available_backends",
     "backend_class",
     "open_backend",
+    "policy_document",
 ]
 
 GROUP = "sekret.backends"
@@ -101,5 +102,61 @@ def backend_class(scheme: str) -> type[Backend]:
 
 
 def open_backend(url: str, **options: Any) -> Backend:
-    """Build the backend a URL names (``local:///p``, ``memory://``, ``aws://us-east-1``...)."""
-    return backend_class(scheme_of(url)).from_url(url, **options)
+    """Build the backend a URL names (``local:///p``, ``memory://``, ``aws://us-east-1``...).
+
+    Whatever the URL, the caller gets a backend or a ``SekretError``: a URL the
+    standard library cannot split (``[`` in the host: "Invalid IPv6 URL", a
+    port out of range) is a ``ConfigurationError`` naming the scheme and the
+    reason, never the URL itself (it may carry userinfo).
+    """
+    scheme = scheme_of(url)
+    cls = backend_class(scheme)
+    try:
+        return cls.from_url(url, **options)
+    except SekretError:
+        raise
+    except (ValueError, TypeError, UnicodeError, LookupError) as exc:
+        raise _malformed(scheme, exc) from exc
+
+
+def policy_document(backend: str, root: str, *, access: str = "read", **options: Any) -> str:
+    """The least-privilege policy of ``backend`` (a scheme or a backend URL) for ``root``.
+
+    With a URL, everything it says that a policy can use (AWS region and
+    ``?account=``, the Azure vault, the Google project, ...) is passed to the
+    backend's ``policy`` through its ``policy_options(url)`` classmethod, when
+    it has one; explicit ``options`` win over the URL's.
+    """
+    if "://" not in backend:
+        return backend_class(backend.lower()).policy(root, access=access, **options)
+    scheme = scheme_of(backend)
+    cls = backend_class(scheme)
+    from_url = getattr(cls, "policy_options", None)
+    try:
+        found = dict(from_url(backend)) if from_url is not None else {}
+    except SekretError:
+        raise
+    except (ValueError, TypeError, UnicodeError, LookupError) as exc:
+        raise _malformed(scheme, exc) from exc
+    return cls.policy(root, access=access, **{**found, **options})
+
+
+def _malformed(scheme: str, exc: Exception) -> ConfigurationError:
+    """The error for a URL a library could not parse; the URL itself is never shown."""
+    reason = str(exc) if str(exc) in _PLAIN else type(exc).__name__
+    return ConfigurationError(
+        f"backend URL for scheme {scheme!r} is malformed ({reason});"
+        f" expected e.g. {_EXAMPLES.get(scheme, scheme + '://...')}"
+    )
+
+
+# Library messages shown as they are (short, no URL text in them).
+_PLAIN = frozenset({"Invalid IPv6 URL", "Port out of range 0-65535"})
+_EXAMPLES = {
+    "aws": "aws://eu-west-1",
+    "azure": "azure://my-vault.vault.azure.net",
+    "gcp": "gcp://my-project",
+    "vault": "vault+https://vault.example:8200/secret",
+    "local": "local:///var/lib/app/secrets.db",
+    "env": "env://",
+}

@@ -17,6 +17,13 @@ by prefix relies on it).
 A name whose code does not fit the service's length limit is refused with
 ``InvalidSecretName`` before any request is made.
 
+``companion(native)`` is the id of the secret where sekret keeps what native
+readers must not see (``pending`` and its labels): the secret's code plus a
+suffix no code ever contains (Azure ``-9``, Google ``_p``), so ``decode``
+rejects it (listing hides it), it never collides with another name's code,
+and it starts with the secret's code (a prefix-scoped policy covers it).
+The length limits below leave room for the suffix.
+
 This module must never do I/O or import a vendor SDK.
 """
 
@@ -35,7 +42,7 @@ __all__ = ["AZURE", "GOOGLE", "NameMap"]
 class NameMap:
     """One prefix-free, character-by-character code from sekret names to service ids."""
 
-    __slots__ = ("_decode", "_encode", "_fold", "max_length", "service")
+    __slots__ = ("_decode", "_encode", "_fold", "_suffix", "max_length", "service")
 
     def __init__(
         self,
@@ -45,9 +52,11 @@ class NameMap:
         escapes: Mapping[str, str],
         max_length: int,
         fold_case: bool,
+        companion_suffix: str,
     ) -> None:
         self.service = service
-        self.max_length = max_length
+        self.max_length = max_length - len(companion_suffix)
+        self._suffix = companion_suffix
         self._fold = fold_case
         table = {c: c for c in plain}
         table.update(escapes)
@@ -76,6 +85,10 @@ class NameMap:
                 name=name,
             )
         return native
+
+    def companion(self, native: str) -> str:
+        """The id of ``native``'s companion secret (never the code of any name)."""
+        return native + self._suffix
 
     def encode_prefix(self, prefix: str) -> str:
         """The code of a listing prefix (any run of name characters, ``/`` included)."""
@@ -121,8 +134,9 @@ AZURE: Final = NameMap(
     escapes={"-": "--", "/": "-0", ".": "-1", "_": "-2", **{c: "-" + c.lower() for c in _UPPER}},
     max_length=127,
     fold_case=True,
+    companion_suffix="-9",
 )
-"""Key Vault secret names: ``^[0-9a-zA-Z-]{1,127}$``, case-insensitive."""
+"""Key Vault secret names: ``^[0-9a-zA-Z-]{1,127}$``, case-insensitive (codes up to 125)."""
 
 GOOGLE: Final = NameMap(
     "Google Secret Manager",
@@ -130,5 +144,6 @@ GOOGLE: Final = NameMap(
     escapes={"/": "__", "_": "_u", ".": "_d"},
     max_length=255,
     fold_case=False,
+    companion_suffix="_p",
 )
-"""Secret Manager secret ids: ``[A-Za-z0-9_-]{1,255}``, case-sensitive."""
+"""Secret Manager secret ids: ``[A-Za-z0-9_-]{1,255}``, case-sensitive (codes up to 253)."""

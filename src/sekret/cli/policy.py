@@ -12,7 +12,7 @@ from __future__ import annotations
 import click
 
 from sekret._names import Namespace
-from sekret.backends import backend_class, scheme_of
+from sekret.backends import policy_document
 from sekret.cli._app import CliState, pass_state
 from sekret.cli._output import metadata_pairs
 
@@ -70,9 +70,8 @@ def policy(
         extra = metadata_pairs(options)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--option") from None
-    scheme = scheme_of(backend) if "://" in backend else backend.lower()
     root = Namespace(app, env).root
-    document = backend_class(scheme).policy(root, access=access, **extra)
+    document = policy_document(backend, root, access=access, **extra)
     click.echo(document.rstrip("\n"))
 
 

@@ -28,18 +28,22 @@ How sekret's model is carried by the service (docs/backends/aws.md says more):
 * **Limits AWS enforces and emulators may not:** 64 KiB values, the name
   character set and length, 20 ids per batch, a 7-30 day recovery window.
 
-Errors are translated here, at the boundary, ``raise ... from exc``; no
 Errors are translated at the boundary (``_errors``), ``raise ... from
 exc``; no botocore exception reaches the caller. A message never carries a
 value, and never the service's own message text (AWS validation messages can
 echo request parameters).
 
-The backend is split into private modules, each readable on its own:
-``_client`` (session, client, assumed role, one call), ``_writes``
-(writes, tokens, compare-and-set, stage moves), ``_errors`` (botocore ->
-sekret errors), ``_names`` (names, labels, VersionIds, tags) and
-``_policy`` (IAM policies). This module holds ``AwsBackend`` itself: the
-URL, reads, listing, deletes, and the names other code imports from here.
+``AwsBackend`` holds an ``AwsClient`` (``_client``: session, botocore
+client, assumed role, one translated and log-silenced call) and decides
+every operation here: the URL, reads, batch reads, listing, writes with
+their tokens and compare-and-set, stage moves, deletes. Its private parts,
+each readable on its own: ``_writes`` (the create and put-then-move calls),
+``_errors`` (botocore -> sekret errors), ``_names`` (names, labels,
+VersionIds, tags) and ``_policy`` (IAM policies).
+
+``sekret policy aws://eu-west-1?account=123456789012`` uses the URL's
+region and account (or the account of ``?role_arn=``); ``account`` and
+``partition`` are accepted in runtime URLs and ignored by the client.
 
 ``boto3``/``botocore`` are imported in the constructor only: this module and
 the ones above must never import them at import time.
@@ -47,7 +51,8 @@ the ones above must never import them at import time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Final
 from urllib.parse import parse_qsl, urlsplit
@@ -58,35 +63,39 @@ from sekret._values import (
     Page,
     Secret,
     SecretInfo,
+    SecretValue,
     VersionInfo,
 )
-from sekret.backends.aws._client import Clock as Clock
-from sekret.backends.aws._client import utcnow as utcnow
+from sekret.backends.aws._client import AwsClient
 from sekret.backends.aws._errors import from_code
 from sekret.backends.aws._names import JSON_VERSION_PREFIX as JSON_VERSION_PREFIX
-from sekret.backends.aws._names import MAX_AWS_NAME as MAX_AWS_NAME
-from sekret.backends.aws._names import STAGE_FROM_AWS as STAGE_FROM_AWS
-from sekret.backends.aws._names import STAGE_TO_AWS as STAGE_TO_AWS
-from sekret.backends.aws._names import TEMP_LABEL_PREFIX as TEMP_LABEL_PREFIX
-from sekret.backends.aws._names import check_aws_name as check_aws_name
 from sekret.backends.aws._names import (
+    check_aws_name,
     chunks,
     current_of,
+    from_aws_labels,
     is_version_id,
     metadata_of,
     secret_from,
+    tags_of,
+    to_aws_label,
     to_utc,
+    version_id_for,
 )
-from sekret.backends.aws._names import from_aws_labels as from_aws_labels
-from sekret.backends.aws._names import to_aws_label as to_aws_label
-from sekret.backends.aws._names import version_id_for as version_id_for
-from sekret.backends.aws._policy import iam_policy as iam_policy
-from sekret.backends.aws._writes import AwsWrites
-from sekret.backends.base import DEFAULT_RECOVERY_DAYS, Capability
+from sekret.backends.aws._policy import iam_policy
+from sekret.backends.aws._writes import create, put_then_move
+from sekret.backends.base import (
+    ABSENT,
+    DEFAULT_RECOVERY_DAYS,
+    Backend,
+    Capability,
+    check_expected_version,
+)
 from sekret.exceptions import (
     AccessDenied,
     AuthenticationFailed,
     ConfigurationError,
+    Conflict,
     InvalidSecretName,
     InvalidValue,
     SecretDeleted,
@@ -112,38 +121,75 @@ _URL_OPTIONS = (
     "read_timeout",
     "kms_key_id",
 )
+# Read by ``policy_options`` only (the runtime client does not need them).
+_POLICY_ONLY = ("account", "partition")
 
 
-class AwsBackend(AwsWrites):
-    """AWS Secrets Manager. Thread-safe: one botocore client, shared."""
+class AwsBackend(Backend):
+    """AWS Secrets Manager. Thread-safe: one ``AwsClient`` (one botocore client), shared."""
 
     scheme: ClassVar[str] = "aws"
     capabilities = Capability.full() | Capability.BATCH_READ
     max_value_bytes: int = MAX_VALUE_BYTES
 
+    def __init__(self, region: str | None = None, **options: Any) -> None:
+        """``region`` and ``AwsClient``'s options (endpoint_url, profile, role_arn...)."""
+        self._aws = AwsClient(region, **options)
+        self._batch_allowed = True
+
+    def describe(self) -> str:
+        return self._aws.describe()
+
+    @property
+    def identity(self) -> str | None:
+        """The IAM role this backend assumes, when one is configured (never keys)."""
+        return self._aws.identity
+
+    def close(self) -> None:
+        self._aws.close()
+
+    def _sm(self) -> Any:
+        """The botocore client (tests check it is reused and re-made on expiry)."""
+        return self._aws.sm()
+
     @classmethod
     def from_url(cls, url: str, **options: Any) -> AwsBackend:
-        """``aws://<region>?endpoint_url=...&profile=...&role_arn=...&retry_mode=...``."""
-        parts = urlsplit(url)
-        if parts.username or parts.password:
-            raise ConfigurationError(
-                "aws URLs must not carry credentials; use a profile, a role or the environment"
-            )
-        query: dict[str, Any] = {}
-        for key, raw in parse_qsl(parts.query, keep_blank_values=False):
-            if key not in _URL_OPTIONS:
-                raise ConfigurationError(
-                    f"unknown aws URL option {key!r}; known: {', '.join(_URL_OPTIONS)}"
-                )
-            query[key] = raw
+        """``aws://<region>?endpoint_url=...&profile=...&role_arn=...&retry_mode=...``.
+
+        ``account`` and ``partition`` are accepted for ``sekret policy`` and
+        not used by the client.
+        """
+        region, raw = _parse_url(url)
+        query: dict[str, Any] = {k: v for k, v in raw.items() if k not in _POLICY_ONLY}
         for key in ("max_attempts",):
             if key in query:
                 query[key] = _int_option(key, query[key])
         for key in ("connect_timeout", "read_timeout"):
             if key in query:
                 query[key] = _float_option(key, query[key])
-        region = parts.hostname or None
         return cls(region, **{**query, **options})
+
+    @classmethod
+    def policy_options(cls, url: str) -> dict[str, str]:
+        """What an ``aws://`` URL says that the IAM policy can use.
+
+        The region (the URL's host), ``?account=`` (else the account of
+        ``?role_arn=``), ``?partition=`` and ``?kms_key_id=`` when it is a key ARN.
+        """
+        region, query = _parse_url(url)
+        found: dict[str, str] = {}
+        if region:
+            found["region"] = region
+        role = _ROLE_ARN.match(query.get("role_arn", ""))
+        account = query.get("account") or (role.group(2) if role else None)
+        if account:
+            found["account"] = account
+        partition = query.get("partition") or (role.group(1) if role else None)
+        if partition:
+            found["partition"] = partition
+        if query.get("kms_key_id", "").startswith("arn:"):
+            found["kms_key_arn"] = query["kms_key_id"]
+        return found
 
     # -- reads ---------------------------------------------------------------
     def read(self, name: str, *, version: str | None = None, stage: str | None = None) -> Secret:
@@ -152,22 +198,22 @@ class AwsBackend(AwsWrites):
         params: dict[str, Any] = {"SecretId": name}
         if version is not None:
             if not is_version_id(version):
-                self._describe(name, "reading")
-                raise self._no_version(name, version, stage)
+                self._aws.describe_secret(name, "reading")
+                raise self._aws.no_version(name, version, stage)
             params["VersionId"] = version
         else:
             # Explicit even for current: moto's default pointer lags behind stage moves.
             params["VersionStage"] = label or "AWSCURRENT"
         try:
-            response = self._call("get_secret_value", "reading", name, **params)
+            response = self._aws.call("get_secret_value", "reading", name, **params)
         except SecretDeleted:
             raise
         except SecretNotFound as exc:
-            self._describe(name, "reading")  # raises if the secret itself is missing
-            raise self._no_version(name, version, stage or CURRENT) from exc.__cause__
+            self._aws.describe_secret(name, "reading")  # raises if the secret itself is missing
+            raise self._aws.no_version(name, version, stage or CURRENT) from exc.__cause__
         secret = secret_from(name, response)
         if version is not None and stage is not None and stage not in secret.stages:
-            raise self._no_version(name, version, stage)
+            raise self._aws.no_version(name, version, stage)
         return secret
 
     def read_many(self, names: Sequence[str]) -> dict[str, Secret | SekretError]:
@@ -196,7 +242,7 @@ class AwsBackend(AwsWrites):
             if token:
                 params["NextToken"] = token
             try:
-                response = self._call("batch_get_secret_value", "batch reading", None, **params)
+                response = self._aws.call("batch_get_secret_value", "batch reading", None, **params)
             except AuthenticationFailed as exc:
                 return dict.fromkeys(chunk, exc)
             except AccessDenied:
@@ -233,7 +279,7 @@ class AwsBackend(AwsWrites):
 
     def versions(self, name: str) -> list[VersionInfo]:
         check_aws_name(name)
-        self._describe(name, "listing versions of")
+        self._aws.describe_secret(name, "listing versions of")
         found: list[tuple[datetime | None, VersionInfo]] = []
         token: str | None = None
         while True:
@@ -244,7 +290,9 @@ class AwsBackend(AwsWrites):
             }
             if token:
                 params["NextToken"] = token
-            response = self._call("list_secret_version_ids", "listing versions of", name, **params)
+            response = self._aws.call(
+                "list_secret_version_ids", "listing versions of", name, **params
+            )
             for item in response.get("Versions") or []:
                 created = to_utc(item.get("CreatedDate"))
                 labels = from_aws_labels(item.get("VersionStages"))
@@ -275,7 +323,7 @@ class AwsBackend(AwsWrites):
             params["Filters"] = [{"Key": "name", "Values": [prefix]}]
         if page_token:
             params["NextToken"] = page_token
-        response = self._call("list_secrets", "listing", prefix or None, **params)
+        response = self._aws.call("list_secrets", "listing", prefix or None, **params)
         items = []
         for entry in response.get("SecretList") or []:
             name = str(entry.get("Name", ""))
@@ -297,6 +345,138 @@ class AwsBackend(AwsWrites):
             )
         return Page.of(items, response.get("NextToken") or None)
 
+    # -- writes --------------------------------------------------------------
+    def write(
+        self,
+        name: str,
+        value: SecretValue,
+        *,
+        stages: Collection[str] = (CURRENT,),
+        expected_version: str | None = None,
+        token: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> VersionInfo:
+        check_aws_name(name)
+        labels = sorted({to_aws_label(s) for s in stages})
+        value = SecretValue.of(value, max_bytes=self.max_value_bytes)
+        if value.size == 0:
+            raise InvalidValue(
+                f"secret {name!r}: AWS Secrets Manager cannot store an empty value",
+                name=name,
+                backend=self.describe(),
+            )
+        tags, description = tags_of(metadata)
+        payload: dict[str, Any] = (
+            {"SecretBinary": value.bytes()}
+            if value.kind == "bytes"
+            else {"SecretString": value.text()}
+        )
+        version_id = version_id_for(value.kind, token)
+        try:
+            described: dict[str, Any] | None = self._aws.describe_secret(name, "writing")
+        except SecretDeleted:
+            raise
+        except SecretNotFound:
+            described = None
+        if expected_version is not None:
+            current = current_of(described.get("VersionIdsToStages")) if described else None
+            check_expected_version(
+                name,
+                expected_version,
+                exists=described is not None,
+                current=current,
+                backend=self.describe(),
+            )
+        if token is not None and described is not None:
+            existing = self._token_version(name, token, value)
+            if existing is not None:
+                return existing
+        if described is None:
+            try:
+                info = create(self._aws, name, version_id, payload, labels, tags, description)
+            except Conflict:
+                if expected_version == ABSENT:
+                    raise
+                # Someone created it between our describe and create: add a version instead.
+                self._aws.describe_secret(name, "writing")
+            else:
+                return info
+        if expected_version or not labels:
+            return put_then_move(self._aws, name, version_id, payload, labels, expected_version)
+        response = self._aws.call(
+            "put_secret_value",
+            "writing",
+            name,
+            SecretId=name,
+            ClientRequestToken=version_id,
+            VersionStages=labels,
+            **payload,
+        )
+        labels_now = from_aws_labels(response.get("VersionStages"))
+        return VersionInfo(name, str(response["VersionId"]), labels_now)
+
+    def _token_version(self, name: str, token: str, value: SecretValue) -> VersionInfo | None:
+        """The version an earlier write with ``token`` made, if any; Conflict if it differs."""
+        candidates = {version_id_for(kind, token) for kind in ("text", "json")}
+        for info in self.versions(name):
+            if info.version not in candidates:
+                continue
+            stored = self.read(name, version=info.version)
+            if stored.value != value:
+                raise Conflict(
+                    f"secret {name!r}: token already used for a different value",
+                    name=name,
+                    version=info.version,
+                    backend=self.describe(),
+                )
+            return info
+        return None
+
+    def _all_versions(self, name: str) -> set[str]:
+        return {info.version for info in self.versions(name)}
+
+    def move_stage(
+        self,
+        name: str,
+        stage: str,
+        version: str | None,
+        *,
+        expected_version: str | None = None,
+    ) -> None:
+        check_aws_name(name)
+        label = to_aws_label(stage)
+        if label == "AWSCURRENT" and version is None:
+            raise InvalidValue("the current stage cannot be removed, only moved")
+        described = self._aws.describe_secret(name, "moving a stage of")
+        by_version = described.get("VersionIdsToStages") or {}
+        holder = next((str(v) for v, ls in by_version.items() if label in (ls or [])), None)
+        if (
+            version is not None
+            and version not in by_version
+            and (not is_version_id(version) or version not in self._all_versions(name))
+        ):
+            raise self._aws.no_version(name, version, None)
+        if expected_version is not None and holder != (expected_version or None):
+            raise Conflict(
+                f"secret {name!r}: stage {stage!r} is not on version {expected_version!r}",
+                name=name,
+                backend=self.describe(),
+            )
+        if holder == version:
+            return
+        params: dict[str, Any] = {"SecretId": name, "VersionStage": label}
+        if version is not None:
+            params["MoveToVersionId"] = version
+        if holder is not None:
+            params["RemoveFromVersionId"] = holder
+        self._aws.call(
+            "update_secret_version_stage",
+            "moving a stage of",
+            name,
+            overrides={"InvalidParameterException": Conflict},
+            **params,
+        )
+
     def delete(self, name: str, *, recovery_days: int = DEFAULT_RECOVERY_DAYS) -> datetime:
         check_aws_name(name)
         if not MIN_RECOVERY_DAYS <= recovery_days <= MAX_RECOVERY_DAYS:
@@ -306,20 +486,22 @@ class AwsBackend(AwsWrites):
                 name=name,
                 backend=self.describe(),
             )
-        response = self._call(
+        response = self._aws.call(
             "delete_secret", "deleting", name, SecretId=name, RecoveryWindowInDays=recovery_days
         )
-        return to_utc(response.get("DeletionDate")) or self._clock() + timedelta(days=recovery_days)
+        return to_utc(response.get("DeletionDate")) or self._aws.clock() + timedelta(
+            days=recovery_days
+        )
 
     def restore(self, name: str) -> None:
         check_aws_name(name)
-        self._call("restore_secret", "restoring", name, SecretId=name)
+        self._aws.call("restore_secret", "restoring", name, SecretId=name)
 
     def destroy(self, name: str) -> None:
         check_aws_name(name)
         # A forced delete of a missing name succeeds on AWS; say SecretNotFound instead.
-        self._call("describe_secret", "destroying", name, SecretId=name)
-        self._call(
+        self._aws.call("describe_secret", "destroying", name, SecretId=name)
+        self._aws.call(
             "delete_secret", "destroying", name, SecretId=name, ForceDeleteWithoutRecovery=True
         )
 
@@ -340,15 +522,40 @@ class AwsBackend(AwsWrites):
         return iam_policy(root, access=access, **options)
 
 
+_ROLE_ARN = re.compile(r"arn:(aws[a-z-]*):iam::(\d{12}):role/")
+
+
+def _parse_url(url: str) -> tuple[str | None, dict[str, str]]:
+    """The region and the query options of an ``aws://`` URL (ConfigurationError if bad)."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        raise ConfigurationError(
+            "aws URLs must not carry credentials; use a profile, a role or the environment"
+        )
+    if ":" in parts.netloc or parts.path.strip("/") or parts.fragment:
+        raise ConfigurationError("aws backend URL must be aws://<region>[?option=value&...]")
+    query: dict[str, str] = {}
+    for key, raw in parse_qsl(parts.query, keep_blank_values=False):
+        if key not in _URL_OPTIONS and key not in _POLICY_ONLY:
+            known = ", ".join((*_URL_OPTIONS, *_POLICY_ONLY))
+            raise ConfigurationError(f"unknown aws URL option {key[:40]!r}; known: {known}")
+        query[key] = raw
+    return parts.hostname or None, query
+
+
 def _int_option(key: str, raw: str) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ConfigurationError(f"aws URL option {key} must be an integer, not {raw!r}") from None
+        raise ConfigurationError(
+            f"aws URL option {key} must be an integer, not {raw[:40]!r}"
+        ) from None
 
 
 def _float_option(key: str, raw: str) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise ConfigurationError(f"aws URL option {key} must be a number, not {raw!r}") from None
+        raise ConfigurationError(
+            f"aws URL option {key} must be a number, not {raw[:40]!r}"
+        ) from None

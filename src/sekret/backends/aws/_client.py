@@ -1,12 +1,13 @@
-"""The AWS backend's connection: session, client, assumed role, and one call.
+"""The client ``AwsBackend`` holds: session, botocore client, assumed role, one call.
 
-``AwsConnection`` is the base of ``AwsBackend`` (``sekret.backends.aws``): it
-validates the client settings, builds the one shared, thread-safe
-Secrets Manager client (or assumes a role at first use and again before its
-credentials expire, on the injected clock), and sends every API call through
-``_call``, which turns each botocore failure into a sekret error
-(``_errors``) raised ``from`` it. ``_describe`` adds the one check every
-operation on an existing secret needs: scheduled for deletion or not.
+``AwsClient`` validates the client settings, builds the one shared,
+thread-safe Secrets Manager client (or assumes a role at first use and again
+before its credentials expire, on the injected clock), and sends every API
+call through ``call``, which turns each botocore failure into a sekret error
+(``_errors``) raised ``from`` it, with botocore's body logging silenced for
+that call (``_sdklogs``). ``describe_secret`` adds the one check every
+operation on an existing secret needs: scheduled for deletion or not. It is
+not a backend: ``AwsBackend`` (``sekret.backends.aws``) composes one.
 
 This module must never import ``boto3``/``botocore`` at import time (only the
 constructor does, through ``require``), never do I/O in the constructor,
@@ -16,15 +17,18 @@ role ARN, never keys), and never let a botocore exception reach the caller.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from sekret.backends._native import no_version
+from sekret.backends._sdklogs import SdkLogGuard
 from sekret.backends.aws._errors import translate
 from sekret.backends.aws._names import to_utc
-from sekret.backends.base import Backend, require
+from sekret.backends.base import require
 from sekret.exceptions import (
     BackendUnavailable,
     ConfigurationError,
@@ -38,12 +42,20 @@ Clock = Callable[[], datetime]
 _RETRY_MODES = ("standard", "adaptive", "legacy")
 
 
+# botocore logs request/response bodies (values, assumed-role keys) at DEBUG.
+_LOGS = SdkLogGuard("botocore", "boto3", "urllib3", "s3transfer")
+
+
+# AWS region names (botocore's host-label rule, lower case as urlsplit gives it).
+_REGION = re.compile(r"(?![0-9]+\Z)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class AwsConnection(Backend):
-    """The connection half of ``AwsBackend``: one botocore client, shared."""
+class AwsClient:
+    """One botocore Secrets Manager client, shared by every thread of one backend."""
 
     def __init__(
         self,
@@ -66,6 +78,14 @@ class AwsConnection(Backend):
         self._boto3 = require("boto3", "aws")
         self._errors = require("botocore.exceptions", "aws")
         botocore_config = require("botocore.config", "aws")
+        if region is not None and not _REGION.match(region):
+            raise ConfigurationError(
+                f"aws region {region[:40]!r} is not a region name (like eu-west-1):"
+                " lower-case letters, digits and dashes"
+            )
+        for key, seconds in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
+            if not isinstance(seconds, int | float) or not 0 < seconds < 3600:
+                raise ConfigurationError(f"aws {key} must be a number of seconds in (0, 3600)")
         if retry_mode not in _RETRY_MODES:
             raise ConfigurationError(
                 f"aws retry_mode {retry_mode!r} is not one of {', '.join(_RETRY_MODES)}"
@@ -79,11 +99,10 @@ class AwsConnection(Backend):
         self._role_session_name = role_session_name
         self._external_id = external_id
         self._sts_endpoint_url = sts_endpoint_url
-        self._kms_key_id = kms_key_id
-        self._clock = clock
+        self.kms_key_id = kms_key_id
+        self.clock = clock
         self._lock = threading.Lock()
         self._expires: datetime | None = None
-        self._batch_allowed = True
         self._closed = False
         self._config = botocore_config.Config(
             retries={"mode": retry_mode, "total_max_attempts": max_attempts},
@@ -142,15 +161,25 @@ class AwsConnection(Backend):
                 "aws_secret_access_key": credentials["SecretAccessKey"],
                 "aws_session_token": credentials["SessionToken"],
             }
-        return self._session.client(
-            "secretsmanager",
-            region_name=self._region,
-            endpoint_url=self._endpoint_url,
-            config=self._config,
-            **keys,
-        )
+        try:
+            with _LOGS.quiet():
+                client = self._session.client(
+                    "secretsmanager",
+                    region_name=self._region,
+                    endpoint_url=self._endpoint_url,
+                    config=self._config,
+                    **keys,
+                )
+        except (self._errors.BotoCoreError, ValueError) as exc:
+            # InvalidRegionError, "Invalid endpoint: ...": the URL's region or endpoint_url
+            raise ConfigurationError(
+                f"aws client for region {self._region!r} could not be built"
+                f" ({type(exc).__name__}): check the region and endpoint_url"
+            ) from exc
+        _LOGS.install()
+        return client
 
-    def _sm(self) -> Any:
+    def sm(self) -> Any:
         """The Secrets Manager client; with a role, (re)assumed before it expires."""
         client = self._client
         if self._closed:
@@ -160,10 +189,10 @@ class AwsConnection(Backend):
                 raise BackendUnavailable(f"backend {self.describe()} is closed")
             return client
         expires = self._expires
-        if client is not None and expires is not None and self._clock() < expires:
+        if client is not None and expires is not None and self.clock() < expires:
             return client
         with self._lock:
-            if self._client is None or self._expires is None or self._clock() >= self._expires:
+            if self._client is None or self._expires is None or self.clock() >= self._expires:
                 self._client = self._assume_role()
             return self._client
 
@@ -183,17 +212,18 @@ class AwsConnection(Backend):
         if self._external_id:
             args["ExternalId"] = self._external_id
         try:
-            creds = sts.assume_role(**args)["Credentials"]
+            with _LOGS.quiet():
+                creds = sts.assume_role(**args)["Credentials"]
         except (self._errors.ClientError, self._errors.BotoCoreError) as exc:
             what = f"assuming role {self._role_arn!r}"
             raise translate(self._errors, exc, what, None, backend=self.describe()) from exc
         finally:
             sts.close()
-        expiration = to_utc(creds.get("Expiration")) or self._clock() + timedelta(minutes=15)
+        expiration = to_utc(creds.get("Expiration")) or self.clock() + timedelta(minutes=15)
         self._expires = expiration - timedelta(minutes=5)
         return self._new_client(creds)
 
-    def _call(
+    def call(
         self,
         operation: str,
         what: str,
@@ -204,7 +234,9 @@ class AwsConnection(Backend):
     ) -> dict[str, Any]:
         """One API call; every botocore failure leaves as a sekret error."""
         try:
-            response: dict[str, Any] = getattr(self._sm(), operation)(**params)
+            client = self.sm()
+            with _LOGS.quiet():
+                response: dict[str, Any] = getattr(client, operation)(**params)
         except (self._errors.ClientError, self._errors.BotoCoreError) as exc:
             error = translate(
                 self._errors, exc, what, name, backend=self.describe(), overrides=overrides
@@ -212,11 +244,23 @@ class AwsConnection(Backend):
             if isinstance(error, SecretDeleted) and name is not None:
                 error = self._with_deletion_date(error, name)
             raise error from exc
+        except SekretError:
+            raise
+        except Exception as exc:  # a handler or transport bug: still no SDK exception leaves
+            raise BackendUnavailable(
+                f"{self.describe()} failed while {what} {name!r} ({type(exc).__name__})"
+                if name
+                else f"{self.describe()} failed while {what} ({type(exc).__name__})",
+                name=name,
+                backend=self.describe(),
+            ) from exc
         return response
 
     def _with_deletion_date(self, error: SecretDeleted, name: str) -> SecretDeleted:
         try:
-            described = self._sm().describe_secret(SecretId=name)
+            client = self.sm()
+            with _LOGS.quiet():
+                described = client.describe_secret(SecretId=name)
         except (self._errors.ClientError, self._errors.BotoCoreError):
             return error
         until = to_utc(described.get("DeletedDate"))
@@ -229,9 +273,9 @@ class AwsConnection(Backend):
             recoverable_until=until,
         )
 
-    def _describe(self, name: str, what: str) -> dict[str, Any]:
+    def describe_secret(self, name: str, what: str) -> dict[str, Any]:
         """DescribeSecret; a secret scheduled for deletion raises SecretDeleted."""
-        described = self._call("describe_secret", what, name, SecretId=name)
+        described = self.call("describe_secret", what, name, SecretId=name)
         until = to_utc(described.get("DeletedDate"))
         if until is not None:
             raise SecretDeleted(
@@ -242,11 +286,5 @@ class AwsConnection(Backend):
             )
         return described
 
-    def _no_version(self, name: str, version: str | None, stage: str | None) -> VersionNotFound:
-        which = f"version {version!r}" if version else "a version"
-        return VersionNotFound(
-            f"secret {name!r} has no {which}" + (f" in stage {stage!r}" if stage else ""),
-            name=name,
-            version=version,
-            backend=self.describe(),
-        )
+    def no_version(self, name: str, version: str | None, stage: str | None) -> VersionNotFound:
+        return no_version(name, version, stage, backend=self.describe())
