@@ -161,15 +161,16 @@ class RotationHandler:
     # -- helpers ---------------------------------------------------------------------
     def _raw(self, secrets: Secrets) -> Any:
         backend: Any = getattr(secrets.backend, "inner", secrets.backend)
-        if not hasattr(backend, "_call"):
+        client = getattr(backend, "client", None)
+        if not callable(getattr(client, "call", None)):
             raise ConfigurationError(
                 f"the Lambda rotation handler needs the aws backend, not {backend.describe()}"
             )
-        return backend
+        return client
 
     def _full_name(self, secrets: Secrets, secret_id: str) -> str:
         """The secret's name (the event may carry an ARN), checked against the namespace."""
-        described = self._raw(secrets)._call("describe_secret", "reading", None, SecretId=secret_id)
+        described = self._raw(secrets).call("describe_secret", "reading", None, SecretId=secret_id)
         full = str(described.get("Name", ""))
         if not secrets.namespace.contains(full):
             raise RotationError(
@@ -210,7 +211,7 @@ class RotationHandler:
             else {"SecretString": value.text()}
         )
         try:
-            self._raw(secrets)._call(
+            self._raw(secrets).call(
                 "put_secret_value",
                 "writing",
                 full,

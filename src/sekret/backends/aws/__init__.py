@@ -148,6 +148,12 @@ class AwsBackend(Backend):
     def close(self) -> None:
         self._aws.close()
 
+    @property
+    def client(self) -> AwsClient:
+        """The one ``AwsClient`` (for callers that must make a raw Secrets Manager call,
+        e.g. the Lambda rotation handler writing AWS's own ClientRequestToken)."""
+        return self._aws
+
     def _sm(self) -> Any:
         """The botocore client (tests check it is reused and re-made on expiry)."""
         return self._aws.sm()
