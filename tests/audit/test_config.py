@@ -85,3 +85,16 @@ def test_builtin_sinks_mirror_the_entry_points() -> None:
 
     declared = {ep.name: ep.value for ep in entry_points(group="sekret.audit_sinks")}
     assert {k: declared.get(k) for k in _BUILTIN} == dict(_BUILTIN)
+
+
+def test_syslog_stream_urls_and_a_missing_socket(tmp_path: Path) -> None:
+    """syslog+tcp:// builds a TCP sink; syslog:///missing fails when built, naming the fix."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    sink = sink_from_spec(f"syslog+tcp://127.0.0.1:{port}?facility=local0")
+    assert isinstance(sink, SyslogSink)
+    assert (sink.transport, sink.facility) == ("tcp", 16)
+    sink.close()
+    server.close()
+    with pytest.raises(ConfigurationError, match="stdout sink"):
+        sink_from_spec(f"syslog://{tmp_path}/dev-log")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
 import io
+import ipaddress
 import json
 import logging
 import re
 import socket
+import ssl
+import threading
 from pathlib import Path
 
 import pytest
@@ -91,3 +95,164 @@ def test_filters_and_fields() -> None:
     assert FilterOutcome("failure")({"outcome": "success"}) is None
     assert FilterOutcome("failure")({"outcome": "failure"}) is not None
     assert AddFields(region="eu")({})["region"] == "eu"
+
+
+def read_frames(conn: socket.socket, count: int) -> list[bytes]:
+    """Read ``count`` RFC 6587 octet-counted frames from a stream."""
+    data, frames = b"", []
+    while len(frames) < count:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return frames  # the client closed this connection
+        data += chunk
+        while b" " in data:
+            length, _, rest = data.partition(b" ")
+            if len(rest) < int(length):
+                break
+            frames.append(rest[: int(length)])
+            data = rest[int(length) :]
+    return frames
+
+
+class StreamServer:
+    """A one-connection TCP (or TLS) syslog receiver on 127.0.0.1."""
+
+    def __init__(self, count: int, context: ssl.SSLContext | None = None) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(10)
+        self.port = self.listener.getsockname()[1]
+        self.frames: list[bytes] = []
+        self.connections = 0
+        self._context = context
+        self._count = count
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while len(self.frames) < self._count:
+            try:
+                conn, _ = self.listener.accept()
+                self.connections += 1
+                conn.settimeout(10)
+                if self._context is not None:
+                    conn = self._context.wrap_socket(conn, server_side=True)
+                with conn:
+                    self.frames += read_frames(conn, self._count - len(self.frames))
+            except OSError:  # a refused handshake, or the listener closed by the test
+                return
+
+    def join(self) -> list[bytes]:
+        self.thread.join(10)
+        self.listener.close()
+        return self.frames
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1/localhost and its key, made at run time."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "relay.pem", tmp_path / "relay.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_syslog_sink_tcp_uses_octet_counting() -> None:
+    """Over TCP each message is framed as 'LEN SP MSG' (RFC 6587), one connection for all."""
+    server = StreamServer(3)
+    sink = SyslogSink(("127.0.0.1", server.port), transport="tcp", hostname="web-1")
+    sink.emit([EVENT, EVENT])
+    sink.emit([{**EVENT, "outcome": "success"}])
+    sink.close()
+    frames = server.join()
+    assert server.connections == 1
+    assert [json.loads(f.partition(b"\xef\xbb\xbf")[2])["outcome"] for f in frames] == [
+        "failure",
+        "failure",
+        "success",
+    ]
+    assert frames[0].startswith(b"<84>1 ")
+
+
+def test_syslog_sink_tls_checks_the_server_certificate(tmp_path: Path) -> None:
+    """Over TLS (RFC 5425) frames arrive intact; a server no trusted CA vouches for is refused."""
+    cert_file, key_file = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    server = StreamServer(1, context)
+    sink = SyslogSink(("127.0.0.1", server.port), transport="tls", ca_file=str(cert_file))
+    sink.emit([EVENT])
+    sink.close()
+    (frame,) = server.join()
+    assert json.loads(frame.partition(b"\xef\xbb\xbf")[2]) == EVENT
+    other = StreamServer(1, context)
+    with pytest.raises(ConfigurationError, match="cannot be reached"):
+        SyslogSink(("127.0.0.1", other.port), transport="tls")  # system CAs: not trusted
+    other.listener.close()
+
+
+def test_syslog_sink_is_checked_when_built(tmp_path: Path) -> None:
+    """A missing unix socket or a refused TCP port is a ConfigurationError at build time."""
+    with pytest.raises(ConfigurationError, match="stdout sink"):
+        SyslogSink(str(tmp_path / "no-dev-log"))
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    with pytest.raises(ConfigurationError, match="cannot be reached"):
+        SyslogSink(("127.0.0.1", port), transport="tcp")
+
+
+def test_syslog_sink_unix_datagram(tmp_path: Path) -> None:
+    """A unix datagram socket that exists receives one message per event."""
+    path = str(tmp_path / "log.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    server.settimeout(10)
+    sink = SyslogSink(path)
+    sink.emit([EVENT])
+    sink.close()
+    assert json.loads(server.recv(65536).partition(b"\xef\xbb\xbf")[2]) == EVENT
+    server.close()
+
+
+def test_syslog_stream_reconnects_once(tmp_path: Path) -> None:
+    """A relay that dropped the connection is reconnected on the next batch."""
+    server = StreamServer(2)
+    sink = SyslogSink(("127.0.0.1", server.port), transport="tcp")
+    sink.emit([EVENT])
+    assert sink._sock is not None
+    sink._sock.close()  # as if the relay had restarted
+    sink._sock = None
+    sink.emit([EVENT])
+    sink.close()
+    assert len(server.join()) == 2
+    assert server.connections == 2
