@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 from sekret.audit.chain import (
     GENESIS,
+    MAX_LINE,
     RESERVED,
     Chain,
     KeyState,
@@ -484,3 +486,35 @@ def test_group_writable_folder_is_refused(tmp_path: Path) -> None:
     folder.chmod(0o775)
     with pytest.raises(InsecurePath, match="writable by group or others"):
         chained(folder / "audit.log")
+
+
+def test_verify_memory_is_bounded_by_a_record(tmp_path: Path) -> None:
+    """Verify streams: its peak allocation stays far below the size of the log it checks."""
+    path = tmp_path / "audit.log"
+    sink = chained(path, checkpoint_every=5000)
+    batch = [dict(event(i), padding="x" * 300) for i in range(500)]
+    for _ in range(40):  # 20,000 records, about 9 MB
+        sink.emit(batch)
+    sink.close()
+    size = path.stat().st_size
+    assert size > 8_000_000
+    tracemalloc.start()
+    try:
+        result = verify([path], KEY)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.ok, result.bad
+    assert result.records == 20_004
+    assert peak < 256 * 1024, f"peak {peak} bytes for a {size}-byte log"
+
+
+def test_overlong_record_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    """A line longer than MAX_LINE fails as such (verify never holds more than one record)."""
+    path = tmp_path / "audit.log"
+    write_log(path, 2)
+    with path.open("ab") as fh:
+        fh.write(b"x" * (MAX_LINE + 10) + b"\n")
+    bad = verify([path], KEY).bad
+    assert bad is not None
+    assert "longer than 1 MiB" in bad.reason
