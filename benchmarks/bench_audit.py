@@ -3,9 +3,10 @@
 Run: ``.venv/bin/python benchmarks/bench_audit.py`` (prints a markdown section
 and writes docs/benchmarks/audit.md); ``... bench_audit.py verify`` runs only
 the ``sekret audit verify`` memory section (issue 18) and updates it in place.
-Targets (issue 7): a cache hit with auditing on at most 10% slower; the chained file sink at least 50,000
-events/s when batched. A plain ``logging.FileHandler`` writing the same JSON
-lines is measured in the same run as the baseline peer.
+Targets (issue 7): a cache hit with auditing on at most 10% slower; the
+chained file sink at least 50,000 events/s when batched. A plain
+``logging.FileHandler`` writing the same JSON lines is measured in the same
+run as the baseline peer.
 """
 
 from __future__ import annotations
