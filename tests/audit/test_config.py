@@ -98,3 +98,16 @@ def test_syslog_stream_urls_and_a_missing_socket(tmp_path: Path) -> None:
     server.close()
     with pytest.raises(ConfigurationError, match="stdout sink"):
         sink_from_spec(f"syslog://{tmp_path}/dev-log")
+
+
+def test_a_missing_syslog_socket_fails_when_the_client_is_built(tmp_path: Path) -> None:
+    """A manifest naming a syslog socket that does not exist fails at from_manifest, clearly."""
+    db = tmp_path / "secrets.db"
+    init_store(db)
+    manifest = tmp_path / "sekret.toml"
+    manifest.write_text(
+        'app = "arrwdb"\n[environments.staging]\n'
+        f'backend = "local://{db}"\naudit = ["syslog://{tmp_path}/no-dev-log"]\n'
+    )
+    with pytest.raises(ConfigurationError, match="stdout sink with a log shipper"):
+        Secrets.from_manifest(manifest, "staging")

@@ -317,7 +317,13 @@ class Chain:
 
         A checkpoint record closes its epoch: the key evolves right after it.
         """
-        if any(k in event for k in RESERVED):
+        if (
+            "chain" in event
+            or "seq" in event
+            or "epoch" in event
+            or "prev" in event
+            or "hmac" in event
+        ):
             event = {k: v for k, v in event.items() if k not in RESERVED}  # ours replace them
         seq = self.seq + 1
         try:
@@ -768,12 +774,12 @@ class _Verifier:
                 f"{last.get('chain')}: the log was replaced or started afresh",
             )
         top = -1 if self.last_seq is None else self.last_seq
-        for number, record in found:
-            if record.get("chain") != self.chain:
-                continue
+        keys = _Keys(self.keys.start)  # anchors in epoch order: each key derived once
+        mine = [(n, r) for n, r in found if r.get("chain") == self.chain]
+        for number, record in sorted(mine, key=lambda item: _int(item[1].get("epoch")) or 0):
             if self.first_seq is not None and record["seq"] < self.first_seq:
                 continue  # in a pruned file (--partial)
-            bad = _check_signed_dict(self.keys, record)
+            bad = _check_signed_dict(keys, record)
             if bad is not None:
                 raise self.fail(name, number, record["seq"], f"external anchor {bad}")
             if record["seq"] > top:
