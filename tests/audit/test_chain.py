@@ -318,16 +318,27 @@ def test_older_anchor_put_back_fails_verify(tmp_path: Path) -> None:
     assert gaps(path)[0]["kind"] == "stale_anchor"
 
 
+def shipping(tmp_path: Path) -> tuple[Path, io.StringIO, FileSink]:
+    """A chained log whose anchors are shipped to a stream (as a log shipper would keep them)."""
+    path, shipped = tmp_path / "audit.log", io.StringIO()
+    return path, shipped, chained(path, anchor_sink=StdoutSink(shipped))
+
+
+def kept(tmp_path: Path, shipped: io.StringIO) -> Path:
+    """The shipped anchors as the file an auditor passes to --anchors."""
+    external = tmp_path / "anchors.jsonl"
+    external.write_text(shipped.getvalue())
+    return external
+
+
 def test_replayed_copy_of_log_and_anchor_is_caught_by_external_anchors(tmp_path: Path) -> None:
     """An older copy of log + anchor put back verifies locally, but not against shipped anchors."""
-    path, shipped = tmp_path / "audit.log", io.StringIO()
-    sink = chained(path, anchor_sink=StdoutSink(shipped))
+    path, shipped, sink = shipping(tmp_path)
     write(sink, 0, 3)
     copy = (path.read_bytes(), anchor_path(path).read_bytes())
     write(sink, 3, 3)
     sink.close()
-    external = tmp_path / "anchors.jsonl"
-    external.write_text(shipped.getvalue())
+    external = kept(tmp_path, shipped)
     assert verify([path], KEY, anchors=external).external_anchors == 7
     path.write_bytes(copy[0])
     anchor_path(path).write_bytes(copy[1])
@@ -339,25 +350,21 @@ def test_replayed_copy_of_log_and_anchor_is_caught_by_external_anchors(tmp_path:
 
 def test_fresh_start_is_caught_by_external_anchors(tmp_path: Path) -> None:
     """Deleting log and anchor and starting afresh verifies locally, not against shipped anchors."""
-    path, shipped = tmp_path / "audit.log", io.StringIO()
-    sink = chained(path, anchor_sink=StdoutSink(shipped))
+    path, shipped, sink = shipping(tmp_path)
     write(sink, 0, 3)
     sink.close()
     path.unlink()
     anchor_path(path).unlink()
     write_log(path, 2)
-    external = tmp_path / "anchors.jsonl"
-    external.write_text(shipped.getvalue())
     assert verify([path], KEY).ok
-    bad = verify([path], KEY, anchors=external).bad
+    bad = verify([path], KEY, anchors=kept(tmp_path, shipped)).bad
     assert bad is not None
     assert "replaced or started afresh" in bad.reason
 
 
 def test_forged_external_anchor_is_refused(tmp_path: Path) -> None:
     """An external anchor whose hash was edited (its HMAC no longer matches) fails verify."""
-    path, shipped = tmp_path / "audit.log", io.StringIO()
-    sink = chained(path, anchor_sink=StdoutSink(shipped))
+    path, shipped, sink = shipping(tmp_path)
     write(sink, 0, 2)
     sink.close()
     external = tmp_path / "anchors.jsonl"

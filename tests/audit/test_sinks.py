@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime
 import io
-import ipaddress
 import json
 import logging
 import re
@@ -20,6 +18,7 @@ from sekret.audit.jsonfile import FileSink
 from sekret.audit.processors import AddFields, AddHost, FilterAction, FilterOutcome
 from sekret.audit.sinks import LoggingSink, Sink, StdoutSink, SyslogSink, available_sinks
 from sekret.exceptions import ConfigurationError
+from servers.azure_fake import make_certificate
 
 EVENT = {
     "time": "2026-11-28T16:00:00.000000Z",
@@ -147,45 +146,6 @@ class StreamServer:
         return self.frames
 
 
-def self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1/localhost and its key, made at run time."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / "relay.pem", tmp_path / "relay.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
 def test_syslog_sink_tcp_uses_octet_counting() -> None:
     """Over TCP each message is framed as 'LEN SP MSG' (RFC 6587), one connection for all."""
     server = StreamServer(3)
@@ -205,7 +165,7 @@ def test_syslog_sink_tcp_uses_octet_counting() -> None:
 
 def test_syslog_sink_tls_checks_the_server_certificate(tmp_path: Path) -> None:
     """Over TLS (RFC 5425) frames arrive intact; a server no trusted CA vouches for is refused."""
-    cert_file, key_file = self_signed(tmp_path)
+    cert_file, key_file = make_certificate(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
     server = StreamServer(1, context)
