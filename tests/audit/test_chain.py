@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sekret._sealing import encode_key
 from sekret.audit.chain import (
     GENESIS,
     MAX_LINE,
@@ -525,3 +526,21 @@ def test_overlong_record_is_refused_without_reading_it_whole(tmp_path: Path) -> 
     bad = verify([path], KEY).bad
     assert bad is not None
     assert "longer than 1 MiB" in bad.reason
+
+
+def test_keys_never_appear_in_reprs_or_errors(tmp_path: Path) -> None:
+    """Key states, chains and sinks show epochs and ids, never key material; errors neither."""
+    initial, state_file = writer_key(tmp_path)
+    texts = {initial.hex(), encode_key(initial), str(initial)}
+    path = tmp_path / "audit.log"
+    sink = chained(path, state_file, checkpoint_every=2)
+    write(sink, 0, 3)
+    held = load_key_state(state_file)
+    texts |= {held.key.hex(), encode_key(held.key)}
+    shown = [repr(held), repr(KeyState(0, initial)), repr(sink), repr(sink.chain)]
+    with pytest.raises(ConfigurationError) as refused:
+        load_key(state_file)
+    shown.append(str(refused.value))
+    sink.close()
+    shown.append(path.read_text() + anchor_path(path).read_text())
+    assert not [t for t in texts for s in shown if t in s]
