@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 import socket
 import ssl
@@ -216,3 +217,21 @@ def test_syslog_stream_reconnects_once(tmp_path: Path) -> None:
     sink.close()
     assert len(server.join()) == 2
     assert server.connections == 2
+
+
+def test_syslog_unix_socket_reconnects_after_a_daemon_restart(tmp_path: Path) -> None:
+    """When the syslog daemon re-creates its socket, the next event reaches the new one."""
+    path = str(tmp_path / "log.sock")
+    first = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    first.bind(path)
+    sink = SyslogSink(path)
+    sink.emit([EVENT])
+    first.close()
+    os.unlink(path)
+    second = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    second.bind(path)
+    second.settimeout(10)
+    sink.emit([EVENT])
+    sink.close()
+    assert json.loads(second.recv(65536).partition(b"\xef\xbb\xbf")[2]) == EVENT
+    second.close()

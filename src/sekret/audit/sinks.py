@@ -307,12 +307,25 @@ class SyslogSink:
                 self._send_stream(b"".join(messages))
                 return
             for message in messages:
-                try:
-                    assert self._sock is not None
-                    self._sock.send(message)
-                except OSError as exc:
+                self._send_datagram(message)
+
+    def _send_datagram(self, message: bytes) -> None:
+        """Send one datagram; a unix socket whose daemon restarted is reconnected once."""
+        for attempt in (1, 2):
+            try:
+                if self._sock is None:
+                    self._connect()
+                assert self._sock is not None
+                self._sock.send(message)
+                return
+            except (OSError, ConfigurationError) as exc:
+                if self._sock is not None and self.transport == "unix":
+                    self._sock.close()
+                    self._sock = None
+                if attempt == 2 or self.transport != "unix":
+                    reason = exc.strerror if isinstance(exc, OSError) else "unreachable"
                     raise AuditError(
-                        f"syslog {self._where()} did not take the event: {exc.strerror}"
+                        f"syslog {self._where()} did not take the event: {reason}"
                     ) from exc
 
     def _send_stream(self, data: bytes) -> None:
