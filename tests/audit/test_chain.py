@@ -544,3 +544,27 @@ def test_keys_never_appear_in_reprs_or_errors(tmp_path: Path) -> None:
     sink.close()
     shown.append(path.read_text() + anchor_path(path).read_text())
     assert not [t for t in texts for s in shown if t in s]
+
+
+def test_key_file_moves_only_after_the_checkpoint_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the batch that closes an epoch fails to write, the key file keeps the old epoch."""
+    initial, state = writer_key(tmp_path)
+    path = tmp_path / "audit.log"
+    sink = chained(path, state, checkpoint_every=2)
+    write(sink, 0, 1)
+    real = os.write
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(AuditError, match="No space left"):
+        write(sink, 1, 1)
+    monkeypatch.setattr(os, "write", real)
+    assert load_key_state(state).epoch == 0
+    write(sink, 1, 1)
+    assert load_key_state(state).epoch == 1
+    sink.close()
+    assert verify([path], initial).ok

@@ -145,6 +145,7 @@ class FileSink:
         self._key_file = Path(key) if isinstance(key, str | os.PathLike) else None
         state = coerce_key(key) if key is not None else None
         self._fd = -1
+        self._pending: KeyState | None = None
         self._total = 0  # bytes ever written by this sink
         self._anchor_sink = self._build_anchor_sink(anchor_sink)
         self.gap: str | None = None
@@ -171,6 +172,10 @@ class FileSink:
         if self._key_file is not None and state.evolving:
             write_key_state(self._key_file, state, overwrite=True)
 
+    def _evolved(self, state: KeyState) -> None:
+        """The chain moved to a new epoch: persist it once the closing records are written."""
+        self._pending = state
+
     def _resume(self, state: KeyState) -> Chain:
         anchor_file = anchor_path(self.path)
         anchor: dict[str, Any] | None = None
@@ -192,7 +197,7 @@ class FileSink:
                 f"run `sekret audit verify` and move {str(source)!r} aside"
             )
         after = epoch + (1 if fields.get("action") == CHECKPOINT else 0)
-        chain = Chain(state, on_evolve=self._persist)
+        chain = Chain(state, on_evolve=self._evolved)
         if after < state.epoch:
             # Our key moved past the log's last epoch: the records that moved it are gone.
             chain.chain_id, chain.seq = str(fields.get("chain")), seq
@@ -218,7 +223,7 @@ class FileSink:
             chain_id=str(fields["chain"]),
             seq=seq,
             last_hash=hashlib.sha256(last).hexdigest(),
-            on_evolve=self._persist,
+            on_evolve=self._evolved,
         )
         if after > state.epoch:
             self._persist(state.at(after))
@@ -237,9 +242,9 @@ class FileSink:
                 chain_id=str(anchor["chain"]),
                 seq=int(anchor["seq"]),
                 last_hash=str(anchor["hash"]),
-                on_evolve=self._persist,
+                on_evolve=self._evolved,
             )
-        chain = Chain(state, on_evolve=self._persist)
+        chain = Chain(state, on_evolve=self._evolved)
         if state.epoch:
             self._record_gap(
                 chain,
@@ -410,10 +415,14 @@ class FileSink:
                     self._write(data)
                     if self.fsync == "batch":
                         os.fsync(self._fd)
+                if self._pending is not None:
+                    self._persist(self._pending)  # only now may the old key go
+                    self._pending = None
                 self._anchor(force=False)
             except BaseException as exc:
                 if self.chain is not None and saved is not None and self._total == total:
                     self.chain.rewind(*saved)  # nothing reached the file
+                    self._pending = None
                 if isinstance(exc, OSError):
                     raise AuditError(
                         f"cannot write audit log {str(self.path)!r}: {exc.strerror}"
