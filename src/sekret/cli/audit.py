@@ -38,7 +38,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 @click.group()
 def audit() -> None:
-    """Verify and read audit logs written by the file sink."""
+    """Verify and read audit logs written by the file sink; create audit keys."""
 
 
 @audit.command()
