@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from sekret import ConfigurationError, Secrets
+from sekret.audit.chain import verify, write_key_file
 from sekret.audit.config import sink_from_spec
 from sekret.audit.jsonfile import FileSink
 from sekret.audit.sinks import StdoutSink, SyslogSink
@@ -111,3 +112,23 @@ def test_a_missing_syslog_socket_fails_when_the_client_is_built(tmp_path: Path) 
     )
     with pytest.raises(ConfigurationError, match="stdout sink with a log shipper"):
         Secrets.from_manifest(manifest, "staging")
+
+
+def test_file_sink_table_ships_anchors_to_stdout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """{sink="file", key=..., anchor_sink="stdout"} prints each signed anchor for a shipper."""
+    key = tmp_path / "audit.key"
+    write_key_file(key)
+    path = tmp_path / "audit.jsonl"
+    sink = sink_from_spec(
+        {"sink": "file", "path": str(path), "key": str(key), "anchor_sink": "stdout"}
+    )
+    assert isinstance(sink, FileSink)
+    sink.emit([{"action": "secret.read", "outcome": "success"}])
+    sink.close()
+    shipped = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {a["action"] for a in shipped} == {"audit.anchor"}
+    external = tmp_path / "anchors.jsonl"
+    external.write_text("".join(json.dumps(a) + "\n" for a in shipped))
+    assert verify([path], key, anchors=external).ok
