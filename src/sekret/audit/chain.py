@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any, Final
 
 from sekret._files import read_private, write_private
-from sekret._sealing import decode_key, encode_key
 from sekret.exceptions import AuditError, ConfigurationError
 
 __all__ = [
@@ -174,6 +173,8 @@ class _Keys:
 
 
 def _parse_key_text(text: bytes, where: str) -> KeyState:
+    from sekret._sealing import decode_key  # lazy: it loads cryptography (~10 ms)
+
     text = text.strip()
     epoch = 0
     if text.startswith(STATE_PREFIX.encode()):
@@ -216,6 +217,8 @@ def load_key(path: str | os.PathLike[str]) -> bytes:
 
 def write_key_file(path: str | os.PathLike[str], key: bytes | None = None) -> bytes:
     """Create a new audit key file (urlsafe base64 of 32 random bytes, 0600); never overwrites."""
+    from sekret._sealing import encode_key
+
     key = key if key is not None else _random.token_bytes(32)
     data = (encode_key(key) + "\n").encode("ascii")
     write_private(Path(path), data, what="audit key file", overwrite=False)
@@ -224,6 +227,8 @@ def write_key_file(path: str | os.PathLike[str], key: bytes | None = None) -> by
 
 def write_key_state(path: str | os.PathLike[str], state: KeyState, *, overwrite: bool) -> None:
     """Write a writer's evolving key state (epoch + key), replacing the previous one."""
+    from sekret._sealing import encode_key
+
     data = f"{STATE_PREFIX}{state.epoch}:{encode_key(state.key)}\n".encode("ascii")
     write_private(Path(path), data, what="audit key state file", overwrite=overwrite)
 
