@@ -304,31 +304,14 @@ class SyslogSink:
         ]
         with self._lock:
             if self.transport in ("tcp", "tls"):
-                self._send_stream(b"".join(messages))
+                self._send(b"".join(messages))
                 return
             for message in messages:
-                self._send_datagram(message)
+                self._send(message)
 
-    def _send_datagram(self, message: bytes) -> None:
-        """Send one datagram; a unix socket whose daemon restarted is reconnected once."""
-        for attempt in (1, 2):
-            try:
-                if self._sock is None:
-                    self._connect()
-                assert self._sock is not None
-                self._sock.send(message)
-                return
-            except (OSError, ConfigurationError) as exc:
-                if self._sock is not None and self.transport == "unix":
-                    self._sock.close()
-                    self._sock = None
-                if attempt == 2 or self.transport != "unix":
-                    reason = exc.strerror if isinstance(exc, OSError) else "unreachable"
-                    raise AuditError(
-                        f"syslog {self._where()} did not take the event: {reason}"
-                    ) from exc
-
-    def _send_stream(self, data: bytes) -> None:
+    def _send(self, data: bytes) -> None:
+        """Send a datagram or stream bytes; a broken unix/tcp/tls socket is reopened once."""
+        reopen = self.transport != "udp"
         for attempt in (1, 2):
             try:
                 if self._sock is None:
@@ -337,12 +320,13 @@ class SyslogSink:
                 self._sock.sendall(data)
                 return
             except (OSError, ConfigurationError) as exc:
-                if self._sock is not None:
+                if reopen and self._sock is not None:
                     self._sock.close()
                     self._sock = None
-                if attempt == 2:
+                if attempt == 2 or not reopen:
+                    reason = getattr(exc, "strerror", None) or type(exc).__name__
                     raise AuditError(
-                        f"syslog {self._where()} did not take the events ({type(exc).__name__})"
+                        f"syslog {self._where()} did not take the event(s): {reason}"
                     ) from exc
 
     def close(self) -> None:
