@@ -1,10 +1,12 @@
 """Audit overhead: cache-hit ``Secrets.get`` with auditing on vs off, file sink throughput.
 
 Run: ``.venv/bin/python benchmarks/bench_audit.py`` (prints a markdown section
-and writes docs/benchmarks/audit.md). Targets (issue 7): a cache hit with
-auditing on at most 10% slower; the chained file sink at least 50,000
-events/s when batched. A plain ``logging.FileHandler`` writing the same JSON
-lines is measured in the same run as the baseline peer.
+and writes docs/benchmarks/audit.md); ``... bench_audit.py verify`` runs only
+the ``sekret audit verify`` memory section (issue 18) and updates it in place.
+Targets (issue 7): a cache hit with auditing on at most 10% slower; the
+chained file sink at least 50,000 events/s when batched. A plain
+``logging.FileHandler`` writing the same JSON lines is measured in the same
+run as the baseline peer.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import logging
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -149,11 +152,80 @@ def bench_file(tmp: Path) -> list[tuple[str, float, float]]:
     return rows
 
 
+VERIFY_HEADING = "### `sekret audit verify`: memory against log size"
+_VERIFY_CHILD = """
+import resource, sys, time
+from sekret.audit.chain import verify
+start = time.perf_counter()
+result = verify([sys.argv[1]], bytes.fromhex(sys.argv[2])) if len(sys.argv) > 1 else None
+elapsed = time.perf_counter() - start
+assert result is None or result.ok, result
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, elapsed)
+"""
+
+
+def _child(*args: str) -> tuple[float, float]:
+    """(peak RSS in MiB, seconds) of a fresh interpreter verifying ``args``."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src")}
+    out = subprocess.run(  # our own interpreter and script
+        [sys.executable, "-c", _VERIFY_CHILD, *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout.split()
+    return int(out[0]) / 1024, float(out[1])
+
+
+def bench_verify(tmp: Path) -> list[str]:
+    """Peak RSS of ``verify`` for two log sizes, each in a fresh process, and the ratio."""
+    baseline, _ = _child()
+    batch = [event(i) for i in range(1000)]
+    rows = []
+    for records in (20_000, 200_000):
+        path = tmp / f"verify-{records}.log"
+        sink = FileSink(path, key=KEY, fsync="never", max_bytes=None)
+        for _ in range(records // 1000):
+            sink.emit(batch)
+        sink.close()
+        rss, seconds = _child(str(path), KEY.hex())
+        rows.append((records, path.stat().st_size / 2**20, rss, rss - baseline, seconds))
+    (_, small_mb, _, small_rss, _), (_, big_mb, _, big_rss, _) = rows
+    return [
+        VERIFY_HEADING,
+        "",
+        f"Each size verified in a fresh interpreter (its peak RSS at start: {baseline:.1f} MiB).",
+        "",
+        "| records | log MiB | peak RSS MiB | over the bare interpreter | seconds | records/s |",
+        "|---:|---:|---:|---:|---:|---:|",
+        *(
+            f"| {n:,} | {mb:.1f} | {rss:.1f} | {extra:+.1f} | {sec:.2f} | {n / sec:,.0f} |"
+            for n, mb, rss, extra, sec in rows
+        ),
+        "",
+        f"The log grew {big_mb / small_mb:.1f}x; the memory verify needs over the bare "
+        f"interpreter went from {small_rss:+.1f} to {big_rss:+.1f} MiB: it reads one record "
+        "at a time (at most 1 MiB), so memory does not grow with the file.",
+        "",
+    ]
+
+
+def update_verify_section() -> None:
+    """Run only ``bench_verify`` and replace its section in docs/benchmarks/audit.md."""
+    with tempfile.TemporaryDirectory() as d:
+        section = "\n".join(bench_verify(Path(d)))
+    sys.stdout.write(section)
+    text = OUT.read_text() if OUT.exists() else ""
+    head = text.split(VERIFY_HEADING, 1)[0].rstrip("\n")
+    OUT.write_text((head + "\n\n" if head else "") + section)
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         hits = bench_hits(tmp)
         files = bench_file(tmp)
+        verifying = bench_verify(tmp)
     misses = bench_misses()
     off = min(v for k, v in hits if k == "off")
     on = min(v for k, v in hits if k == "on")
@@ -199,6 +271,7 @@ def main() -> None:
         ' and its anchor under the default `fsync="batch"` policy); fail-open queues it',
         " to the writer thread.",
         "",
+        *verifying,
     ]
     text = "\n".join(lines)
     sys.stdout.write(text)
@@ -207,4 +280,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["verify"]:
+        update_verify_section()
+    else:
+        main()

@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import tempfile
+import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sekret.audit.chain import GENESIS, load_key, verify
+from sekret._sealing import encode_key
+from sekret.audit.chain import (
+    GENESIS,
+    MAX_LINE,
+    RESERVED,
+    Chain,
+    KeyState,
+    anchor_path,
+    load_key,
+    load_key_state,
+    verify,
+    write_key_state,
+)
 from sekret.audit.jsonfile import FileSink
-from sekret.exceptions import ConfigurationError, InsecureKeyFile
+from sekret.audit.sinks import StdoutSink
+from sekret.exceptions import AuditError, ConfigurationError, InsecureKeyFile, InsecurePath
 
 KEY = b"k" * 32
 
@@ -162,13 +178,16 @@ def test_deleted_rotated_file_is_reported(tmp_path: Path) -> None:
     assert verify(rest, KEY, partial=True).ok
 
 
-def test_log_without_anchor_verifies_with_a_warning(log: Path) -> None:
-    """Without the anchor, verify still checks the chain and warns about the tail."""
+def test_log_without_anchor_fails_unless_allowed(log: Path) -> None:
+    """A missing anchor fails verify; allow_missing_anchor turns it into a warning."""
     os.remove(str(log) + ".anchor")
-    result = verify([log], KEY)
+    bad = verify([log], KEY).bad
+    assert bad is not None
+    assert "no anchor file" in bad.reason
+    result = verify([log], KEY, allow_missing_anchor=True)
     assert result.ok
     assert not result.anchored
-    assert "truncated tail" in result.warnings[0]
+    assert "no anchor file" in result.warnings[0]
 
 
 def test_wrong_key_fails(log: Path) -> None:
@@ -231,3 +250,321 @@ def test_prepared_hmac_equals_the_standard_library(key: bytes, body: bytes) -> N
     from sekret.audit.chain import _Mac
 
     assert _Mac(key).hexdigest(body) == hmac.digest(key, body, "sha256").hex()
+
+
+# -- the tamperings of issue 13 §2 (docs/audit.md has the table) ---------------------
+def chained(path: Path, key: bytes | Path = KEY, **options: Any) -> FileSink:
+    options.setdefault("fsync", "never")
+    return FileSink(path, key=key, **options)
+
+
+def write(sink: FileSink, start: int, count: int) -> None:
+    for i in range(start, start + count):
+        sink.emit([event(i)])
+
+
+def gaps(path: Path) -> list[dict[str, Any]]:
+    records = [json.loads(line) for line in lines(path)]
+    return [r for r in records if r.get("action") == "audit.gap"]
+
+
+def test_cut_and_restart_writes_a_gap_and_fails_verify(log: Path) -> None:
+    """Cut the tail, restart the writer: a signed gap names the range, verify fails."""
+    log.write_bytes(b"".join(lines(log)[:-3]))
+    sink = chained(log)
+    write(sink, 100, 2)
+    sink.close()
+    (gap,) = gaps(log)
+    assert (gap["missing_from"], gap["missing_to"], gap["kind"]) == (7, 9, "cut")
+    bad = verify([log], KEY).bad
+    assert bad is not None
+    assert "gap" in bad.reason
+    assert "seq 7..9" in bad.reason
+
+
+def test_cut_and_restart_raises_when_fail_closed(log: Path) -> None:
+    """A fail-closed writer records the gap, then refuses to start."""
+    log.write_bytes(b"".join(lines(log)[:-3]))
+    with pytest.raises(AuditError, match=r"audit\.gap"):
+        chained(log, fail_closed=True)
+    assert len(gaps(log)) == 1
+
+
+def test_cut_and_anchor_deleted_fails_verify(log: Path) -> None:
+    """Cut the tail and delete the anchor: verify fails (no anchor), before and after a restart."""
+    log.write_bytes(b"".join(lines(log)[:-3]))
+    os.remove(str(log) + ".anchor")
+    assert "no anchor file" in str(verify([log], KEY).bad)
+    sink = chained(log)
+    write(sink, 100, 1)
+    sink.close()
+    assert gaps(log)[0]["kind"] == "anchor_missing"
+    assert "anchor file is missing" in str(verify([log], KEY).bad)
+
+
+def test_older_anchor_put_back_fails_verify(tmp_path: Path) -> None:
+    """An older anchor copied back over a longer log is older than its checkpoints: fails."""
+    path = tmp_path / "audit.log"
+    sink = chained(path, checkpoint_every=4)
+    write(sink, 0, 2)
+    old = anchor_path(path).read_bytes()
+    write(sink, 2, 8)
+    sink.close()
+    anchor_path(path).write_bytes(old)
+    bad = verify([path], KEY).bad
+    assert bad is not None
+    assert "older anchor was put back" in bad.reason
+    restarted = chained(path, checkpoint_every=4)
+    restarted.close()
+    assert gaps(path)[0]["kind"] == "stale_anchor"
+
+
+def shipping(tmp_path: Path) -> tuple[Path, io.StringIO, FileSink]:
+    """A chained log whose anchors are shipped to a stream (as a log shipper would keep them)."""
+    path, shipped = tmp_path / "audit.log", io.StringIO()
+    return path, shipped, chained(path, anchor_sink=StdoutSink(shipped))
+
+
+def kept(tmp_path: Path, shipped: io.StringIO) -> Path:
+    """The shipped anchors as the file an auditor passes to --anchors."""
+    external = tmp_path / "anchors.jsonl"
+    external.write_text(shipped.getvalue())
+    return external
+
+
+def test_replayed_copy_of_log_and_anchor_is_caught_by_external_anchors(tmp_path: Path) -> None:
+    """An older copy of log + anchor put back verifies locally, but not against shipped anchors."""
+    path, shipped, sink = shipping(tmp_path)
+    write(sink, 0, 3)
+    copy = (path.read_bytes(), anchor_path(path).read_bytes())
+    write(sink, 3, 3)
+    sink.close()
+    external = kept(tmp_path, shipped)
+    assert verify([path], KEY, anchors=external).external_anchors == 7
+    path.write_bytes(copy[0])
+    anchor_path(path).write_bytes(copy[1])
+    assert verify([path], KEY).ok  # the local anchor cannot tell
+    bad = verify([path], KEY, anchors=external).bad
+    assert bad is not None
+    assert "an older copy put back" in bad.reason
+
+
+def test_fresh_start_is_caught_by_external_anchors(tmp_path: Path) -> None:
+    """Deleting log and anchor and starting afresh verifies locally, not against shipped anchors."""
+    path, shipped, sink = shipping(tmp_path)
+    write(sink, 0, 3)
+    sink.close()
+    path.unlink()
+    anchor_path(path).unlink()
+    write_log(path, 2)
+    assert verify([path], KEY).ok
+    bad = verify([path], KEY, anchors=kept(tmp_path, shipped)).bad
+    assert bad is not None
+    assert "replaced or started afresh" in bad.reason
+
+
+def test_forged_external_anchor_is_refused(tmp_path: Path) -> None:
+    """An external anchor whose hash was edited (its HMAC no longer matches) fails verify."""
+    path, shipped, sink = shipping(tmp_path)
+    write(sink, 0, 2)
+    sink.close()
+    external = tmp_path / "anchors.jsonl"
+    records = [json.loads(x) for x in shipped.getvalue().splitlines()]
+    records[-1]["seq"] = 5
+    external.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    assert "HMAC mismatch" in str(verify([path], KEY, anchors=external).bad)
+
+
+def writer_key(tmp_path: Path) -> tuple[bytes, Path]:
+    """The initial key (kept offline) and the writer's evolving key state file."""
+    initial = os.urandom(32)
+    state = tmp_path / "writer.key"
+    write_key_state(state, KeyState(0, initial, evolving=True), overwrite=False)
+    return initial, state
+
+
+def test_writer_key_evolves_and_forgets_the_old_one(tmp_path: Path) -> None:
+    """Each checkpoint moves the writer key file to the next epoch; verify takes the initial key."""
+    initial, state = writer_key(tmp_path)
+    path = tmp_path / "audit.log"
+    sink = chained(path, state, checkpoint_every=3)
+    write(sink, 0, 7)
+    sink.close()
+    held = load_key_state(state)
+    assert held.epoch == 3
+    assert held.key == KeyState(0, initial).at(3).key
+    assert initial.hex() not in state.read_text()
+    assert verify([path], initial).ok
+    with pytest.raises(ConfigurationError, match="initial key"):
+        verify([path], state)
+
+
+def test_current_key_cannot_rewrite_earlier_epochs(tmp_path: Path) -> None:
+    """An attacker holding the writer's current key cannot re-sign history from earlier epochs."""
+    initial, state = writer_key(tmp_path)
+    path = tmp_path / "audit.log"
+    sink = chained(path, state, checkpoint_every=3)
+    write(sink, 0, 7)
+    sink.close()
+    stolen = load_key_state(state)
+    records = [json.loads(x) for x in lines(path)]
+    records[1]["secret"] = "arrwdb/production/innocent"
+    for keep_epochs in (True, False):
+        forged = Chain(stolen, chain_id=records[0]["chain"])
+        out = []
+        for record in records:
+            body = {k: v for k, v in record.items() if k not in RESERVED}
+            epoch = record["epoch"] if keep_epochs else stolen.epoch
+            forged._state = stolen.at(max(epoch, stolen.epoch))  # the best the attacker can do
+            forged._mac = forged._state.mac()
+            out.append(forged.seal(body) + b"\n")
+        path.write_bytes(b"".join(out))
+        anchor_path(path).unlink(missing_ok=True)
+        bad = verify([path], initial, allow_missing_anchor=True).bad
+        assert bad is not None
+        assert bad.seq == 0
+
+
+def test_fresh_start_with_an_evolved_writer_key_is_recorded(tmp_path: Path) -> None:
+    """Log and anchor deleted, writer restarted: the new log opens with a gap, verify fails."""
+    initial, state = writer_key(tmp_path)
+    path = tmp_path / "audit.log"
+    sink = chained(path, state, checkpoint_every=3)
+    write(sink, 0, 4)
+    sink.close()
+    path.unlink()
+    anchor_path(path).unlink()
+    again = chained(path, state, checkpoint_every=3)
+    write(again, 10, 1)
+    again.close()
+    assert gaps(path)[0]["kind"] == "vanished"
+    assert not verify([path], initial).ok
+
+
+def test_cut_back_past_an_epoch_is_recorded(tmp_path: Path) -> None:
+    """A cut to before the last checkpoint is caught by the key epoch even without an anchor."""
+    _, state = writer_key(tmp_path)
+    path = tmp_path / "audit.log"
+    sink = chained(path, state, checkpoint_every=3)
+    write(sink, 0, 7)
+    sink.close()
+    path.write_bytes(b"".join(lines(path)[:2]))
+    anchor_path(path).unlink()
+    again = chained(path, state)
+    again.close()
+    (gap,) = gaps(path)
+    assert gap["kind"] == "cut"
+
+
+def test_time_based_epochs(tmp_path: Path) -> None:
+    """With epoch_seconds, a batch after the period opens a new epoch with a checkpoint."""
+    now = [0.0]
+    path = tmp_path / "audit.log"
+    sink = chained(path, epoch_seconds=60.0, monotonic=lambda: now[0])
+    write(sink, 0, 2)
+    now[0] = 61.0
+    write(sink, 2, 1)
+    sink.close()
+    epochs = [json.loads(x)["epoch"] for x in lines(path)]
+    assert epochs == [0, 0, 0, 1]
+    assert verify([path], KEY).checkpoints == 1
+
+
+def test_symlink_at_log_or_anchor_is_refused(tmp_path: Path) -> None:
+    """A symlink planted at the log or the anchor path is never followed."""
+    victim = tmp_path / "victim"
+    victim.write_text("untouched")
+    path = tmp_path / "audit.log"
+    path.symlink_to(victim)
+    with pytest.raises(InsecurePath, match="symbolic link"):
+        chained(path)
+    path.unlink()
+    write_log(path, 2)
+    anchor_path(path).unlink()
+    anchor_path(path).symlink_to(victim)
+    with pytest.raises(InsecurePath, match="symbolic link"):
+        chained(path)
+    assert victim.read_text() == "untouched"
+
+
+def test_group_writable_folder_is_refused(tmp_path: Path) -> None:
+    """A log in a folder others can write to (no sticky bit) is refused."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(0o775)
+    with pytest.raises(InsecurePath, match="writable by group or others"):
+        chained(folder / "audit.log")
+
+
+def test_verify_memory_is_bounded_by_a_record(tmp_path: Path) -> None:
+    """Verify streams: its peak allocation stays far below the size of the log it checks."""
+    path = tmp_path / "audit.log"
+    sink = chained(path, checkpoint_every=5000)
+    batch = [dict(event(i), padding="x" * 300) for i in range(500)]
+    for _ in range(40):  # 20,000 records, about 9 MB
+        sink.emit(batch)
+    sink.close()
+    size = path.stat().st_size
+    assert size > 8_000_000
+    tracemalloc.start()
+    try:
+        result = verify([path], KEY)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.ok, result.bad
+    assert result.records == 20_004
+    assert peak < 256 * 1024, f"peak {peak} bytes for a {size}-byte log"
+
+
+def test_overlong_record_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    """A line longer than MAX_LINE fails as such (verify never holds more than one record)."""
+    path = tmp_path / "audit.log"
+    write_log(path, 2)
+    with path.open("ab") as fh:
+        fh.write(b"x" * (MAX_LINE + 10) + b"\n")
+    bad = verify([path], KEY).bad
+    assert bad is not None
+    assert "longer than 1 MiB" in bad.reason
+
+
+def test_keys_never_appear_in_reprs_or_errors(tmp_path: Path) -> None:
+    """Key states, chains and sinks show epochs and ids, never key material; errors neither."""
+    initial, state_file = writer_key(tmp_path)
+    texts = {initial.hex(), encode_key(initial), str(initial)}
+    path = tmp_path / "audit.log"
+    sink = chained(path, state_file, checkpoint_every=2)
+    write(sink, 0, 3)
+    held = load_key_state(state_file)
+    texts |= {held.key.hex(), encode_key(held.key)}
+    shown = [repr(held), repr(KeyState(0, initial)), repr(sink), repr(sink.chain)]
+    with pytest.raises(ConfigurationError) as refused:
+        load_key(state_file)
+    shown.append(str(refused.value))
+    sink.close()
+    shown.append(path.read_text() + anchor_path(path).read_text())
+    assert not [t for t in texts for s in shown if t in s]
+
+
+def test_key_file_moves_only_after_the_checkpoint_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the batch that closes an epoch fails to write, the key file keeps the old epoch."""
+    initial, state = writer_key(tmp_path)
+    path = tmp_path / "audit.log"
+    sink = chained(path, state, checkpoint_every=2)
+    write(sink, 0, 1)
+    real = os.write
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(AuditError, match="No space left"):
+        write(sink, 1, 1)
+    monkeypatch.setattr(os, "write", real)
+    assert load_key_state(state).epoch == 0
+    write(sink, 1, 1)
+    assert load_key_state(state).epoch == 1
+    sink.close()
+    assert verify([path], initial).ok

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from sekret import ConfigurationError, Secrets
+from sekret.audit.chain import verify, write_key_file
 from sekret.audit.config import sink_from_spec
 from sekret.audit.jsonfile import FileSink
 from sekret.audit.sinks import StdoutSink, SyslogSink
@@ -85,3 +86,49 @@ def test_builtin_sinks_mirror_the_entry_points() -> None:
 
     declared = {ep.name: ep.value for ep in entry_points(group="sekret.audit_sinks")}
     assert {k: declared.get(k) for k in _BUILTIN} == dict(_BUILTIN)
+
+
+def test_syslog_stream_urls_and_a_missing_socket(tmp_path: Path) -> None:
+    """syslog+tcp:// builds a TCP sink; syslog:///missing fails when built, naming the fix."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    sink = sink_from_spec(f"syslog+tcp://127.0.0.1:{port}?facility=local0")
+    assert isinstance(sink, SyslogSink)
+    assert (sink.transport, sink.facility) == ("tcp", 16)
+    sink.close()
+    server.close()
+    with pytest.raises(ConfigurationError, match="stdout sink"):
+        sink_from_spec(f"syslog://{tmp_path}/dev-log")
+
+
+def test_a_missing_syslog_socket_fails_when_the_client_is_built(tmp_path: Path) -> None:
+    """A manifest naming a syslog socket that does not exist fails at from_manifest, clearly."""
+    db = tmp_path / "secrets.db"
+    init_store(db)
+    manifest = tmp_path / "sekret.toml"
+    manifest.write_text(
+        'app = "arrwdb"\n[environments.staging]\n'
+        f'backend = "local://{db}"\naudit = ["syslog://{tmp_path}/no-dev-log"]\n'
+    )
+    with pytest.raises(ConfigurationError, match="stdout sink with a log shipper"):
+        Secrets.from_manifest(manifest, "staging")
+
+
+def test_file_sink_table_ships_anchors_to_stdout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """{sink="file", key=..., anchor_sink="stdout"} prints each signed anchor for a shipper."""
+    key = tmp_path / "audit.key"
+    write_key_file(key)
+    path = tmp_path / "audit.jsonl"
+    sink = sink_from_spec(
+        {"sink": "file", "path": str(path), "key": str(key), "anchor_sink": "stdout"}
+    )
+    assert isinstance(sink, FileSink)
+    sink.emit([{"action": "secret.read", "outcome": "success"}])
+    sink.close()
+    shipped = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {a["action"] for a in shipped} == {"audit.anchor"}
+    external = tmp_path / "anchors.jsonl"
+    external.write_text("".join(json.dumps(a) + "\n" for a in shipped))
+    assert verify([path], key, anchors=external).ok

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from audit.conftest import FakeCache, FakeClock
 from sekret import Secrets
 from sekret.audit import AuditEvent, AuditLog, CaptureSink, default_policy
 from sekret.audit._log import _close_all
+from sekret.audit.jsonfile import FileSink
 from sekret.audit.processors import FilterAction
 from sekret.backends.memory import MemoryBackend
 from sekret.exceptions import AuditError, ConfigurationError
@@ -242,3 +244,18 @@ def test_real_cache_hits_become_one_aggregate_event(sink: CaptureSink) -> None:
         "2023-11-14T22:13:16.000000Z",
         "2023-11-14T22:13:19.000000Z",
     )
+
+
+def test_a_gap_found_at_start_fails_closed_in_production(tmp_path: Path) -> None:
+    """A chained log found cut at start refuses a fail-closed client; a fail-open one goes on."""
+    path, key = tmp_path / "audit.log", b"g" * 32
+    sink = FileSink(path, key=key, fsync="never")
+    sink.emit([{"action": "secret.read", "outcome": "success"}] * 3)
+    sink.close()
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:1]))
+    cut = FileSink(path, key=key, fsync="never")
+    assert cut.gap is not None
+    audit = AuditLog([cut], background=False, flush_interval=None)
+    with pytest.raises(AuditError, match="fails closed"):
+        Secrets(MemoryBackend(), app="a", environment="production", audit=audit)
+    Secrets(MemoryBackend(), app="a", environment="staging", audit=audit).close()

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from sekret.audit.webhook import WebhookSink
+from sekret.audit.webhook import WebhookSink, retry_after
 from sekret.exceptions import AuditError, ConfigurationError
 
 
@@ -23,10 +23,19 @@ class Collector:
         self.fail_first = 0
         self.status = 500
         self.requests = 0
+        self.connections = 0
+        self.retry_after: str | None = None
         self.lock = threading.Lock()
         collector = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive
+
+            def setup(self) -> None:
+                super().setup()
+                with collector.lock:
+                    collector.connections += 1
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with collector.lock:
@@ -38,6 +47,8 @@ class Collector:
                         if self.headers["Content-Type"] == "application/json":
                             collector.batches.append(json.loads(body))
                 self.send_response(collector.status if failing else 200)
+                if failing and collector.retry_after is not None:
+                    self.send_header("Retry-After", collector.retry_after)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -155,3 +166,54 @@ def test_bad_url_is_refused() -> None:
     """Only http(s) URLs with a host are accepted."""
     with pytest.raises(ConfigurationError, match="http"):
         WebhookSink("ftp://collector/")
+
+
+@pytest.mark.parametrize("client", ["urllib3", "stdlib"])
+def test_one_connection_for_many_batches(collector: Collector, client: str) -> None:
+    """Five batches travel over one kept-alive connection (urllib3 or http.client)."""
+    sink = WebhookSink(collector.url, batch_size=2, flush_interval=0.01, client=client)  # type: ignore[arg-type]
+    for i in range(5):
+        sink.emit(
+            [{"action": "secret.read", "n": 2 * i}, {"action": "secret.read", "n": 2 * i + 1}]
+        )
+        assert sink.flush(10)
+    sink.close()
+    assert len(collector.received()) == 10
+    assert collector.connections == 1
+
+
+@pytest.mark.parametrize("client", ["urllib3", "stdlib"])
+def test_retry_after_on_429_is_honoured(collector: Collector, client: str) -> None:
+    """A 429 with Retry-After: 1 makes the sink wait 1 s (not its 1 ms backoff), then deliver."""
+    collector.fail_first, collector.status, collector.retry_after = 1, 429, "1"
+    sink = WebhookSink(
+        collector.url,
+        batch_size=1,
+        flush_interval=0.01,
+        backoff=0.001,
+        client=client,  # type: ignore[arg-type]
+    )
+    sink.emit([{"action": "secret.read"}])
+    assert sink.flush(10)
+    sink.close()
+    assert sink.retries == 1
+    assert sink.last_delay == 1.0
+    assert len(collector.received()) == 1
+
+
+def test_retry_after_forms_and_the_cap() -> None:
+    """Retry-After as seconds or an HTTP date is parsed; garbage is ignored; the wait is capped."""
+    assert retry_after("7") == 7.0
+    assert retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now=1445412480.0) == 30.0
+    assert retry_after("soon") is None
+    assert retry_after(None) is None
+    sink = WebhookSink("http://127.0.0.1:9/x", backoff=0.5, max_retry_after=60.0)
+    assert sink.delay(1, None, 1.0) == 0.5
+    assert sink.delay(1, 7.0, 1.0) == 7.0
+    assert sink.delay(1, 0.1, 1.0) == 0.5
+    sink.close()
+    capped = WebhookSink(
+        "http://127.0.0.1:9/x", max_retry_after=60.0, post=lambda *a: (503, "9999")
+    )
+    assert capped._send([{"action": "secret.read"}]) == ("retry", 60.0)
+    capped.close()

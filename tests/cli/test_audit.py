@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,8 +11,10 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from sekret.audit.chain import write_key_file
+from sekret._sealing import encode_key
+from sekret.audit.chain import load_key, load_key_state, write_key_file
 from sekret.audit.jsonfile import FileSink
+from sekret.audit.sinks import StdoutSink
 from sekret.cli._app import build_group
 from sekret.cli.audit import parse_since, register
 
@@ -124,3 +127,73 @@ def test_since_accepts_durations_and_rejects_garbage() -> None:
     with pytest.raises(click.BadParameter):
         parse_since("yesterday")
     assert run("audit", "show", "x", "--since", "soon").exit_code == 2
+
+
+def test_verify_fails_without_anchor_unless_allowed(tmp_path: Path, log: Path, key: Path) -> None:
+    """A deleted anchor makes verify exit 1; --allow-missing-anchor makes it a warning."""
+    Path(str(log) + ".anchor").unlink()
+    files = all_files(tmp_path)
+    failed = run("audit", "verify", *files, "--key-file", str(key))
+    assert failed.exit_code == 1
+    assert "no anchor file" in failed.output
+    allowed = run("audit", "verify", *files, "--key-file", str(key), "--allow-missing-anchor")
+    assert allowed.exit_code == 0, allowed.output
+    assert "warning" in allowed.output
+
+
+def test_verify_checks_external_anchors(tmp_path: Path, key: Path) -> None:
+    """--anchors FILE passes for the shipped anchors and fails after a fresh start."""
+    shipped = io.StringIO()
+    path = tmp_path / "audit.log"
+    sink = FileSink(path, key=key, fsync="never", anchor_sink=StdoutSink(shipped))
+    sink.emit([event(1)])
+    sink.close()
+    anchors = tmp_path / "shipped.jsonl"
+    anchors.write_text(shipped.getvalue())
+    ok = run("audit", "verify", str(path), "--key-file", str(key), "--anchors", str(anchors))
+    assert ok.exit_code == 0, ok.output
+    assert "2 external anchor(s) match" in ok.output  # after the batch and at close
+    path.unlink()
+    Path(str(path) + ".anchor").unlink()
+    fresh = FileSink(path, key=key, fsync="never")
+    fresh.emit([event(2)])
+    fresh.close()
+    bad = run("audit", "verify", str(path), "--key-file", str(key), "--anchors", str(anchors))
+    assert bad.exit_code == 1
+    assert "started afresh" in bad.output
+
+
+def test_init_key_writes_a_private_key_file_once(tmp_path: Path) -> None:
+    """init-key makes a 0600 file in the key-file encoding, usable by verify; never overwrites."""
+    path = tmp_path / "audit.key"
+    writer = tmp_path / "writer.key"
+    result = run("audit", "init-key", str(path), "--writer", str(writer))
+    assert result.exit_code == 0, result.output
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert writer.stat().st_mode & 0o777 == 0o600
+    key = load_key(path)
+    assert path.read_text() == encode_key(key) + "\n"
+    assert load_key_state(writer).key == key
+    again = run("audit", "init-key", str(path))
+    assert again.exit_code != 0
+    assert "already exists" in again.output
+    assert load_key(path) == key
+
+
+def test_show_secret_glob_matches_short_names(tmp_path: Path) -> None:
+    """--secret 'cohere*' matches the short name of arrwdb/production/cohere-api-key."""
+    path = tmp_path / "plain.log"
+    sink = FileSink(path, fsync="never")
+    sink.emit(
+        [
+            event(1, secret="arrwdb/production/cohere-api-key"),
+            event(2, secret="arrwdb/production/db"),
+            event(3, secret="cohere/production/db"),
+        ]
+    )
+    sink.close()
+    result = run("audit", "show", str(path), "--secret", "cohere*", "--json")
+    names = [json.loads(line)["secret"] for line in result.output.splitlines()]
+    assert names == ["arrwdb/production/cohere-api-key"]
+    full = run("audit", "show", str(path), "--secret", "cohere/*", "--json")
+    assert [json.loads(x)["secret"] for x in full.output.splitlines()] == ["cohere/production/db"]

@@ -126,7 +126,20 @@ class AuditLog:
     def wrap(self, backend: Backend, *, app: str, environment: str) -> Backend:
         """Return ``backend`` wrapped so that every operation emits an event."""
         closed = self.policy_for(environment) == "fail_closed"
+        if closed:
+            self._refuse_gaps(environment)
         return AuditedBackend(backend, self, app=app, environment=environment, sync=closed)
+
+    def _refuse_gaps(self, environment: str) -> None:
+        """Fail closed when a chained sink found its log cut or replaced at start."""
+        for sink in self.sinks:
+            gap = getattr(sink, "gap", None)
+            if isinstance(gap, str):
+                raise AuditError(
+                    f"audit sink {sink!r} found its log cut or replaced ({gap}); a signed "
+                    f"audit.gap record was written and {environment!r} fails closed: "
+                    "investigate with `sekret audit verify`, then restart"
+                )
 
     def attach_cache(self, cache: object) -> None:
         """Report the cache's hit counts (``drain_hits()``) as aggregate events."""

@@ -7,6 +7,8 @@ options::
       "stdout",                                  # or "logging"
       "file:///var/log/arrwdb/audit.jsonl",      # also jsonl:///...; ?key=/path/audit.key
       "syslog://127.0.0.1:514",                  # RFC 5424 over UDP; syslog:///dev/log
+      "syslog+tcp://relay:514",                  # TCP, RFC 6587 octet counting
+      "syslog+tls://relay:6514?ca_file=/etc/ssl/relay.pem",  # TLS, RFC 5425
       "https://collector.example/ingest",        # the webhook sink
       "splunk://...",                            # a plugin sink: open_sink("splunk", url=...)
       { sink = "file", path = "/var/log/a.jsonl", fsync = "always" },
@@ -23,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from sekret.audit._log import AuditLog
-from sekret.audit.sinks import Sink, open_sink
+from sekret.audit.sinks import DEFAULT_PORTS, Sink, open_sink
 from sekret.exceptions import ConfigurationError
 
 __all__ = ["audit_log_from_specs", "sink_from_spec"]
@@ -58,6 +60,9 @@ def sink_from_spec(spec: str | Mapping[str, Any]) -> Sink:
             raise ConfigurationError("an audit sink table needs a 'sink' name")
         if name == "syslog":
             _facility(options)
+            if isinstance(options.get("address"), list):  # TOML has no tuples
+                host, port = options["address"]
+                options["address"] = (str(host), int(port))
         return open_sink(name, **options)
     if "://" not in spec:
         return open_sink(spec)
@@ -68,12 +73,14 @@ def sink_from_spec(spec: str | Mapping[str, Any]) -> Sink:
         if not parts.path:
             raise ConfigurationError(f"audit sink {spec[:80]!r} has no path")
         return open_sink("file", path=parts.path, **options)
-    if scheme == "syslog":
+    if scheme in ("syslog", "syslog+udp", "syslog+tcp", "syslog+tls"):
         _facility(options)
+        transport = scheme.partition("+")[2] or ("udp" if parts.netloc else "unix")
+        port = parts.port or DEFAULT_PORTS.get(transport, 514)
         address: tuple[str, int] | str = (
-            (parts.hostname or "127.0.0.1", parts.port or 514) if parts.netloc else parts.path
+            (parts.hostname or "127.0.0.1", port) if parts.netloc else parts.path
         )
-        return open_sink("syslog", address=address, **options)
+        return open_sink("syslog", address=address, transport=transport, **options)
     if scheme in ("http", "https"):
         if parts.username or parts.password:
             raise ConfigurationError("an audit webhook URL must not carry credentials")

@@ -7,7 +7,7 @@ decides what a failure means (fail closed or fail open). Built-ins:
 * ``CaptureSink``  in memory, for tests and tools;
 * ``StdoutSink``   one JSON object per line on stdout (containers, twelve-factor);
 * ``LoggingSink``  Python ``logging`` (logger ``sekret.audit``);
-* ``SyslogSink``   RFC 5424 over UDP or a unix datagram socket;
+* ``SyslogSink``   RFC 5424 over UDP, TCP (RFC 6587), TLS (RFC 5425) or a unix socket;
 * ``FileSink``     JSON lines, size rotation, fsync policy, hash chain (``sekret.audit.jsonfile``);
 * ``WebhookSink``  HTTP batches with retry (``sekret.audit.webhook``).
 
@@ -24,7 +24,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import IO, Any, Final, Protocol, runtime_checkable
+from typing import IO, Any, Final, Literal, Protocol, runtime_checkable
 
 from sekret.audit.events import AuditEvent
 from sekret.exceptions import AuditError, ConfigurationError
@@ -169,8 +169,22 @@ def format_rfc5424(
     return header.encode("utf-8") + b"\xef\xbb\xbf" + to_json(event).encode("utf-8")
 
 
+Transport = Literal["udp", "tcp", "tls", "unix"]
+DEFAULT_PORTS: Final = {"udp": 514, "tcp": 514, "tls": 6514}
+
+
 class SyslogSink:
-    """RFC 5424 messages to a syslog daemon: ``("host", port)`` over UDP, or a unix socket path.
+    """RFC 5424 messages to a syslog daemon or relay.
+
+    ``address`` is ``("host", port)`` or a unix socket path (``/dev/log``).
+    ``transport``: ``"unix"`` (datagram; the default for a path), ``"udp"`` (the
+    default for a host), ``"tcp"`` (RFC 6587 octet counting) or ``"tls"``
+    (RFC 5425: octet counting over TLS, the server certificate checked
+    against ``ca_file`` or the system store; ``cert_file``/``key_file`` for
+    mutual TLS). The destination is checked when the sink is built: a missing
+    ``/dev/log`` (most containers) or a refused connection is a clear
+    ``ConfigurationError`` then, not a failure at every audited read. A broken
+    stream connection is reopened once per batch.
 
     Structured data ``[sekret@32473 outcome=... secret=...]`` carries the fields a
     SIEM indexes; the message body is the full event as JSON.
@@ -180,48 +194,149 @@ class SyslogSink:
         self,
         address: tuple[str, int] | str = "/dev/log",
         *,
+        transport: Transport | None = None,
         facility: int = FACILITY_AUTHPRIV,
         app_name: str = "sekret",
         hostname: str | None = None,
+        timeout: float = 5.0,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+        server_hostname: str | None = None,
     ) -> None:
+        import socket  # lazy: only the syslog sink needs it
+
+        self.transport: Transport = transport or ("unix" if isinstance(address, str) else "udp")
+        if self.transport not in ("udp", "tcp", "tls", "unix"):
+            raise ConfigurationError(
+                f"syslog transport must be udp, tcp, tls or unix, not {self.transport!r}"
+            )
+        if (self.transport == "unix") != isinstance(address, str):
+            raise ConfigurationError(
+                "a syslog unix transport takes a socket path; udp/tcp/tls take (host, port)"
+            )
         self.address = address
         self.facility = facility
         self.app_name = app_name
-        import socket  # lazy: only the syslog sink needs it
-
+        self.timeout = timeout
         self.hostname = hostname or socket.gethostname()
-        family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
-        try:
-            self._sock = socket.socket(family, socket.SOCK_DGRAM)
-        except OSError as exc:
-            raise ConfigurationError(f"cannot open a syslog socket: {exc.strerror}") from exc
+        self._tls = (ca_file, cert_file, key_file, server_hostname)
         self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._connect()
+
+    def _where(self) -> str:
+        if isinstance(self.address, str):
+            return self.address
+        return f"{self.transport}://{self.address[0]}:{self.address[1]}"
+
+    def _connect(self) -> None:
+        """Open (and for unix, tcp and tls: connect) the socket; ConfigurationError if not."""
+        import socket
+
+        try:
+            if isinstance(self.address, str):
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                try:
+                    sock.connect(self.address)
+                except OSError:
+                    sock.close()
+                    raise
+            elif self.transport == "udp":
+                host, port = self.address
+                family, kind, proto, _, where = socket.getaddrinfo(
+                    host, port, type=socket.SOCK_DGRAM
+                )[0]
+                sock = socket.socket(family, kind, proto)
+                sock.connect(where)
+            else:
+                sock = socket.create_connection(self.address, timeout=self.timeout)
+                if self.transport == "tls":
+                    sock = self._wrap(sock)
+        except OSError as exc:
+            raise ConfigurationError(self._unreachable(exc)) from exc
+        self._sock = sock
+
+    def _unreachable(self, exc: OSError) -> str:
+        reason = exc.strerror or type(exc).__name__
+        if isinstance(self.address, str):
+            return (
+                f"syslog socket {self.address} cannot be used ({reason}); containers "
+                "usually run no syslog daemon: use the stdout sink with a log shipper, "
+                "or syslog+tcp://host:port"
+            )
+        return f"syslog {self._where()} cannot be reached ({reason})"
+
+    def _wrap(self, sock: Any) -> Any:
+        import ssl
+
+        ca_file, cert_file, key_file, server_hostname = self._tls
+        context = ssl.create_default_context(cafile=ca_file)
+        if cert_file:
+            context.load_cert_chain(cert_file, key_file)
+        assert not isinstance(self.address, str)  # tls always has (host, port)
+        try:
+            return context.wrap_socket(sock, server_hostname=server_hostname or self.address[0])
+        except OSError:
+            sock.close()
+            raise
+
+    def _frame(self, message: bytes) -> bytes:
+        if self.transport in ("tcp", "tls"):
+            return str(len(message)).encode("ascii") + b" " + message  # RFC 6587 / 5425
+        return message
 
     def emit(self, events: Sequence[AuditEvent]) -> None:
         import os
 
         procid = str(os.getpid())
-        with self._lock:
-            for event in events:
-                message = format_rfc5424(
+        messages = [
+            self._frame(
+                format_rfc5424(
                     event,
                     facility=self.facility,
                     hostname=self.hostname,
                     app_name=self.app_name,
                     procid=procid,
                 )
-                try:
-                    self._sock.sendto(message, self.address)
-                except OSError as exc:
+            )
+            for event in events
+        ]
+        with self._lock:
+            if self.transport in ("tcp", "tls"):
+                self._send(b"".join(messages))
+                return
+            for message in messages:
+                self._send(message)
+
+    def _send(self, data: bytes) -> None:
+        """Send a datagram or stream bytes; a broken unix/tcp/tls socket is reopened once."""
+        reopen = self.transport != "udp"
+        for attempt in (1, 2):
+            try:
+                if self._sock is None:
+                    self._connect()
+                assert self._sock is not None
+                self._sock.sendall(data)
+                return
+            except (OSError, ConfigurationError) as exc:
+                if reopen and self._sock is not None:
+                    self._sock.close()
+                    self._sock = None
+                if attempt == 2 or not reopen:
+                    reason = getattr(exc, "strerror", None) or type(exc).__name__
                     raise AuditError(
-                        f"syslog {self.address!r} did not take the event: {exc.strerror}"
+                        f"syslog {self._where()} did not take the event(s): {reason}"
                     ) from exc
 
     def close(self) -> None:
-        self._sock.close()
+        with self._lock:
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
 
     def __repr__(self) -> str:
-        return f"<SyslogSink {self.address!r}>"
+        return f"<SyslogSink {self._where()}>"
 
 
 # -- plugins -----------------------------------------------------------------------

@@ -10,6 +10,12 @@ delivering for up to ``close_timeout`` seconds and reports what it could not.
 A 4xx other than 408/429 means the collector rejects the batch: it is dropped,
 logged and counted in ``dropped`` (retrying would block every later event).
 
+One connection is kept open between batches (HTTP keep-alive): through
+urllib3 when it is installed, else ``http.client``; a connection the
+collector closed is reopened once. On 429 and 503 a ``Retry-After`` header
+(seconds or an HTTP date, capped at ``max_retry_after``) sets the wait before
+the retry when it is longer than the backoff.
+
 The body is a JSON array (``format="json"``) or one JSON object per line
 (``"ndjson"``). Headers (e.g. an ``Authorization`` token) are sent, never
 logged, and not part of ``repr``.
@@ -23,7 +29,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from sekret.audit.events import AuditEvent
@@ -34,21 +40,130 @@ __all__ = ["WebhookSink"]
 
 log = logging.getLogger("sekret.audit")
 
-Post = Callable[[str, bytes, Mapping[str, str], float], int]
+Answer = int | tuple[int, str | None]
+"""An HTTP status, or (status, the Retry-After header if any)."""
+Post = Callable[[str, bytes, Mapping[str, str], float], Answer]
 RETRY_STATUS = frozenset({408, 429})
+RETRY_AFTER_STATUS = frozenset({429, 503})
+Client = Literal["auto", "urllib3", "stdlib"]
 
 
-def urllib_post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> int:
-    """POST with the standard library; returns the HTTP status (raises OSError when unreachable)."""
-    import urllib.error
-    import urllib.request
+def retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    from email.utils import parsedate_to_datetime
 
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310  # scheme checked in WebhookSink
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class StdlibPost:
+    """POST over one kept-alive ``http.client`` connection (reopened when it broke)."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname or ""
+        self._port = parts.port
+        self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._conn: Any = None
+        self.connections = 0
+
+    def _open(self, timeout: float) -> Any:
+        import http.client
+
+        if self._https:
+            import ssl
+
+            return http.client.HTTPSConnection(
+                self._host, self._port, timeout=timeout, context=ssl.create_default_context()
+            )
+        return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+
+    def __call__(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> Answer:
+        import http.client
+
+        for attempt in (1, 2):
+            fresh = self._conn is None
+            if fresh:
+                self._conn = self._open(timeout)
+                self.connections += 1
+            try:
+                self._conn.request("POST", self._path, body=body, headers=dict(headers))
+                response = self._conn.getresponse()
+                response.read()
+                if response.will_close:
+                    self.close()
+                return int(response.status), response.getheader("Retry-After")
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                if fresh or attempt == 2:  # only a reused connection may have gone stale
+                    if isinstance(exc, OSError):
+                        raise
+                    raise ConnectionError(type(exc).__name__) from exc
+        raise ConnectionError("unreachable")  # pragma: no cover  # the loop returns or raises
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class Urllib3Post:
+    """POST through a one-connection urllib3 pool (keep-alive, certificate checks)."""
+
+    def __init__(self, url: str) -> None:
+        import urllib3
+
+        self._pool = urllib3.connection_from_url(url, maxsize=1, block=False)
+        parts = urlsplit(url)
+        self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._errors: tuple[type[BaseException], ...] = (urllib3.exceptions.HTTPError,)
+
+    def __call__(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> Answer:
+        try:
+            response = self._pool.urlopen(
+                "POST",
+                self._path,
+                body=body,
+                headers=dict(headers),
+                timeout=timeout,
+                retries=1,  # reopen a connection the collector closed, once
+                redirect=False,
+            )
+        except self._errors as exc:
+            raise ConnectionError(type(exc).__name__) from exc
+        return int(response.status), response.headers.get("Retry-After")
+
+    @property
+    def connections(self) -> int:
+        return int(self._pool.num_connections)
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def make_post(url: str, client: Client = "auto") -> StdlibPost | Urllib3Post:
+    """The keep-alive poster: urllib3 when installed (or asked for), else http.client."""
+    if client == "stdlib":
+        return StdlibPost(url)
+    try:
+        return Urllib3Post(url)
+    except ImportError:
+        if client == "urllib3":
+            raise ConfigurationError(
+                "the webhook sink's urllib3 client needs urllib3: pip install urllib3"
+            ) from None
+        return StdlibPost(url)
 
 
 class WebhookSink:
@@ -66,12 +181,18 @@ class WebhookSink:
         backoff: float = 0.5,
         max_backoff: float = 30.0,
         close_timeout: float = 30.0,
+        max_retry_after: float = 300.0,
         format: Literal["json", "ndjson"] = "json",  # the natural option name
+        client: Client = "auto",
         post: Post | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError("webhook sink URL must be http:// or https:// with a host")
+        if client not in ("auto", "urllib3", "stdlib"):
+            raise ConfigurationError(
+                f"webhook client must be auto, urllib3 or stdlib, not {client!r}"
+            )
         if format not in ("json", "ndjson"):
             raise ConfigurationError(f"webhook format must be json or ndjson, not {format!r}")
         self.url = url
@@ -88,7 +209,11 @@ class WebhookSink:
         self.max_backoff = max_backoff
         self.close_timeout = close_timeout
         self.format = format
-        self._post = post or urllib_post
+        self.max_retry_after = max_retry_after
+        self._poster = None if post is not None else make_post(url, client)
+        self._post: Post = post or self._poster  # type: ignore[assignment]
+        self.last_delay: float | None = None
+        """The wait before the last retry (seconds): backoff, or Retry-After when longer."""
         self._buffer: deque[AuditEvent] = deque()
         self._cond = threading.Condition()
         self._closing = False
@@ -137,6 +262,8 @@ class WebhookSink:
             thread = self._thread
         if thread is not None:
             thread.join(self.close_timeout)
+        if self._poster is not None and (thread is None or not thread.is_alive()):
+            self._poster.close()
         with self._cond:
             left = len(self._buffer)
         if left:
@@ -154,27 +281,35 @@ class WebhookSink:
             return "".join(to_json(e) + "\n" for e in batch).encode("utf-8")
         return ("[" + ",".join(to_json(e) for e in batch) + "]").encode("utf-8")
 
-    def _send(self, batch: Sequence[AuditEvent]) -> str:
-        """'ok', 'retry' or 'reject'."""
+    def _send(self, batch: Sequence[AuditEvent]) -> tuple[str, float | None]:
+        """('ok' | 'retry' | 'reject', seconds the collector asked us to wait)."""
         try:
-            status = self._post(self.url, self._body(batch), self._headers, self.timeout)
+            answer = self._post(self.url, self._body(batch), self._headers, self.timeout)
         except OSError as exc:
             log.warning(
                 "audit webhook %s unreachable (%s); will retry", self._where, type(exc).__name__
             )
-            return "retry"
+            return "retry", None
+        status, header = answer if isinstance(answer, tuple) else (answer, None)
         if 200 <= status < 300:
-            return "ok"
+            return "ok", None
         if status >= 500 or status in RETRY_STATUS:
+            wait = retry_after(header) if status in RETRY_AFTER_STATUS else None
             log.warning("audit webhook %s answered %d; will retry", self._where, status)
-            return "retry"
+            return "retry", None if wait is None else min(wait, self.max_retry_after)
         log.error(
             "audit webhook %s rejected a batch of %d (HTTP %d); dropped",
             self._where,
             len(batch),
             status,
         )
-        return "reject"
+        return "reject", None
+
+    def delay(self, failures: int, wait: float | None, jitter: float) -> float:
+        """The wait before retry number ``failures``: backoff with jitter, or Retry-After."""
+        base = min(self.max_backoff, self.backoff * 2.0 ** (failures - 1))
+        backoff = float(base) * (0.5 + jitter / 2)
+        return backoff if wait is None else max(backoff, wait)
 
     def _run(self) -> None:
         failures = 0
@@ -190,7 +325,7 @@ class WebhookSink:
                 batch = [self._buffer[i] for i in range(min(self.batch_size, len(self._buffer)))]
                 if self._closing and deadline is None:
                     deadline = time.monotonic() + self.close_timeout
-            outcome = self._send(batch)
+            outcome, wait = self._send(batch)
             with self._cond:
                 if outcome != "retry":
                     for _ in batch:
@@ -206,8 +341,8 @@ class WebhookSink:
                 failures += 1
                 if deadline is not None and time.monotonic() >= deadline:
                     return
-                delay = min(self.max_backoff, self.backoff * 2 ** (failures - 1))
-                self._cond.wait(delay * (0.5 + random.random() / 2))  # noqa: S311  # jitter
+                self.last_delay = self.delay(failures, wait, random.random())  # noqa: S311
+                self._cond.wait(self.last_delay)
 
     def __repr__(self) -> str:
         return f"<WebhookSink {self._where} buffered={len(self._buffer)}>"

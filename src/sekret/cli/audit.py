@@ -1,10 +1,13 @@
-"""``sekret audit verify`` and ``sekret audit show``: check and read audit logs.
+"""``sekret audit verify|show|init-key``: check and read audit logs, make audit keys.
 
 ``verify FILE... --key-file K`` checks a hash-chained log written by the file
 sink (rotated files in any order, the ``.anchor`` sidecar found next to
-them) and names the first bad record as ``file:line``. ``show FILE...``
-prints events as a table, or one JSON object per line with ``--json``,
-filtered by secret, action, outcome and time.
+them; ``--anchors`` adds the anchors shipped off the host) and names the
+first bad record as ``file:line``; it reads one record at a time. ``show
+FILE...`` prints events as a table, or one JSON object per line with
+``--json``, filtered by secret, action, outcome and time. ``init-key PATH``
+creates an audit key file (0600), and with ``--writer`` the writer's
+evolving copy.
 
 This module must never print the audit key; audit events hold no values.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -21,9 +25,10 @@ from typing import Any
 
 import click
 
+from sekret.audit.chain import KeyState, write_key_file, write_key_state
 from sekret.audit.chain import verify as verify_chain
 from sekret.cli._output import table
-from sekret.exceptions import AuditError
+from sekret.exceptions import AuditError, Conflict
 
 __all__ = ["audit", "parse_since", "register"]
 
@@ -33,7 +38,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 @click.group()
 def audit() -> None:
-    """Verify and read audit logs written by the file sink."""
+    """Verify and read audit logs written by the file sink; create audit keys."""
 
 
 @audit.command()
@@ -42,19 +47,46 @@ def audit() -> None:
     "--key-file",
     required=True,
     type=click.Path(exists=True, dir_okay=False),
-    help="The audit key file (mode 0600) the log was chained with.",
+    help="The initial audit key file (mode 0600) the log was chained with.",
 )
 @click.option(
     "--anchor", type=click.Path(dir_okay=False), help="Anchor file (default: FILE.anchor)."
 )
+@click.option(
+    "--anchors",
+    "external",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Anchors shipped off the host (audit.anchor lines): catches replay and fresh starts.",
+)
 @click.option("--partial", is_flag=True, help="Older files were pruned: do not require seq 0.")
-def verify(files: tuple[str, ...], key_file: str, anchor: str | None, partial: bool) -> None:
+@click.option(
+    "--allow-missing-anchor",
+    is_flag=True,
+    help="A missing anchor (deliberately removed) is a warning, not a failure.",
+)
+def verify(
+    files: tuple[str, ...],
+    key_file: str,
+    anchor: str | None,
+    external: str | None,
+    partial: bool,
+    allow_missing_anchor: bool,
+) -> None:
     """Check that FILE... form one untouched chain; report the first bad record.
+
+    Exit 0 only if every record, the anchor and any external anchors match.
 
     \b
       sekret audit verify /var/log/app/audit.log* --key-file /etc/app/audit.key
     """
-    result = verify_chain(files, key_file, anchor=anchor, partial=partial)
+    result = verify_chain(
+        files,
+        key_file,
+        anchor=anchor,
+        partial=partial,
+        allow_missing_anchor=allow_missing_anchor,
+        anchors=external,
+    )
     for warning in result.warnings:
         click.echo(f"sekret: warning: {warning}", err=True)
     if result.bad is not None:
@@ -63,7 +95,35 @@ def verify(files: tuple[str, ...], key_file: str, anchor: str | None, partial: b
         f"ok: {result.records} records in {len(result.files)} file(s), chain {result.chain}, "
         f"last seq {result.last_seq}, {result.checkpoints} checkpoint(s)"
         + (", anchor matches" if result.anchored else "")
+        + (f", {result.external_anchors} external anchor(s) match" if external else "")
     )
+
+
+@audit.command("init-key")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option(
+    "--writer",
+    type=click.Path(dir_okay=False),
+    help="Also write the writer's evolving key file here (forward security): give it to the "
+    "file sink as key=, and keep PATH off the host for verify.",
+)
+def init_key(path: str, writer: str | None) -> None:
+    """Create a new audit key file at PATH (mode 0600; never overwrites).
+
+    \b
+      sekret audit init-key /secure/offline/audit.key --writer /etc/app/audit.key
+    """
+    if writer is not None and os.path.lexists(writer):
+        raise Conflict(f"writer key file {writer} already exists; refusing to overwrite it")
+    key = write_key_file(Path(path))
+    if writer is not None:
+        write_key_state(Path(writer), KeyState(0, key, evolving=True), overwrite=False)
+    click.echo(f"audit key written to {path} (0600)")
+    if writer is not None:
+        click.echo(
+            f"writer key written to {writer} (0600); it moves to a new epoch at each "
+            f"checkpoint. Keep {path} off the host: verify needs it."
+        )
 
 
 def parse_since(text: str, *, now: datetime | None = None) -> datetime:
@@ -104,6 +164,13 @@ def read_events(paths: Sequence[str]) -> Iterator[tuple[str, int, dict[str, Any]
                     yield str(log), number, event
 
 
+def _secret_matches(name: str, pattern: str) -> bool:
+    """A pattern with ``/`` matches the full name; a short one (no ``/``) the last part."""
+    if "/" in pattern:
+        return fnmatch.fnmatchcase(name, pattern)
+    return fnmatch.fnmatchcase(name.rpartition("/")[2], pattern)
+
+
 def _matches(
     event: dict[str, Any],
     secret: str | None,
@@ -111,8 +178,7 @@ def _matches(
     outcome: str | None,
     since: datetime | None,
 ) -> bool:
-    name = str(event.get("secret") or "")
-    if secret and not (fnmatch.fnmatchcase(name, secret) or name.endswith("/" + secret)):
+    if secret and not _secret_matches(str(event.get("secret") or ""), secret):
         return False
     if action and not fnmatch.fnmatchcase(str(event.get("action", "")), action):
         return False
