@@ -166,8 +166,8 @@ class Secrets:
             try:
                 full = self._full_names[name]
             except KeyError:
-                full = self._resolve(name)
-            return get_text(full)
+                full = ""  # resolved outside the handler: no KeyError(name) as __context__
+            return get_text(full or self._resolve(name))
         return self.get_secret(name, version=version, stage=stage).value.text()
 
     def get_bytes(

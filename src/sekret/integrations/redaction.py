@@ -48,6 +48,7 @@ __all__ = [
     "Redactor",
     "SharedMasker",
     "StreamMasker",
+    "child_strings",
     "default_redactor",
     "install_logging_filter",
     "secret_strings",
@@ -80,6 +81,26 @@ def secret_strings(value: SecretValue | str | bytes) -> list[str]:
     if value.kind == "json":
         with contextlib.suppress(ValueError):
             _collect(value.json(), found, secret_key=False)
+    return found
+
+
+def child_strings(value: SecretValue) -> list[str]:
+    """Every string a process given ``value`` as a variable can print (``sekret run --mask``).
+
+    The variable's text (``sekret:b64:...`` for binary values), the raw bytes
+    of a binary value (surrogate-escaped), and every string inside a JSON
+    value, under any key (a ``dsn`` is as secret as a ``password``).
+    """
+    from sekret.backends.env import env_text  # lazy: the env backend is not needed otherwise
+
+    found = [env_text(value)]
+    if value.kind == "bytes":
+        found.append(value.bytes().decode("utf-8", "surrogateescape"))
+        return found
+    found += secret_strings(value)
+    if value.kind == "json":
+        with contextlib.suppress(ValueError):
+            _collect(value.json(), found, secret_key=True)
     return found
 
 
