@@ -520,7 +520,8 @@ class SharedMasker:
     def feed(self, stream: int, data: bytes) -> list[tuple[int, bytes]]:
         """The pieces of output that are safe to emit after ``data`` arrived on ``stream``."""
         matcher = self._index()
-        out, data = self._across(matcher, stream, data) if len(self._tails) > 1 else ([], data)
+        held_elsewhere = any(tail for sid, tail in self._tails.items() if sid != stream)
+        out, data = self._across(matcher, stream, data) if held_elsewhere else ([], data)
         buf = self._tails.get(stream, b"") + data
         spans = matcher.spans(buf)
         hold = matcher.hold_from(buf, spans[-1][1] if spans else 0)
