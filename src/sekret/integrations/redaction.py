@@ -524,7 +524,7 @@ class SharedMasker:
         out, data = self._across(matcher, stream, data) if held_elsewhere else ([], data)
         buf = self._tails.get(stream, b"") + data
         spans = matcher.spans(buf)
-        hold = matcher.hold_from(buf, spans[-1][1] if spans else 0)
+        hold = matcher.hold_from(buf, 0)  # a matched value may be the start of a longer one
         while spans and spans[-1][1] > hold:  # a match running into the held tail: hold it
             hold = min(hold, spans.pop()[0])
         out.append((stream, _masked(buf, spans, 0, hold)))
