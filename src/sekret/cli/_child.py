@@ -41,7 +41,10 @@ __all__ = ["CLEAN_ENV_ALLOW", "FORWARDED", "child_environment", "run_child"]
 FORWARDED: Final = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 CLEAN_ENV_ALLOW: Final = ("PATH", "HOME", "LANG", "TERM", "TZ", "USER")
 _PR_SET_PDEATHSIG: Final = 1
-_DEATH_SIGNAL: Final = signal.SIGKILL
+_DEATH_SIGNAL: Final = int(getattr(signal, "SIGKILL", 9))  # used on Linux only
+_STOPPING: Final = frozenset(
+    int(getattr(signal, name)) for name in ("SIGTERM", "SIGINT", "SIGQUIT") if hasattr(signal, name)
+)  # after one of these, --watch never starts the child again
 
 
 def child_environment(
@@ -92,7 +95,7 @@ def _death_signal_preexec() -> Callable[[], None] | None:
     parent = os.getpid()
 
     def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(_DEATH_SIGNAL), 0, 0, 0)
+        prctl(_PR_SET_PDEATHSIG, _DEATH_SIGNAL, 0, 0, 0)
         if os.getppid() != parent:  # sekret died before prctl: the signal will never come
             os.kill(os.getpid(), _DEATH_SIGNAL)
 
@@ -219,10 +222,10 @@ def run_child(
     outputs = sinks or (sys.stdout.buffer, sys.stderr.buffer)
     child = _Child(argv, env, redactor, mask_timeout, outputs)
     lock = threading.RLock()  # the handler runs on the main thread, maybe inside the lock
-    stopping = threading.Event()  # SIGTERM/SIGINT received: never restart after it
+    stopping = threading.Event()  # SIGTERM/SIGINT/SIGQUIT received: never restart after it
 
     def forward(signum: int, frame: FrameType | None) -> None:
-        if signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        if signum in _STOPPING:
             stopping.set()
         with lock:
             child.signal(signum)
