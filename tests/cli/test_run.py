@@ -63,13 +63,18 @@ def _write_env(project: Path, key: str, password: str = "pw-0000") -> None:
 
 
 def _sekret(
-    project: Path, *args: str, stdout: int = subprocess.PIPE
+    project: Path,
+    *args: str,
+    stdout: int = subprocess.PIPE,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
+    """Run sekret in ``project``; ``env`` is added to this process's environment."""
     return subprocess.run(
         [*SEKRET, *args],
         cwd=project,
         stdout=stdout,
         stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
         timeout=WAIT,
         check=False,
     )
@@ -385,13 +390,8 @@ _DUMP_ENV = "import json, os, sys; json.dump(dict(os.environ), open(sys.argv[1],
 
 def _run_env(project: Path, *options: str, extra: dict[str, str]) -> dict[str, str]:
     _write_env(project, "key-1234")
-    done = subprocess.run(
-        [*SEKRET, "run", *options, "--", sys.executable, "-c", _DUMP_ENV, "seen.json"],
-        cwd=project,
-        env={**os.environ, **extra},
-        capture_output=True,
-        timeout=WAIT,
-        check=False,
+    done = _sekret(
+        project, "run", *options, "--", sys.executable, "-c", _DUMP_ENV, "seen.json", env=extra
     )
     assert done.returncode == 0, done.stderr
     seen: dict[str, str] = json.loads((project / "seen.json").read_text())
@@ -491,14 +491,7 @@ def test_nested_sekret_for_another_environment_is_refused(project: Path) -> None
         f"sys.exit(subprocess.run({[*SEKRET]!r} + ['--backend', 'env://', '--app', 'arrwdb',"
         " '--env', 'production', 'get', 'cohere-api-key']).returncode)"
     )
-    done = subprocess.run(
-        [*SEKRET, "run", "--", sys.executable, "-c", nested],
-        cwd=project,
-        env={**os.environ, "VAULT_TOKEN": "t-1"},
-        capture_output=True,
-        timeout=WAIT,
-        check=False,
-    )
+    done = _sekret(project, "run", "--", sys.executable, "-c", nested, env={"VAULT_TOKEN": "t-1"})
     assert done.returncode == 4, done.stderr
     assert b"started by `sekret run` for environment 'development'" in done.stderr
     assert b"key-1234" not in done.stdout
@@ -643,13 +636,12 @@ _TRICKY = 'it\'s "q" $HOME ${X} `id` \\ back\nline 2 $(id) ; & | * ?\n'
 def test_export_shell_round_trips_in_bash(project: Path, load: str) -> None:
     """export --format shell is read back byte for byte by `set -a; . file` and by `eval`."""
     creds = json.dumps({"username": "o'brien", "password": "p$w`d"})
-    done = subprocess.run(
-        [*SEKRET, "export", "--format", "shell"],
-        cwd=project,
-        env={**os.environ, "COHERE_API_KEY": _TRICKY, "DATABASE_CREDENTIALS": creds},
-        capture_output=True,
-        timeout=WAIT,
-        check=False,
+    done = _sekret(
+        project,
+        "export",
+        "--format",
+        "shell",
+        env={"COHERE_API_KEY": _TRICKY, "DATABASE_CREDENTIALS": creds},
     )
     assert done.returncode == 0, done.stderr
     (project / "out.sh").write_bytes(done.stdout)
@@ -670,13 +662,12 @@ def test_export_shell_round_trips_in_bash(project: Path, load: str) -> None:
 
 def test_export_docker_refuses_a_line_break_clearly(project: Path) -> None:
     """--format docker writes NAME=value lines and refuses a multi-line value, naming it."""
-    done = subprocess.run(
-        [*SEKRET, "export", "--format", "docker"],
-        cwd=project,
-        env={**os.environ, "COHERE_API_KEY": "a\nb", "DATABASE_CREDENTIALS": "{}"},
-        capture_output=True,
-        timeout=WAIT,
-        check=False,
+    done = _sekret(
+        project,
+        "export",
+        "--format",
+        "docker",
+        env={"COHERE_API_KEY": "a\nb", "DATABASE_CREDENTIALS": "{}"},
     )
     assert done.returncode == 1
     assert b"COHERE_API_KEY holds a line break" in done.stderr
@@ -689,18 +680,16 @@ def test_export_github_writes_github_env_and_masks(project: Path) -> None:
     """--format github appends heredoc blocks to $GITHUB_ENV and prints ::add-mask:: per line."""
     github_env = project / "github_env"
     github_env.write_text("EARLIER=1\n")
-    done = subprocess.run(
-        [*SEKRET, "export", "--format", "github"],
-        cwd=project,
+    done = _sekret(
+        project,
+        "export",
+        "--format",
+        "github",
         env={
-            **os.environ,
             "GITHUB_ENV": str(github_env),
             "COHERE_API_KEY": "one\ntwo 100%",
             "DATABASE_CREDENTIALS": "{}",
         },
-        capture_output=True,
-        timeout=WAIT,
-        check=False,
     )
     assert done.returncode == 0, done.stderr
     masks = done.stdout.decode().splitlines()
