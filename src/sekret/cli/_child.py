@@ -130,7 +130,9 @@ class _Pump(threading.Thread):
                 for index in [i for i, t in held_since.items() if now - t >= self.timeout]:
                     self._emit(self.masker.flush(index))
                     del held_since[index]
-                wait = min((t + self.timeout - now for t in held_since.values()), default=None)
+                wait = min(
+                    (max(0.0, t + self.timeout - now) for t in held_since.values()), default=None
+                )
                 ready, _, _ = select.select(list(open_fds), [], [], wait)
                 for fd in ready:
                     index = open_fds[fd]
@@ -142,10 +144,10 @@ class _Pump(threading.Thread):
                         continue
                     self._emit(self.masker.feed(index, chunk))
                     for i in range(len(self.sources)):
-                        if self.masker.pending(i):
-                            held_since.setdefault(i, time.monotonic())
-                        else:
+                        if not self.masker.pending(i):
                             held_since.pop(i, None)
+                        elif i == index:  # a new tail: its --mask-timeout starts now
+                            held_since[i] = time.monotonic()
             self._emit(self.masker.flush())
         except (OSError, ValueError):
             pass  # the output went away (closed pipe); the child's exit code still counts
