@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sekret.integrations.redaction import (
+    ByteMatcher,
     RedactingFilter,
     RedactingProcessor,
     Redactor,
@@ -138,10 +139,7 @@ def _log_output(values: list[str]) -> bytes:
 
 def _regex_masker(redactor: Redactor, data: bytes) -> bytes:
     """The previous masker's matching: one trie-shaped regex over every value."""
-    pattern = redactor.bytes_pattern()
-    return b"".join(
-        pattern.sub(b"***", data[i : i + MASK_CHUNK]) for i in range(0, len(data), MASK_CHUNK)
-    )
+    return redactor.bytes_pattern().sub(b"***", data)
 
 
 def _stream_masker(redactor: Redactor, data: bytes) -> bytes:
@@ -149,6 +147,11 @@ def _stream_masker(redactor: Redactor, data: bytes) -> bytes:
     out = [masker.feed(data[i : i + MASK_CHUNK]) for i in range(0, len(data), MASK_CHUNK)]
     out.append(masker.flush())
     return b"".join(out)
+
+
+def _index_only(redactor: Redactor, data: bytes) -> bytes:
+    """The q-gram index alone (what the masker uses beyond 16 values), forced at any count."""
+    return ByteMatcher((v.encode() for v in redactor.values()), few=0).mask(data)
 
 
 def mask_throughput() -> list[tuple[str, dict[int, float], dict[int, float]]]:
@@ -168,6 +171,7 @@ def mask_throughput() -> list[tuple[str, dict[int, float], dict[int, float]]]:
     cpu: dict[tuple[str, int], float] = {}
     maskers = {
         "StreamMasker (sekret run --mask)": _stream_masker,
+        "its q-gram index alone, forced at 10 too": _index_only,
         "one trie regex (before)": _regex_masker,
     }
     for _ in range(MASK_ROUNDS):
@@ -251,7 +255,9 @@ def main() -> None:
         f"Target: >= 100 MB/s with 10 secrets and >= 50 MB/s with 500, per CPU-second: {met}"
         f" ({cpu[10]:.0f} and {cpu[500]:.0f}; wall clock under this load: {wall[10]:.0f}"
         f" and {wall[500]:.0f}). Cost per byte, 500 over 10 secrets: {cpu[10] / cpu[500]:.2f}x"
-        f" (the trie regex it replaces: {rows[1][2][10] / rows[1][2][500]:.0f}x).",
+        f" (the index alone: {rows[1][2][10] / rows[1][2][500]:.2f}x; the trie regex it"
+        f" replaces: {rows[2][2][10] / rows[2][2][500]:.0f}x). With 10 secrets the masker"
+        " uses `bytes.find` per value, which is faster still at that count.",
     ]
     lines += [
         "",

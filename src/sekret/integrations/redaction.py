@@ -391,14 +391,15 @@ class ByteMatcher:
 
     __slots__ = ("_by_first", "_few", "_tiers", "longest")
 
-    def __init__(self, values: Iterable[bytes]) -> None:
+    def __init__(self, values: Iterable[bytes], *, few: int = _FEW) -> None:
+        """``few``: up to this many values, ``bytes.find`` per value (the benchmark sets 0)."""
         ordered = sorted({v for v in values if v}, key=len, reverse=True)
         self.longest = len(ordered[0]) if ordered else 0
         self._by_first: dict[int, list[bytes]] = {}
         for value in ordered:
             self._by_first.setdefault(value[0], []).append(value)
         self._tiers: list[tuple[int, int, dict[bytes, list[tuple[int, bytes]]]]] = []
-        if len(ordered) <= _FEW:
+        if len(ordered) <= few:
             self._few = ordered
             return
         self._few = [v for v in ordered if len(v) < _TIERS[-1][0]]
