@@ -730,3 +730,17 @@ def test_export_drops_a_declared_credential_variable(project: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "SEKRET_MASTER_KEY" not in json.loads(done.stdout)
     assert b"--keep-env SEKRET_MASTER_KEY" in done.stderr
+
+
+def test_env_variables_named_in_the_backend_url_are_consumed() -> None:
+    """A *_env=VAR option in the backend URL (AppRole secret_id_env) counts as consumed."""
+    from sekret.backends.memory import MemoryBackend
+    from sekret.cli.run import consumed_env
+
+    url = (
+        "chain://?backends=env://,"
+        "vault%2Bhttps://v:8200/secret%3Fauth%3Dapprole%26secret_id_env%3DMY_APPROLE_SECRET"
+    )
+    assert consumed_env(MemoryBackend(), url) == {"MY_APPROLE_SECRET"}
+    direct = "vault+https://v:8200/secret?auth=approle&role_id=r&secret_id_env=SID"
+    assert consumed_env(MemoryBackend(), direct) == {"SID"}

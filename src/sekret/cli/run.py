@@ -45,6 +45,7 @@ import sys
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import click
 
@@ -100,12 +101,30 @@ def _open(manifest_path: str | None, environment: str | None) -> tuple[Manifest,
     return manifest, Secrets(**manifest.client_arguments(environment, read_only=True))
 
 
-def consumed_env(backend: Backend) -> frozenset[str]:
-    """The credential variables ``backend`` (through any wrapper, e.g. audit) consumed."""
+def consumed_env(backend: Backend, url: str = "") -> frozenset[str]:
+    """The credential variables ``backend`` (through any wrapper, e.g. audit) consumed.
+
+    ``url``: the backend URL it was built from; a ``*_env=VAR`` option there
+    (e.g. Vault AppRole's ``secret_id_env``) names a variable it read too.
+    """
     seen = backend
     while isinstance(getattr(seen, "inner", None), Backend):
         seen = seen.inner  # type: ignore[attr-defined]
-    return seen.consumed_env()
+    return seen.consumed_env() | _url_env_variables(url)
+
+
+def _url_env_variables(url: str, depth: int = 0) -> frozenset[str]:
+    """Variables named by ``*_env`` options of a backend URL (and of chain members)."""
+    found: set[str] = set()
+    if depth > 4 or "?" not in url:
+        return frozenset()
+    for key, value in parse_qsl(url.split("?", 1)[1], keep_blank_values=False):
+        if key.endswith("_env") and value:
+            found.add(value)
+        for member in value.split(","):
+            if "://" in member:
+                found |= _url_env_variables(member, depth + 1)
+    return frozenset(found)
 
 
 def _credential_filter(
@@ -233,7 +252,8 @@ def run_command(
     manifest, secrets = _open(manifest_path, _environment(environment))
     with secrets:
         got = _resolved_or_fail(secrets, manifest, allow_missing)
-        consumed = consumed_env(secrets.backend)
+        url = manifest.environment(secrets.namespace.environment).backend
+        consumed = consumed_env(secrets.backend, url)
         parent = dict(os.environ)
 
         def environ(variables: dict[str, str]) -> dict[str, str]:
@@ -342,7 +362,9 @@ def export_command(
     manifest, secrets = _open(manifest_path, _environment(environment))
     with secrets:
         got = _resolved_or_fail(secrets, manifest, allow_missing)
-        variables = _credential_filter(got.variables, consumed_env(secrets.backend), keep_env)
+        url = manifest.environment(secrets.namespace.environment).backend
+        consumed = consumed_env(secrets.backend, url)
+        variables = _credential_filter(got.variables, consumed, keep_env)
     try:
         text = render(variables, fmt)
     except SekretError as exc:
