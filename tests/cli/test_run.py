@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -521,12 +523,24 @@ while True:
 """
 
 
-def _start_run(project: Path, child: str) -> tuple[subprocess.Popen[bytes], int]:
+@contextlib.contextmanager
+def _running(project: Path, name: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """`sekret run` of a child that records its pid; both are gone afterwards."""
     _write_env(project, "key-1234")
+    child = _script(project, name, _CHILD_PID)
     proc = subprocess.Popen([*SEKRET, "run", "--", sys.executable, child], cwd=project)
     pid_file = project / "pid"
-    _wait_for(pid_file.exists, "the child to start")
-    return proc, int(pid_file.read_text())
+    pid = 0
+    try:
+        _wait_for(pid_file.exists, "the child to start")
+        pid = int(pid_file.read_text())
+        yield proc, pid
+    finally:
+        for target in (pid, proc.pid):
+            if target and _alive(target):
+                os.kill(target, signal.SIGCONT)
+                os.kill(target, signal.SIGKILL)
+        proc.wait(WAIT)
 
 
 def _state(pid: int) -> str:
@@ -542,53 +556,36 @@ def _alive(pid: int) -> bool:
     return _state(pid) not in ("", "Z", "X")
 
 
-def _cleanup(proc: subprocess.Popen[bytes], pid: int) -> None:
-    for target in (pid, proc.pid):
-        if _alive(target):
-            os.kill(target, signal.SIGCONT)
-            os.kill(target, signal.SIGKILL)
-    proc.wait(WAIT)
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_run_forwards_sigquit(project: Path) -> None:
     """SIGQUIT sent to sekret reaches the child."""
-    proc, pid = _start_run(project, _script(project, "quit.py", _CHILD_PID))
-    try:
+    with _running(project, "quit.py") as (proc, _):
         proc.send_signal(signal.SIGQUIT)
         assert proc.wait(WAIT) == 43
-    finally:
-        _cleanup(proc, pid)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_sigkill_of_sekret_does_not_orphan_the_child(project: Path) -> None:
     """When sekret is SIGKILLed, the child dies too (parent-death signal)."""
-    proc, pid = _start_run(project, _script(project, "orphan.py", _CHILD_PID))
-    try:
+    with _running(project, "orphan.py") as (proc, pid):
         proc.kill()
         proc.wait(WAIT)
         _wait_for(lambda: not _alive(pid), "the child to die with sekret")
-    finally:
-        _cleanup(proc, pid)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_sigtstp_stops_the_child_and_sigcont_resumes_it(project: Path) -> None:
     """SIGTSTP sent to sekret stops the child and sekret; SIGCONT resumes both."""
-    proc, pid = _start_run(project, _script(project, "stop.py", _CHILD_PID))
-    try:
+    with _running(project, "stop.py") as (proc, pid):
         proc.send_signal(signal.SIGTSTP)
         _wait_for(lambda: _state(pid) == "T" and _state(proc.pid) == "T", "both to stop")
         proc.send_signal(signal.SIGCONT)
         _wait_for(lambda: _state(pid) in ("S", "R") and _state(proc.pid) in ("S", "R"), "resume")
         proc.send_signal(signal.SIGQUIT)
         assert proc.wait(WAIT) == 43
-    finally:
-        _cleanup(proc, pid)
 
 
 # -- --mask: every string the child sees (issue 13 §6) ---------------------------------------
