@@ -741,3 +741,25 @@ def test_env_variables_named_in_the_backend_url_are_consumed() -> None:
     assert consumed_env(MemoryBackend(), url) == {"MY_APPROLE_SECRET"}
     direct = "vault+https://v:8200/secret?auth=approle&role_id=r&secret_id_env=SID"
     assert consumed_env(MemoryBackend(), direct) == {"SID"}
+
+
+def test_export_github_prints_no_mask_lines_to_a_terminal(project: Path) -> None:
+    """--format github on a terminal writes the file but never prints the values there."""
+    _write_env(project, "key-1234")
+    leader, follower = pty.openpty()
+    try:
+        done = _sekret(
+            project, "export", "--format", "github", "--output", "gh.env", stdout=follower
+        )
+        os.set_blocking(leader, False)
+        try:
+            shown = os.read(leader, 65536)
+        except BlockingIOError:
+            shown = b""
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert done.returncode == 0, done.stderr
+    assert b"key-1234" not in shown
+    assert b"::add-mask:: lines not printed" in done.stderr
+    assert "key-1234" in (project / "gh.env").read_text()

@@ -373,7 +373,10 @@ def export_command(
         target = output or Path(os.environ.get("GITHUB_ENV", ""))
         if not str(target) or str(target) == ".":
             raise click.UsageError("--format github needs $GITHUB_ENV (set by Actions) or --output")
-        click.echo(github_masks(variables), nl=False)  # the runner hides them before any use
+        if sys.stdout.isatty():  # not a runner's log: ::add-mask:: would show every value
+            click.echo("warning: stdout is a terminal; ::add-mask:: lines not printed", err=True)
+        else:
+            click.echo(github_masks(variables), nl=False)  # the runner hides them first
         if output is None:
             _append_github_env(target, text)
         else:
