@@ -102,3 +102,17 @@ def test_short_refuses_names_outside_namespace() -> None:
     """short() of a name from another environment raises."""
     with pytest.raises(InvalidSecretName):
         Namespace("arrwdb", "production").short("arrwdb/staging/key")
+
+
+def test_name_errors_show_length_and_hash_never_the_text() -> None:
+    """A value pasted where a name goes comes back as a length and a short hash only."""
+    import hashlib
+
+    pasted = "sk-live " + "A1b2" * 30
+    for bad in (pasted, pasted[:20], "x/" + pasted[:30] + "/"):
+        with pytest.raises(InvalidSecretName) as caught:
+            validate_name(bad)
+        digest = hashlib.sha256(bad.encode()).hexdigest()[:8]
+        assert f"({len(bad)} characters, sha256 {digest})" in str(caught.value)
+        assert "A1b2" not in str(caught.value)
+        assert "sk-live" not in str(caught.value)

@@ -221,3 +221,16 @@ def test_async_facade_mirrors_sync(backend: MemoryBackend) -> None:
             assert await s.get_json("j") == {"a": 1}
 
     asyncio.run(scenario())
+
+
+def test_bad_name_on_the_hit_path_has_no_keyerror_context() -> None:
+    """get() of a pasted value as a name raises InvalidSecretName with no KeyError(name) context."""
+    from sekret import InvalidSecretName
+
+    pasted = sentinel_value("name") + " !"
+    client = Secrets(MemoryBackend(), app="arrwdb", environment="test")
+    with client, pytest.raises(InvalidSecretName) as caught:
+        client.get(pasted)
+    assert caught.value.__context__ is None
+    assert caught.value.__cause__ is None
+    assert pasted not in str(caught.value)

@@ -121,3 +121,26 @@ def test_bad_stage_labels_are_refused(stage: str) -> None:
     """Stage labels are 1-64 of [A-Za-z0-9_.-]."""
     with pytest.raises(InvalidValue):
         validate_stage(stage)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    found: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None:
+        found.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return found
+
+
+def test_decode_errors_carry_no_value_in_their_context() -> None:
+    """text(), json() and of() raise InvalidValue with no cause/context holding the value."""
+    secret = sentinel_value("ctx")
+    cases = [
+        lambda: SecretValue.of(secret.encode() + b"\xff").text(),
+        lambda: SecretValue(secret.encode(), "json").json(),
+        lambda: SecretValue.of(secret + "\ud800"),
+    ]
+    for case in cases:
+        with pytest.raises(InvalidValue) as caught:
+            case()
+        assert _chain(caught.value) == [caught.value]

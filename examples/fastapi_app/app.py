@@ -58,7 +58,7 @@ class DatabaseCredentials(BaseModel):
 class Settings(BaseSettings):
     """The service configuration; COHERE_API_KEY / DATABASE_CREDENTIALS in the env override."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     cohere_api_key: Annotated[SecretStr, SekretField("cohere-api-key")]
     database: Annotated[DatabaseCredentials, SekretField("db-credentials")]

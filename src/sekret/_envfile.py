@@ -52,6 +52,7 @@ class EnvFileValues:
     variables: dict[str, str] = field(default_factory=dict, repr=False)
     values: list[SecretValue] = field(default_factory=list, repr=False)
     versions: dict[str, str] = field(default_factory=dict)  # "VAR <- ref" -> version
+    literals: set[str] = field(default_factory=set)  # variables given as literal text
 
 
 def _unquote(raw: str, where: str) -> str:
@@ -114,6 +115,7 @@ def resolve_env_file(
     for entry in entries:
         if not entry.reference:
             out.variables[entry.variable] = entry.value
+            out.literals.add(entry.variable)
             continue
         try:
             full, version, stage, selected = secrets._target(entry.value, None, None, None)

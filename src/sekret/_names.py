@@ -12,14 +12,32 @@ Environment separation is structural: a client bound to ``production`` puts
 every short name under ``app/production/``, and a short name can never climb
 out of it (``..`` is not a segment).
 
+A rejected name is described by its length and a short hash, never by its
+text: a value pasted where a name goes must not come back in an error.
+
+Inside ``sekret run`` (``SEKRET_RUN_ENVIRONMENT`` set in the child's
+environment) a Namespace for any other environment is refused with
+``AccessDenied``: the child was started for one environment only.
+
 This module must never do I/O or import anything heavy.
 """
 
 from __future__ import annotations
 
-from sekret.exceptions import InvalidSecretName
+import os
 
-__all__ = ["MAX_NAME_LENGTH", "MAX_SEGMENT_LENGTH", "Namespace", "validate_name"]
+from sekret.exceptions import AccessDenied, InvalidSecretName
+
+__all__ = [
+    "MAX_NAME_LENGTH",
+    "MAX_SEGMENT_LENGTH",
+    "RUN_ENVIRONMENT_VARIABLE",
+    "Namespace",
+    "describe_name",
+    "validate_name",
+]
+
+RUN_ENVIRONMENT_VARIABLE = "SEKRET_RUN_ENVIRONMENT"
 
 MAX_NAME_LENGTH = 256
 MAX_SEGMENT_LENGTH = 128
@@ -32,11 +50,16 @@ def _segment_ok(segment: str) -> bool:
     return 0 < len(segment) <= MAX_SEGMENT_LENGTH and not segment.strip(_ALLOWED)
 
 
-def _describe(name: str) -> str:
-    # Names are not secret, but a pasted value may land here by mistake: show
-    # a bounded, escaped prefix only.
-    shown = name[:40].encode("unicode_escape").decode("ascii")
-    return repr(shown + ("..." if len(name) > 40 else ""))
+def describe_name(name: str) -> str:
+    """``name`` for an error message: its length and a short hash, never its text.
+
+    Names are not secret, but a value pasted where a name goes may land here.
+    The hash (8 hex digits of SHA-256) lets a user match the error to what they typed.
+    """
+    import hashlib  # lazy: only on the error path
+
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"({len(name)} characters, sha256 {digest})"
 
 
 def validate_name(name: object, *, what: str = "secret name") -> str:
@@ -47,29 +70,40 @@ def validate_name(name: object, *, what: str = "secret name") -> str:
         raise InvalidSecretName(f"{what} is empty")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidSecretName(
-            f"{what} {_describe(name)} is {len(name)} characters; the limit is {MAX_NAME_LENGTH}"
+            f"{what} {describe_name(name)} is longer than the limit of {MAX_NAME_LENGTH}"
         )
     for segment in name.split("/"):
         if not segment:
             raise InvalidSecretName(
-                f"{what} {_describe(name)} has an empty segment (leading, trailing or doubled '/')"
+                f"{what} {describe_name(name)} has an empty segment"
+                " (leading, trailing or doubled '/')"
             )
         if segment in (".", ".."):
-            raise InvalidSecretName(f"{what} {_describe(name)} has a {segment!r} segment")
+            raise InvalidSecretName(f"{what} {describe_name(name)} has a {segment!r} segment")
         if not _segment_ok(segment):
             if len(segment) > MAX_SEGMENT_LENGTH:
                 reason = f"a segment longer than {MAX_SEGMENT_LENGTH} characters"
             else:
                 reason = "a character outside [A-Za-z0-9._-]"
-            raise InvalidSecretName(f"{what} {_describe(name)} has {reason}")
+            raise InvalidSecretName(f"{what} {describe_name(name)} has {reason}")
     return name
 
 
 def _validate_segment(value: object, what: str) -> str:
     text = validate_name(value, what=what)
     if "/" in text:
-        raise InvalidSecretName(f"{what} {_describe(text)} must be a single segment (no '/')")
+        raise InvalidSecretName(f"{what} {describe_name(text)} must be a single segment (no '/')")
     return text
+
+
+def _check_run_environment(environment: str) -> None:
+    started_for = os.environ.get(RUN_ENVIRONMENT_VARIABLE)
+    if started_for and started_for != environment:
+        raise AccessDenied(
+            f"this process was started by `sekret run` for environment {started_for!r};"
+            f" opening environment {environment!r} from inside it is refused"
+            " (run the command outside `sekret run`)"
+        )
 
 
 class Namespace:
@@ -85,6 +119,7 @@ class Namespace:
     def __init__(self, app: str, environment: str, prefix: str | None = None) -> None:
         _validate_segment(app, "app name")
         _validate_segment(environment, "environment name")
+        _check_run_environment(environment)
         if prefix is not None:
             validate_name(prefix, what="namespace prefix")
         parts = [prefix] if prefix else []
@@ -123,7 +158,9 @@ class Namespace:
         """The short name of a full name inside this namespace."""
         root = self.root + "/"
         if not full_name.startswith(root):
-            raise InvalidSecretName(f"{_describe(full_name)} is not inside namespace {self.root!r}")
+            raise InvalidSecretName(
+                f"{describe_name(full_name)} is not inside namespace {self.root!r}"
+            )
         return full_name[len(root) :]
 
     def contains(self, full_name: str) -> bool:

@@ -224,10 +224,12 @@ class Secrets:
             try:  # the hot path
                 full = self._full_names[name]
             except KeyError:
-                if looks_like_reference(name):
-                    return self._get_field_text(name, None, None, None)
-                full = self._resolve(name)
-            return get_text(full)
+                full = ""  # resolved outside the handler: no KeyError(name) as __context__
+            if full:
+                return get_text(full)
+            if looks_like_reference(name):
+                return self._get_field_text(name, None, None, None)
+            return get_text(self._resolve(name))
         return self._get_field_text(name, version, stage, field)
 
     def _get_field_text(

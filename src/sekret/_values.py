@@ -98,10 +98,10 @@ class SecretValue:
             return value
         if isinstance(value, str):
             try:
-                data = value.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise InvalidValue("secret text is not valid Unicode (lone surrogate)") from exc
-            return cls(data, "text", max_bytes=max_bytes)
+                return cls(value.encode("utf-8"), "text", max_bytes=max_bytes)
+            except UnicodeEncodeError:
+                pass  # raised below, outside the handler: the error's .object is the value
+            raise InvalidValue("secret text is not valid Unicode (lone surrogate)")
         if isinstance(value, bytes | bytearray | memoryview):
             return cls(bytes(value), "bytes", max_bytes=max_bytes)
         if isinstance(value, dict | list):
@@ -152,7 +152,8 @@ class SecretValue:
         try:
             return self._data.decode("utf-8")
         except UnicodeDecodeError:
-            raise InvalidValue("secret value is binary, not UTF-8 text; use bytes()") from None
+            pass  # raised below, outside the handler: the error's .object is the value
+        raise InvalidValue("secret value is binary, not UTF-8 text; use bytes()")
 
     def json(self) -> Any:
         import json  # lazy: only JSON values need it
@@ -160,7 +161,8 @@ class SecretValue:
         try:
             return json.loads(self._data)
         except ValueError:
-            raise InvalidValue("secret value is not valid JSON") from None
+            pass  # raised below, outside the handler: JSONDecodeError.doc is the value
+        raise InvalidValue("secret value is not valid JSON")
 
     # -- never show ---------------------------------------------------------
     def __repr__(self) -> str:

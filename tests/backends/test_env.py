@@ -176,3 +176,15 @@ def test_python_dotenv_parser_keeps_the_shape_env_backend_relies_on() -> None:
         ("B", "2", False),
     ]
     assert [b.original.line for b in bindings] == [1, 2, 3]
+
+
+def test_non_utf8_dotenv_error_carries_no_file_content(tmp_path: Path) -> None:
+    """A .env that is not UTF-8 fails clearly, with no cause/context holding its bytes."""
+    value = sentinel_value("dotenv")
+    path = tmp_path / ".env"
+    path.write_bytes(f"KEY={value}\nOTHER=\xff\n".encode("latin-1"))
+    backend = EnvBackend(dotenv=path, environ={})
+    with pytest.raises(ConfigurationError, match="not UTF-8") as caught:
+        backend.read("arrwdb/dev/key")
+    assert caught.value.__cause__ is None
+    assert caught.value.__context__ is None

@@ -393,3 +393,12 @@ def test_no_command_but_get_reveals_a_value(cli: Cli, tmp_path: Path) -> None:
     assert [r.exit_code for r in runs] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 2, 5, 0, 3, 0, 0]
     for r in runs:
         assert value not in r.output
+
+
+def test_put_meta_error_does_not_echo_the_argument(cli: Cli) -> None:
+    """A malformed --meta (maybe a pasted value) is reported by its length, never echoed."""
+    value = sentinel_value("meta")
+    result = cli("put", "cohere-api-key", "--meta", value, input="v-1234\n")
+    assert result.exit_code == 2
+    assert f"argument of {len(value)} characters" in result.output
+    assert value not in result.output

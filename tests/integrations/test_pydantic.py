@@ -215,3 +215,38 @@ def test_references_fill_fields(secrets: Secrets) -> None:
     assert settings.port == 5432
     fresh = reload(settings, secrets)
     assert fresh.db_password.get_secret_value() == password
+
+
+class Constrained(BaseSettings):
+    """A constrained SecretStr and a typed JSON field, filled by sekret only."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    cohere_api_key: Annotated[SecretStr, Field(min_length=200), SekretField("cohere-api-key")]
+    database: Annotated[DbCredentials, SekretField("db-credentials")]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (SekretSettingsSource(settings_cls, current),)
+
+
+def test_validation_errors_hold_no_value(secrets: Secrets) -> None:
+    """A value failing validation (constrained SecretStr, wrong JSON shape) is not in the error."""
+    key = sentinel_value("key")
+    leaf = sentinel_value("leaf")
+    secrets.put("cohere-api-key", key)
+    secrets.put("db-credentials", {"username": ["not", leaf], "password": 5})
+    with pytest.raises(ValidationError) as caught:
+        Constrained()
+    text = str(caught.value) + repr(caught.value)
+    assert "cohere_api_key" in text
+    assert key not in text
+    assert leaf not in text
+    assert "input_value" not in text

@@ -267,3 +267,76 @@ def test_trie_pattern_matches_like_a_longest_first_alternation(
 
     flat = re.compile("|".join(map(re.escape, sorted(set(values), key=len, reverse=True))))
     assert Redactor(values).redact(text) == flat.sub("***", text)
+
+
+def _naive_mask(values: list[str], text: str) -> str:
+    """Reference: every occurrence of every value, overlapping ones merged, becomes ***."""
+    spans: list[tuple[int, int]] = []
+    for value in set(values):
+        at = text.find(value)
+        while at >= 0:
+            spans.append((at, at + len(value)))
+            at = text.find(value, at + 1)
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out, pos = [], 0
+    for start, end in merged:
+        out += [text[pos:start], "***"]
+        pos = end
+    return "".join(out) + text[pos:]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet="abcd", min_size=4, max_size=40), min_size=17, max_size=40, unique=True
+    ),
+    st.lists(st.text(alphabet="abcd \n", max_size=30), max_size=8),
+    st.data(),
+)
+def test_many_values_stream_masking_matches_the_reference(
+    values: list[str], fillers: list[str], data: st.DataObject
+) -> None:
+    """With many values (q-gram index) chunked masking equals the naive reference."""
+    planted = [data.draw(st.sampled_from(values)) for _ in fillers]
+    text = "".join(f + p for f, p in zip(fillers, planted, strict=True))
+    raw = text.encode()
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(raw)), max_size=6)))
+    chunks = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
+    out = _masked(values, chunks).decode()
+    assert out == _naive_mask(values, text)
+    assert not any(v in out for v in values)
+
+
+def test_shared_masker_masks_a_value_split_between_streams() -> None:
+    """A value begun on stdout and finished on stderr is masked; *** goes where it began."""
+    from sekret.integrations.redaction import SharedMasker
+
+    value = sentinel_value().encode()
+    masker = SharedMasker(Redactor([value.decode()]))
+    pieces = masker.feed(0, b"out " + value[:12])
+    pieces += masker.feed(1, value[12:] + b" err\n")
+    pieces += masker.flush()
+    stdout = b"".join(p for s, p in pieces if s == 0)
+    stderr = b"".join(p for s, p in pieces if s == 1)
+    assert (stdout, stderr) == (b"out ***", b" err\n")
+
+
+def test_child_strings_cover_what_a_child_sees() -> None:
+    """child_strings: binary as sekret:b64 text and raw bytes, every JSON string leaf."""
+    import base64
+
+    from sekret.integrations.redaction import child_strings
+
+    raw = b"\x00\xffbinary-key-bytes"
+    strings = child_strings(SecretValue.of(raw))
+    assert "sekret:b64:" + base64.b64encode(raw).decode() in strings
+    assert raw.decode("utf-8", "surrogateescape") in strings
+    dsn = sentinel_value("dsn")
+    found = child_strings(SecretValue.of({"dsn": dsn, "nested": [{"host": "db.internal"}]}))
+    assert dsn in found
+    assert "db.internal" in found

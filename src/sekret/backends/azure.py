@@ -225,6 +225,22 @@ class AzureBackend(Backend):
     """Azure Key Vault through the official SDK; see the module docstring."""
 
     scheme: ClassVar[str] = "azure"
+    credential_env: ClassVar[frozenset[str]] = frozenset(
+        {
+            "AZURE_CLIENT_ID",
+            "AZURE_CLIENT_SECRET",
+            "AZURE_TENANT_ID",
+            "AZURE_USERNAME",
+            "AZURE_PASSWORD",
+            "AZURE_CLIENT_CERTIFICATE_PATH",
+            "AZURE_FEDERATED_TOKEN_FILE",
+            "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+            "IDENTITY_ENDPOINT",
+            "IDENTITY_HEADER",
+            "MSI_ENDPOINT",
+            "MSI_SECRET",
+        }
+    )  # azure-identity's DefaultAzureCredential (see Backend.credential_env)
     capabilities = Capability.full() & ~Capability.CAS
     max_value_bytes = MAX_STORED_BYTES
 

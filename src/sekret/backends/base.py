@@ -57,11 +57,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ABSENT",
+    "CORE_CREDENTIAL_ENV",
     "DEFAULT_RECOVERY_DAYS",
     "Backend",
     "Capability",
     "check_expected_version",
     "check_stage_holder",
+    "is_credential_env",
     "move_label",
     "require",
 ]
@@ -70,6 +72,32 @@ ABSENT: Final = ""
 """``expected_version=ABSENT``: the write must create the secret (it must not exist)."""
 
 DEFAULT_RECOVERY_DAYS: Final = 30
+
+CORE_CREDENTIAL_ENV: Final = frozenset(
+    {
+        "SEKRET_MASTER_KEY",
+        "SEKRET_PASSPHRASE",
+        "SEKRET_KEY_FILE",
+        "SEKRET_BACKUP_KEY_FILE",
+        "SEKRET_AUDIT_KEY",
+        "SEKRET_AUDIT_KEY_FILE",
+    }
+)
+"""sekret's own key material: never handed to a child process (``sekret run``/``export``).
+
+Any other ``SEKRET_*`` variable whose name says key, passphrase, password,
+token or secret counts too (``is_credential_env``).
+"""
+
+_CREDENTIAL_WORDS: Final = ("KEY", "PASSPHRASE", "PASSWORD", "TOKEN", "SECRET", "CREDENTIAL")
+
+
+def is_credential_env(variable: str) -> bool:
+    """True for sekret's own key material (``CORE_CREDENTIAL_ENV`` or a ``SEKRET_*KEY*``...)."""
+    if variable in CORE_CREDENTIAL_ENV:
+        return True
+    upper = variable.upper()
+    return upper.startswith("SEKRET_") and any(w in upper[7:] for w in _CREDENTIAL_WORDS)
 
 
 class Capability(enum.Flag):
@@ -168,6 +196,16 @@ class Backend:
     scheme: ClassVar[str] = ""
     capabilities: Capability = Capability.READ
     max_value_bytes: int = MAX_VALUE_BYTES
+    credential_env: ClassVar[frozenset[str]] = frozenset()
+    """Environment variables this backend (or its SDK) reads credentials from.
+
+    ``sekret run`` removes them from the child's environment; list every one
+    the SDK's default credential chain consults, secret or not.
+    """
+
+    def consumed_env(self) -> frozenset[str]:
+        """The credential variables this instance used (default: ``credential_env``)."""
+        return self.credential_env
 
     # -- construction ------------------------------------------------------
     @classmethod

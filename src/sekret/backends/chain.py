@@ -98,6 +98,10 @@ class ChainBackend(Backend):
             self.members[write].max_value_bytes if write is not None else self.max_value_bytes
         )
 
+    def consumed_env(self) -> frozenset[str]:
+        """Every member's credential variables."""
+        return frozenset().union(*(m.consumed_env() for m in self.members))
+
     @classmethod
     def from_url(
         cls,

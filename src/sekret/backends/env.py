@@ -162,10 +162,13 @@ class EnvBackend(Backend):
                             merged[binding.key] = binding.value
             except FileNotFoundError:
                 continue
-            except UnicodeDecodeError as exc:
-                raise ConfigurationError(f"{path}: the .env file is not UTF-8 text") from exc
+            except UnicodeDecodeError:
+                pass  # raised below, outside the handler: the error's .object is file content
             except OSError as exc:
                 raise ConfigurationError(f"{path}: cannot read ({exc.strerror})") from exc
+            else:
+                continue
+            raise ConfigurationError(f"{path}: the .env file is not UTF-8 text")
         return merged
 
     def _lookup(self, variable: str) -> str | None:

@@ -249,6 +249,13 @@ class GcpBackend(Backend):
     """Google Secret Manager through the official SDK; see the module docstring."""
 
     scheme: ClassVar[str] = "gcp"
+    credential_env: ClassVar[frozenset[str]] = frozenset(
+        {
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            "CLOUDSDK_AUTH_ACCESS_TOKEN",
+            "GOOGLE_OAUTH_ACCESS_TOKEN",
+        }
+    )  # google-auth's default credentials (see Backend.credential_env)
     capabilities = Capability.full() & ~Capability.CAS
     max_value_bytes = MAX_PAYLOAD
 

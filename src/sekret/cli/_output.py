@@ -128,6 +128,7 @@ def metadata_pairs(pairs: Iterable[str]) -> Mapping[str, str]:
     for pair in pairs:
         key, sep, val = pair.partition("=")
         if not sep or not key:
-            raise ValueError(f"expected KEY=VALUE, got {pair[:40]!r}")
+            # never echo it: a value typed here by mistake must not reach the terminal log
+            raise ValueError(f"expected KEY=VALUE, got an argument of {len(pair)} characters")
         out[key] = val
     return out

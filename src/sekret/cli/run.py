@@ -4,52 +4,63 @@
 and starts the command with them set as environment variables (they win
 over variables already set). It never prints a value. The child's exit
 code is sekret's; a child killed by signal N gives 128+N (like a shell).
-SIGTERM, SIGINT, SIGHUP, SIGUSR1 and SIGUSR2 received by sekret are
-forwarded to the child (a Ctrl-C in a terminal reaches both: the child may
-see SIGINT twice).
+Signals: see ``cli/_child.py`` (TERM, INT, HUP, QUIT, USR1, USR2 forwarded;
+TSTP/CONT stop and resume the child with sekret; on Linux the child dies
+with a SIGKILLed sekret).
 
-* ``--mask``: stdout and stderr are piped through a ``StreamMasker``, so a
-  value the child prints appears as ``***`` even when split across writes.
-  A tail that could be the start of a value is held until the next write,
-  ``--mask-timeout`` seconds, or the end of the stream.
+The child never receives the credentials sekret used: every variable the
+backend consumed (``Backend.consumed_env``) and sekret's key material
+(``SEKRET_MASTER_KEY``...) are removed unless kept with ``--keep-env NAME``;
+``--clean-env`` passes only PATH, HOME, LANG, TERM, TZ, USER and
+``--allow-env NAME``. A declared variable named like one of those
+credentials is not set either (warning) unless kept. The child is marked
+with ``SEKRET_RUN_ENVIRONMENT``: a sekret client inside it cannot open
+another environment.
+
+* ``--mask``: stdout and stderr are read through one ``SharedMasker``, so a
+  value the child prints appears as ``***`` even when split across writes or
+  between the two streams. Every string the child can see is registered:
+  the variable's text (``sekret:b64:...`` for binary values) and every string
+  inside a JSON value. A tail that could be the start of a value is held
+  until the next write, ``--mask-timeout`` seconds, or the end of the stream.
 * ``--watch``: every ``--interval`` seconds the current version of each
   secret is re-read from the backend; when one changed, the child gets
   SIGTERM, ``--grace`` seconds, then SIGKILL, and starts again with the new
-  values. The child exiting on its own ends ``run`` with its exit code.
+  values (same environment rules). The child exiting on its own ends ``run``
+  with its exit code.
 
-``export --format dotenv|json`` writes the same mapping to stdout or to
-``--output FILE`` (created 0600), warning on stderr when stdout is a terminal.
+``export --format dotenv|shell|docker|json|github`` writes the same mapping
+(``cli/_export.py``) to stdout or to ``--output FILE`` (``_files.write_private``:
+0600, atomic, never through a symlink), warning on stderr when stdout is a
+terminal; ``github`` appends to ``$GITHUB_ENV`` and prints ``::add-mask::``.
 
 The loaded values are also registered with the process-wide log Redactor.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import select
-import signal
-import subprocess
+import stat
 import sys
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
-from typing import IO, Any
+from urllib.parse import parse_qsl
 
 import click
 
+from sekret._files import check_owner, write_private
 from sekret._secrets import Secrets
 from sekret._values import Secret, SecretValue
+from sekret.backends.base import Backend, is_credential_env
 from sekret.backends.env import env_text
-from sekret.exceptions import SecretNotFound, SekretError
-from sekret.integrations.redaction import Redactor, StreamMasker, default_redactor
+from sekret.cli._child import FORWARDED, child_environment, run_child
+from sekret.cli._export import FORMATS, github_masks, render
+from sekret.exceptions import InsecurePath, SecretNotFound, SekretError
+from sekret.integrations.redaction import child_strings, default_redactor
 from sekret.manifest import Manifest, load_manifest
 
-__all__ = ["Resolved", "register", "resolve", "run_child"]
-
-FORWARDED = ("SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1", "SIGUSR2")
+__all__ = ["FORWARDED", "Resolved", "register", "render", "resolve", "run_child"]
 
 
 @dataclass
@@ -60,6 +71,16 @@ class Resolved:
     values: list[SecretValue] = field(default_factory=list, repr=False)
     versions: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    literals: set[str] = field(default_factory=set)  # env-file literals: not secrets
+
+    def strings(self) -> list[str]:
+        """Every secret string the child can see: the variables' text and JSON strings
+        inside (an env file's literal values are not secrets and are not masked)."""
+        out: list[str] = []
+        for value in self.values:
+            out += child_strings(value)
+        out += [v for k, v in self.variables.items() if k not in self.literals]
+        return out
 
 
 def resolve(secrets: Secrets, manifest: Manifest, *, fresh: bool = False) -> Resolved:
@@ -125,131 +146,54 @@ def _with_env_files(
     for path in env_files:
         layer = resolve_env_file(secrets, read_env_file(path), fresh=fresh)
         got.variables.update(layer.variables)
+        got.literals -= set(layer.variables)
+        got.literals |= layer.literals
         got.values.extend(layer.values)
         got.versions.update(layer.versions)
     return got
 
 
-# -- the child ----------------------------------------------------------------
-class _Pump(threading.Thread):
-    """Copies one pipe to one output stream through a StreamMasker."""
+def consumed_env(backend: Backend, url: str = "") -> frozenset[str]:
+    """The credential variables ``backend`` (through any wrapper, e.g. audit) consumed.
 
-    def __init__(self, source: IO[bytes], sink: IO[bytes], masker: StreamMasker, timeout: float):
-        super().__init__(daemon=True)
-        self.source, self.sink, self.masker, self.timeout = source, sink, masker, timeout
-
-    def _emit(self, data: bytes) -> None:
-        if data:
-            self.sink.write(data)
-            self.sink.flush()
-
-    def run(self) -> None:
-        fd = self.source.fileno()
-        try:
-            while True:
-                ready, _, _ = select.select([fd], [], [], self.timeout)
-                if not ready:
-                    self._emit(self.masker.flush())
-                    continue
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                self._emit(self.masker.feed(chunk))
-            self._emit(self.masker.flush())
-        except (OSError, ValueError):
-            pass  # the output went away (closed pipe); the child's exit code still counts
-        finally:
-            self.source.close()
-
-
-class _Child:
-    def __init__(
-        self,
-        argv: Sequence[str],
-        env: Mapping[str, str],
-        redactor: Redactor | None,
-        mask_timeout: float,
-        sinks: tuple[IO[bytes], IO[bytes]],
-    ) -> None:
-        piped = subprocess.PIPE if redactor is not None else None
-        self.proc = subprocess.Popen(list(argv), env=dict(env), stdout=piped, stderr=piped)
-        self.pumps: list[_Pump] = []
-        if redactor is not None:
-            for source, sink in zip((self.proc.stdout, self.proc.stderr), sinks, strict=True):
-                if source is not None:
-                    pump = _Pump(source, sink, StreamMasker(redactor), mask_timeout)
-                    pump.start()
-                    self.pumps.append(pump)
-
-    def wait(self, timeout: float | None) -> int | None:
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-        for pump in self.pumps:
-            pump.join()
-        return code
-
-    def stop(self, grace: float) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            if self.wait(grace) is None:
-                self.proc.kill()
-        self.wait(None)
-
-
-def run_child(
-    argv: Sequence[str],
-    env: Mapping[str, str],
-    *,
-    redactor: Redactor | None = None,
-    mask_timeout: float = 1.0,
-    watch: Callable[[], Mapping[str, str] | None] | None = None,
-    interval: float = 30.0,
-    grace: float = 10.0,
-    sinks: tuple[IO[bytes], IO[bytes]] | None = None,
-) -> int:
-    """Run ``argv`` with ``env``; return its exit code (128+N when killed by signal N).
-
-    ``redactor``: mask the child's output. ``watch``: called every ``interval``
-    seconds; a returned environment restarts the child with it.
+    ``url``: the backend URL it was built from; a ``*_env=VAR`` option there
+    (e.g. Vault AppRole's ``secret_id_env``) names a variable it read too.
     """
-    outputs = sinks or (sys.stdout.buffer, sys.stderr.buffer)
-    child = _Child(argv, env, redactor, mask_timeout, outputs)
-    lock = threading.RLock()  # the handler runs on the main thread, maybe inside the lock
-    stopping = threading.Event()  # SIGTERM/SIGINT received: never restart after it
+    seen = backend
+    while isinstance(getattr(seen, "inner", None), Backend):
+        seen = seen.inner  # type: ignore[attr-defined]
+    return seen.consumed_env() | _url_env_variables(url)
 
-    def forward(signum: int, frame: FrameType | None) -> None:
-        if signum in (signal.SIGTERM, signal.SIGINT):
-            stopping.set()
-        with lock:
-            if child.proc.poll() is None:
-                child.proc.send_signal(signum)
 
-    previous: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for name in FORWARDED:
-            sig = getattr(signal, name, None)
-            if sig is not None:
-                previous[sig] = signal.signal(sig, forward)
-    try:
-        while True:
-            code = child.wait(interval if watch is not None else None)
-            if code is not None:
-                return code if code >= 0 else 128 - code
-            new_env = watch() if watch is not None and not stopping.is_set() else None
-            if new_env is not None:
-                child.stop(grace)
-                if stopping.is_set():  # told to stop while restarting: do not start again
-                    code = child.proc.returncode
-                    return code if code >= 0 else 128 - code
-                with lock:
-                    child = _Child(argv, new_env, redactor, mask_timeout, outputs)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if child.proc.poll() is None:  # interrupted by an exception: do not orphan it
-            child.stop(grace)
+def _url_env_variables(url: str, depth: int = 0) -> frozenset[str]:
+    """Variables named by ``*_env`` options of a backend URL (and of chain members)."""
+    found: set[str] = set()
+    if depth > 4 or "?" not in url:
+        return frozenset()
+    for key, value in parse_qsl(url.split("?", 1)[1], keep_blank_values=False):
+        if key.endswith("_env") and value:
+            found.add(value)
+        for member in value.split(","):
+            if "://" in member:
+                found |= _url_env_variables(member, depth + 1)
+    return frozenset(found)
+
+
+def _credential_filter(
+    variables: dict[str, str], consumed: Collection[str], keep: Collection[str]
+) -> dict[str, str]:
+    """Drop (with a warning) declared variables that are named like a consumed credential."""
+    out: dict[str, str] = {}
+    for variable, text in variables.items():
+        if variable not in keep and (variable in consumed or is_credential_env(variable)):
+            click.echo(
+                f"warning: {variable} is a credential sekret itself uses; not passed on"
+                f" (--keep-env {variable} to pass it on purpose)",
+                err=True,
+            )
+            continue
+        out[variable] = text
+    return out
 
 
 # -- click ----------------------------------------------------------------------
@@ -294,6 +238,13 @@ _env_option = click.option(
     default=None,
     help="Environment (default: $SEKRET_ENV, then the manifest's default_environment).",
 )
+_keep_env_option = click.option(
+    "--keep-env",
+    "keep_env",
+    multiple=True,
+    metavar="NAME",
+    help="Pass this credential variable on anyway (repeatable); removed by default.",
+)
 
 
 @click.command(
@@ -333,6 +284,19 @@ _env_option = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Env file whose values may be sekret:// references (repeatable; later wins).",
 )
+@_keep_env_option
+@click.option(
+    "--clean-env",
+    is_flag=True,
+    help="Start from an empty environment plus PATH, HOME, LANG, TERM, TZ, USER.",
+)
+@click.option(
+    "--allow-env",
+    "allow_env",
+    multiple=True,
+    metavar="NAME",
+    help="With --clean-env: also pass this variable on (repeatable).",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_command(
     manifest_path: str | None,
@@ -344,6 +308,9 @@ def run_command(
     grace: float,
     allow_missing: bool,
     env_files: tuple[Path, ...],
+    keep_env: tuple[str, ...],
+    clean_env: bool,
+    allow_env: tuple[str, ...],
     command: tuple[str, ...],
 ) -> None:
     """Run COMMAND with the manifest's secrets as environment variables.
@@ -358,8 +325,27 @@ def run_command(
         manifest, secrets = _open(manifest_path, _environment(environment))
     with secrets:
         got = _resolved_or_fail(secrets, manifest, allow_missing, env_files)
+        url = (
+            manifest.environment(secrets.namespace.environment).backend
+            if manifest is not None
+            else ""
+        )
+        consumed = consumed_env(secrets.backend, url)
+        parent = dict(os.environ)
+
+        def environ(variables: dict[str, str]) -> dict[str, str]:
+            return child_environment(
+                parent,
+                _credential_filter(variables, consumed, keep_env),
+                consumed=consumed,
+                environment=secrets.namespace.environment,
+                keep=keep_env,
+                clean=clean_env,
+                allow=allow_env,
+            )
+
         redactor = default_redactor()
-        redactor.register(got.values)
+        redactor.register(got.strings())
         versions = dict(got.versions)
 
         def check() -> dict[str, str] | None:
@@ -380,13 +366,13 @@ def run_command(
             click.echo(f"sekret: {', '.join(changed)} rotated; restarting", err=True)
             versions.clear()
             versions.update(fresh.versions)
-            redactor.register(fresh.values)
-            return {**os.environ, **fresh.variables}
+            redactor.register(fresh.strings())
+            return environ(fresh.variables)
 
         try:
             code = run_child(
                 command,
-                {**os.environ, **got.variables},
+                environ(got.variables),
                 redactor=redactor if mask else None,
                 mask_timeout=mask_timeout,
                 watch=check if watch else None,
@@ -400,24 +386,22 @@ def run_command(
     click.get_current_context().exit(code)
 
 
-def _dotenv_line(variable: str, value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
-    return f"{variable}='{escaped}'\n"
-
-
-def render(variables: Mapping[str, str], fmt: str) -> str:
-    """The mapping as a ``.env`` file or a JSON object."""
-    if fmt == "json":
-        return json.dumps(dict(sorted(variables.items())), indent=2) + "\n"
-    return "".join(_dotenv_line(k, v) for k, v in sorted(variables.items()))
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` with mode 0600 (also when the file already existed)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def _append_github_env(path: Path, text: str) -> None:
+    """Append to the runner's ``$GITHUB_ENV`` (which must exist), never through a symlink."""
     try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, text.encode("utf-8"))
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        if os.path.islink(path):
+            raise InsecurePath(f"$GITHUB_ENV {path} is a symbolic link; refusing it") from None
+        raise click.ClickException(f"$GITHUB_ENV {path} cannot be opened: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InsecurePath(f"$GITHUB_ENV {path} is not a regular file")
+        check_owner(st, path, what="$GITHUB_ENV")
+        view = memoryview(text.encode("utf-8"))
+        while view:
+            view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
 
@@ -426,31 +410,59 @@ def write_private(path: Path, text: str) -> None:
 @_manifest_option
 @_env_option
 @click.option(
-    "--format", "fmt", type=click.Choice(["dotenv", "json"]), default="dotenv", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="dotenv",
+    show_default=True,
+    help="dotenv, shell (set -a; . FILE or eval), docker (--env-file), json,"
+    " github (appends to $GITHUB_ENV and prints ::add-mask::).",
 )
 @click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Write to this file (mode 0600) instead of stdout.",
+    help="Write to this file (mode 0600, replaced atomically) instead of stdout.",
 )
 @click.option("--allow-missing", is_flag=True, help="Skip declared secrets that are missing.")
+@_keep_env_option
 def export_command(
     manifest_path: str | None,
     environment: str | None,
     fmt: str,
     output: Path | None,
     allow_missing: bool,
+    keep_env: tuple[str, ...],
 ) -> None:
-    """Write the manifest's variables (for local development) as dotenv or JSON."""
+    """Write the manifest's variables (for local development, containers or CI)."""
     manifest, secrets = _open(manifest_path, _environment(environment))
     with secrets:
         got = _resolved_or_fail(secrets, manifest, allow_missing)
-    text = render(got.variables, fmt)
+        url = manifest.environment(secrets.namespace.environment).backend
+        consumed = consumed_env(secrets.backend, url)
+        variables = _credential_filter(got.variables, consumed, keep_env)
+    try:
+        text = render(variables, fmt)
+    except SekretError as exc:
+        raise click.ClickException(str(exc)) from None
+    if fmt == "github":
+        target = output or Path(os.environ.get("GITHUB_ENV", ""))
+        if not str(target) or str(target) == ".":
+            raise click.UsageError("--format github needs $GITHUB_ENV (set by Actions) or --output")
+        if sys.stdout.isatty():  # not a runner's log: ::add-mask:: would show every value
+            click.echo("warning: stdout is a terminal; ::add-mask:: lines not printed", err=True)
+        else:
+            click.echo(github_masks(variables), nl=False)  # the runner hides them first
+        if output is None:
+            _append_github_env(target, text)
+        else:
+            write_private(output, text.encode("utf-8"), what="export file")
+        click.echo(f"wrote {len(variables)} variable(s) to {target}", err=True)
+        return
     if output is not None:
-        write_private(output, text)
-        click.echo(f"wrote {len(got.variables)} variable(s) to {output} (mode 0600)", err=True)
+        write_private(output, text.encode("utf-8"), what="export file")
+        click.echo(f"wrote {len(variables)} variable(s) to {output} (mode 0600)", err=True)
         return
     if sys.stdout.isatty():
         click.echo("warning: writing secret values to a terminal", err=True)

@@ -26,6 +26,13 @@ pydantic reports the required field; any other error (denied, unavailable)
 is raised. Reads go through the client's cache each time a settings object
 is built, so ``reload(settings, secrets)`` after a rotation re-reads them.
 
+Validation errors are value-free: pydantic prints ``input_value=...`` in a
+``ValidationError`` (even for a ``SecretStr`` with a constraint), so the
+source turns on ``hide_input_in_errors`` for the settings class it fills
+(rebuilding its validator once) unless the class already sets it. Set it in
+``model_config`` yourself to make that explicit. ``ValidationError.errors()``
+still holds the inputs: use ``errors(include_input=False)`` when you log them.
+
 This module must never log or repr a value; the source's repr lists names only.
 """
 
@@ -48,7 +55,13 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource  # noqa: 
 if TYPE_CHECKING:
     from sekret._values import Secret
 
-__all__ = ["SekretField", "SekretSettingsSource", "reload", "sekret_fields"]
+__all__ = [
+    "SekretField",
+    "SekretSettingsSource",
+    "hide_inputs_in_errors",
+    "reload",
+    "sekret_fields",
+]
 
 S = TypeVar("S", bound=BaseSettings)
 SecretsSource = Secrets | Callable[[], Secrets]
@@ -100,10 +113,19 @@ def _plain(secret: Secret) -> Any:
     return value.text()
 
 
+def hide_inputs_in_errors(settings_cls: type[BaseSettings]) -> None:
+    """Make ``settings_cls``'s ``ValidationError`` messages value-free (once per class)."""
+    if settings_cls.model_config.get("hide_input_in_errors"):
+        return
+    settings_cls.model_config["hide_input_in_errors"] = True
+    settings_cls.model_rebuild(force=True)
+
+
 class SekretSettingsSource(PydanticBaseSettingsSource):
     """Fills marked fields from a ``Secrets`` client (or a callable returning one)."""
 
     def __init__(self, settings_cls: type[BaseSettings], secrets: SecretsSource) -> None:
+        hide_inputs_in_errors(settings_cls)
         super().__init__(settings_cls)
         self._secrets = secrets
         self.fields = sekret_fields(settings_cls)

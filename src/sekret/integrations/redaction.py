@@ -43,9 +43,12 @@ from sekret._values import SecretValue
 __all__ = [
     "MASK",
     "RedactingFilter",
+    "ByteMatcher",
     "RedactingProcessor",
     "Redactor",
+    "SharedMasker",
     "StreamMasker",
+    "child_strings",
     "default_redactor",
     "install_logging_filter",
     "secret_strings",
@@ -78,6 +81,26 @@ def secret_strings(value: SecretValue | str | bytes) -> list[str]:
     if value.kind == "json":
         with contextlib.suppress(ValueError):
             _collect(value.json(), found, secret_key=False)
+    return found
+
+
+def child_strings(value: SecretValue) -> list[str]:
+    """Every string a process given ``value`` as a variable can print (``sekret run --mask``).
+
+    The variable's text (``sekret:b64:...`` for binary values), the raw bytes
+    of a binary value (surrogate-escaped), and every string inside a JSON
+    value, under any key (a ``dsn`` is as secret as a ``password``).
+    """
+    from sekret.backends.env import env_text  # lazy: the env backend is not needed otherwise
+
+    found = [env_text(value)]
+    if value.kind == "bytes":
+        found.append(value.bytes().decode("utf-8", "surrogateescape"))
+        return found
+    found += secret_strings(value)
+    if value.kind == "json":
+        with contextlib.suppress(ValueError):
+            _collect(value.json(), found, secret_key=True)
     return found
 
 
@@ -349,38 +372,77 @@ class RedactingProcessor:
         return event_dict
 
 
-class StreamMasker:
-    """Masks values in a byte stream that arrives in arbitrary chunks (``sekret run --mask``).
+# -- byte streams (``sekret run --mask``) ----------------------------------------
+_FEW = 16  # up to this many values: one ``bytes.find`` per value (C speed, no setup)
+_TIERS = ((32, 8, 1 << 62), (16, 8, 32), (8, 4, 16))  # (shortest, q-gram, longest+1)
 
-    ``feed`` returns what is safe to emit now. Only a tail that could still be
-    the start of a value is held back (never more than the longest value less
-    one byte), so a value split across two writes is still masked; ``flush``
-    emits the held tail (at a timeout or at end of stream).
+
+class ByteMatcher:
+    """Finds every occurrence of a fixed set of byte strings, at a cost per byte that
+    does not grow with the number of strings.
+
+    Up to ``_FEW`` values: one ``bytes.find`` per value. Beyond: a sampled q-gram
+    index. Values of at least ``m`` bytes are grouped in tiers; in a tier every
+    value's first ``k = m - q + 1`` q-grams are indexed, and the buffer is sampled
+    every ``k`` bytes: an occurrence of a value covers exactly one sample point at
+    an indexed offset, so a set lookup per sample finds it and ``startswith``
+    confirms it. Values shorter than 8 bytes are found with ``bytes.find``.
     """
 
-    __slots__ = ("_by_first", "_max", "_pattern", "_tail", "redactor")
+    __slots__ = ("_by_first", "_few", "_tiers", "longest")
 
-    def __init__(self, redactor: Redactor) -> None:
-        self.redactor = redactor
-        self._tail = b""
-        self._pattern: re.Pattern[bytes] | None = None
+    def __init__(self, values: Iterable[bytes], *, few: int = _FEW) -> None:
+        """``few``: up to this many values, ``bytes.find`` per value (the benchmark sets 0)."""
+        ordered = sorted({v for v in values if v}, key=len, reverse=True)
+        self.longest = len(ordered[0]) if ordered else 0
         self._by_first: dict[int, list[bytes]] = {}
-        self._max = 0
+        for value in ordered:
+            self._by_first.setdefault(value[0], []).append(value)
+        self._tiers: list[tuple[int, int, dict[bytes, list[tuple[int, bytes]]]]] = []
+        if len(ordered) <= few:
+            self._few = ordered
+            return
+        self._few = [v for v in ordered if len(v) < _TIERS[-1][0]]
+        for low, q, high in _TIERS:
+            group = [v for v in ordered if low <= len(v) < high]
+            if not group:
+                continue
+            k = min(map(len, group)) - q + 1
+            index: dict[bytes, list[tuple[int, bytes]]] = {}
+            for value in group:
+                for offset in range(k):
+                    index.setdefault(value[offset : offset + q], []).append((offset, value))
+            self._tiers.append((q, k, index))
 
-    def _index(self) -> re.Pattern[bytes]:
-        pattern = self.redactor.bytes_pattern()
-        if pattern is not self._pattern:
-            self._pattern = pattern
-            self._by_first = {}
-            encoded = [v.encode("utf-8", "surrogateescape") for v in self.redactor.values()]
-            for value in encoded:
-                self._by_first.setdefault(value[0], []).append(value)
-            self._max = max(map(len, encoded), default=0)
-        return pattern
+    def spans(self, buf: bytes) -> list[tuple[int, int]]:
+        """``(start, end)`` of every occurrence, overlapping ones merged, in order."""
+        found: list[tuple[int, int]] = []
+        for value in self._few:
+            at = buf.find(value)
+            while at >= 0:
+                found.append((at, at + len(value)))
+                at = buf.find(value, at + 1)
+        for q, k, index in self._tiers:
+            for i in [i for i in range(0, len(buf) - q + 1, k) if buf[i : i + q] in index]:
+                for offset, value in index[buf[i : i + q]]:
+                    start = i - offset
+                    if start >= 0 and buf.startswith(value, start):
+                        found.append((start, start + len(value)))
+        if len(found) < 2:
+            return found
+        found.sort()
+        merged = [found[0]]
+        for start, end in found[1:]:
+            last_start, last_end = merged[-1]
+            if start < last_end:
+                merged[-1] = (last_start, max(last_end, end))
+            else:
+                merged.append((start, end))
+        return merged
 
-    def _hold_from(self, buf: bytes, pos: int) -> int:
+    def hold_from(self, buf: bytes, pos: int) -> int:
         """Where the longest suffix of ``buf[pos:]`` that is a proper value prefix starts."""
-        for start in range(max(pos, len(buf) - self._max + 1), len(buf)):
+        for start in range(max(pos, len(buf) - self.longest + 1), len(buf)):
             candidates = self._by_first.get(buf[start])
             if candidates:
                 suffix = buf[start:]
@@ -388,24 +450,120 @@ class StreamMasker:
                     return start
         return len(buf)
 
+    def mask(self, buf: bytes) -> bytes:
+        """``buf`` with every occurrence replaced by ``***``."""
+        return _masked(buf, self.spans(buf), 0, len(buf))
+
+
+_BMASK: Final = MASK.encode()
+
+
+def _masked(buf: bytes, spans: Sequence[tuple[int, int]], begin: int, end: int) -> bytes:
+    out: list[bytes] = []
+    pos = begin
+    for start, stop in spans:
+        out += (buf[pos:start], _BMASK)
+        pos = stop
+    out.append(buf[pos:end])
+    return b"".join(out)
+
+
+class SharedMasker:
+    """Masks values in several byte streams of one process (its stdout and stderr).
+
+    One matcher serves every stream. ``feed(stream, data)`` returns what is safe
+    to emit now, as ``(stream, bytes)`` pieces. A tail that could be the start
+    of a value is held back (at most the longest value less one byte); a value
+    whose start is held on one stream and whose rest arrives on another is
+    masked too (the ``***`` goes to the stream where it started). ``flush``
+    emits the held tails (at a timeout or at end of stream).
+    """
+
+    __slots__ = ("_matcher", "_pattern", "_tails", "redactor")
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+        self._tails: dict[int, bytes] = {}
+        self._pattern: re.Pattern[bytes] | None = None
+        self._matcher = ByteMatcher(())
+
+    def _index(self) -> ByteMatcher:
+        pattern = self.redactor.bytes_pattern()
+        if pattern is not self._pattern:  # the set of values changed
+            self._pattern = pattern
+            self._matcher = ByteMatcher(
+                v.encode("utf-8", "surrogateescape") for v in self.redactor.values()
+            )
+        return self._matcher
+
+    def pending(self, stream: int | None = None) -> int:
+        """How many bytes are held back (on ``stream``, or on all)."""
+        if stream is not None:
+            return len(self._tails.get(stream, b""))
+        return sum(map(len, self._tails.values()))
+
+    def _across(self, matcher: ByteMatcher, stream: int, data: bytes) -> tuple[list[Any], bytes]:
+        """A value started in another stream's held tail and continued in ``data``."""
+        out: list[tuple[int, bytes]] = []
+        for other, tail in list(self._tails.items()):
+            if other == stream or not tail:
+                continue
+            joined = tail + data[: matcher.longest]
+            cut = len(tail)
+            for start, end in matcher.spans(joined):
+                if start < cut < end:
+                    out.append((other, tail[:start] + _BMASK))
+                    self._tails[other] = b""
+                    data = data[end - cut :]
+                    break
+        return out, data
+
+    def feed(self, stream: int, data: bytes) -> list[tuple[int, bytes]]:
+        """The pieces of output that are safe to emit after ``data`` arrived on ``stream``."""
+        matcher = self._index()
+        held_elsewhere = any(tail for sid, tail in self._tails.items() if sid != stream)
+        out, data = self._across(matcher, stream, data) if held_elsewhere else ([], data)
+        buf = self._tails.get(stream, b"") + data
+        spans = matcher.spans(buf)
+        hold = matcher.hold_from(buf, 0)  # a matched value may be the start of a longer one
+        while spans and spans[-1][1] > hold:  # a match running into the held tail: hold it
+            hold = min(hold, spans.pop()[0])
+        out.append((stream, _masked(buf, spans, 0, hold)))
+        self._tails[stream] = buf[hold:]
+        return [piece for piece in out if piece[1]]
+
+    def flush(self, stream: int | None = None) -> list[tuple[int, bytes]]:
+        """Emit the held tails (of ``stream``, or of every stream), masked."""
+        matcher = self._index()
+        out: list[tuple[int, bytes]] = []
+        for sid in [stream] if stream is not None else list(self._tails):
+            tail = self._tails.pop(sid, b"")
+            if tail:
+                out.append((sid, matcher.mask(tail)))
+        return out
+
+
+class StreamMasker:
+    """Masks values in one byte stream that arrives in arbitrary chunks.
+
+    ``feed`` returns what is safe to emit now. Only a tail that could still be
+    the start of a value is held back (never more than the longest value less
+    one byte), so a value split across two writes is still masked; ``flush``
+    emits the held tail (at a timeout or at end of stream).
+    """
+
+    __slots__ = ("_shared",)
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._shared = SharedMasker(redactor)
+
     @property
     def pending(self) -> int:
         """How many bytes are held back."""
-        return len(self._tail)
+        return self._shared.pending()
 
     def feed(self, data: bytes) -> bytes:
-        buf = self._tail + data
-        pattern = self._index()
-        out: list[bytes] = []
-        pos = 0
-        for match in pattern.finditer(buf):
-            out += (buf[pos : match.start()], MASK.encode())
-            pos = match.end()
-        hold = self._hold_from(buf, pos)
-        out.append(buf[pos:hold])
-        self._tail = buf[hold:]
-        return b"".join(out)
+        return b"".join(piece for _, piece in self._shared.feed(0, data))
 
     def flush(self) -> bytes:
-        tail, self._tail = self._tail, b""
-        return self._index().sub(MASK.encode(), tail)
+        return b"".join(piece for _, piece in self._shared.flush())

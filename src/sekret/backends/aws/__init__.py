@@ -129,6 +129,24 @@ class AwsBackend(Backend):
     """AWS Secrets Manager. Thread-safe: one ``AwsClient`` (one botocore client), shared."""
 
     scheme: ClassVar[str] = "aws"
+    credential_env: ClassVar[frozenset[str]] = frozenset(
+        {
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_SECURITY_TOKEN",
+            "AWS_PROFILE",
+            "AWS_DEFAULT_PROFILE",
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "AWS_ROLE_ARN",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_ROLE_SESSION_NAME",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+        }
+    )  # botocore's default credential chain (see Backend.credential_env)
     capabilities = Capability.full() | Capability.BATCH_READ
     max_value_bytes: int = MAX_VALUE_BYTES
 

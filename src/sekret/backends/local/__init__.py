@@ -184,6 +184,9 @@ class LocalBackend(Backend):
     """The embedded store: versions "1", "2", ... per secret, every value sealed."""
 
     scheme: ClassVar[str] = "local"
+    credential_env: ClassVar[frozenset[str]] = frozenset(
+        {"SEKRET_MASTER_KEY", "SEKRET_PASSPHRASE", "SEKRET_KEY_FILE"}
+    )  # the master key's sources (see Backend.credential_env)
     capabilities = Capability.full() | Capability.BATCH_READ
 
     def __init__(

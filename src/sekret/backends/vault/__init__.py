@@ -224,6 +224,19 @@ class VaultBackend(Backend):
     """
 
     scheme: ClassVar[str] = "vault"
+    credential_env: ClassVar[frozenset[str]] = frozenset(
+        {
+            "VAULT_TOKEN",
+            "BAO_TOKEN",
+            "VAULT_ROLE_ID",
+            "VAULT_SECRET_ID",
+            "BAO_ROLE_ID",
+            "BAO_SECRET_ID",
+            "VAULT_CLIENT_KEY",
+            "BAO_CLIENT_KEY",
+            "VAULT_TOKEN_FILE",
+        }
+    )  # read by sekret run to keep them from the child (see Backend.credential_env)
 
     def __init__(
         self,

@@ -1,0 +1,267 @@
+"""The child process of ``sekret run``: its environment, its signals, its masked output.
+
+* ``child_environment``: what the child inherits. Never the credentials
+  sekret used to open the backend (``Backend.consumed_env()``, e.g.
+  ``VAULT_TOKEN``, ``AWS_SECRET_ACCESS_KEY``) nor sekret's own key material
+  (``SEKRET_MASTER_KEY``...; ``backends.base.is_credential_env``), unless kept
+  by name (``--keep-env``). ``clean`` starts from nothing but an allow-list.
+  ``SEKRET_RUN_ENVIRONMENT`` marks the child: a sekret client built inside it
+  refuses to open any other environment (``sekret._names``).
+* ``run_child``: starts the command, forwards signals (TERM, INT, HUP, QUIT,
+  USR1, USR2; TSTP stops the child and then sekret, CONT resumes both), and on
+  Linux sets a parent-death signal so a SIGKILLed sekret never leaves the
+  child running (checked against the race where sekret died before the
+  child's ``prctl``).
+* ``--mask``: one thread reads both pipes and feeds one ``SharedMasker``, so
+  a value split across writes, or across stdout and stderr, is still masked.
+
+This module must never print, log or store a value outside the child's
+environment mapping.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from types import FrameType
+from typing import IO, Any, Final
+
+from sekret._names import RUN_ENVIRONMENT_VARIABLE
+from sekret.backends.base import is_credential_env
+from sekret.integrations.redaction import Redactor, SharedMasker
+
+__all__ = ["CLEAN_ENV_ALLOW", "FORWARDED", "child_environment", "run_child"]
+
+FORWARDED: Final = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+CLEAN_ENV_ALLOW: Final = ("PATH", "HOME", "LANG", "TERM", "TZ", "USER")
+_PR_SET_PDEATHSIG: Final = 1
+_DEATH_SIGNAL: Final = int(getattr(signal, "SIGKILL", 9))  # used on Linux only
+_STOPPING: Final = frozenset(
+    int(getattr(signal, name)) for name in ("SIGTERM", "SIGINT", "SIGQUIT") if hasattr(signal, name)
+)  # after one of these, --watch never starts the child again
+
+
+def child_environment(
+    parent: Mapping[str, str],
+    variables: Mapping[str, str],
+    *,
+    consumed: Collection[str],
+    environment: str,
+    keep: Collection[str] = (),
+    clean: bool = False,
+    allow: Collection[str] = (),
+) -> dict[str, str]:
+    """The child's environment: ``parent`` less every credential, plus ``variables``.
+
+    ``consumed``: the variables the backend read credentials from. ``keep``:
+    names kept on purpose. ``clean``: only ``CLEAN_ENV_ALLOW``, ``allow`` and
+    ``keep`` survive from ``parent``. The declared ``variables`` always win.
+    """
+    if clean:
+        allowed = {*CLEAN_ENV_ALLOW, *allow, *keep}
+        env = {k: v for k, v in parent.items() if k in allowed}
+    else:
+        kept = set(keep)
+        env = {
+            k: v
+            for k, v in parent.items()
+            if k in kept or not (k in consumed or is_credential_env(k))
+        }
+    env.update(variables)
+    env[RUN_ENVIRONMENT_VARIABLE] = environment
+    return env
+
+
+def _death_signal_preexec() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to SIGKILL the child when sekret dies (None elsewhere)."""
+    if not sys.platform.startswith("linux") or threading.current_thread() is not (
+        threading.main_thread()  # the death signal follows the creating *thread*
+    ):
+        return None
+    import ctypes  # lazy: only `sekret run` needs it
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, _DEATH_SIGNAL, 0, 0, 0)
+        if os.getppid() != parent:  # sekret died before prctl: the signal will never come
+            os.kill(os.getpid(), _DEATH_SIGNAL)
+
+    return preexec
+
+
+class _Pump(threading.Thread):
+    """Copies the child's stdout and stderr to two sinks through one ``SharedMasker``."""
+
+    def __init__(
+        self,
+        sources: Sequence[IO[bytes]],
+        sinks: Sequence[IO[bytes]],
+        masker: SharedMasker,
+        timeout: float,
+    ) -> None:
+        super().__init__(daemon=True)
+        self.sources, self.sinks, self.masker, self.timeout = sources, sinks, masker, timeout
+
+    def _emit(self, pieces: list[tuple[int, bytes]]) -> None:
+        for index, data in pieces:
+            sink = self.sinks[index]
+            sink.write(data)
+            sink.flush()
+
+    def run(self) -> None:
+        open_fds = {source.fileno(): i for i, source in enumerate(self.sources)}
+        held_since: dict[int, float] = {}
+        try:
+            while open_fds:
+                now = time.monotonic()
+                for index in [i for i, t in held_since.items() if now - t >= self.timeout]:
+                    self._emit(self.masker.flush(index))
+                    del held_since[index]
+                wait = min(
+                    (max(0.0, t + self.timeout - now) for t in held_since.values()), default=None
+                )
+                ready, _, _ = select.select(list(open_fds), [], [], wait)
+                for fd in ready:
+                    index = open_fds[fd]
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        del open_fds[fd]
+                        self._emit(self.masker.flush(index))
+                        held_since.pop(index, None)
+                        continue
+                    self._emit(self.masker.feed(index, chunk))
+                    for i in range(len(self.sources)):
+                        if not self.masker.pending(i):
+                            held_since.pop(i, None)
+                        elif i == index:  # a new tail: its --mask-timeout starts now
+                            held_since[i] = time.monotonic()
+            self._emit(self.masker.flush())
+        except (OSError, ValueError):
+            pass  # the output went away (closed pipe); the child's exit code still counts
+        finally:
+            for source in self.sources:
+                source.close()
+
+
+class _Child:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        redactor: Redactor | None,
+        mask_timeout: float,
+        sinks: tuple[IO[bytes], IO[bytes]],
+    ) -> None:
+        piped = subprocess.PIPE if redactor is not None else None
+        self.proc = subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            stdout=piped,
+            stderr=piped,
+            preexec_fn=_death_signal_preexec(),
+        )
+        self.pump: _Pump | None = None
+        if redactor is not None and self.proc.stdout is not None and self.proc.stderr is not None:
+            self.pump = _Pump(
+                (self.proc.stdout, self.proc.stderr), sinks, SharedMasker(redactor), mask_timeout
+            )
+            self.pump.start()
+
+    def wait(self, timeout: float | None) -> int | None:
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        if self.pump is not None:
+            self.pump.join()
+        return code
+
+    def stop(self, grace: float) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            if self.wait(grace) is None:
+                self.proc.kill()
+        self.wait(None)
+
+    def signal(self, signum: int) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signum)
+
+
+def _exit_status(code: int) -> int:
+    return code if code >= 0 else 128 - code
+
+
+def run_child(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    redactor: Redactor | None = None,
+    mask_timeout: float = 1.0,
+    watch: Callable[[], Mapping[str, str] | None] | None = None,
+    interval: float = 30.0,
+    grace: float = 10.0,
+    sinks: tuple[IO[bytes], IO[bytes]] | None = None,
+) -> int:
+    """Run ``argv`` with ``env``; return its exit code (128+N when killed by signal N).
+
+    ``redactor``: mask the child's output. ``watch``: called every ``interval``
+    seconds; a returned environment restarts the child with it.
+    """
+    outputs = sinks or (sys.stdout.buffer, sys.stderr.buffer)
+    child = _Child(argv, env, redactor, mask_timeout, outputs)
+    lock = threading.RLock()  # the handler runs on the main thread, maybe inside the lock
+    stopping = threading.Event()  # SIGTERM/SIGINT/SIGQUIT received: never restart after it
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        if signum in _STOPPING:
+            stopping.set()
+        with lock:
+            child.signal(signum)
+
+    def suspend(signum: int, frame: FrameType | None) -> None:
+        with lock:
+            child.signal(signal.SIGTSTP)
+        os.kill(os.getpid(), signal.SIGSTOP)  # stop sekret too, as a shell job would
+
+    def resume(signum: int, frame: FrameType | None) -> None:
+        with lock:
+            child.signal(signal.SIGCONT)
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        handlers = {name: forward for name in FORWARDED} | {"SIGTSTP": suspend, "SIGCONT": resume}
+        for name, handler in handlers.items():
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                previous[sig] = signal.signal(sig, handler)
+    try:
+        while True:
+            code = child.wait(interval if watch is not None else None)
+            if code is not None:
+                return _exit_status(code)
+            new_env = watch() if watch is not None and not stopping.is_set() else None
+            if new_env is not None:
+                child.stop(grace)
+                if stopping.is_set():  # told to stop while restarting: do not start again
+                    return _exit_status(child.proc.returncode)
+                with lock:
+                    child = _Child(argv, new_env, redactor, mask_timeout, outputs)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if child.proc.poll() is None:  # interrupted by an exception: do not orphan it
+            child.stop(grace)
