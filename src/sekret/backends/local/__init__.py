@@ -82,6 +82,7 @@ from sekret.backends.local._rows import utcnow as utcnow
 from sekret.backends.local._rows import version_number as _version_number
 from sekret.backends.local._schema import FORMAT as FORMAT
 from sekret.backends.local._schema import LIST as _LIST
+from sekret.backends.local._schema import LIST_FROM as _LIST_FROM
 from sekret.backends.local._schema import MODE_KEY as MODE_KEY
 from sekret.backends.local._schema import MODE_PASSPHRASE as MODE_PASSPHRASE
 from sekret.backends.local._schema import READ_BY_STAGE as _READ_BY_STAGE
@@ -445,15 +446,13 @@ class LocalBackend(Backend):
         if page_token is not None and not isinstance(page_token, str):
             raise InvalidValue("page_token must be a str from a previous page")
         # Names are ASCII, so every name starting with prefix sorts below prefix + U+007F.
-        params = (
-            prefix,
-            prefix + "\x7f",
-            page_token or "",
-            int(include_deleted),
-            self._now_us(),
-            page_size + 1,
-        )
-        rows = self._query(_LIST, params)
+        # One lower bound: the token when it sorts after the prefix (strictly after it).
+        if page_token is not None and page_token >= prefix:
+            sql, low = _LIST, page_token
+        else:
+            sql, low = _LIST_FROM, prefix
+        params = (low, prefix + "\x7f", int(include_deleted), self._now_us(), page_size + 1)
+        rows = self._query(sql, params)
         more = len(rows) > page_size
         items = [
             SecretInfo(

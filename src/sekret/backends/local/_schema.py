@@ -26,6 +26,7 @@ from sekret.exceptions import ConfigurationError, IntegrityError
 __all__ = [
     "FORMAT",
     "LIST",
+    "LIST_FROM",
     "MODE_KEY",
     "MODE_PASSPHRASE",
     "READ_BY_STAGE",
@@ -105,11 +106,21 @@ VERSIONS: Final = (
     " FROM secrets s LEFT JOIN versions v ON v.name = s.name"
     " WHERE s.name = ?1 ORDER BY v.version"
 )
+# Keyset pagination: one lower bound (the prefix, or the page token when it
+# sorts after it) so every page is one seek on the primary key, never a scan
+# from the start of the prefix (two lower bounds on one column let SQLite seek
+# on only one of them).
 LIST: Final = (
     "SELECT name, created, updated, current, purge_at FROM secrets"
-    " WHERE name >= ?1 AND name < ?2 AND name > ?3"
-    " AND (purge_at IS NULL OR (?4 AND purge_at > ?5))"
-    " ORDER BY name LIMIT ?6"
+    " WHERE name > ?1 AND name < ?2"
+    " AND (purge_at IS NULL OR (?3 AND purge_at > ?4))"
+    " ORDER BY name LIMIT ?5"
+)
+LIST_FROM: Final = (
+    "SELECT name, created, updated, current, purge_at FROM secrets"
+    " WHERE name >= ?1 AND name < ?2"
+    " AND (purge_at IS NULL OR (?3 AND purge_at > ?4))"
+    " ORDER BY name LIMIT ?5"
 )
 SYNC_STAGES: Final = (
     "UPDATE versions SET stages = (SELECT group_concat(t.stage, ' ') FROM stages t"
