@@ -500,9 +500,10 @@ class LocalBackend(Backend):
 
         return self._write(
             lambda conn, now: add_version(
-                self,
                 conn,
                 now,
+                sealer=self._sealer,
+                backend=self.describe(),
                 name=name,
                 value=value,
                 stage_list=stage_list,
@@ -525,9 +526,9 @@ class LocalBackend(Backend):
 
         self._write(
             lambda conn, now: move_label(
-                self,
                 conn,
                 now,
+                backend=self.describe(),
                 name=name,
                 stage=stage,
                 version=version,

@@ -14,17 +14,15 @@ stored version, or put a value or a key in an error.
 from __future__ import annotations
 
 import sqlite3
-from typing import TYPE_CHECKING
 
 from sekret import _sealing
-from sekret._values import CURRENT, PREVIOUS, SecretValue, VersionInfo
-from sekret.backends.local._errors import check_expected
+from sekret._values import CURRENT, SecretValue, VersionInfo
+from sekret.backends.base import check_expected_version, check_stage_holder
+from sekret.backends.base import move_label as move_in_map
+from sekret.backends.local._errors import gone, no_version, not_found
 from sekret.backends.local._rows import NO_LIMIT, from_us, metadata_of, stage_set, version_number
 from sekret.backends.local._schema import SYNC_CURRENT, SYNC_STAGES
 from sekret.exceptions import Conflict, InvalidValue
-
-if TYPE_CHECKING:
-    from sekret.backends.local import LocalBackend
 
 __all__ = ["add_version", "info", "move", "move_label", "secret_row", "stage_of", "sync"]
 
@@ -44,21 +42,23 @@ def stage_of(conn: sqlite3.Connection, name: str, stage: str) -> int | None:
     return None if row is None else int(row[0])
 
 
+_UPSERT_STAGE = (
+    "INSERT INTO stages (name, stage, version) VALUES (?, ?, ?)"
+    " ON CONFLICT (name, stage) DO UPDATE SET version = excluded.version"
+)
+
+
 def move(conn: sqlite3.Connection, name: str, stage: str, version: int | None) -> None:
-    """Move one label (the caller syncs the copies with ``sync``)."""
-    old = stage_of(conn, name, stage)
-    if version is None:
-        conn.execute("DELETE FROM stages WHERE name = ? AND stage = ?", (name, stage))
-        return
-    if old == version:
-        return
-    upsert = (
-        "INSERT INTO stages (name, stage, version) VALUES (?, ?, ?)"
-        " ON CONFLICT (name, stage) DO UPDATE SET version = excluded.version"
-    )
-    conn.execute(upsert, (name, stage, version))
-    if stage == CURRENT and old is not None:
-        conn.execute(upsert, (name, PREVIOUS, old))
+    """Move one label by the shared rule (``base.move_label``); the caller then ``sync``s."""
+    rows = conn.execute("SELECT stage, version FROM stages WHERE name = ?", (name,)).fetchall()
+    before = {s: str(v) for s, v in rows}
+    after = dict(before)
+    move_in_map(after, stage, None if version is None else str(version))
+    for label in before.keys() - after.keys():
+        conn.execute("DELETE FROM stages WHERE name = ? AND stage = ?", (name, label))
+    for label, held in after.items():
+        if before.get(label) != held:
+            conn.execute(_UPSERT_STAGE, (name, label, int(held)))
 
 
 def sync(conn: sqlite3.Connection, name: str, now: int) -> None:
@@ -76,10 +76,11 @@ def info(conn: sqlite3.Connection, name: str, number: int) -> VersionInfo:
 
 
 def add_version(
-    store: LocalBackend,
     conn: sqlite3.Connection,
     now: int,
     *,
+    sealer: _sealing.Sealer,
+    backend: str,
     name: str,
     value: SecretValue,
     stage_list: list[str],
@@ -87,13 +88,23 @@ def add_version(
     token: str | None,
     meta_text: str | None,
 ) -> VersionInfo:
-    """``write``'s transaction: the earlier version for a repeated token, else a new one."""
+    """``write``'s transaction: the earlier version for a repeated token, else a new one.
+
+    ``sealer`` seals the new version; ``backend`` (the store's ``describe()``)
+    goes into errors.
+    """
     row = secret_row(conn, name)
     if row is not None and row[2] is not None:
-        raise store._gone(name, row[2])
-    current = None if row is None else stage_of(conn, name, CURRENT)
+        raise gone(name, row[2], from_us(now), backend)
     if expected_version is not None:
-        check_expected(name, row is not None, current, expected_version, store.describe())
+        current = None if row is None else stage_of(conn, name, CURRENT)
+        check_expected_version(
+            name,
+            expected_version,
+            exists=row is not None,
+            current=None if current is None else str(current),
+            backend=backend,
+        )
     if row is not None and token is not None:
         found = conn.execute(
             "SELECT version, content_type, sealed FROM versions WHERE name = ? AND token = ?",
@@ -101,13 +112,13 @@ def add_version(
         ).fetchone()
         if found is not None:
             number, ctype, sealed = found
-            plain = store._sealer.open(sealed, name=name, uid=row[0], version=number, ctype=ctype)
+            plain = sealer.open(sealed, name=name, uid=row[0], version=number, ctype=ctype)
             if SecretValue.from_stored(plain, ctype, max_bytes=NO_LIMIT) != value:
                 raise Conflict(
                     f"secret {name!r}: token already used for a different value",
                     name=name,
                     version=str(number),
-                    backend=store.describe(),
+                    backend=backend,
                 )
             return info(conn, name, number)
     if row is None:
@@ -119,7 +130,7 @@ def add_version(
     else:
         uid, number = row[0], row[1] + 1
         conn.execute("UPDATE secrets SET counter = ? WHERE name = ?", (number, name))
-    sealed = store._sealer.seal(
+    sealed = sealer.seal(
         value.bytes(), name=name, uid=uid, version=number, ctype=value.content_type
     )
     conn.execute(
@@ -134,17 +145,24 @@ def add_version(
 
 
 def move_label(
-    store: LocalBackend,
     conn: sqlite3.Connection,
     now: int,
     *,
+    backend: str,
     name: str,
     stage: str,
     version: str | None,
     expected_version: str | None,
 ) -> None:
-    """``move_stage``'s transaction: check the version and the holder, move, sync."""
-    store._live(conn, name)
+    """``move_stage``'s transaction: check the version and the holder, move, sync.
+
+    ``backend`` (the store's ``describe()``) goes into errors.
+    """
+    row = secret_row(conn, name)
+    if row is None:
+        raise not_found(name, backend)
+    if row[2] is not None:
+        raise gone(name, row[2], from_us(now), backend)
     number = None if version is None else version_number(version)
     if version is not None and (
         number is None
@@ -153,16 +171,11 @@ def move_label(
         ).fetchone()
         is None
     ):
-        raise store._no_version(name, version, None)
+        raise no_version(name, version, None, backend)
     holder = stage_of(conn, name, stage)
-    if expected_version is not None and (None if holder is None else str(holder)) != (
-        expected_version or None
-    ):
-        raise Conflict(
-            f"secret {name!r}: stage {stage!r} is not on version {expected_version!r}",
-            name=name,
-            backend=store.describe(),
-        )
+    check_stage_holder(
+        name, stage, None if holder is None else str(holder), expected_version, backend=backend
+    )
     if stage == CURRENT and number is None:
         raise InvalidValue("the current stage cannot be removed, only moved")
     move(conn, name, stage, number)
