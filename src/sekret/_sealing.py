@@ -34,7 +34,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from sekret._files import read_private, write_private
+from sekret._files import check_folder, read_private, write_private
 from sekret.exceptions import ConfigurationError, DecryptionError, WrongMasterKey
 
 __all__ = [
@@ -93,12 +93,14 @@ def check_key_bytes(key: object, *, source: str) -> bytes:
 
 def read_key_file(path: Path) -> bytes:
     """The key in ``path``; refuses a missing file, a symlink, another owner's file and
-    one open to group or others (``sekret._files.read_private``)."""
+    one open to group or others (``sekret._files.read_private``), and one in a
+    folder another account could swap it in (``check_folder``)."""
     if not os.path.lexists(path):
         raise ConfigurationError(
             f"key file {path} does not exist; pass key_file=, set SEKRET_MASTER_KEY,"
             " or run `sekret init`"
         )
+    check_folder(Path(path).absolute().parent, what="key file")
     data = read_private(path, what="key file", limit=4096, key=True)
     return decode_key(data, source=f"key file {path}")
 

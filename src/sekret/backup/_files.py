@@ -17,17 +17,42 @@ from __future__ import annotations
 import os
 import secrets as _random
 import sqlite3
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote
 
-from sekret._files import write_private
-from sekret.exceptions import ConfigurationError, Conflict, IntegrityError
+from sekret._files import check_folder, check_owner, write_private
+from sekret.exceptions import ConfigurationError, Conflict, InsecurePath, IntegrityError
 
 
 def write_atomic(path: Path, data: bytes, *, overwrite: bool) -> None:
     """Write ``data`` to ``path`` (0600) atomically (``sekret._files.write_private``)."""
     write_private(path, data, what="backup", overwrite=overwrite)
+
+
+def open_backup_file(path: Path) -> BinaryIO:
+    """A backup opened for reading: never through a symlink, refused when another
+    account owns it or could swap it (its folder writable by others, no sticky bit)."""
+    check_folder(path.absolute().parent, what="backup")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise ConfigurationError(f"no backup at {path}") from None
+    except OSError as exc:
+        if os.path.islink(path):
+            raise InsecurePath(f"backup {path} is a symbolic link; refusing to follow it") from exc
+        raise ConfigurationError(f"backup {path} cannot be read: {exc.strerror}") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InsecurePath(f"backup {path} is not a regular file")
+        check_owner(st, path, what="backup")
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
 
 
 def _fsync_dir(path: Path) -> None:

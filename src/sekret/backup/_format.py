@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from sekret import _sealing
+from sekret.backup._files import open_backup_file
 from sekret.exceptions import ConfigurationError, IntegrityError, WrongMasterKey
 
 FORMAT: Final = 1
@@ -229,12 +230,8 @@ def open_backup(
 ) -> tuple[Path, Opened]:
     keys = KeySource.of(key, key_file, passphrase)
     where = Path(path).expanduser()
-    try:
-        raw = where.read_bytes()
-    except FileNotFoundError:
-        raise ConfigurationError(f"no backup at {where}") from None
-    except OSError as exc:
-        raise ConfigurationError(f"backup {where} cannot be read: {exc.strerror}") from exc
+    with open_backup_file(where) as handle:
+        raw = handle.read()
     header, head, sealed = _parse_header(where, raw)
     params = _header_kdf(header, where)
     if params is not None and keys.passphrase is None:

@@ -54,6 +54,7 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from sekret import _sealing
+from sekret._files import check_folder, check_owner
 from sekret._names import validate_name
 from sekret._values import (
     CONTENT_TYPES,
@@ -104,7 +105,7 @@ from sekret.exceptions import (
     VersionNotFound,
 )
 
-__all__ = ["LocalBackend", "default_key_file", "init_store"]
+__all__ = ["LocalBackend", "check_store_file", "default_key_file", "init_store"]
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
@@ -127,6 +128,22 @@ if hasattr(os, "register_at_fork"):
 # -- init -------------------------------------------------------------------
 
 
+def check_store_file(path: Path) -> None:
+    """Refuse a store another account could swap or controls (``InsecurePath``).
+
+    Its folder must belong to this user (or root) and not be writable by group
+    or others without the sticky bit; the file itself must be this user's (or
+    root's). Otherwise another account could replace the store and its key and
+    have the application read its values and seal new ones under its key.
+    """
+    check_folder(path.absolute().parent, what="store")
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise ConfigurationError(f"store {path} cannot be read: {exc.strerror}") from exc
+    check_owner(st, path, what="store")
+
+
 def init_store(
     path: str | Path,
     *,
@@ -144,6 +161,7 @@ def init_store(
     db = Path(path).expanduser()
     if passphrase is not None and key_file is not None:
         raise ConfigurationError("init_store takes key_file or passphrase, not both")
+    check_folder(db.absolute().parent, what="store")
     if db.exists() or db.is_symlink():
         raise Conflict(f"a file already exists at {db}; refusing to overwrite it with a new store")
     db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -216,6 +234,7 @@ class LocalBackend(Backend):
             raise ConfigurationError(f"no store at {self.path}; run `sekret init`")
         if not self.path.is_file():
             raise ConfigurationError(f"{self.path} is not a file; a store is one SQLite file")
+        check_store_file(self.path)
         if self.path.stat().st_size == 0:
             raise ConfigurationError(f"no store at {self.path} (empty file); run `sekret init`")
         try:
