@@ -149,19 +149,7 @@ def _kdf_doc(params: KdfParams | None) -> dict[str, Any]:
 
 
 def _check_kdf(params: KdfParams, where: Path) -> None:
-    n, r, p = params.n, params.r, params.p
-    ok = (
-        isinstance(n, int)
-        and 2**10 <= n <= 2**20
-        and n & (n - 1) == 0
-        and isinstance(r, int)
-        and 1 <= r <= 32
-        and 128 * n * r <= 2**28  # at most 256 MiB of memory, whatever a header says
-        and isinstance(p, int)
-        and 1 <= p <= 16
-        and len(params.salt) >= 16
-    )
-    if not ok:
+    if not params.usable():
         raise IntegrityError(f"backup {where} has unusable scrypt parameters")
 
 

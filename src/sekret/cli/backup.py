@@ -14,7 +14,6 @@ Nothing here prints a value or a key.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, cast
 
@@ -35,6 +34,7 @@ from sekret.backup import (
 from sekret.cli import _app
 from sekret.cli._app import CliState, pass_state
 from sekret.cli._output import table, to_json
+from sekret.cli.store import stdin_line
 
 __all__ = ["register"]
 
@@ -62,9 +62,7 @@ def _passphrase(confirm: bool) -> str:
             "Backup passphrase", hide_input=True, confirmation_prompt=confirm, err=True
         )
     else:
-        line = sys.stdin.readline()
-        text = line[:-1] if line.endswith("\n") else line
-        text = text.removesuffix("\r")
+        text = stdin_line("backup passphrase")
     if not text:
         raise click.UsageError("empty backup passphrase (none on stdin?)")
     return text

@@ -21,7 +21,7 @@ import click
 from sekret.cli import _app
 from sekret.cli._app import DEFAULT_STORE, CliState, pass_state
 
-__all__ = ["register", "store_location"]
+__all__ = ["register", "stdin_line", "store_location"]
 
 
 def store_location(state: CliState, path: Path | None) -> tuple[Path, Path | None]:
@@ -41,6 +41,17 @@ def store_location(state: CliState, path: Path | None) -> tuple[Path, Path | Non
     return Path(unquote(parts.netloc + parts.path)).expanduser().absolute(), key_file
 
 
+def stdin_line(what: str) -> str:
+    """One line of stdin without its line ending; a clear error when it is not UTF-8."""
+    try:
+        line = sys.stdin.readline()
+        line.encode("utf-8")  # stdin may decode with surrogateescape
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        raise click.UsageError(f"{what}: the line on stdin is not UTF-8 text") from None
+    text = line[:-1] if line.endswith("\n") else line
+    return text.removesuffix("\r")
+
+
 class _Passphrases:
     """Reads passphrases from a hidden prompt (terminal) or successive stdin lines."""
 
@@ -51,9 +62,7 @@ class _Passphrases:
         if self._interactive:
             text: str = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
         else:
-            line = sys.stdin.readline()
-            text = line[:-1] if line.endswith("\n") else line
-            text = text.removesuffix("\r")
+            text = stdin_line(prompt.lower())
         if not text:
             raise click.UsageError(f"{prompt.lower()}: empty passphrase (none on stdin?)")
         return text

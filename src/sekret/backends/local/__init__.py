@@ -45,6 +45,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import struct
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager, suppress
@@ -108,6 +109,16 @@ from sekret.exceptions import (
 __all__ = ["LocalBackend", "check_store_file", "default_key_file", "init_store"]
 
 T = TypeVar("T")
+# What a hand-damaged row raises while it is converted (wrong type, out of range).
+_DAMAGE = (
+    TypeError,
+    ValueError,
+    OverflowError,
+    OSError,
+    AttributeError,
+    RecursionError,
+    struct.error,
+)
 Clock = Callable[[], datetime]
 
 
@@ -372,6 +383,17 @@ class LocalBackend(Backend):
     def _malformed(self, name: str, number: int) -> IntegrityError:
         return malformed(name, number, self.path, self.describe())
 
+    def _damaged_row(self, name: str, number: object) -> IntegrityError:
+        """A row whose columns do not hold what the schema says (edited by hand)."""
+        which = f" version {number}" if type(number) is int else ""
+        return IntegrityError(
+            f"store {self.path} is damaged: the row of secret {name!r}{which} holds a value"
+            " of the wrong type or out of range",
+            name=name,
+            version=str(number) if type(number) is int else None,
+            backend=self.describe(),
+        )
+
     def read(self, name: str, *, version: str | None = None, stage: str | None = None) -> Secret:
         # The hot path: one statement, one AES-GCM open, memoised conversions.
         if name not in self._valid_names:
@@ -394,35 +416,35 @@ class LocalBackend(Backend):
         if row is None:
             raise self._not_found(name)
         uid, purge_at, number, created, ctype, meta, sealed, stages = row
-        if purge_at is not None:
-            raise self._gone(name, purge_at)
-        if number is None:
-            raise self._no_version(name, version, stage)
-        stage_set = self._stage_sets.get(stages)
-        if stage_set is None:
-            stage_set = _stage_set(stages)
-            if len(self._stage_sets) >= _MEMO_SIZE:
-                self._stage_sets.clear()
-            self._stage_sets[stages] = stage_set
-        if stage is not None and version is not None and stage not in stage_set:
-            raise self._no_version(name, version, stage)
-        plain = self._sealer.open(sealed, name=name, uid=uid, version=number, ctype=ctype)
-        kind = CONTENT_TYPES.get(ctype)
-        if kind is None:
-            raise self._malformed(name, number)
-        if meta is None:
-            metadata = _NO_METADATA
-        else:
-            try:
-                metadata = _metadata(meta)
-            except (ValueError, TypeError) as exc:
-                raise self._malformed(name, number) from exc
-        when = self._times.get(created)
-        if when is None:
-            when = _from_us(created)
-            if len(self._times) >= _MEMO_SIZE:
-                self._times.clear()
-            self._times[created] = when
+        try:
+            if purge_at is not None:
+                raise self._gone(name, purge_at)
+            if number is None:
+                raise self._no_version(name, version, stage)
+            if type(sealed) is not bytes or type(uid) is not bytes:
+                raise TypeError("sealed or uid is not a BLOB")
+            stage_set = self._stage_sets.get(stages)
+            if stage_set is None:
+                stage_set = _stage_set(stages)
+                if len(self._stage_sets) >= _MEMO_SIZE:
+                    self._stage_sets.clear()
+                self._stage_sets[stages] = stage_set
+            if stage is not None and version is not None and stage not in stage_set:
+                raise self._no_version(name, version, stage)
+            plain = self._sealer.open(sealed, name=name, uid=uid, version=number, ctype=ctype)
+            kind = CONTENT_TYPES.get(ctype)
+            if kind is None:
+                raise self._malformed(name, number)
+            metadata = _NO_METADATA if meta is None else _metadata(meta)
+            when = self._times.get(created)
+            if when is None:
+                when = _from_us(created)
+                if len(self._times) >= _MEMO_SIZE:
+                    self._times.clear()
+                self._times[created] = when
+        except _DAMAGE as exc:
+            # a hand-edited row: a column of the wrong type or out of range
+            raise self._damaged_row(name, number) from exc
         value = SecretValue(plain, kind, max_bytes=_NO_LIMIT)
         return Secret(name, str(number), value, stage_set, when, metadata)
 
@@ -442,13 +464,25 @@ class LocalBackend(Backend):
         rows = self._query(_VERSIONS, (name,))
         if not rows:
             raise self._not_found(name)
-        if rows[0][0] is not None:
-            raise self._gone(name, rows[0][0])
-        return [
-            VersionInfo(name, str(number), _stage_set(stages), _from_us(created), _metadata(meta))
-            for _, number, created, meta, stages in rows
-            if number is not None
-        ]
+        out = []
+        number = None
+        try:
+            if rows[0][0] is not None:
+                raise self._gone(name, rows[0][0])
+            for _, number, created, meta, stages in rows:
+                if number is not None:
+                    out.append(
+                        VersionInfo(
+                            name,
+                            str(number),
+                            _stage_set(stages),
+                            _from_us(created),
+                            _metadata(meta),
+                        )
+                    )
+        except _DAMAGE as exc:
+            raise self._damaged_row(name, number) from exc
+        return out
 
     def list(
         self,
@@ -473,18 +507,21 @@ class LocalBackend(Backend):
         params = (low, prefix + "\x7f", int(include_deleted), self._now_us(), page_size + 1)
         rows = self._query(sql, params)
         more = len(rows) > page_size
-        items = [
-            SecretInfo(
-                n,
-                created=_from_us(created),
-                updated=_from_us(updated),
-                current_version=None if current is None else str(current),
-                deleted=purge_at is not None,
-                recoverable_until=None if purge_at is None else _from_us(purge_at),
-            )
-            for n, created, updated, current, purge_at in rows[:page_size]
-            if n.startswith(prefix)
-        ]
+        items = []
+        for n, created, updated, current, purge_at in rows[:page_size]:
+            try:
+                items.append(
+                    SecretInfo(
+                        n,
+                        created=_from_us(created),
+                        updated=_from_us(updated),
+                        current_version=None if current is None else str(current),
+                        deleted=purge_at is not None,
+                        recoverable_until=None if purge_at is None else _from_us(purge_at),
+                    )
+                )
+            except _DAMAGE as exc:
+                raise self._damaged_row(str(n), None) from exc
         return Page.of(items, items[-1].name if more and items else None)
 
     # -- writes ------------------------------------------------------------

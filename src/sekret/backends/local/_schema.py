@@ -181,4 +181,14 @@ def read_meta(conn: Callable[[], sqlite3.Connection], path: Path, backend: str) 
         )
     if not {"store_id", "mode", "wrapped_key"} <= set(meta):
         raise IntegrityError(f"store {path} is missing its key material")
+    expected: dict[str, type] = {"store_id": bytes, "wrapped_key": bytes, "mode": str}
+    for key, kind in expected.items():
+        if not isinstance(meta[key], kind):
+            raise IntegrityError(
+                f"store {path} is damaged: meta row {key!r} holds"
+                f" {type(meta[key]).__name__}, not {kind.__name__}",
+                backend=backend,
+            )
+    if len(meta["store_id"]) != 16:
+        raise IntegrityError(f"store {path} is damaged: meta row 'store_id' has the wrong size")
     return meta
