@@ -203,6 +203,16 @@ def verify(path: Path, key_file: Path | None, use_passphrase: bool, as_json: boo
     help="missing: only secrets the target lacks; overwrite: also add the backup's versions"
     " on top of existing secrets and move their stages (nothing is deleted).",
 )
+@click.option(
+    "--from-namespace",
+    metavar="APP/ENV",
+    help="Restore the secrets the backup holds under this namespace (e.g. arrwdb/development)...",
+)
+@click.option(
+    "--to-namespace",
+    metavar="APP/ENV",
+    help="...as the same names under this one (e.g. arrwdb/staging).",
+)
 @_JSON
 @pass_state
 def restore(
@@ -211,16 +221,25 @@ def restore(
     key_file: Path | None,
     use_passphrase: bool,
     mode: str,
+    from_namespace: str | None,
+    to_namespace: str | None,
     as_json: bool,
 ) -> None:
-    """Restore the backup at PATH into --backend (the namespace's client when --app is set)."""
+    """Restore the backup at PATH into --backend (the namespace's client when --app is set).
+
+    --from-namespace and --to-namespace (together) restore a backup of one
+    environment into another: arrwdb/development/db becomes arrwdb/staging/db.
+    """
+    if (from_namespace is None) != (to_namespace is None):
+        raise click.UsageError("--from-namespace and --to-namespace go together")
+    rename = (from_namespace, to_namespace) if from_namespace and to_namespace else None
     keys = _key_args(key_file, use_passphrase, confirm=False)
     chosen = cast(Mode, mode)
     if state.app:
-        report = restore_backup(path, state.secrets(), mode=chosen, **keys)
+        report = restore_backup(path, state.secrets(), mode=chosen, rename=rename, **keys)
     else:
         with _backend(state) as backend:
-            report = restore_backup(path, backend, mode=chosen, **keys)
+            report = restore_backup(path, backend, mode=chosen, rename=rename, **keys)
     click.echo(to_json(report.as_dict()) if as_json else _report_text(report))
 
 
