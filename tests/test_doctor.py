@@ -165,6 +165,14 @@ def test_key_files_ignored(project: Project) -> None:
     assert str(project.key) in failed.findings
 
 
+def test_committed_key_advice_names_the_reencrypting_rotation(project: Project) -> None:
+    """After a key git would commit, the advice is rotate-master-key --reencrypt."""
+    _git(project.root, "add", "-f", str(project.key))
+    result = project.run("key-files-ignored")["key-files-ignored"]
+    assert result.status == "fail"
+    assert "sekret rotate-master-key --reencrypt" in result.fix
+
+
 def test_stray_key_file_in_the_tree(project: Project) -> None:
     """Any committable *.key holding a key (e.g. a backup key) fails."""
     project.write(".gitignore", ".sekret/\n.env\n")

@@ -7,7 +7,9 @@ Two layers of keys:
 * the **master key**: 32 bytes from a key file, ``SEKRET_MASTER_KEY``, explicit
   bytes, or derived from a passphrase with scrypt. It wraps the data key
   (AES-256-GCM, the store id as associated data). Rotating it re-wraps the
-  data key; values are not re-encrypted.
+  data key; rotating the data key (``LocalBackend.rotate_data_key``) re-seals
+  every value, opening the ones not re-sealed yet with the previous key
+  (``RekeyingSealer``).
 
 Every sealed value's associated data binds it to its store, its secret (full
 name and the secret's random id) and its version, so a row copied or moved
@@ -40,6 +42,7 @@ from sekret.exceptions import ConfigurationError, DecryptionError, IntegrityErro
 __all__ = [
     "KEY_BYTES",
     "KdfParams",
+    "RekeyingSealer",
     "Sealer",
     "create_key_file",
     "decode_key",
@@ -262,3 +265,20 @@ class Sealer:
                 name=name,
                 version=str(version),
             ) from exc
+
+
+class RekeyingSealer(Sealer):
+    """A ``Sealer`` during a data-key rotation: seals with the new data key, opens with
+    the new one and, for versions not re-sealed yet, with the previous one."""
+
+    __slots__ = ("_previous",)
+
+    def __init__(self, data_key: bytes, store_id: bytes, previous: Sealer) -> None:
+        super().__init__(data_key, store_id)
+        self._previous = previous
+
+    def open(self, sealed: bytes, *, name: str, uid: bytes, version: int, ctype: str) -> bytes:
+        try:
+            return super().open(sealed, name=name, uid=uid, version=version, ctype=ctype)
+        except DecryptionError:
+            return self._previous.open(sealed, name=name, uid=uid, version=version, ctype=ctype)

@@ -367,8 +367,8 @@ def check_key_files_ignored(project: Project) -> CheckResult:
             "key-files-ignored",
             "fail",
             f"{len(committed_keys)} key file(s) git would commit",
-            "add them to .gitignore (git rm --cached FILE if tracked), then rotate the key:"
-            " sekret rotate-master-key",
+            "add them to .gitignore (git rm --cached FILE if tracked), then replace the"
+            " leaked key and the data key it opens: sekret rotate-master-key --reencrypt",
             [str(p) for p in committed_keys],
         )
     committed_stores = [p for p in stores if git.inside(p) and git.would_commit(p)]

@@ -220,3 +220,31 @@ def test_any_bytes_as_a_passphrase_on_stdin_give_a_clear_outcome(
             ["rotate-master-key", str(db), "--passphrase", "--new-passphrase"],
             input=b"new\npw-1\npw-1\n",
         )
+
+
+def test_rotate_master_key_reencrypt_replaces_both_keys(cli: Cli, store_url: str) -> None:
+    """--reencrypt gives a new master key and a new data key; values still read."""
+    value = sentinel_value()
+    cli("put", "k", input=value)
+    db = Path(store_url.removeprefix("local://"))
+    with LocalBackend(db) as before:
+        old_data_key = before._data_key
+    result = cli("rotate-master-key", "--reencrypt")
+    assert result.exit_code == 0, result.stderr
+    assert "every value re-sealed" in result.stdout
+    with LocalBackend(db) as after:
+        assert after._data_key != old_data_key
+    assert cli("get", "k", "-n").stdout == value
+    assert value not in result.output
+
+
+def test_rotate_data_key_keeps_the_master_key(cli: Cli, store_url: str) -> None:
+    """rotate-data-key re-seals under a new data key with the same key file."""
+    value = sentinel_value()
+    cli("put", "k", input=value)
+    db = Path(store_url.removeprefix("local://"))
+    key = Path(str(db) + ".key").read_text()
+    result = cli("rotate-data-key")
+    assert result.exit_code == 0, result.stderr
+    assert Path(str(db) + ".key").read_text() == key
+    assert cli("get", "k", "-n").stdout == value

@@ -89,6 +89,7 @@ from sekret.backends.local._rows import stage_set as _stage_set
 from sekret.backends.local._rows import to_us as _to_us
 from sekret.backends.local._rows import utcnow as utcnow
 from sekret.backends.local._rows import version_number as _version_number
+from sekret.backends.local._schema import CURSOR, NEXT_KEY, create_schema, read_meta
 from sekret.backends.local._schema import FORMAT as FORMAT
 from sekret.backends.local._schema import LIST as _LIST
 from sekret.backends.local._schema import LIST_FROM as _LIST_FROM
@@ -98,10 +99,19 @@ from sekret.backends.local._schema import READ_BY_STAGE as _READ_BY_STAGE
 from sekret.backends.local._schema import READ_BY_VERSION as _READ_BY_VERSION
 from sekret.backends.local._schema import READ_CURRENT as _READ_CURRENT
 from sekret.backends.local._schema import VERSIONS as _VERSIONS
-from sekret.backends.local._schema import create_schema, read_meta
 from sekret.backends.local._sql import open_connection as _open_connection
 from sekret.backends.local._sql import run_query, run_write, snapshot
-from sekret.backends.local._writes import add_version, move_label, secret_row
+from sekret.backends.local._writes import (
+    add_version,
+    move_label,
+    secret_row,
+)
+from sekret.backends.local._writes import (
+    reseal_batch as _reseal_batch,
+)
+from sekret.backends.local._writes import (
+    set_meta as _set_meta,
+)
 from sekret.exceptions import (
     BackendUnavailable,
     ConfigurationError,
@@ -264,17 +274,17 @@ class LocalBackend(Backend):
             )
             if used is not None:
                 self._key_file = used
-            self._data_key = _sealing.unwrap_data_key(
-                master,
-                meta["wrapped_key"],
-                store_id=self._store_id,
-                mode=mode,
-                where=f"store {self.path} ({where})",
-            )
+            self._master, self._mode = master, mode
+            self._where = f"store {self.path} ({where})"
+            self._data_key = self._unwrap(meta["wrapped_key"])
+            self._sealer: _sealing.Sealer = _sealing.Sealer(self._data_key, self._store_id)
+            if NEXT_KEY in meta:  # a data-key rotation was interrupted: both keys open values
+                self._sealer = _sealing.RekeyingSealer(
+                    self._unwrap(meta[NEXT_KEY]), self._store_id, self._sealer
+                )
         except BaseException:
             self.close()
             raise
-        self._sealer = _sealing.Sealer(self._data_key, self._store_id)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> LocalBackend:
@@ -299,6 +309,11 @@ class LocalBackend(Backend):
 
     def describe(self) -> str:
         return f"local://{self.path}"
+
+    def _unwrap(self, wrapped: bytes) -> bytes:
+        return _sealing.unwrap_data_key(
+            self._master, wrapped, store_id=self._store_id, mode=self._mode, where=self._where
+        )
 
     # -- opening ---------------------------------------------------------
     def _read_meta(self) -> dict[str, Any]:
@@ -703,6 +718,12 @@ class LocalBackend(Backend):
         A new key file is written next to its target (``.new``), the database is
         updated, then the file is renamed into place; values are not re-encrypted.
         """
+        if NEXT_KEY in self._read_meta():
+            raise Conflict(
+                f"store {self.path} is in the middle of a data-key rotation; finish it first:"
+                " sekret rotate-data-key",
+                backend=self.describe(),
+            )
         master, mode, params, staged, target = new_master(
             self.path,
             self._key_file,
@@ -736,6 +757,70 @@ class LocalBackend(Backend):
             os.replace(staged[0], staged[1])
             _fsync_dir(staged[1].parent)
         self._key_file = target if mode == MODE_KEY else None
+        self._master, self._mode = master, mode
         # Drop the old wrapped key from the WAL (best effort: readers may pin it).
-        with suppress(sqlite3.Error):
-            self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        self._truncate_wal()
+
+    def _truncate_wal(self) -> bool:
+        """Checkpoint the WAL into the database and empty it; False when a reader
+        held it open (its old pages stay until the next checkpoint)."""
+        try:
+            row = self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error:
+            return False
+        return row is not None and row[0] == 0
+
+    # -- data key rotation -------------------------------------------------
+    def rotate_data_key(
+        self, *, batch: int = 500, progress: Callable[[int, int], None] | None = None
+    ) -> bool:
+        """Re-seal every version under a fresh data key; resumable; the old key is erased.
+
+        1. A new data key is wrapped by the current master key and recorded
+           beside the old one (``meta`` row ``wrapped_key_next``).
+        2. Versions are re-sealed in order, ``batch`` per transaction; each
+           transaction also records how far it got (``rekey_cursor``). While
+           this runs, reads open both keys and writes seal with the new one.
+           A crash anywhere leaves a store that opens with its master key; the
+           next call resumes from the cursor (``progress(done, total)`` after
+           each batch).
+        3. The new wrapped key replaces the old one, the rotation rows go, and
+           the WAL is checkpointed and truncated (``secure_delete`` is on, so
+           freed pages are zeroed): no copy of the old wrapped key is left.
+
+        Returns False when another connection kept the WAL from being
+        truncated (run again once it is closed). Stop other processes that
+        write to the store first; restart every process that had it open
+        afterwards (they hold the old data key).
+        """
+        if batch < 1:
+            raise InvalidValue("batch must be at least 1")
+        meta = self._read_meta()
+        if NEXT_KEY in meta:
+            new_key = self._unwrap(meta[NEXT_KEY])
+        else:
+            new_key = _sealing.new_key()
+            wrapped = _sealing.wrap_data_key(
+                self._master, new_key, store_id=self._store_id, mode=self._mode
+            )
+            self._write(lambda conn, now: _set_meta(conn, {NEXT_KEY: wrapped, CURSOR: "[]"}))
+        old = _sealing.Sealer(self._data_key, self._store_id)
+        dual = _sealing.RekeyingSealer(new_key, self._store_id, old)
+        self._sealer = dual
+        total = int(self._query("SELECT count(*) FROM versions", ())[0][0])
+        while True:
+            moved = self._write(functools.partial(_reseal_batch, sealer=dual, batch=batch))
+            if progress is not None:
+                progress(moved[1], total)
+            if moved[0] == 0:
+                break
+        fresh = _sealing.Sealer(new_key, self._store_id)
+
+        def finish(conn: sqlite3.Connection, now: int) -> None:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (NEXT_KEY,)).fetchone()
+            _set_meta(conn, {"wrapped_key": row[0]})
+            conn.execute("DELETE FROM meta WHERE key IN (?, ?)", (NEXT_KEY, CURSOR))
+
+        self._write(finish)
+        self._data_key, self._sealer = new_key, fresh
+        return self._truncate_wal()

@@ -24,6 +24,8 @@ from sekret.backends.local._rows import to_us, utcnow
 from sekret.exceptions import ConfigurationError, IntegrityError
 
 __all__ = [
+    "CURSOR",
+    "NEXT_KEY",
     "FORMAT",
     "LIST",
     "LIST_FROM",
@@ -41,6 +43,9 @@ __all__ = [
 ]
 
 FORMAT: Final = 1
+# meta rows present only while a data-key rotation runs (rotate_data_key)
+NEXT_KEY: Final = "wrapped_key_next"
+CURSOR: Final = "rekey_cursor"
 MODE_KEY: Final = "key"
 MODE_PASSPHRASE: Final = "passphrase"
 
@@ -182,6 +187,8 @@ def read_meta(conn: Callable[[], sqlite3.Connection], path: Path, backend: str) 
     if not {"store_id", "mode", "wrapped_key"} <= set(meta):
         raise IntegrityError(f"store {path} is missing its key material")
     expected: dict[str, type] = {"store_id": bytes, "wrapped_key": bytes, "mode": str}
+    if NEXT_KEY in meta:
+        expected[NEXT_KEY] = bytes
     for key, kind in expected.items():
         if not isinstance(meta[key], kind):
             raise IntegrityError(

@@ -13,6 +13,7 @@ stored version, or put a value or a key in an error.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 from sekret import _sealing
@@ -24,7 +25,17 @@ from sekret.backends.local._rows import NO_LIMIT, from_us, metadata_of, stage_se
 from sekret.backends.local._schema import SYNC_CURRENT, SYNC_STAGES
 from sekret.exceptions import Conflict, InvalidValue
 
-__all__ = ["add_version", "info", "move", "move_label", "secret_row", "stage_of", "sync"]
+__all__ = [
+    "add_version",
+    "info",
+    "move",
+    "move_label",
+    "reseal_batch",
+    "secret_row",
+    "set_meta",
+    "stage_of",
+    "sync",
+]
 
 
 def secret_row(conn: sqlite3.Connection, name: str) -> tuple[bytes, int, int | None] | None:
@@ -180,3 +191,40 @@ def move_label(
         raise InvalidValue("the current stage cannot be removed, only moved")
     move(conn, name, stage, number)
     sync(conn, name, now)
+
+
+def set_meta(conn: sqlite3.Connection, rows: dict[str, str | bytes]) -> None:
+    """Insert or replace ``meta`` rows."""
+    conn.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        rows.items(),
+    )
+
+
+def reseal_batch(
+    conn: sqlite3.Connection, now: int, *, sealer: _sealing.Sealer, batch: int
+) -> tuple[int, int]:
+    """One step of a data-key rotation: re-seal up to ``batch`` versions after the
+    cursor with ``sealer`` (which opens old and new), move the cursor; returns
+    (versions re-sealed now, versions re-sealed so far)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'rekey_cursor'").fetchone()
+    cursor = json.loads(row[0]) if row and row[0] else []
+    after_name, after_version, done = cursor if len(cursor) == 3 else ("", -1, 0)
+    rows = conn.execute(
+        "SELECT v.name, v.version, s.uid, v.content_type, v.sealed FROM versions v"
+        " JOIN secrets s ON s.name = v.name WHERE (v.name, v.version) > (?, ?)"
+        " ORDER BY v.name, v.version LIMIT ?",
+        (after_name, after_version, batch),
+    ).fetchall()
+    for name, number, uid, ctype, sealed in rows:
+        plain = sealer.open(sealed, name=name, uid=uid, version=number, ctype=ctype)
+        conn.execute(
+            "UPDATE versions SET sealed = ? WHERE name = ? AND version = ?",
+            (sealer.seal(plain, name=name, uid=uid, version=number, ctype=ctype), name, number),
+        )
+    if rows:
+        done += len(rows)
+        last = rows[-1]
+        set_meta(conn, {"rekey_cursor": json.dumps([last[0], last[1], done])})
+    return len(rows), done
