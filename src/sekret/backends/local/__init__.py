@@ -606,8 +606,8 @@ class LocalBackend(Backend):
 
     def put_many(self, writes: Sequence[WriteRequest]) -> PutResults:
         """Many writes in few transactions (``BATCH_WRITE``): ``_BATCH`` writes per
-        ``BEGIN IMMEDIATE``, each in its own savepoint, so a failed write is
-        returned in place and rolled back alone while the others commit."""
+        ``BEGIN IMMEDIATE``; a failed write is returned in place having changed
+        nothing, and the others commit."""
         out: list[VersionInfo | SekretError | None] = [None] * len(writes)
         ready: list[tuple[int, WriteRequest, dict[str, Any]]] = []
         for index, w in enumerate(writes):
@@ -620,8 +620,8 @@ class LocalBackend(Backend):
         sealer, backend = self._sealer, self.describe()
 
         def run(conn: sqlite3.Connection, now: int, batch: list[Any]) -> None:
+            # add_version raises every SekretError before its first change: no savepoints
             for index, w, args in batch:
-                conn.execute("SAVEPOINT w")
                 try:
                     out[index] = add_version(
                         conn,
@@ -633,9 +633,7 @@ class LocalBackend(Backend):
                         **args,
                     )
                 except SekretError as exc:
-                    conn.execute("ROLLBACK TO w")
                     out[index] = exc
-                conn.execute("RELEASE w")
 
         for start in range(0, len(ready), _BATCH):
             self._write(functools.partial(run, batch=ready[start : start + _BATCH]))

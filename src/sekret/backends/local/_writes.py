@@ -102,7 +102,9 @@ def add_version(
     """``write``'s transaction: the earlier version for a repeated token, else a new one.
 
     ``sealer`` seals the new version; ``backend`` (the store's ``describe()``)
-    goes into errors.
+    goes into errors. Every ``SekretError`` is raised before the first change,
+    so a failed write leaves its transaction as it found it (``put_many``
+    relies on this to batch writes without a savepoint each).
     """
     row = secret_row(conn, name)
     if row is not None and row[2] is not None:
@@ -133,11 +135,7 @@ def add_version(
                 )
             return info(conn, name, number)
     if row is None:
-        uid, number = _sealing.new_key()[:16], 1
-        conn.execute(
-            "INSERT INTO secrets (name, uid, counter, created, updated) VALUES (?, ?, 1, ?, ?)",
-            (name, uid, now, now),
-        )
+        return _first_version(conn, now, sealer, name, value, stage_list, token, meta_text)
     else:
         uid, number = row[0], row[1] + 1
         conn.execute("UPDATE secrets SET counter = ? WHERE name = ?", (number, name))
@@ -153,6 +151,38 @@ def add_version(
         move(conn, name, stage, number)
     sync(conn, name, now)
     return info(conn, name, number)
+
+
+def _first_version(
+    conn: sqlite3.Connection,
+    now: int,
+    sealer: _sealing.Sealer,
+    name: str,
+    value: SecretValue,
+    stage_list: list[str],
+    token: str | None,
+    meta_text: str | None,
+) -> VersionInfo:
+    """A new secret's version 1: its rows written directly, copies included (3 statements)."""
+    uid = _sealing.new_key()[:16]
+    sealed = sealer.seal(value.bytes(), name=name, uid=uid, version=1, ctype=value.content_type)
+    conn.execute(
+        "INSERT INTO secrets (name, uid, counter, current, created, updated)"
+        " VALUES (?, ?, 1, ?, ?, ?)",
+        (name, uid, 1 if CURRENT in stage_list else None, now, now),
+    )
+    conn.execute(
+        "INSERT INTO versions"
+        " (name, version, created, content_type, token, metadata, stages, sealed)"
+        " VALUES (?, 1, ?, ?, ?, ?, ?, ?)",
+        (name, now, value.content_type, token, meta_text, " ".join(stage_list) or None, sealed),
+    )
+    if stage_list:
+        conn.executemany(
+            "INSERT INTO stages (name, stage, version) VALUES (?, ?, 1)",
+            [(name, stage) for stage in stage_list],
+        )
+    return VersionInfo(name, "1", frozenset(stage_list), from_us(now), metadata_of(meta_text))
 
 
 def move_label(
