@@ -40,6 +40,7 @@ from sekret.exceptions import ConfigurationError, Conflict, InsecureKeyFile, Ins
 __all__ = [
     "check_folder",
     "check_owner",
+    "open_owned",
     "open_private_append",
     "read_private",
     "write_private",
@@ -179,15 +180,9 @@ def open_private_append(path: Path, *, what: str = "file", check: bool = True) -
     return fd
 
 
-def read_private(
-    path: Path, *, what: str = "file", limit: int = 1 << 16, key: bool = False
-) -> bytes:
-    """The bytes of a small private file (at most ``limit``), read without following a symlink.
-
-    Refuses a missing file (``ConfigurationError``), a symlink or non-regular
-    file, one owned by another account, and one open to group or others
-    (``InsecureKeyFile`` when ``key``, else ``InsecurePath``).
-    """
+def open_owned(path: Path, *, what: str = "file") -> int:
+    """A read-only descriptor on ``path``: never through a symlink, a regular file
+    of this user (or root). A missing file is ``ConfigurationError``."""
     path = Path(path)
     try:
         fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
@@ -202,6 +197,25 @@ def read_private(
         if not stat.S_ISREG(st.st_mode):
             raise InsecurePath(f"{what} {path} is not a regular file")
         check_owner(st, path, what=what)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_private(
+    path: Path, *, what: str = "file", limit: int = 1 << 16, key: bool = False
+) -> bytes:
+    """The bytes of a small private file (at most ``limit``), read without following a symlink.
+
+    Refuses a missing file (``ConfigurationError``), a symlink or non-regular
+    file, one owned by another account, and one open to group or others
+    (``InsecureKeyFile`` when ``key``, else ``InsecurePath``).
+    """
+    path = Path(path)
+    fd = open_owned(path, what=what)
+    try:
+        st = os.fstat(fd)
         if _POSIX and st.st_mode & 0o077:
             error = InsecureKeyFile if key else InsecurePath
             raise error(

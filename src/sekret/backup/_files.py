@@ -18,14 +18,13 @@ from __future__ import annotations
 import os
 import secrets as _random
 import sqlite3
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote
 
-from sekret._files import check_folder, check_owner
-from sekret.exceptions import ConfigurationError, Conflict, InsecurePath, IntegrityError
+from sekret._files import check_folder, open_owned
+from sekret.exceptions import ConfigurationError, Conflict, IntegrityError
 
 
 def open_backup_file(path: Path) -> BinaryIO:
@@ -33,20 +32,10 @@ def open_backup_file(path: Path) -> BinaryIO:
     account owns it or could swap it (its folder writable by others, no sticky bit)."""
     check_folder(path.absolute().parent, what="backup")
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except FileNotFoundError:
-        raise ConfigurationError(f"no backup at {path}") from None
-    except OSError as exc:
-        if os.path.islink(path):
-            raise InsecurePath(f"backup {path} is a symbolic link; refusing to follow it") from exc
-        raise ConfigurationError(f"backup {path} cannot be read: {exc.strerror}") from exc
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise InsecurePath(f"backup {path} is not a regular file")
-        check_owner(st, path, what="backup")
-    except BaseException:
-        os.close(fd)
+        fd = open_owned(path, what="backup")
+    except ConfigurationError:
+        if not os.path.lexists(path):
+            raise ConfigurationError(f"no backup at {path}") from None
         raise
     return os.fdopen(fd, "rb")
 

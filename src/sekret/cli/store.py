@@ -121,20 +121,28 @@ def init(state: CliState, path: Path | None, key_file: Path | None, use_passphra
         click.echo(f"        export SEKRET_KEY_FILE={made}")
 
 
-@click.command(name="rotate-master-key")
-@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
+# The store a rotation opens, and how: shared by rotate-master-key and rotate-data-key.
+_STORE_PATH = click.argument(
+    "path", required=False, type=click.Path(dir_okay=False, path_type=Path)
+)
+_CURRENT_KEY_FILE = click.option(
     "--key-file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="The current key file (default: SEKRET_MASTER_KEY, SEKRET_KEY_FILE, PATH.key).",
 )
-@click.option(
+_CURRENT_PASSPHRASE = click.option(
     "--passphrase",
     "use_passphrase",
     is_flag=True,
     help="The store is sealed with a passphrase: read the current one (SEKRET_PASSPHRASE,"
     " else prompt or stdin).",
 )
+
+
+@click.command(name="rotate-master-key")
+@_STORE_PATH
+@_CURRENT_KEY_FILE
+@_CURRENT_PASSPHRASE
 @click.option(
     "--new-key-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -215,18 +223,9 @@ def _reencrypt(backend: LocalBackend, db: Path) -> None:
 
 
 @click.command(name="rotate-data-key")
-@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--key-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The key file (default: SEKRET_MASTER_KEY, SEKRET_KEY_FILE, PATH.key).",
-)
-@click.option(
-    "--passphrase",
-    "use_passphrase",
-    is_flag=True,
-    help="The store is sealed with a passphrase (SEKRET_PASSPHRASE, else prompt or stdin).",
-)
+@_STORE_PATH
+@_CURRENT_KEY_FILE
+@_CURRENT_PASSPHRASE
 @pass_state
 def rotate_data_key(
     state: CliState, path: Path | None, key_file: Path | None, use_passphrase: bool
