@@ -125,9 +125,13 @@ class BackupSummary:
     secrets: Mapping[str, tuple[Mapping[str, Any], ...]]  # name -> versions (no values)
     deleted: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()  # "name@version" that could not be read
+    # set when ``secrets`` was not kept (export_backup(outline=False)): the counts alone
+    counts: Mapping[str, int] | None = None
 
     @property
     def version_count(self) -> int:
+        if self.counts is not None:
+            return int(self.counts["versions"])
         return sum(len(v) for v in self.secrets.values())
 
     def as_dict(self) -> dict[str, Any]:
@@ -138,7 +142,9 @@ class BackupSummary:
             "source": self.source,
             "root": self.root,
             "sealed_with": self.sealed_with,
-            "counts": {
+            "counts": dict(self.counts)
+            if self.counts is not None
+            else {
                 "secrets": len(self.secrets),
                 "versions": self.version_count,
                 "deleted": len(self.deleted),
@@ -225,13 +231,17 @@ def _collect(backend: Backend, root: str, skipped: list[str]) -> Iterator[dict[s
 
 
 class _Outline:
-    """What a summary keeps of each secret: no values, only names and version facts."""
+    """What a summary keeps of each secret: no values, only names and version facts
+    (nothing at all with ``keep=False``: then memory stays bounded by a chunk)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep: bool = True) -> None:
         self.secrets: dict[str, tuple[Mapping[str, Any], ...]] = {}
         self.deleted: list[str] = []
+        self.keep = keep
 
     def add(self, entry: Mapping[str, Any]) -> None:
+        if not self.keep:
+            return
         if entry["deleted"]:
             self.deleted.append(entry["name"])
             return
@@ -246,7 +256,11 @@ class _Outline:
         )
 
     def summary(
-        self, path: Path, header: Mapping[str, Any], skipped: Sequence[str]
+        self,
+        path: Path,
+        header: Mapping[str, Any],
+        skipped: Sequence[str],
+        counts: Mapping[str, int] | None = None,
     ) -> BackupSummary:
         return BackupSummary(
             path=path,
@@ -258,6 +272,7 @@ class _Outline:
             secrets=self.secrets,
             deleted=tuple(self.deleted),
             skipped=tuple(skipped),
+            counts=None if self.keep else dict(counts or {}),
         )
 
 
@@ -272,6 +287,7 @@ def export_backup(
     kdf: KdfParams | None = None,
     overwrite: bool = False,
     clock: Callable[[], datetime] | None = None,
+    outline: bool = True,
 ) -> BackupSummary:
     """Write one encrypted backup of ``source`` to ``path`` and return its summary.
 
@@ -279,22 +295,24 @@ def export_backup(
     default everything). Exactly one of ``key`` (32 bytes), ``key_file`` and
     ``passphrase``; ``kdf`` sets the scrypt parameters for a passphrase (default:
     N=2**17, r=8, p=1, fresh salt). An existing file is refused unless ``overwrite``.
-    Values are read, sealed and written one chunk at a time.
+    Values are read, sealed and written one chunk at a time; ``outline=False``
+    keeps no per-secret summary either (only counts), so memory stays bounded
+    by a chunk however many secrets there are.
     """
     keys = KeySource.of(key, key_file, passphrase)
     backend, root = _resolve(source, prefix)
     target = Path(path).expanduser()
     skipped: list[str] = []
-    outline = _Outline()
+    kept = _Outline(keep=outline)
     with write_private_stream(target, what="backup", overwrite=overwrite) as out:
         writer = BackupWriter(
             out, keys, kdf, target, source=backend.describe(), root=root, clock=clock
         )
         for entry in _collect(backend, root, skipped):
             writer.add(entry)
-            outline.add(entry)
+            kept.add(entry)
         writer.finish(skipped)
-    return outline.summary(target, writer.header, skipped)
+    return kept.summary(target, writer.header, skipped, writer.counts)
 
 
 # -- verify and restore -------------------------------------------------------

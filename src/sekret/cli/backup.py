@@ -160,11 +160,14 @@ def create(
         create_backup_key(key_file)
         made_key = True
     keys = _key_args(key_file, use_passphrase, confirm=True)
+    # without --json only the counts are printed: keep no per-secret outline
     if prefix is not None:
         with _backend(state) as backend:
-            summary = export_backup(backend, path, prefix=prefix, overwrite=force, **keys)
+            summary = export_backup(
+                backend, path, prefix=prefix, overwrite=force, outline=as_json, **keys
+            )
     else:
-        summary = export_backup(state.secrets(), path, overwrite=force, **keys)
+        summary = export_backup(state.secrets(), path, overwrite=force, outline=as_json, **keys)
     if as_json:
         click.echo(to_json(summary.as_dict()))
         return
