@@ -159,3 +159,32 @@ def test_rotation_resumes_after_sigkill_half_way(db: Path) -> None:
             "b-150",
             "b-299",
         ]
+
+
+def test_a_process_holding_the_old_data_key_cannot_write(db: Path) -> None:
+    """After another process rotated the data key, a writer still holding the old key
+    is refused (nothing written) instead of sealing a value that would never open."""
+    stale = LocalBackend(db)
+    try:
+        with LocalBackend(db) as rotating:
+            rotating.rotate_data_key()
+            rotating.write("app/env/k001", SecretValue.of("fresh"))
+        with pytest.raises(Conflict, match="rotated by another process"):
+            stale.write("app/env/k001", SecretValue.of("stale"))
+    finally:
+        stale.close()
+    with LocalBackend(db) as reopened:
+        assert reopened.read("app/env/k001").value.text() == "fresh"
+        reopened.write("app/env/k001", SecretValue.of("after reopening"))
+
+
+def test_master_key_rotation_elsewhere_does_not_stop_writers(db: Path) -> None:
+    """A master-key rotation keeps the data key, so other open backends keep writing."""
+    other = LocalBackend(db)
+    try:
+        with LocalBackend(db) as rotating:
+            rotating.rotate_master_key()
+        other.write("app/env/k002", SecretValue.of("still fine"))
+        assert other.read("app/env/k002").value.text() == "still fine"
+    finally:
+        other.close()

@@ -89,7 +89,14 @@ from sekret.backends.local._rows import stage_set as _stage_set
 from sekret.backends.local._rows import to_us as _to_us
 from sekret.backends.local._rows import utcnow as utcnow
 from sekret.backends.local._rows import version_number as _version_number
-from sekret.backends.local._schema import CURSOR, NEXT_KEY, create_schema, read_meta
+from sekret.backends.local._schema import (
+    CURSOR,
+    KEY_ID,
+    KEY_STATE,
+    NEXT_KEY,
+    create_schema,
+    read_meta,
+)
 from sekret.backends.local._schema import FORMAT as FORMAT
 from sekret.backends.local._schema import LIST as _LIST
 from sekret.backends.local._schema import LIST_FROM as _LIST_FROM
@@ -276,6 +283,7 @@ class LocalBackend(Backend):
                 self._key_file = used
             self._master, self._mode = master, mode
             self._where = f"store {self.path} ({where})"
+            self._key_state: tuple[Any, Any] = (meta.get(KEY_ID), meta.get(NEXT_KEY))
             self._data_key = self._unwrap(meta["wrapped_key"])
             self._sealer: _sealing.Sealer = _sealing.Sealer(self._data_key, self._store_id)
             if NEXT_KEY in meta:  # a data-key rotation was interrupted: both keys open values
@@ -360,9 +368,26 @@ class LocalBackend(Backend):
         return _to_us(self._clock())
 
     def _write(self, fn: Callable[[sqlite3.Connection, int], T]) -> T:
-        """Run ``fn(conn, now_us)`` in one BEGIN IMMEDIATE transaction, retried when busy."""
+        """Run ``fn(conn, now_us)`` in one BEGIN IMMEDIATE transaction, retried when busy.
+
+        First, inside the transaction, the store's data key must still be the one
+        this backend holds: a write sealed with a data key another process has
+        rotated away would never open again.
+        """
+
+        def guarded(conn: sqlite3.Connection, now: int) -> T:
+            state = dict(conn.execute(KEY_STATE).fetchall())
+            if (state.get(KEY_ID), state.get(NEXT_KEY)) != self._key_state:
+                raise Conflict(
+                    f"the data key of store {self.path} was rotated by another process"
+                    " since this one opened it; nothing was written: reopen the store"
+                    " (restart the application)",
+                    backend=self.describe(),
+                )
+            return fn(conn, now)
+
         return run_write(
-            self._conn(), fn, retries=self._retries, now_us=self._now_us, path=self.path
+            self._conn(), guarded, retries=self._retries, now_us=self._now_us, path=self.path
         )
 
     def _query(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
@@ -802,6 +827,7 @@ class LocalBackend(Backend):
                 self._master, new_key, store_id=self._store_id, mode=self._mode
             )
             self._write(lambda conn, now: _set_meta(conn, {NEXT_KEY: wrapped, CURSOR: "[]"}))
+            self._key_state = (self._key_state[0], wrapped)
         old = _sealing.Sealer(self._data_key, self._store_id)
         dual = _sealing.RekeyingSealer(new_key, self._store_id, old)
         self._sealer = dual
@@ -814,11 +840,14 @@ class LocalBackend(Backend):
                 break
         fresh = _sealing.Sealer(new_key, self._store_id)
 
+        new_id = _sealing.new_key()[:16]
+
         def finish(conn: sqlite3.Connection, now: int) -> None:
             row = conn.execute("SELECT value FROM meta WHERE key = ?", (NEXT_KEY,)).fetchone()
-            _set_meta(conn, {"wrapped_key": row[0]})
+            _set_meta(conn, {"wrapped_key": row[0], KEY_ID: new_id})
             conn.execute("DELETE FROM meta WHERE key IN (?, ?)", (NEXT_KEY, CURSOR))
 
         self._write(finish)
+        self._key_state = (new_id, None)
         self._data_key, self._sealer = new_key, fresh
         return self._truncate_wal()

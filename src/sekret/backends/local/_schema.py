@@ -25,6 +25,8 @@ from sekret.exceptions import ConfigurationError, IntegrityError
 
 __all__ = [
     "CURSOR",
+    "KEY_ID",
+    "KEY_STATE",
     "NEXT_KEY",
     "FORMAT",
     "LIST",
@@ -46,6 +48,10 @@ FORMAT: Final = 1
 # meta rows present only while a data-key rotation runs (rotate_data_key)
 NEXT_KEY: Final = "wrapped_key_next"
 CURSOR: Final = "rekey_cursor"
+# random id of the current data key, changed by every data-key rotation: a
+# process holding an older data key refuses to write (KEY_STATE reads both)
+KEY_ID: Final = "data_key_id"
+KEY_STATE: Final = "SELECT key, value FROM meta WHERE key IN ('data_key_id', 'wrapped_key_next')"
 MODE_KEY: Final = "key"
 MODE_PASSPHRASE: Final = "passphrase"
 
@@ -139,6 +145,12 @@ SYNC_CURRENT: Final = (
 )
 
 
+def _random_id() -> bytes:
+    import secrets  # lazy: only a new store or a rotation needs one
+
+    return secrets.token_bytes(16)
+
+
 def create_schema(
     conn: sqlite3.Connection,
     *,
@@ -159,6 +171,7 @@ def create_schema(
         "mode": mode,
         "wrapped_key": wrapped,
         "created": to_us(utcnow()),
+        KEY_ID: _random_id(),
     }
     if kdf is not None:
         meta["kdf"] = kdf.dumps()
