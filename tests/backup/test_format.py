@@ -7,12 +7,14 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sekret import SecretValue
 from sekret.backends.base import WriteRequest
 from sekret.backends.local import LocalBackend, init_store
 from sekret.backup import _format, create_backup_key, export_backup, verify_backup
-from sekret.exceptions import IntegrityError
+from sekret.exceptions import IntegrityError, SekretError
 from sekret.testing import sentinel_value
 
 _LEN = struct.Struct(">I")
@@ -148,3 +150,40 @@ def test_export_memory_is_bounded_by_a_chunk(
         "deleted": 0,
         "skipped": 0,
     }
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    cut=st.one_of(st.none(), st.integers(min_value=0, max_value=10_000)),
+    flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(1, 255)), max_size=4),
+    extra=st.binary(max_size=16),
+)
+def test_fuzz_any_damage_is_a_sekret_error(
+    tmp_path: Path,
+    key: Path,
+    cut: int | None,
+    flips: list[tuple[int, int]],
+    extra: bytes,
+) -> None:
+    """Fuzz: a backup cut, bit-flipped or extended anywhere fails as a SekretError only."""
+    good = tmp_path / "good.bak"
+    if not good.exists():
+        init_store(tmp_path / "f.db")
+        with LocalBackend(tmp_path / "f.db") as backend:
+            backend.write("app/env/a", SecretValue.of("value-a"))
+            backend.write("app/env/b", SecretValue.of({"k": "v"}))
+            export_backup(backend, good, prefix="app/", key_file=key)
+    data = bytearray(good.read_bytes())
+    for position, mask in flips:
+        data[position % len(data)] ^= mask
+    if cut is not None:
+        del data[cut % len(data) :]
+    damaged = tmp_path / "damaged.bak"
+    damaged.write_bytes(bytes(data) + extra)
+    damaged.chmod(0o600)
+    if bytes(data) + extra == good.read_bytes():
+        return
+    with pytest.raises(SekretError):
+        verify_backup(damaged, key_file=key)
