@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -116,9 +117,15 @@ def versions_of(entry: Mapping[str, Any], where: Path) -> list[_Version]:
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def _token_key(backup_id: str) -> hmac.HMAC:
+    return hmac.new(bytes.fromhex(backup_id), digestmod="sha256")
+
+
 def _token(backup_id: str, name: str, version: str) -> str:
     """A stable idempotency token for one source version (same on every rerun)."""
-    digest = hmac.new(bytes.fromhex(backup_id), f"{name}@{version}".encode(), "sha256")
+    digest = _token_key(backup_id).copy()  # the keyed state, computed once per backup
+    digest.update(f"{name}@{version}".encode())
     return "bk" + digest.hexdigest()[:30]
 
 
