@@ -15,6 +15,13 @@ and writes it to docs/benchmarks/local.md.
    processes, plus the CPU time of the process minus that of ``python -c pass``
    (less sensitive to other processes than wall-clock time).
    Target: <= 15 ms. The costliest modules under ``import sekret`` are listed.
+3. Scale (``--scale`` runs only this part and replaces its section of the
+   page): 100k puts through ``put_many``; listing every name of a 10k and a
+   100k store (ratio, same run); page 1 vs page 900 of 1,000; ``backup
+   create`` of 100k secrets (time and peak memory, measured in a fresh
+   process as the growth of its resident-set high-water mark, VmHWM);
+   ``restore`` of that backup into an empty store. Targets: list ratio <= 12,
+   page 900 ~ page 1, put_many and restore of 100k <= 10 s each.
 """
 
 from __future__ import annotations
@@ -249,7 +256,168 @@ def bench_imports() -> tuple[Imports, Costs]:
     return result, costliest[:15]
 
 
+SCALE_START = "<!-- scale: written by bench_local.py --scale -->"
+SCALE_END = "<!-- /scale -->"
+SMALL, LARGE = 10_000, 100_000
+LIST_ROUNDS = 3
+
+# Peak memory from /proc/self/status VmHWM: ru_maxrss would carry over the
+# parent's peak across fork + exec, VmHWM starts afresh with the new program.
+_BACKUP_CHILD = """
+import sys, time
+from sekret.backends.local import LocalBackend
+from sekret.backup import export_backup
+
+def peak_kb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+
+backend = LocalBackend(sys.argv[1])
+backend.list("app/", page_size=1)
+before = peak_kb()
+start = time.perf_counter()
+export_backup(backend, sys.argv[2], prefix="app/", key_file=sys.argv[3], outline=False)
+elapsed = time.perf_counter() - start
+print(elapsed, (peak_kb() - before) / 1024)
+"""
+
+
+def _filled_store(folder: Path, count: int) -> tuple[LocalBackend, float]:
+    """A store of ``count`` secrets written with put_many; (backend, seconds to write)."""
+    from sekret.backends.base import WriteRequest
+
+    init_store(folder / f"s{count}.db")
+    backend = LocalBackend(folder / f"s{count}.db")
+    writes = [
+        WriteRequest(f"app/env/secret-{i:06d}", SecretValue.of(secrets.token_urlsafe(24)))
+        for i in range(count)
+    ]
+    start = time.perf_counter()
+    results = backend.put_many(writes)
+    elapsed = time.perf_counter() - start
+    assert all(not isinstance(r, Exception) for r in results)
+    return backend, elapsed
+
+
+def _list_all(backend: LocalBackend) -> float:
+    start = time.perf_counter()
+    token, seen = None, 0
+    while True:
+        page = backend.list("app/env/", page_size=100, page_token=token)
+        seen += len(page.items)
+        token = page.next_token
+        if token is None:
+            break
+    elapsed = time.perf_counter() - start
+    assert seen in (SMALL, LARGE)
+    return elapsed
+
+
+def _page_cost(backend: LocalBackend, token: str | None, calls: int = 200) -> float:
+    samples = []
+    for _ in range(calls):
+        start = time.perf_counter_ns()
+        backend.list("app/env/", page_size=100, page_token=token)
+        samples.append((time.perf_counter_ns() - start) / 1000)
+    return statistics.median(samples)
+
+
+def bench_scale() -> str:
+    from sekret.backup import create_backup_key, restore_backup
+
+    folder = Path(tempfile.mkdtemp(prefix="sekret-bench-scale-"))
+    try:
+        small, put_small = _filled_store(folder, SMALL)
+        large, put_large = _filled_store(folder, LARGE)
+        ratios, small_times, large_times = [], [], []
+        for _ in range(LIST_ROUNDS):  # alternate, so drift hits both sizes alike
+            t_small, t_large = _list_all(small), _list_all(large)
+            small_times.append(t_small)
+            large_times.append(t_large)
+            ratios.append(t_large / t_small)
+        page_1 = _page_cost(large, None)
+        page_900 = _page_cost(large, f"app/env/secret-{89_999:06d}")
+        key = create_backup_key(folder / "backup.key")
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src")}
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _BACKUP_CHILD,
+                str(large.path),
+                str(folder / "b.bak"),
+                str(key),
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        backup_s, backup_mb = float(out[0]), float(out[1])
+        backup_size = (folder / "b.bak").stat().st_size / 1e6
+        init_store(folder / "restored.db")
+        target = LocalBackend(folder / "restored.db")
+        start = time.perf_counter()
+        report = restore_backup(folder / "b.bak", target, key_file=key)
+        restore_s = time.perf_counter() - start
+        assert report.count("restored") == LARGE
+        for backend in (small, large, target):
+            backend.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    ratio = statistics.median(ratios)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+    def verdict(ok: bool) -> str:
+        return "**met**" if ok else "**missed**"
+
+    lines = [
+        SCALE_START,
+        "### Scale: 10k and 100k secrets",
+        "",
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load average"
+        f" {load:.1f} at the end. Listing rounds alternate the two sizes; the ratio is the"
+        f" median of {LIST_ROUNDS} rounds (spread {min(ratios):.1f} to {max(ratios):.1f}).",
+        "",
+        "| measure | result | target |",
+        "|---|---:|---|",
+        f"| list every name, 10k store (pages of 100) | {statistics.median(small_times):.2f} s | |",
+        f"| list every name, 100k store | {statistics.median(large_times):.2f} s | |",
+        f"| ratio 100k / 10k | {ratio:.1f}x | <= 12x: {verdict(ratio <= 12)} |",
+        f"| one page, page 1 of 1,000 (median of 200) | {page_1:.0f} µs | |",
+        f"| one page, page 900 of 1,000 | {page_900:.0f} µs"
+        f" | ~ page 1: {verdict(page_900 <= 2 * page_1)} ({page_900 / page_1:.2f}x) |",
+        f"| 10k puts through `put_many` | {put_small:.2f} s | |",
+        f"| 100k puts through `put_many` | {put_large:.2f} s"
+        f" | <= 10 s: {verdict(put_large <= 10)} |",
+        f"| `backup create` of 100k secrets ({backup_size:.1f} MB file) | {backup_s:.2f} s | |",
+        f"| peak memory growth of that `backup create` (VmHWM) | {backup_mb:.0f} MB"
+        " | bounded by a chunk (`backup create` without `--json`: no per-name summary) |",
+        f"| restore of that backup into an empty store | {restore_s:.2f} s"
+        f" | <= 10 s: {verdict(restore_s <= 10)} |",
+        SCALE_END,
+    ]
+    return "\n".join(lines)
+
+
+def write_scale(section: str) -> None:
+    text = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
+    if SCALE_START in text and SCALE_END in text:
+        head, rest = text.split(SCALE_START, 1)
+        tail = rest.split(SCALE_END, 1)[1]
+        text = head + section + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    OUT.write_text(text, encoding="utf-8")
+
+
 def main() -> None:
+    if "--scale" in sys.argv[1:]:
+        section = bench_scale()
+        print(section)
+        write_scale(section)
+        return
     reads = bench_reads()
     try:
         imports, costliest = bench_imports()
@@ -309,6 +477,9 @@ def main() -> None:
     print(report)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(report + "\n", encoding="utf-8")
+    scale = bench_scale()
+    print(scale)
+    write_scale(scale)
 
 
 if __name__ == "__main__":

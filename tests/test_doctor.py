@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -131,6 +132,27 @@ def test_file_permissions(project: Project) -> None:
     assert any(str(project.key) in f and "0644" in f for f in result.findings)
 
 
+def test_store_in_a_folder_others_can_write_fails(project: Project) -> None:
+    """A store and key in a folder writable by others (no sticky bit) fail the check."""
+    project.store.parent.chmod(0o777)
+    try:
+        result = project.run("file-permissions")["file-permissions"]
+    finally:
+        project.store.parent.chmod(0o700)
+    assert result.status == "fail"
+    assert any("writable by group or others" in f for f in result.findings)
+
+
+def test_key_file_of_another_account_fails(project: Project) -> None:
+    """A key file owned by another account (uid 65534) fails the check."""
+    if os.geteuid() != 0:
+        pytest.skip("simulating a second account needs root (CI runs as root)")
+    os.chown(project.key, 65534, 65534)
+    result = project.run("file-permissions")["file-permissions"]
+    assert result.status == "fail"
+    assert any("uid 65534" in f for f in result.findings)
+
+
 def test_key_files_ignored(project: Project) -> None:
     """A key file git would commit fails; a committable store alone warns."""
     project.write(".gitignore", ".env\n*.key\n")
@@ -141,6 +163,14 @@ def test_key_files_ignored(project: Project) -> None:
     failed = project.run("key-files-ignored")["key-files-ignored"]
     assert failed.status == "fail"
     assert str(project.key) in failed.findings
+
+
+def test_committed_key_advice_names_the_reencrypting_rotation(project: Project) -> None:
+    """After a key git would commit, the advice is rotate-master-key --reencrypt."""
+    _git(project.root, "add", "-f", str(project.key))
+    result = project.run("key-files-ignored")["key-files-ignored"]
+    assert result.status == "fail"
+    assert "sekret rotate-master-key --reencrypt" in result.fix
 
 
 def test_stray_key_file_in_the_tree(project: Project) -> None:

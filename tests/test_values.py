@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import pickle
 
@@ -144,3 +145,23 @@ def test_decode_errors_carry_no_value_in_their_context() -> None:
         with pytest.raises(InvalidValue) as caught:
             case()
         assert _chain(caught.value) == [caught.value]
+
+
+def test_json_nested_too_deeply_is_invalid_value() -> None:
+    """JSON nested past the recursion limit is InvalidValue on put and on get_json."""
+    deep: list[object] = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(InvalidValue, match="nested too deeply"):
+        SecretValue.of(deep)
+    stored = SecretValue(b"[" * 200_000 + b"]" * 200_000, "json", max_bytes=1 << 22)
+    with pytest.raises(InvalidValue, match="nested too deeply"):
+        stored.json()
+
+
+@given(depth=st.integers(min_value=1, max_value=300_000), kind=st.sampled_from("[{"))
+def test_fuzz_json_nesting_is_parsed_or_invalid_value(depth: int, kind: str) -> None:
+    """Fuzz: JSON of any nesting depth parses or is InvalidValue, never RecursionError."""
+    text = "[" * depth + "]" * depth if kind == "[" else '{"a":' * depth + "1" + "}" * depth
+    with contextlib.suppress(InvalidValue):
+        SecretValue(text.encode(), "json", max_bytes=1 << 22).json()

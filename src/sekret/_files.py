@@ -8,6 +8,8 @@ anchor goes through here, so every writer gives the same guarantees:
   over the target, then the folder fsynced. The rename replaces a symlink
   planted at the target instead of following it, and a reader sees the old
   file or the new one, never half of one.
+* ``write_private_stream``: the same for a file written piece by piece
+  (a streamed backup).
 * ``open_private_append``: an append-only descriptor (``O_NOFOLLOW``, mode
   0600 on creation) on a regular file owned by this user (or root).
 * ``read_private``: reads a small file without following a symlink, refusing
@@ -28,16 +30,21 @@ from __future__ import annotations
 import os
 import secrets as _random
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from sekret.exceptions import ConfigurationError, Conflict, InsecureKeyFile, InsecurePath
 
 __all__ = [
     "check_folder",
     "check_owner",
+    "open_owned",
     "open_private_append",
     "read_private",
     "write_private",
+    "write_private_stream",
 ]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -96,6 +103,20 @@ def write_private(
     ``overwrite=False`` refuses an existing target with ``Conflict``. ``check``
     refuses a folder another account could write to (``check_folder``).
     """
+    with write_private_stream(path, what=what, overwrite=overwrite, check=check) as out:
+        out.write(data)
+
+
+@contextmanager
+def write_private_stream(
+    path: Path, *, what: str = "file", overwrite: bool = True, check: bool = True
+) -> Iterator[BinaryIO]:
+    """``write_private`` for data written piece by piece: yields a binary file.
+
+    The pieces go to a fresh 0600 temporary file beside ``path``; when the
+    block ends without an error the file is fsynced and put in place (renamed,
+    or linked when ``overwrite=False``), else it is removed.
+    """
     path = Path(path)
     folder = path.parent
     if check:
@@ -106,15 +127,12 @@ def write_private(
     temp = folder / f".{path.name}.{_random.token_hex(6)}.tmp"
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
     try:
-        try:
+        with os.fdopen(fd, "wb") as out:
             if _POSIX:
-                os.fchmod(fd, 0o600)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+                os.fchmod(out.fileno(), 0o600)
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
         if overwrite:
             os.replace(temp, path)
         else:
@@ -162,15 +180,9 @@ def open_private_append(path: Path, *, what: str = "file", check: bool = True) -
     return fd
 
 
-def read_private(
-    path: Path, *, what: str = "file", limit: int = 1 << 16, key: bool = False
-) -> bytes:
-    """The bytes of a small private file (at most ``limit``), read without following a symlink.
-
-    Refuses a missing file (``ConfigurationError``), a symlink or non-regular
-    file, one owned by another account, and one open to group or others
-    (``InsecureKeyFile`` when ``key``, else ``InsecurePath``).
-    """
+def open_owned(path: Path, *, what: str = "file") -> int:
+    """A read-only descriptor on ``path``: never through a symlink, a regular file
+    of this user (or root). A missing file is ``ConfigurationError``."""
     path = Path(path)
     try:
         fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
@@ -185,6 +197,25 @@ def read_private(
         if not stat.S_ISREG(st.st_mode):
             raise InsecurePath(f"{what} {path} is not a regular file")
         check_owner(st, path, what=what)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_private(
+    path: Path, *, what: str = "file", limit: int = 1 << 16, key: bool = False
+) -> bytes:
+    """The bytes of a small private file (at most ``limit``), read without following a symlink.
+
+    Refuses a missing file (``ConfigurationError``), a symlink or non-regular
+    file, one owned by another account, and one open to group or others
+    (``InsecureKeyFile`` when ``key``, else ``InsecurePath``).
+    """
+    path = Path(path)
+    fd = open_owned(path, what=what)
+    try:
+        st = os.fstat(fd)
         if _POSIX and st.st_mode & 0o077:
             error = InsecureKeyFile if key else InsecurePath
             raise error(

@@ -7,7 +7,9 @@ Two layers of keys:
 * the **master key**: 32 bytes from a key file, ``SEKRET_MASTER_KEY``, explicit
   bytes, or derived from a passphrase with scrypt. It wraps the data key
   (AES-256-GCM, the store id as associated data). Rotating it re-wraps the
-  data key; values are not re-encrypted.
+  data key; rotating the data key (``LocalBackend.rotate_data_key``) re-seals
+  every value, opening the ones not re-sealed yet with the previous key
+  (``RekeyingSealer``).
 
 Every sealed value's associated data binds it to its store, its secret (full
 name and the secret's random id) and its version, so a row copied or moved
@@ -34,12 +36,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from sekret._files import read_private, write_private
-from sekret.exceptions import ConfigurationError, DecryptionError, WrongMasterKey
+from sekret._files import check_folder, read_private, write_private
+from sekret.exceptions import ConfigurationError, DecryptionError, IntegrityError, WrongMasterKey
 
 __all__ = [
     "KEY_BYTES",
     "KdfParams",
+    "RekeyingSealer",
     "Sealer",
     "create_key_file",
     "decode_key",
@@ -93,12 +96,14 @@ def check_key_bytes(key: object, *, source: str) -> bytes:
 
 def read_key_file(path: Path) -> bytes:
     """The key in ``path``; refuses a missing file, a symlink, another owner's file and
-    one open to group or others (``sekret._files.read_private``)."""
+    one open to group or others (``sekret._files.read_private``), and one in a
+    folder another account could swap it in (``check_folder``)."""
     if not os.path.lexists(path):
         raise ConfigurationError(
             f"key file {path} does not exist; pass key_file=, set SEKRET_MASTER_KEY,"
             " or run `sekret init`"
         )
+    check_folder(Path(path).absolute().parent, what="key file")
     data = read_private(path, what="key file", limit=4096, key=True)
     return decode_key(data, source=f"key file {path}")
 
@@ -128,23 +133,56 @@ class KdfParams:
         salt = base64.b64encode(self.salt).decode("ascii")
         return json.dumps({"kdf": "scrypt", "salt": salt, "n": self.n, "r": self.r, "p": self.p})
 
+    def usable(self) -> bool:
+        """Whether these parameters are safe to run: scrypt's cost is bounded.
+
+        N a power of two from 2**10 to 2**20, r 1-32, p 1-16, at most 256 MiB of
+        memory (128·N·r), a salt of at least 16 bytes: parameters read from a
+        file (a store's ``meta`` row, a backup header) are checked with this
+        before scrypt runs, so a damaged or hostile file cannot exhaust memory.
+        """
+        n, r, p = self.n, self.r, self.p
+        return (
+            type(n) is int
+            and 2**10 <= n <= 2**20
+            and n & (n - 1) == 0
+            and type(r) is int
+            and 1 <= r <= 32
+            and 128 * n * r <= 2**28
+            and type(p) is int
+            and 1 <= p <= 16
+            and isinstance(self.salt, bytes)
+            and len(self.salt) >= 16
+        )
+
     @classmethod
-    def loads(cls, text: str) -> KdfParams:
+    def loads(cls, text: object, *, where: str = "the store") -> KdfParams:
+        """Parameters from their stored JSON; ``IntegrityError`` naming ``where`` when
+        they are unreadable or outside the bounds of ``usable``."""
         try:
+            if not isinstance(text, str | bytes):
+                raise TypeError("kdf")
             doc = json.loads(text)
             if doc["kdf"] != "scrypt":
-                raise ValueError(doc["kdf"])
-            return cls(base64.b64decode(doc["salt"]), int(doc["n"]), int(doc["r"]), int(doc["p"]))
-        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-            raise ConfigurationError("the store's passphrase parameters are unreadable") from exc
+                raise ValueError("kdf")
+            params = cls(base64.b64decode(doc["salt"], validate=True), doc["n"], doc["r"], doc["p"])
+        except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):
+            raise IntegrityError(f"{where}: the passphrase parameters are unreadable") from None
+        if not params.usable():
+            raise IntegrityError(f"{where}: the passphrase parameters are out of bounds")
+        return params
 
 
 def derive_key(passphrase: str, params: KdfParams) -> bytes:
     """The master key a passphrase gives under ``params`` (scrypt)."""
     if not isinstance(passphrase, str) or not passphrase:
         raise ConfigurationError("the passphrase must be a non-empty str")
+    try:
+        secret = passphrase.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigurationError("the passphrase is not valid UTF-8 text") from None
     kdf = Scrypt(salt=params.salt, length=KEY_BYTES, n=params.n, r=params.r, p=params.p)
-    return kdf.derive(passphrase.encode("utf-8"))
+    return kdf.derive(secret)
 
 
 # -- wrapping the data key -------------------------------------------------
@@ -227,3 +265,20 @@ class Sealer:
                 name=name,
                 version=str(version),
             ) from exc
+
+
+class RekeyingSealer(Sealer):
+    """A ``Sealer`` during a data-key rotation: seals with the new data key, opens with
+    the new one and, for versions not re-sealed yet, with the previous one."""
+
+    __slots__ = ("_previous",)
+
+    def __init__(self, data_key: bytes, store_id: bytes, previous: Sealer) -> None:
+        super().__init__(data_key, store_id)
+        self._previous = previous
+
+    def open(self, sealed: bytes, *, name: str, uid: bytes, version: int, ctype: str) -> bytes:
+        try:
+            return super().open(sealed, name=name, uid=uid, version=version, ctype=ctype)
+        except DecryptionError:
+            return self._previous.open(sealed, name=name, uid=uid, version=version, ctype=ctype)

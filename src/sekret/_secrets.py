@@ -350,6 +350,46 @@ class Secrets:
             self._invalidate(full)
         return Secret(full, info.version, secret_value, info.stages, info.created, info.metadata)
 
+    def put_many(
+        self, values: Mapping[str, object], *, metadata: Mapping[str, str] | None = None
+    ) -> dict[str, Secret | SekretError]:
+        """Store a new ``current`` version of each name, in few transactions where the
+        backend can (``Backend.put_many``); per-name errors are returned, not raised.
+
+        Each write is atomic on its own; the batch is not.
+        """
+        from sekret.backends.base import WriteRequest  # lazy: only bulk writes need it
+
+        self._writable("put_many")
+        out: dict[str, Secret | SekretError] = {}
+        requests: list[tuple[str, WriteRequest]] = []
+        for name, value in values.items():
+            try:
+                full = self.namespace.full(name)
+                secret_value = SecretValue.of(value, max_bytes=self.backend.max_value_bytes)
+            except SekretError as exc:
+                out[name] = exc
+                continue
+            requests.append((name, WriteRequest(full, secret_value, metadata=metadata)))
+        try:
+            results = self.backend.put_many([r for _, r in requests])
+        finally:
+            for _, request in requests:
+                self._invalidate(request.name)
+        for (name, request), result in zip(requests, results, strict=True):
+            if isinstance(result, SekretError):
+                out[name] = result
+            else:
+                out[name] = Secret(
+                    request.name,
+                    result.version,
+                    request.value,
+                    result.stages,
+                    result.created,
+                    result.metadata,
+                )
+        return out
+
     def move_stage(
         self,
         name: str,
@@ -593,6 +633,11 @@ class AsyncSecrets:
 
     async def put(self, name: str, value: object, **options: Any) -> Secret:
         return await self._run(self.sync.put, name, value, **options)
+
+    async def put_many(
+        self, values: Mapping[str, object], **options: Any
+    ) -> dict[str, Secret | SekretError]:
+        return await self._run(self.sync.put_many, values, **options)
 
     async def versions(self, name: str) -> list[VersionInfo]:
         return await self._run(self.sync.versions, name)

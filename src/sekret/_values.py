@@ -109,8 +109,10 @@ class SecretValue:
 
             try:
                 data = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, RecursionError) as exc:
                 reason = type(exc).__name__
+                if isinstance(exc, RecursionError):
+                    reason = "nested too deeply"
                 raise InvalidValue(f"secret JSON could not be encoded: {reason}") from None
             return cls(data, "json", max_bytes=max_bytes)
         raise InvalidValue(
@@ -160,6 +162,8 @@ class SecretValue:
 
         try:
             return json.loads(self._data)
+        except RecursionError:
+            raise InvalidValue("secret value is JSON nested too deeply to parse") from None
         except ValueError:
             pass  # raised below, outside the handler: JSONDecodeError.doc is the value
         raise InvalidValue("secret value is not valid JSON")

@@ -7,7 +7,7 @@ gives each check's rationale.
 
 =====================  =========================================================
 ``manifest``           the manifest loads (file, key path and reason otherwise)
-``file-permissions``   key files and local store files are 0600 and ours
+``file-permissions``   key and store files are 0600 and ours, in folders only we can write
 ``key-files-ignored``  no key file git would commit; local stores ignored too
 ``dotenv-committed``   no ``.env`` file git would commit
 ``values-in-source``   no current secret value in a file git tracks or would add
@@ -42,11 +42,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from sekret._files import check_folder
 from sekret._secrets import Secrets
 from sekret._values import Secret, SecretValue
 from sekret.backends.base import Backend
 from sekret.exceptions import (
     ConfigurationError,
+    InsecurePath,
     SecretDeleted,
     SecretNotFound,
     SekretError,
@@ -306,19 +308,27 @@ def check_file_permissions(project: Project) -> CheckResult:
         return _result("file-permissions", "skip", "no key file or local store found")
     uid = os.getuid() if hasattr(os, "getuid") else None
     findings = []
+    folders: dict[Path, str] = {}
     for path in [*keys, *stores]:
         st = path.stat()
         mode = stat.S_IMODE(st.st_mode)
         if mode & 0o077:
             findings.append(f"{path}: mode {mode:04o}, group or others have access")
-        if uid is not None and st.st_uid != uid:
-            findings.append(f"{path}: owned by uid {st.st_uid}, not by you ({uid})")
+        if uid is not None and st.st_uid not in (uid, 0):
+            findings.append(f"{path}: owned by uid {st.st_uid}, not by you ({uid}) or root")
+        folders.setdefault(path.parent, "key file" if path in keys else "store")
+    for folder, what in folders.items():
+        try:
+            check_folder(folder, what=what)
+        except InsecurePath as exc:
+            findings.append(str(exc))
     if findings:
         return _result(
             "file-permissions",
             "fail",
-            f"{len(findings)} file(s) too open",
-            "chmod 600 FILE (and chown it to the user that runs the app)",
+            f"{len(findings)} file(s) or folder(s) others could read, write or swap",
+            "chmod 600 FILE, chmod go-w FOLDER (or move the store to a folder only you"
+            " can write), and chown both to the user that runs the app",
             findings,
         )
     return _result(
@@ -357,8 +367,8 @@ def check_key_files_ignored(project: Project) -> CheckResult:
             "key-files-ignored",
             "fail",
             f"{len(committed_keys)} key file(s) git would commit",
-            "add them to .gitignore (git rm --cached FILE if tracked), then rotate the key:"
-            " sekret rotate-master-key",
+            "add them to .gitignore (git rm --cached FILE if tracked), then replace the"
+            " leaked key and the data key it opens: sekret rotate-master-key --reencrypt",
             [str(p) for p in committed_keys],
         )
     committed_stores = [p for p in stores if git.inside(p) and git.would_commit(p)]

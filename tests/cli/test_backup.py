@@ -117,3 +117,22 @@ def test_store_copy(cli: Cli, store_url: str, tmp_path: Path) -> None:
     listed = copy("list", "--json")
     assert listed.exit_code == 0, listed.stderr
     assert {i["name"] for i in json.loads(listed.stdout)} == {"api-key", "db"}
+
+
+def test_restore_remaps_development_into_staging(cli: Cli, tmp_path: Path) -> None:
+    """--from-namespace/--to-namespace restore development's secrets under staging."""
+    _seed(cli)
+    backup, key = tmp_path / "b.bak", tmp_path / "b.key"
+    assert cli("backup", "create", str(backup), "--key-file", str(key)).exit_code == 0
+    refused = cli("backup", "restore", str(backup), "--key-file", str(key), env="staging")
+    assert refused.exit_code != 0
+    assert "--from-namespace arrwdb/development --to-namespace arrwdb/staging" in refused.stderr
+    remap = ["--from-namespace", "arrwdb/development", "--to-namespace", "arrwdb/staging"]
+    done = cli("backup", "restore", str(backup), "--key-file", str(key), *remap, env="staging")
+    assert done.exit_code == 0, done.stderr
+    assert "arrwdb/staging/api-key" in done.stdout
+    assert cli("get", "api-key", env="staging").stdout.strip().startswith(SENTINEL_PREFIX)
+    half = cli("backup", "restore", str(backup), "--key-file", str(key), remap[0], remap[1])
+    assert half.exit_code == 2
+    for result in (refused, done, half):
+        assert SENTINEL_PREFIX not in result.stderr

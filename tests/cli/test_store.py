@@ -6,6 +6,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cli.clirunner import Cli
 from sekret.backends.local import LocalBackend
@@ -179,3 +181,70 @@ def test_rotate_master_key_with_wrong_key_changes_nothing(cli: Cli, store_url: s
     assert result.exit_code == 7
     assert result.stderr.count("\n") == 1
     assert cli("versions", "k").exit_code == 0
+
+
+@pytest.mark.parametrize("line", [b"\xff\xfe not utf-8\n", b"caf\xe9\n", b"\xed\xa0\x80\n"])
+def test_init_with_a_non_utf8_passphrase_on_stdin_is_a_usage_error(
+    tmp_path: Path, line: bytes
+) -> None:
+    """Bytes that are not UTF-8 on stdin are a clear usage error, and no store is made."""
+    db = tmp_path / "p.db"
+    result = Cli("unused://").run(["init", str(db), "--passphrase"], input=line + line)
+    assert result.exit_code == 2, result.output
+    assert "not UTF-8" in result.stderr
+    assert not db.exists()
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.binary(min_size=1, max_size=40))
+def test_any_bytes_as_a_passphrase_on_stdin_give_a_clear_outcome(
+    tmp_path: Path, data: bytes
+) -> None:
+    """Fuzz: any bytes as the current passphrase give a clear outcome, never a crash (exit 70)."""
+    db = tmp_path / "fuzz.db"
+    if not db.exists():
+        assert (
+            Cli("unused://").run(["init", str(db), "--passphrase"], input="pw-1\npw-1\n").exit_code
+            == 0
+        )
+    result = Cli("unused://").run(
+        ["rotate-master-key", str(db), "--passphrase", "--new-passphrase"],
+        input=data.replace(b"\n", b"") + b"\nnew\nnew\n",
+    )
+    assert result.exit_code != 70, result.output  # 70: an internal error (a crash)
+    assert "Traceback" not in result.output
+    if result.exit_code == 0:
+        Cli("unused://").run(
+            ["rotate-master-key", str(db), "--passphrase", "--new-passphrase"],
+            input=b"new\npw-1\npw-1\n",
+        )
+
+
+def test_rotate_master_key_reencrypt_replaces_both_keys(cli: Cli, store_url: str) -> None:
+    """--reencrypt gives a new master key and a new data key; values still read."""
+    value = sentinel_value()
+    cli("put", "k", input=value)
+    db = Path(store_url.removeprefix("local://"))
+    with LocalBackend(db) as before:
+        old_data_key = before._data_key
+    result = cli("rotate-master-key", "--reencrypt")
+    assert result.exit_code == 0, result.stderr
+    assert "every value re-sealed" in result.stdout
+    with LocalBackend(db) as after:
+        assert after._data_key != old_data_key
+    assert cli("get", "k", "-n").stdout == value
+    assert value not in result.output
+
+
+def test_rotate_data_key_keeps_the_master_key(cli: Cli, store_url: str) -> None:
+    """rotate-data-key re-seals under a new data key with the same key file."""
+    value = sentinel_value()
+    cli("put", "k", input=value)
+    db = Path(store_url.removeprefix("local://"))
+    key = Path(str(db) + ".key").read_text()
+    result = cli("rotate-data-key")
+    assert result.exit_code == 0, result.stderr
+    assert Path(str(db) + ".key").read_text() == key
+    assert cli("get", "k", "-n").stdout == value

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sekret._values import CURRENT, Page, Secret, SecretValue, VersionInfo
 from sekret.audit.events import AuditEvent, make_event
-from sekret.backends.base import DEFAULT_RECOVERY_DAYS, Backend
+from sekret.backends.base import DEFAULT_RECOVERY_DAYS, Backend, PutResults, WriteRequest
 from sekret.exceptions import SekretError
 
 if TYPE_CHECKING:
@@ -201,6 +201,26 @@ class AuditedBackend(Backend):
             raise
         self._record("secret.write", started, name, version=info.version, **fields)
         return info
+
+    def put_many(self, writes: Sequence[WriteRequest]) -> PutResults:
+        """The inner backend's batch (few transactions), each write recorded on its own."""
+        started = time.monotonic()
+        results = self.inner.put_many(writes)
+        events = []
+        for w, result in zip(writes, results, strict=True):
+            fields: dict[str, Any] = {
+                "stages": sorted(w.stages),
+                "expected_version": w.expected_version,
+                "idempotent": w.token is not None,
+                "batch": True,
+            }
+            if isinstance(result, SekretError):
+                events.append(self._event("secret.write", started, w.name, result, **fields))
+            else:
+                fields["version"] = result.version
+                events.append(self._event("secret.write", started, w.name, None, **fields))
+        self._log.record(events, sync=self._sync)
+        return results
 
     def move_stage(
         self,

@@ -59,6 +59,8 @@ __all__ = [
     "ABSENT",
     "CORE_CREDENTIAL_ENV",
     "DEFAULT_RECOVERY_DAYS",
+    "PutResults",
+    "WriteRequest",
     "Backend",
     "Capability",
     "check_expected_version",
@@ -112,6 +114,7 @@ class Capability(enum.Flag):
     STAGES = enum.auto()  # current/pending/previous and move_stage
     LIST = enum.auto()
     BATCH_READ = enum.auto()  # read_many in fewer round trips than names
+    BATCH_WRITE = enum.auto()  # put_many in fewer transactions than writes
     CAS = enum.auto()  # write(expected_version=...)
 
     @classmethod
@@ -188,6 +191,36 @@ def move_label(stages: dict[str, str], stage: str, version: str | None) -> None:
         stages[stage] = version
         if stage == CURRENT and old is not None:
             stages[PREVIOUS] = old
+
+
+PutResults = list[VersionInfo | SekretError]
+"""What ``put_many`` returns: per write, its new version or its error, in order."""
+
+
+class WriteRequest:
+    """One write of ``Backend.put_many``: the arguments ``write`` takes, as data."""
+
+    __slots__ = ("expected_version", "metadata", "name", "stages", "token", "value")
+
+    def __init__(
+        self,
+        name: str,
+        value: SecretValue,
+        *,
+        stages: Collection[str] = (CURRENT,),
+        expected_version: str | None = None,
+        token: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.value = value
+        self.stages = stages
+        self.expected_version = expected_version
+        self.token = token
+        self.metadata = metadata
+
+    def __repr__(self) -> str:  # never the value
+        return f"WriteRequest({self.name!r}, stages={sorted(self.stages)!r})"
 
 
 class Backend:
@@ -269,6 +302,31 @@ class Backend:
     ) -> VersionInfo:
         """Add a version carrying ``stages``; see the module docstring."""
         raise self._unsupported("write", Capability.WRITE)
+
+    def put_many(self, writes: Sequence[WriteRequest]) -> PutResults:
+        """Many writes, in order; per-write errors are returned in place, not raised.
+
+        Each write follows ``write``'s rules and is atomic on its own; the batch
+        is not (a failed write leaves the others stored). The default writes one
+        by one; backends that can group writes into fewer transactions override
+        it and declare ``BATCH_WRITE``.
+        """
+        out: PutResults = []
+        for w in writes:
+            try:
+                out.append(
+                    self.write(
+                        w.name,
+                        w.value,
+                        stages=w.stages,
+                        expected_version=w.expected_version,
+                        token=w.token,
+                        metadata=w.metadata,
+                    )
+                )
+            except SekretError as exc:
+                out.append(exc)
+        return out
 
     def move_stage(
         self,

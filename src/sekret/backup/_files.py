@@ -1,7 +1,8 @@
 """Backup files on disk: atomic 0600 writes, and the raw copy of a local store.
 
-``write_atomic`` puts a sealed backup (``_format``) in place through a
-temporary file, fsync and rename, so a reader never sees half a backup.
+``open_backup_file`` opens a backup for reading without following a
+symlink, refusing one another account owns or could swap (backups are written
+through ``sekret._files.write_private_stream``).
 ``backup_local_store`` (public through ``sekret.backup``) is a consistent
 copy of a local store's SQLite file taken with the sqlite3 online backup API
 while writers may run; its values stay sealed under the store's key.
@@ -19,15 +20,24 @@ import secrets as _random
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote
 
-from sekret._files import write_private
+from sekret._files import check_folder, open_owned
 from sekret.exceptions import ConfigurationError, Conflict, IntegrityError
 
 
-def write_atomic(path: Path, data: bytes, *, overwrite: bool) -> None:
-    """Write ``data`` to ``path`` (0600) atomically (``sekret._files.write_private``)."""
-    write_private(path, data, what="backup", overwrite=overwrite)
+def open_backup_file(path: Path) -> BinaryIO:
+    """A backup opened for reading: never through a symlink, refused when another
+    account owns it or could swap it (its folder writable by others, no sticky bit)."""
+    check_folder(path.absolute().parent, what="backup")
+    try:
+        fd = open_owned(path, what="backup")
+    except ConfigurationError:
+        if not os.path.lexists(path):
+            raise ConfigurationError(f"no backup at {path}") from None
+        raise
+    return os.fdopen(fd, "rb")
 
 
 def _fsync_dir(path: Path) -> None:

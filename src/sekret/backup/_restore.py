@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,14 +25,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from sekret._values import CONTENT_TYPES, CURRENT, SecretValue
-from sekret.backends.base import Backend
+from sekret.backends.base import Backend, WriteRequest, move_label
 from sekret.backup._format import damaged
-from sekret.exceptions import AccessDenied, SecretDeleted, SecretNotFound, VersionNotFound
+from sekret.exceptions import (
+    AccessDenied,
+    SecretDeleted,
+    SecretNotFound,
+    SekretError,
+    VersionNotFound,
+)
 
 if TYPE_CHECKING:
     from sekret._secrets import Secrets
 
 _NO_LIMIT: Final = 2**31  # sizes were checked when the values were first stored
+BATCH: Final = 1000  # versions per put_many when restoring secrets the target lacks
 
 Mode = Literal["missing", "overwrite"]
 
@@ -109,9 +117,15 @@ def versions_of(entry: Mapping[str, Any], where: Path) -> list[_Version]:
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def _token_key(backup_id: str) -> hmac.HMAC:
+    return hmac.new(bytes.fromhex(backup_id), digestmod="sha256")
+
+
 def _token(backup_id: str, name: str, version: str) -> str:
     """A stable idempotency token for one source version (same on every rerun)."""
-    digest = hmac.new(bytes.fromhex(backup_id), f"{name}@{version}".encode(), "sha256")
+    digest = _token_key(backup_id).copy()  # the keyed state, computed once per backup
+    digest.update(f"{name}@{version}".encode())
     return "bk" + digest.hexdigest()[:30]
 
 
@@ -151,8 +165,20 @@ def _matching_prefix(backend: Backend, name: str, have: list[Any], want: list[_V
 
 
 def restore_one(
-    backend: Backend, name: str, versions: list[_Version], backup_id: str, mode: Mode
+    backend: Backend,
+    name: str,
+    versions: list[_Version],
+    backup_id: str,
+    mode: Mode,
+    *,
+    source: str | None = None,
 ) -> SecretOutcome:
+    """Restore one secret carefully: probe the target, resume, or overwrite by ``mode``.
+
+    ``source`` is the secret's name in the backup (when restored under another
+    name); the idempotency tokens derive from it.
+    """
+    source = source or name
     if not versions:
         return SecretOutcome(name, "skipped", reason="no readable version in the backup")
     try:
@@ -162,13 +188,15 @@ def restore_one(
             name, "skipped", reason="deleted on the target (restore or destroy it there first)"
         )
     if have is None:
-        mapping = _write_versions(backend, name, versions, 0, {}, backup_id)
+        mapping = _write_versions(backend, name, versions, 0, {}, backup_id, source)
         _apply_stages(backend, name, versions, mapping, ours=set(mapping.values()))
         return SecretOutcome(name, "restored", mapping)
     if _matching_prefix(backend, name, have, versions):
         mapping = {w.version: h.version for h, w in zip(have, versions, strict=False)}
         if len(have) < len(versions):
-            mapping = _write_versions(backend, name, versions, len(have), mapping, backup_id)
+            mapping = _write_versions(
+                backend, name, versions, len(have), mapping, backup_id, source
+            )
             _apply_stages(backend, name, versions, mapping, ours=set(mapping.values()))
             return SecretOutcome(name, "resumed", mapping)
         if _stages_match(backend, name, versions, mapping):
@@ -181,7 +209,7 @@ def restore_one(
         )
     if mode == "missing":
         return SecretOutcome(name, "skipped", reason="exists on the target (use overwrite)")
-    mapping = _write_versions(backend, name, versions, 0, {}, backup_id)
+    mapping = _write_versions(backend, name, versions, 0, {}, backup_id, source)
     _apply_stages(backend, name, versions, mapping, ours=set(mapping.values()))
     return SecretOutcome(name, "overwritten", mapping)
 
@@ -193,6 +221,7 @@ def _write_versions(
     start: int,
     mapping: dict[str, str],
     backup_id: str,
+    source: str,
 ) -> dict[str, str]:
     out = dict(mapping)
     has_current = any(CURRENT in v.stages for v in versions)
@@ -205,7 +234,7 @@ def _write_versions(
             name,
             v.value,
             stages=stages,
-            token=_token(backup_id, name, v.version),
+            token=_token(backup_id, source, v.version),
             metadata=v.metadata or None,
         )
         out[v.version] = info.version
@@ -247,3 +276,95 @@ def _apply_stages(
     for stage, version in sorted(have.items()):
         if stage not in want and stage != CURRENT and version in ours:
             backend.move_stage(name, stage, None)
+
+
+# -- batched restore of secrets the target does not hold ----------------------
+
+
+def _lands_as_backed_up(versions: list[_Version]) -> bool:
+    """Whether writing each version with its own stages, in order, leaves exactly the
+    backup's stage map (the shared label rule may add ``previous`` on the way)."""
+    simulated: dict[str, str] = {}
+    for v in versions:
+        for stage in sorted(v.stages, key=lambda s: s != CURRENT):
+            move_label(simulated, stage, v.version)
+    return simulated == _wanted_stages(versions, {v.version: v.version for v in versions})
+
+
+class Restorer:
+    """Restores a stream of secrets: new ones in batches (``put_many``), others one by one.
+
+    ``existing`` is every name the target holds (deleted ones included), from one
+    listing; None when the target cannot list or batch, and every secret then
+    takes ``restore_one``'s careful path.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        backup_id: str,
+        mode: Mode,
+        existing: set[str] | None,
+        *,
+        batch: int = BATCH,
+    ) -> None:
+        self.backend = backend
+        self.backup_id = backup_id
+        self.mode: Mode = mode
+        self.existing = existing
+        self.outcomes: list[SecretOutcome | None] = []
+        self._batch = batch
+        self._pending: list[tuple[int, str, list[_Version], list[WriteRequest]]] = []
+        self._count = 0
+
+    def add(self, name: str, source: str, versions: list[_Version]) -> None:
+        """Restore ``versions`` of backup secret ``source`` as ``name`` on the target."""
+        if (
+            self.existing is not None
+            and name not in self.existing
+            and versions
+            and _lands_as_backed_up(versions)
+        ):
+            writes = [
+                WriteRequest(
+                    name,
+                    v.value,
+                    stages=tuple(sorted(v.stages)),
+                    token=_token(self.backup_id, source, v.version),
+                    metadata=v.metadata or None,
+                )
+                for v in versions
+            ]
+            self._pending.append((len(self.outcomes), name, versions, writes))
+            self.outcomes.append(None)
+            self._count += len(writes)
+            if self._count >= self._batch:
+                self.flush()
+            return
+        self.outcomes.append(
+            restore_one(self.backend, name, versions, self.backup_id, self.mode, source=source)
+        )
+
+    def flush(self) -> None:
+        """Write the pending new secrets in one ``put_many``; raise the first failure."""
+        pending, self._pending, self._count = self._pending, [], 0
+        if not pending:
+            return
+        results = self.backend.put_many([w for *_, writes in pending for w in writes])
+        position = 0
+        for index, name, versions, writes in pending:
+            mine = results[position : position + len(writes)]
+            position += len(writes)
+            for result in mine:
+                if isinstance(result, SekretError):
+                    raise result
+            mapping = {
+                v.version: r.version
+                for v, r in zip(versions, mine, strict=True)
+                if not isinstance(r, SekretError)
+            }
+            self.outcomes[index] = SecretOutcome(name, "restored", mapping)
+
+    def finish(self) -> tuple[SecretOutcome, ...]:
+        self.flush()
+        return tuple(o for o in self.outcomes if o is not None)

@@ -14,7 +14,6 @@ Nothing here prints a value or a key.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, cast
 
@@ -35,6 +34,7 @@ from sekret.backup import (
 from sekret.cli import _app
 from sekret.cli._app import CliState, pass_state
 from sekret.cli._output import table, to_json
+from sekret.cli.store import stdin_line
 
 __all__ = ["register"]
 
@@ -62,9 +62,7 @@ def _passphrase(confirm: bool) -> str:
             "Backup passphrase", hide_input=True, confirmation_prompt=confirm, err=True
         )
     else:
-        line = sys.stdin.readline()
-        text = line[:-1] if line.endswith("\n") else line
-        text = text.removesuffix("\r")
+        text = stdin_line("backup passphrase")
     if not text:
         raise click.UsageError("empty backup passphrase (none on stdin?)")
     return text
@@ -162,11 +160,14 @@ def create(
         create_backup_key(key_file)
         made_key = True
     keys = _key_args(key_file, use_passphrase, confirm=True)
+    # without --json only the counts are printed: keep no per-secret outline
     if prefix is not None:
         with _backend(state) as backend:
-            summary = export_backup(backend, path, prefix=prefix, overwrite=force, **keys)
+            summary = export_backup(
+                backend, path, prefix=prefix, overwrite=force, outline=as_json, **keys
+            )
     else:
-        summary = export_backup(state.secrets(), path, overwrite=force, **keys)
+        summary = export_backup(state.secrets(), path, overwrite=force, outline=as_json, **keys)
     if as_json:
         click.echo(to_json(summary.as_dict()))
         return
@@ -205,6 +206,16 @@ def verify(path: Path, key_file: Path | None, use_passphrase: bool, as_json: boo
     help="missing: only secrets the target lacks; overwrite: also add the backup's versions"
     " on top of existing secrets and move their stages (nothing is deleted).",
 )
+@click.option(
+    "--from-namespace",
+    metavar="APP/ENV",
+    help="Restore the secrets the backup holds under this namespace (e.g. arrwdb/development)...",
+)
+@click.option(
+    "--to-namespace",
+    metavar="APP/ENV",
+    help="...as the same names under this one (e.g. arrwdb/staging).",
+)
 @_JSON
 @pass_state
 def restore(
@@ -213,16 +224,25 @@ def restore(
     key_file: Path | None,
     use_passphrase: bool,
     mode: str,
+    from_namespace: str | None,
+    to_namespace: str | None,
     as_json: bool,
 ) -> None:
-    """Restore the backup at PATH into --backend (the namespace's client when --app is set)."""
+    """Restore the backup at PATH into --backend (the namespace's client when --app is set).
+
+    --from-namespace and --to-namespace (together) restore a backup of one
+    environment into another: arrwdb/development/db becomes arrwdb/staging/db.
+    """
+    if (from_namespace is None) != (to_namespace is None):
+        raise click.UsageError("--from-namespace and --to-namespace go together")
+    rename = (from_namespace, to_namespace) if from_namespace and to_namespace else None
     keys = _key_args(key_file, use_passphrase, confirm=False)
     chosen = cast(Mode, mode)
     if state.app:
-        report = restore_backup(path, state.secrets(), mode=chosen, **keys)
+        report = restore_backup(path, state.secrets(), mode=chosen, rename=rename, **keys)
     else:
         with _backend(state) as backend:
-            report = restore_backup(path, backend, mode=chosen, **keys)
+            report = restore_backup(path, backend, mode=chosen, rename=rename, **keys)
     click.echo(to_json(report.as_dict()) if as_json else _report_text(report))
 
 

@@ -1,4 +1,4 @@
-"""The embedded store's own commands: ``init`` and ``rotate-master-key``.
+"""The embedded store's own commands: ``init``, ``rotate-master-key``, ``rotate-data-key``.
 
 Both work on a ``local`` store by path: the PATH argument, else the path in
 ``--backend``/``SEKRET_BACKEND`` when it is a ``local://`` URL, else
@@ -21,7 +21,11 @@ import click
 from sekret.cli import _app
 from sekret.cli._app import DEFAULT_STORE, CliState, pass_state
 
-__all__ = ["register", "store_location"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from sekret.backends.local import LocalBackend
+
+__all__ = ["register", "stdin_line", "store_location"]
 
 
 def store_location(state: CliState, path: Path | None) -> tuple[Path, Path | None]:
@@ -41,6 +45,17 @@ def store_location(state: CliState, path: Path | None) -> tuple[Path, Path | Non
     return Path(unquote(parts.netloc + parts.path)).expanduser().absolute(), key_file
 
 
+def stdin_line(what: str) -> str:
+    """One line of stdin without its line ending; a clear error when it is not UTF-8."""
+    try:
+        line = sys.stdin.readline()
+        line.encode("utf-8")  # stdin may decode with surrogateescape
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        raise click.UsageError(f"{what}: the line on stdin is not UTF-8 text") from None
+    text = line[:-1] if line.endswith("\n") else line
+    return text.removesuffix("\r")
+
+
 class _Passphrases:
     """Reads passphrases from a hidden prompt (terminal) or successive stdin lines."""
 
@@ -51,9 +66,7 @@ class _Passphrases:
         if self._interactive:
             text: str = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
         else:
-            line = sys.stdin.readline()
-            text = line[:-1] if line.endswith("\n") else line
-            text = text.removesuffix("\r")
+            text = stdin_line(prompt.lower())
         if not text:
             raise click.UsageError(f"{prompt.lower()}: empty passphrase (none on stdin?)")
         return text
@@ -108,20 +121,28 @@ def init(state: CliState, path: Path | None, key_file: Path | None, use_passphra
         click.echo(f"        export SEKRET_KEY_FILE={made}")
 
 
-@click.command(name="rotate-master-key")
-@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
+# The store a rotation opens, and how: shared by rotate-master-key and rotate-data-key.
+_STORE_PATH = click.argument(
+    "path", required=False, type=click.Path(dir_okay=False, path_type=Path)
+)
+_CURRENT_KEY_FILE = click.option(
     "--key-file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="The current key file (default: SEKRET_MASTER_KEY, SEKRET_KEY_FILE, PATH.key).",
 )
-@click.option(
+_CURRENT_PASSPHRASE = click.option(
     "--passphrase",
     "use_passphrase",
     is_flag=True,
     help="The store is sealed with a passphrase: read the current one (SEKRET_PASSPHRASE,"
     " else prompt or stdin).",
 )
+
+
+@click.command(name="rotate-master-key")
+@_STORE_PATH
+@_CURRENT_KEY_FILE
+@_CURRENT_PASSPHRASE
 @click.option(
     "--new-key-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -132,6 +153,12 @@ def init(state: CliState, path: Path | None, key_file: Path | None, use_passphra
     is_flag=True,
     help="Seal with a new passphrase (prompt or stdin).",
 )
+@click.option(
+    "--reencrypt",
+    is_flag=True,
+    help="Also make a new data key and re-seal every value under it (what to do after"
+    " a key leaked: then the old key and an old copy of the store cannot open new values).",
+)
 @pass_state
 def rotate_master_key(
     state: CliState,
@@ -140,12 +167,15 @@ def rotate_master_key(
     use_passphrase: bool,
     new_key_file: Path | None,
     new_passphrase: bool,
+    reencrypt: bool,
 ) -> None:
     """Reseal the local store under a new master key.
 
-    The data key is re-wrapped; values are not re-encrypted, and the old key
-    stops working at once. With no --new-* option a store opened from a key
-    file gets a fresh key in that same file.
+    The data key is re-wrapped and the old master key stops working at once.
+    With --reencrypt a new data key also re-seals every value (as
+    rotate-data-key does), so a leaked old key together with an old copy of
+    the store opens nothing written afterwards. With no --new-* option a store
+    opened from a key file gets a fresh key in that same file.
     """
     from sekret.backends.local import LocalBackend, default_key_file
 
@@ -165,9 +195,11 @@ def rotate_master_key(
     backend = LocalBackend(db, key_file=key_file, passphrase=current)
     try:
         backend.rotate_master_key(new_key_file=new_key_file, new_passphrase=new)
+        click.echo(f"re-wrapped the data key of {db}; the old master key no longer opens it")
+        if reencrypt:
+            _reencrypt(backend, db)
     finally:
         backend.close()
-    click.echo(f"re-wrapped the data key of {db}; the old master key no longer opens it")
     if new is not None:
         click.echo("now sealed with the new passphrase (update SEKRET_PASSPHRASE)")
     else:
@@ -176,7 +208,53 @@ def rotate_master_key(
         click.echo(f"master key now in {target or default_key_file(db)} (mode 0600)")
 
 
+def _reencrypt(backend: LocalBackend, db: Path) -> None:
+    clean = backend.rotate_data_key(
+        progress=lambda done, total: click.echo(f"re-sealed {done}/{total} versions", err=True)
+    )
+    click.echo(f"new data key for {db}: every value re-sealed, the old data key erased")
+    if not clean:
+        click.echo(
+            "warning: another process kept the WAL open; old pages stay in "
+            f"{db}-wal until it closes (run `sekret rotate-data-key` again then)",
+            err=True,
+        )
+    click.echo("restart every process that had the store open (they hold the old data key)")
+
+
+@click.command(name="rotate-data-key")
+@_STORE_PATH
+@_CURRENT_KEY_FILE
+@_CURRENT_PASSPHRASE
+@pass_state
+def rotate_data_key(
+    state: CliState, path: Path | None, key_file: Path | None, use_passphrase: bool
+) -> None:
+    """Re-seal every value of the local store under a new data key (resumable).
+
+    The master key stays. Run it again after an interruption: it resumes
+    where it stopped. Stop other writers first. After a leaked master key use
+    `rotate-master-key --reencrypt`, which also replaces the master key.
+    """
+    from sekret.backends.local import LocalBackend
+
+    if use_passphrase and key_file is not None:
+        raise click.UsageError("--passphrase and --key-file exclude each other")
+    db, url_key_file = store_location(state, path)
+    current = None
+    if use_passphrase:
+        current = os.environ.get("SEKRET_PASSPHRASE") or _Passphrases().read(
+            "Current passphrase", confirm=False
+        )
+    backend = LocalBackend(db, key_file=key_file or url_key_file, passphrase=current)
+    try:
+        _reencrypt(backend, db)
+    finally:
+        backend.close()
+
+
 def register(group: click.Group) -> None:
-    """Add ``init`` and ``rotate-master-key`` to ``group``."""
+    """Add ``init``, ``rotate-master-key`` and ``rotate-data-key`` to ``group``."""
     group.add_command(init)
     group.add_command(rotate_master_key)
+    group.add_command(rotate_data_key)

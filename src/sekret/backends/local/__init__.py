@@ -42,9 +42,11 @@ This module must never log, print or put a value or a key in an error.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
+import struct
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager, suppress
@@ -54,6 +56,7 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from sekret import _sealing
+from sekret._files import check_folder, check_owner
 from sekret._names import validate_name
 from sekret._values import (
     CONTENT_TYPES,
@@ -65,7 +68,13 @@ from sekret._values import (
     VersionInfo,
     validate_stage,
 )
-from sekret.backends.base import DEFAULT_RECOVERY_DAYS, Backend, Capability
+from sekret.backends.base import (
+    DEFAULT_RECOVERY_DAYS,
+    Backend,
+    Capability,
+    PutResults,
+    WriteRequest,
+)
 from sekret.backends.local._errors import gone, malformed, no_version, not_found
 from sekret.backends.local._errors import translate as _translate
 from sekret.backends.local._keys import default_key_file as default_key_file
@@ -80,18 +89,36 @@ from sekret.backends.local._rows import stage_set as _stage_set
 from sekret.backends.local._rows import to_us as _to_us
 from sekret.backends.local._rows import utcnow as utcnow
 from sekret.backends.local._rows import version_number as _version_number
+from sekret.backends.local._schema import (
+    CURSOR,
+    KEY_ID,
+    KEY_STATE,
+    NEXT_KEY,
+    create_schema,
+    read_meta,
+)
 from sekret.backends.local._schema import FORMAT as FORMAT
 from sekret.backends.local._schema import LIST as _LIST
+from sekret.backends.local._schema import LIST_FROM as _LIST_FROM
 from sekret.backends.local._schema import MODE_KEY as MODE_KEY
 from sekret.backends.local._schema import MODE_PASSPHRASE as MODE_PASSPHRASE
 from sekret.backends.local._schema import READ_BY_STAGE as _READ_BY_STAGE
 from sekret.backends.local._schema import READ_BY_VERSION as _READ_BY_VERSION
 from sekret.backends.local._schema import READ_CURRENT as _READ_CURRENT
 from sekret.backends.local._schema import VERSIONS as _VERSIONS
-from sekret.backends.local._schema import create_schema, read_meta
 from sekret.backends.local._sql import open_connection as _open_connection
 from sekret.backends.local._sql import run_query, run_write, snapshot
-from sekret.backends.local._writes import add_version, move_label, secret_row
+from sekret.backends.local._writes import (
+    add_version,
+    move_label,
+    secret_row,
+)
+from sekret.backends.local._writes import (
+    reseal_batch as _reseal_batch,
+)
+from sekret.backends.local._writes import (
+    set_meta as _set_meta,
+)
 from sekret.exceptions import (
     BackendUnavailable,
     ConfigurationError,
@@ -103,9 +130,20 @@ from sekret.exceptions import (
     VersionNotFound,
 )
 
-__all__ = ["LocalBackend", "default_key_file", "init_store"]
+__all__ = ["LocalBackend", "check_store_file", "default_key_file", "init_store"]
 
 T = TypeVar("T")
+_BATCH = 1000  # writes per transaction in put_many: one fsync per batch, short lock holds
+# What a hand-damaged row raises while it is converted (wrong type, out of range).
+_DAMAGE = (
+    TypeError,
+    ValueError,
+    OverflowError,
+    OSError,
+    AttributeError,
+    RecursionError,
+    struct.error,
+)
 Clock = Callable[[], datetime]
 
 
@@ -126,6 +164,22 @@ if hasattr(os, "register_at_fork"):
 # -- init -------------------------------------------------------------------
 
 
+def check_store_file(path: Path) -> None:
+    """Refuse a store another account could swap or controls (``InsecurePath``).
+
+    Its folder must belong to this user (or root) and not be writable by group
+    or others without the sticky bit; the file itself must be this user's (or
+    root's). Otherwise another account could replace the store and its key and
+    have the application read its values and seal new ones under its key.
+    """
+    check_folder(path.absolute().parent, what="store")
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise ConfigurationError(f"store {path} cannot be read: {exc.strerror}") from exc
+    check_owner(st, path, what="store")
+
+
 def init_store(
     path: str | Path,
     *,
@@ -143,6 +197,7 @@ def init_store(
     db = Path(path).expanduser()
     if passphrase is not None and key_file is not None:
         raise ConfigurationError("init_store takes key_file or passphrase, not both")
+    check_folder(db.absolute().parent, what="store")
     if db.exists() or db.is_symlink():
         raise Conflict(f"a file already exists at {db}; refusing to overwrite it with a new store")
     db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -187,7 +242,7 @@ class LocalBackend(Backend):
     credential_env: ClassVar[frozenset[str]] = frozenset(
         {"SEKRET_MASTER_KEY", "SEKRET_PASSPHRASE", "SEKRET_KEY_FILE"}
     )  # the master key's sources (see Backend.credential_env)
-    capabilities = Capability.full() | Capability.BATCH_READ
+    capabilities = Capability.full() | Capability.BATCH_READ | Capability.BATCH_WRITE
 
     def __init__(
         self,
@@ -218,6 +273,7 @@ class LocalBackend(Backend):
             raise ConfigurationError(f"no store at {self.path}; run `sekret init`")
         if not self.path.is_file():
             raise ConfigurationError(f"{self.path} is not a file; a store is one SQLite file")
+        check_store_file(self.path)
         if self.path.stat().st_size == 0:
             raise ConfigurationError(f"no store at {self.path} (empty file); run `sekret init`")
         try:
@@ -228,17 +284,18 @@ class LocalBackend(Backend):
             )
             if used is not None:
                 self._key_file = used
-            self._data_key = _sealing.unwrap_data_key(
-                master,
-                meta["wrapped_key"],
-                store_id=self._store_id,
-                mode=mode,
-                where=f"store {self.path} ({where})",
-            )
+            self._master, self._mode = master, mode
+            self._where = f"store {self.path} ({where})"
+            self._key_state: tuple[Any, Any] = (meta.get(KEY_ID), meta.get(NEXT_KEY))
+            self._data_key = self._unwrap(meta["wrapped_key"])
+            self._sealer: _sealing.Sealer = _sealing.Sealer(self._data_key, self._store_id)
+            if NEXT_KEY in meta:  # a data-key rotation was interrupted: both keys open values
+                self._sealer = _sealing.RekeyingSealer(
+                    self._unwrap(meta[NEXT_KEY]), self._store_id, self._sealer
+                )
         except BaseException:
             self.close()
             raise
-        self._sealer = _sealing.Sealer(self._data_key, self._store_id)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> LocalBackend:
@@ -263,6 +320,11 @@ class LocalBackend(Backend):
 
     def describe(self) -> str:
         return f"local://{self.path}"
+
+    def _unwrap(self, wrapped: bytes) -> bytes:
+        return _sealing.unwrap_data_key(
+            self._master, wrapped, store_id=self._store_id, mode=self._mode, where=self._where
+        )
 
     # -- opening ---------------------------------------------------------
     def _read_meta(self) -> dict[str, Any]:
@@ -309,9 +371,26 @@ class LocalBackend(Backend):
         return _to_us(self._clock())
 
     def _write(self, fn: Callable[[sqlite3.Connection, int], T]) -> T:
-        """Run ``fn(conn, now_us)`` in one BEGIN IMMEDIATE transaction, retried when busy."""
+        """Run ``fn(conn, now_us)`` in one BEGIN IMMEDIATE transaction, retried when busy.
+
+        First, inside the transaction, the store's data key must still be the one
+        this backend holds: a write sealed with a data key another process has
+        rotated away would never open again.
+        """
+
+        def guarded(conn: sqlite3.Connection, now: int) -> T:
+            state = dict(conn.execute(KEY_STATE).fetchall())
+            if (state.get(KEY_ID), state.get(NEXT_KEY)) != self._key_state:
+                raise Conflict(
+                    f"the data key of store {self.path} was rotated by another process"
+                    " since this one opened it; nothing was written: reopen the store"
+                    " (restart the application)",
+                    backend=self.describe(),
+                )
+            return fn(conn, now)
+
         return run_write(
-            self._conn(), fn, retries=self._retries, now_us=self._now_us, path=self.path
+            self._conn(), guarded, retries=self._retries, now_us=self._now_us, path=self.path
         )
 
     def _query(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
@@ -355,6 +434,17 @@ class LocalBackend(Backend):
     def _malformed(self, name: str, number: int) -> IntegrityError:
         return malformed(name, number, self.path, self.describe())
 
+    def _damaged_row(self, name: str, number: object) -> IntegrityError:
+        """A row whose columns do not hold what the schema says (edited by hand)."""
+        which = f" version {number}" if type(number) is int else ""
+        return IntegrityError(
+            f"store {self.path} is damaged: the row of secret {name!r}{which} holds a value"
+            " of the wrong type or out of range",
+            name=name,
+            version=str(number) if type(number) is int else None,
+            backend=self.describe(),
+        )
+
     def read(self, name: str, *, version: str | None = None, stage: str | None = None) -> Secret:
         # The hot path: one statement, one AES-GCM open, memoised conversions.
         if name not in self._valid_names:
@@ -377,35 +467,35 @@ class LocalBackend(Backend):
         if row is None:
             raise self._not_found(name)
         uid, purge_at, number, created, ctype, meta, sealed, stages = row
-        if purge_at is not None:
-            raise self._gone(name, purge_at)
-        if number is None:
-            raise self._no_version(name, version, stage)
-        stage_set = self._stage_sets.get(stages)
-        if stage_set is None:
-            stage_set = _stage_set(stages)
-            if len(self._stage_sets) >= _MEMO_SIZE:
-                self._stage_sets.clear()
-            self._stage_sets[stages] = stage_set
-        if stage is not None and version is not None and stage not in stage_set:
-            raise self._no_version(name, version, stage)
-        plain = self._sealer.open(sealed, name=name, uid=uid, version=number, ctype=ctype)
-        kind = CONTENT_TYPES.get(ctype)
-        if kind is None:
-            raise self._malformed(name, number)
-        if meta is None:
-            metadata = _NO_METADATA
-        else:
-            try:
-                metadata = _metadata(meta)
-            except (ValueError, TypeError) as exc:
-                raise self._malformed(name, number) from exc
-        when = self._times.get(created)
-        if when is None:
-            when = _from_us(created)
-            if len(self._times) >= _MEMO_SIZE:
-                self._times.clear()
-            self._times[created] = when
+        try:
+            if purge_at is not None:
+                raise self._gone(name, purge_at)
+            if number is None:
+                raise self._no_version(name, version, stage)
+            if type(sealed) is not bytes or type(uid) is not bytes:
+                raise TypeError("sealed or uid is not a BLOB")
+            stage_set = self._stage_sets.get(stages)
+            if stage_set is None:
+                stage_set = _stage_set(stages)
+                if len(self._stage_sets) >= _MEMO_SIZE:
+                    self._stage_sets.clear()
+                self._stage_sets[stages] = stage_set
+            if stage is not None and version is not None and stage not in stage_set:
+                raise self._no_version(name, version, stage)
+            plain = self._sealer.open(sealed, name=name, uid=uid, version=number, ctype=ctype)
+            kind = CONTENT_TYPES.get(ctype)
+            if kind is None:
+                raise self._malformed(name, number)
+            metadata = _NO_METADATA if meta is None else _metadata(meta)
+            when = self._times.get(created)
+            if when is None:
+                when = _from_us(created)
+                if len(self._times) >= _MEMO_SIZE:
+                    self._times.clear()
+                self._times[created] = when
+        except _DAMAGE as exc:
+            # a hand-edited row: a column of the wrong type or out of range
+            raise self._damaged_row(name, number) from exc
         value = SecretValue(plain, kind, max_bytes=_NO_LIMIT)
         return Secret(name, str(number), value, stage_set, when, metadata)
 
@@ -425,13 +515,25 @@ class LocalBackend(Backend):
         rows = self._query(_VERSIONS, (name,))
         if not rows:
             raise self._not_found(name)
-        if rows[0][0] is not None:
-            raise self._gone(name, rows[0][0])
-        return [
-            VersionInfo(name, str(number), _stage_set(stages), _from_us(created), _metadata(meta))
-            for _, number, created, meta, stages in rows
-            if number is not None
-        ]
+        out = []
+        number = None
+        try:
+            if rows[0][0] is not None:
+                raise self._gone(name, rows[0][0])
+            for _, number, created, meta, stages in rows:
+                if number is not None:
+                    out.append(
+                        VersionInfo(
+                            name,
+                            str(number),
+                            _stage_set(stages),
+                            _from_us(created),
+                            _metadata(meta),
+                        )
+                    )
+        except _DAMAGE as exc:
+            raise self._damaged_row(name, number) from exc
+        return out
 
     def list(
         self,
@@ -448,28 +550,29 @@ class LocalBackend(Backend):
         if page_token is not None and not isinstance(page_token, str):
             raise InvalidValue("page_token must be a str from a previous page")
         # Names are ASCII, so every name starting with prefix sorts below prefix + U+007F.
-        params = (
-            prefix,
-            prefix + "\x7f",
-            page_token or "",
-            int(include_deleted),
-            self._now_us(),
-            page_size + 1,
-        )
-        rows = self._query(_LIST, params)
+        # One lower bound: the token when it sorts after the prefix (strictly after it).
+        if page_token is not None and page_token >= prefix:
+            sql, low = _LIST, page_token
+        else:
+            sql, low = _LIST_FROM, prefix
+        params = (low, prefix + "\x7f", int(include_deleted), self._now_us(), page_size + 1)
+        rows = self._query(sql, params)
         more = len(rows) > page_size
-        items = [
-            SecretInfo(
-                n,
-                created=_from_us(created),
-                updated=_from_us(updated),
-                current_version=None if current is None else str(current),
-                deleted=purge_at is not None,
-                recoverable_until=None if purge_at is None else _from_us(purge_at),
-            )
-            for n, created, updated, current, purge_at in rows[:page_size]
-            if n.startswith(prefix)
-        ]
+        items = []
+        for n, created, updated, current, purge_at in rows[:page_size]:
+            try:
+                items.append(
+                    SecretInfo(
+                        n,
+                        created=_from_us(created),
+                        updated=_from_us(updated),
+                        current_version=None if current is None else str(current),
+                        deleted=purge_at is not None,
+                        recoverable_until=None if purge_at is None else _from_us(purge_at),
+                    )
+                )
+            except _DAMAGE as exc:
+                raise self._damaged_row(str(n), None) from exc
         return Page.of(items, items[-1].name if more and items else None)
 
     # -- writes ------------------------------------------------------------
@@ -492,29 +595,77 @@ class LocalBackend(Backend):
         token: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> VersionInfo:
+        args = self._prepare(name, value, stages, metadata, token)
+        return self._write(
+            lambda conn, now: add_version(
+                conn,
+                now,
+                sealer=self._sealer,
+                backend=self.describe(),
+                expected_version=expected_version,
+                token=token,
+                **args,
+            )
+        )
+
+    def _prepare(
+        self,
+        name: str,
+        value: SecretValue,
+        stages: Collection[str],
+        metadata: Mapping[str, str] | None,
+        token: str | None,
+    ) -> dict[str, Any]:
+        """A write's checked arguments for ``add_version`` (name, value, stages, metadata)."""
         validate_name(name)
         stage_list = sorted({validate_stage(s) for s in stages}, key=lambda s: s != CURRENT)
         value = SecretValue.of(value, max_bytes=self.max_value_bytes)
         meta = dict(metadata or {})
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
             raise InvalidValue(f"metadata of secret {name!r} must map str to str")
-        meta_text = json.dumps(meta, sort_keys=True) if meta else None
         if token is not None and not isinstance(token, str):
             raise InvalidValue("token must be a str")
+        return {
+            "name": name,
+            "value": value,
+            "stage_list": stage_list,
+            "meta_text": json.dumps(meta, sort_keys=True) if meta else None,
+        }
 
-        return self._write(
-            lambda conn, now: add_version(
-                self,
-                conn,
-                now,
-                name=name,
-                value=value,
-                stage_list=stage_list,
-                expected_version=expected_version,
-                token=token,
-                meta_text=meta_text,
-            )
-        )
+    def put_many(self, writes: Sequence[WriteRequest]) -> PutResults:
+        """Many writes in few transactions (``BATCH_WRITE``): ``_BATCH`` writes per
+        ``BEGIN IMMEDIATE``; a failed write is returned in place having changed
+        nothing, and the others commit."""
+        out: list[VersionInfo | SekretError | None] = [None] * len(writes)
+        ready: list[tuple[int, WriteRequest, dict[str, Any]]] = []
+        for index, w in enumerate(writes):
+            try:
+                ready.append(
+                    (index, w, self._prepare(w.name, w.value, w.stages, w.metadata, w.token))
+                )
+            except SekretError as exc:
+                out[index] = exc
+        sealer, backend = self._sealer, self.describe()
+
+        def run(conn: sqlite3.Connection, now: int, batch: list[Any]) -> None:
+            # add_version raises every SekretError before its first change: no savepoints
+            for index, w, args in batch:
+                try:
+                    out[index] = add_version(
+                        conn,
+                        now,
+                        sealer=sealer,
+                        backend=backend,
+                        expected_version=w.expected_version,
+                        token=w.token,
+                        **args,
+                    )
+                except SekretError as exc:
+                    out[index] = exc
+
+        for start in range(0, len(ready), _BATCH):
+            self._write(functools.partial(run, batch=ready[start : start + _BATCH]))
+        return [r for r in out if r is not None]
 
     def move_stage(
         self,
@@ -529,9 +680,9 @@ class LocalBackend(Backend):
 
         self._write(
             lambda conn, now: move_label(
-                self,
                 conn,
                 now,
+                backend=self.describe(),
                 name=name,
                 stage=stage,
                 version=version,
@@ -593,6 +744,12 @@ class LocalBackend(Backend):
         A new key file is written next to its target (``.new``), the database is
         updated, then the file is renamed into place; values are not re-encrypted.
         """
+        if NEXT_KEY in self._read_meta():
+            raise Conflict(
+                f"store {self.path} is in the middle of a data-key rotation; finish it first:"
+                " sekret rotate-data-key",
+                backend=self.describe(),
+            )
         master, mode, params, staged, target = new_master(
             self.path,
             self._key_file,
@@ -626,6 +783,74 @@ class LocalBackend(Backend):
             os.replace(staged[0], staged[1])
             _fsync_dir(staged[1].parent)
         self._key_file = target if mode == MODE_KEY else None
+        self._master, self._mode = master, mode
         # Drop the old wrapped key from the WAL (best effort: readers may pin it).
-        with suppress(sqlite3.Error):
-            self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        self._truncate_wal()
+
+    def _truncate_wal(self) -> bool:
+        """Checkpoint the WAL into the database and empty it; False when a reader
+        held it open (its old pages stay until the next checkpoint)."""
+        try:
+            row = self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error:
+            return False
+        return row is not None and row[0] == 0
+
+    # -- data key rotation -------------------------------------------------
+    def rotate_data_key(
+        self, *, batch: int = 500, progress: Callable[[int, int], None] | None = None
+    ) -> bool:
+        """Re-seal every version under a fresh data key; resumable; the old key is erased.
+
+        1. A new data key is wrapped by the current master key and recorded
+           beside the old one (``meta`` row ``wrapped_key_next``).
+        2. Versions are re-sealed in order, ``batch`` per transaction; each
+           transaction also records how far it got (``rekey_cursor``). While
+           this runs, reads open both keys and writes seal with the new one.
+           A crash anywhere leaves a store that opens with its master key; the
+           next call resumes from the cursor (``progress(done, total)`` after
+           each batch).
+        3. The new wrapped key replaces the old one, the rotation rows go, and
+           the WAL is checkpointed and truncated (``secure_delete`` is on, so
+           freed pages are zeroed): no copy of the old wrapped key is left.
+
+        Returns False when another connection kept the WAL from being
+        truncated (run again once it is closed). Stop other processes that
+        write to the store first; restart every process that had it open
+        afterwards (they hold the old data key).
+        """
+        if batch < 1:
+            raise InvalidValue("batch must be at least 1")
+        meta = self._read_meta()
+        if NEXT_KEY in meta:
+            new_key = self._unwrap(meta[NEXT_KEY])
+        else:
+            new_key = _sealing.new_key()
+            wrapped = _sealing.wrap_data_key(
+                self._master, new_key, store_id=self._store_id, mode=self._mode
+            )
+            self._write(lambda conn, now: _set_meta(conn, {NEXT_KEY: wrapped, CURSOR: "[]"}))
+            self._key_state = (self._key_state[0], wrapped)
+        old = _sealing.Sealer(self._data_key, self._store_id)
+        dual = _sealing.RekeyingSealer(new_key, self._store_id, old)
+        self._sealer = dual
+        total = int(self._query("SELECT count(*) FROM versions", ())[0][0])
+        while True:
+            moved = self._write(functools.partial(_reseal_batch, sealer=dual, batch=batch))
+            if progress is not None:
+                progress(moved[1], total)
+            if moved[0] == 0:
+                break
+        fresh = _sealing.Sealer(new_key, self._store_id)
+
+        new_id = _sealing.new_key()[:16]
+
+        def finish(conn: sqlite3.Connection, now: int) -> None:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (NEXT_KEY,)).fetchone()
+            _set_meta(conn, {"wrapped_key": row[0], KEY_ID: new_id})
+            conn.execute("DELETE FROM meta WHERE key IN (?, ?)", (NEXT_KEY, CURSOR))
+
+        self._write(finish)
+        self._key_state = (new_id, None)
+        self._data_key, self._sealer = new_key, fresh
+        return self._truncate_wal()

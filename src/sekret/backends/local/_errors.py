@@ -3,7 +3,7 @@
 ``translate`` turns any ``sqlite3.Error`` into a sekret error naming the
 store's file (a lock into ``BackendUnavailable``, a damaged or foreign file
 into ``IntegrityError``); the other helpers build the not-found, deleted,
-missing-version, malformed and compare-and-set errors of
+missing-version and malformed errors of
 ``sekret.backends.local``.
 
 This module must never log, print, or put a value or a key in an error (sqlite
@@ -16,11 +16,9 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
-from sekret.backends.base import ABSENT
 from sekret.backends.local._rows import from_us
 from sekret.exceptions import (
     BackendUnavailable,
-    Conflict,
     IntegrityError,
     SecretDeleted,
     SecretNotFound,
@@ -28,7 +26,7 @@ from sekret.exceptions import (
     VersionNotFound,
 )
 
-__all__ = ["check_expected", "gone", "is_busy", "malformed", "no_version", "not_found", "translate"]
+__all__ = ["gone", "is_busy", "malformed", "no_version", "not_found", "translate"]
 
 
 def is_busy(exc: sqlite3.Error) -> bool:
@@ -101,20 +99,3 @@ def malformed(name: str, number: int, path: Path, backend: str) -> IntegrityErro
         version=str(number),
         backend=backend,
     )
-
-
-def check_expected(
-    name: str, exists: bool, current: int | None, expected: str, backend: str
-) -> None:
-    """Compare-and-set on the current version (``ABSENT``: must not exist)."""
-    if expected == ABSENT:
-        if exists:
-            raise Conflict(f"secret {name!r} already exists", name=name, backend=backend)
-        return
-    if current is None or str(current) != expected:
-        raise Conflict(
-            f"secret {name!r}: expected current version {expected!r},"
-            f" found {None if current is None else str(current)!r}",
-            name=name,
-            backend=backend,
-        )

@@ -57,7 +57,7 @@ def resolve_master(
                 f"store {path} is sealed with a passphrase; pass passphrase= or set"
                 " SEKRET_PASSPHRASE"
             )
-        params = _sealing.KdfParams.loads(meta["kdf"])
+        params = _sealing.KdfParams.loads(meta.get("kdf"), where=f"store {path} (meta row 'kdf')")
         return _sealing.derive_key(passphrase, params), mode, where, None
     if mode != MODE_KEY:
         raise IntegrityError(f"store {path} has an unknown seal mode {mode!r}")

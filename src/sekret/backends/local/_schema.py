@@ -24,8 +24,13 @@ from sekret.backends.local._rows import to_us, utcnow
 from sekret.exceptions import ConfigurationError, IntegrityError
 
 __all__ = [
+    "CURSOR",
+    "KEY_ID",
+    "KEY_STATE",
+    "NEXT_KEY",
     "FORMAT",
     "LIST",
+    "LIST_FROM",
     "MODE_KEY",
     "MODE_PASSPHRASE",
     "READ_BY_STAGE",
@@ -40,6 +45,13 @@ __all__ = [
 ]
 
 FORMAT: Final = 1
+# meta rows present only while a data-key rotation runs (rotate_data_key)
+NEXT_KEY: Final = "wrapped_key_next"
+CURSOR: Final = "rekey_cursor"
+# random id of the current data key, changed by every data-key rotation: a
+# process holding an older data key refuses to write (KEY_STATE reads both)
+KEY_ID: Final = "data_key_id"
+KEY_STATE: Final = "SELECT key, value FROM meta WHERE key IN ('data_key_id', 'wrapped_key_next')"
 MODE_KEY: Final = "key"
 MODE_PASSPHRASE: Final = "passphrase"
 
@@ -105,11 +117,21 @@ VERSIONS: Final = (
     " FROM secrets s LEFT JOIN versions v ON v.name = s.name"
     " WHERE s.name = ?1 ORDER BY v.version"
 )
+# Keyset pagination: one lower bound (the prefix, or the page token when it
+# sorts after it) so every page is one seek on the primary key, never a scan
+# from the start of the prefix (two lower bounds on one column let SQLite seek
+# on only one of them).
 LIST: Final = (
     "SELECT name, created, updated, current, purge_at FROM secrets"
-    " WHERE name >= ?1 AND name < ?2 AND name > ?3"
-    " AND (purge_at IS NULL OR (?4 AND purge_at > ?5))"
-    " ORDER BY name LIMIT ?6"
+    " WHERE name > ?1 AND name < ?2"
+    " AND (purge_at IS NULL OR (?3 AND purge_at > ?4))"
+    " ORDER BY name LIMIT ?5"
+)
+LIST_FROM: Final = (
+    "SELECT name, created, updated, current, purge_at FROM secrets"
+    " WHERE name >= ?1 AND name < ?2"
+    " AND (purge_at IS NULL OR (?3 AND purge_at > ?4))"
+    " ORDER BY name LIMIT ?5"
 )
 SYNC_STAGES: Final = (
     "UPDATE versions SET stages = (SELECT group_concat(t.stage, ' ') FROM stages t"
@@ -121,6 +143,12 @@ SYNC_CURRENT: Final = (
     "UPDATE secrets SET current = (SELECT version FROM stages"
     " WHERE name = ?1 AND stage = 'current'), updated = ?2 WHERE name = ?1"
 )
+
+
+def _random_id() -> bytes:
+    import secrets  # lazy: only a new store or a rotation needs one
+
+    return secrets.token_bytes(16)
 
 
 def create_schema(
@@ -143,6 +171,7 @@ def create_schema(
         "mode": mode,
         "wrapped_key": wrapped,
         "created": to_us(utcnow()),
+        KEY_ID: _random_id(),
     }
     if kdf is not None:
         meta["kdf"] = kdf.dumps()
@@ -170,4 +199,16 @@ def read_meta(conn: Callable[[], sqlite3.Connection], path: Path, backend: str) 
         )
     if not {"store_id", "mode", "wrapped_key"} <= set(meta):
         raise IntegrityError(f"store {path} is missing its key material")
+    expected: dict[str, type] = {"store_id": bytes, "wrapped_key": bytes, "mode": str}
+    if NEXT_KEY in meta:
+        expected[NEXT_KEY] = bytes
+    for key, kind in expected.items():
+        if not isinstance(meta[key], kind):
+            raise IntegrityError(
+                f"store {path} is damaged: meta row {key!r} holds"
+                f" {type(meta[key]).__name__}, not {kind.__name__}",
+                backend=backend,
+            )
+    if len(meta["store_id"]) != 16:
+        raise IntegrityError(f"store {path} is damaged: meta row 'store_id' has the wrong size")
     return meta

@@ -13,20 +13,29 @@ stored version, or put a value or a key in an error.
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from typing import TYPE_CHECKING
 
 from sekret import _sealing
-from sekret._values import CURRENT, PREVIOUS, SecretValue, VersionInfo
-from sekret.backends.local._errors import check_expected
+from sekret._values import CURRENT, SecretValue, VersionInfo
+from sekret.backends.base import check_expected_version, check_stage_holder
+from sekret.backends.base import move_label as move_in_map
+from sekret.backends.local._errors import gone, no_version, not_found
 from sekret.backends.local._rows import NO_LIMIT, from_us, metadata_of, stage_set, version_number
 from sekret.backends.local._schema import SYNC_CURRENT, SYNC_STAGES
 from sekret.exceptions import Conflict, InvalidValue
 
-if TYPE_CHECKING:
-    from sekret.backends.local import LocalBackend
-
-__all__ = ["add_version", "info", "move", "move_label", "secret_row", "stage_of", "sync"]
+__all__ = [
+    "add_version",
+    "info",
+    "move",
+    "move_label",
+    "reseal_batch",
+    "secret_row",
+    "set_meta",
+    "stage_of",
+    "sync",
+]
 
 
 def secret_row(conn: sqlite3.Connection, name: str) -> tuple[bytes, int, int | None] | None:
@@ -44,21 +53,23 @@ def stage_of(conn: sqlite3.Connection, name: str, stage: str) -> int | None:
     return None if row is None else int(row[0])
 
 
+_UPSERT_STAGE = (
+    "INSERT INTO stages (name, stage, version) VALUES (?, ?, ?)"
+    " ON CONFLICT (name, stage) DO UPDATE SET version = excluded.version"
+)
+
+
 def move(conn: sqlite3.Connection, name: str, stage: str, version: int | None) -> None:
-    """Move one label (the caller syncs the copies with ``sync``)."""
-    old = stage_of(conn, name, stage)
-    if version is None:
-        conn.execute("DELETE FROM stages WHERE name = ? AND stage = ?", (name, stage))
-        return
-    if old == version:
-        return
-    upsert = (
-        "INSERT INTO stages (name, stage, version) VALUES (?, ?, ?)"
-        " ON CONFLICT (name, stage) DO UPDATE SET version = excluded.version"
-    )
-    conn.execute(upsert, (name, stage, version))
-    if stage == CURRENT and old is not None:
-        conn.execute(upsert, (name, PREVIOUS, old))
+    """Move one label by the shared rule (``base.move_label``); the caller then ``sync``s."""
+    rows = conn.execute("SELECT stage, version FROM stages WHERE name = ?", (name,)).fetchall()
+    before = {s: str(v) for s, v in rows}
+    after = dict(before)
+    move_in_map(after, stage, None if version is None else str(version))
+    for label in before.keys() - after.keys():
+        conn.execute("DELETE FROM stages WHERE name = ? AND stage = ?", (name, label))
+    for label, held in after.items():
+        if before.get(label) != held:
+            conn.execute(_UPSERT_STAGE, (name, label, int(held)))
 
 
 def sync(conn: sqlite3.Connection, name: str, now: int) -> None:
@@ -76,10 +87,11 @@ def info(conn: sqlite3.Connection, name: str, number: int) -> VersionInfo:
 
 
 def add_version(
-    store: LocalBackend,
     conn: sqlite3.Connection,
     now: int,
     *,
+    sealer: _sealing.Sealer,
+    backend: str,
     name: str,
     value: SecretValue,
     stage_list: list[str],
@@ -87,13 +99,25 @@ def add_version(
     token: str | None,
     meta_text: str | None,
 ) -> VersionInfo:
-    """``write``'s transaction: the earlier version for a repeated token, else a new one."""
+    """``write``'s transaction: the earlier version for a repeated token, else a new one.
+
+    ``sealer`` seals the new version; ``backend`` (the store's ``describe()``)
+    goes into errors. Every ``SekretError`` is raised before the first change,
+    so a failed write leaves its transaction as it found it (``put_many``
+    relies on this to batch writes without a savepoint each).
+    """
     row = secret_row(conn, name)
     if row is not None and row[2] is not None:
-        raise store._gone(name, row[2])
-    current = None if row is None else stage_of(conn, name, CURRENT)
+        raise gone(name, row[2], from_us(now), backend)
     if expected_version is not None:
-        check_expected(name, row is not None, current, expected_version, store.describe())
+        current = None if row is None else stage_of(conn, name, CURRENT)
+        check_expected_version(
+            name,
+            expected_version,
+            exists=row is not None,
+            current=None if current is None else str(current),
+            backend=backend,
+        )
     if row is not None and token is not None:
         found = conn.execute(
             "SELECT version, content_type, sealed FROM versions WHERE name = ? AND token = ?",
@@ -101,25 +125,21 @@ def add_version(
         ).fetchone()
         if found is not None:
             number, ctype, sealed = found
-            plain = store._sealer.open(sealed, name=name, uid=row[0], version=number, ctype=ctype)
+            plain = sealer.open(sealed, name=name, uid=row[0], version=number, ctype=ctype)
             if SecretValue.from_stored(plain, ctype, max_bytes=NO_LIMIT) != value:
                 raise Conflict(
                     f"secret {name!r}: token already used for a different value",
                     name=name,
                     version=str(number),
-                    backend=store.describe(),
+                    backend=backend,
                 )
             return info(conn, name, number)
     if row is None:
-        uid, number = _sealing.new_key()[:16], 1
-        conn.execute(
-            "INSERT INTO secrets (name, uid, counter, created, updated) VALUES (?, ?, 1, ?, ?)",
-            (name, uid, now, now),
-        )
+        return _first_version(conn, now, sealer, name, value, stage_list, token, meta_text)
     else:
         uid, number = row[0], row[1] + 1
         conn.execute("UPDATE secrets SET counter = ? WHERE name = ?", (number, name))
-    sealed = store._sealer.seal(
+    sealed = sealer.seal(
         value.bytes(), name=name, uid=uid, version=number, ctype=value.content_type
     )
     conn.execute(
@@ -133,18 +153,57 @@ def add_version(
     return info(conn, name, number)
 
 
+def _first_version(
+    conn: sqlite3.Connection,
+    now: int,
+    sealer: _sealing.Sealer,
+    name: str,
+    value: SecretValue,
+    stage_list: list[str],
+    token: str | None,
+    meta_text: str | None,
+) -> VersionInfo:
+    """A new secret's version 1: its rows written directly, copies included (3 statements)."""
+    uid = _sealing.new_key()[:16]
+    sealed = sealer.seal(value.bytes(), name=name, uid=uid, version=1, ctype=value.content_type)
+    conn.execute(
+        "INSERT INTO secrets (name, uid, counter, current, created, updated)"
+        " VALUES (?, ?, 1, ?, ?, ?)",
+        (name, uid, 1 if CURRENT in stage_list else None, now, now),
+    )
+    conn.execute(
+        "INSERT INTO versions"
+        " (name, version, created, content_type, token, metadata, stages, sealed)"
+        " VALUES (?, 1, ?, ?, ?, ?, ?, ?)",
+        (name, now, value.content_type, token, meta_text, " ".join(stage_list) or None, sealed),
+    )
+    if stage_list:
+        conn.executemany(
+            "INSERT INTO stages (name, stage, version) VALUES (?, ?, 1)",
+            [(name, stage) for stage in stage_list],
+        )
+    return VersionInfo(name, "1", frozenset(stage_list), from_us(now), metadata_of(meta_text))
+
+
 def move_label(
-    store: LocalBackend,
     conn: sqlite3.Connection,
     now: int,
     *,
+    backend: str,
     name: str,
     stage: str,
     version: str | None,
     expected_version: str | None,
 ) -> None:
-    """``move_stage``'s transaction: check the version and the holder, move, sync."""
-    store._live(conn, name)
+    """``move_stage``'s transaction: check the version and the holder, move, sync.
+
+    ``backend`` (the store's ``describe()``) goes into errors.
+    """
+    row = secret_row(conn, name)
+    if row is None:
+        raise not_found(name, backend)
+    if row[2] is not None:
+        raise gone(name, row[2], from_us(now), backend)
     number = None if version is None else version_number(version)
     if version is not None and (
         number is None
@@ -153,17 +212,49 @@ def move_label(
         ).fetchone()
         is None
     ):
-        raise store._no_version(name, version, None)
+        raise no_version(name, version, None, backend)
     holder = stage_of(conn, name, stage)
-    if expected_version is not None and (None if holder is None else str(holder)) != (
-        expected_version or None
-    ):
-        raise Conflict(
-            f"secret {name!r}: stage {stage!r} is not on version {expected_version!r}",
-            name=name,
-            backend=store.describe(),
-        )
+    check_stage_holder(
+        name, stage, None if holder is None else str(holder), expected_version, backend=backend
+    )
     if stage == CURRENT and number is None:
         raise InvalidValue("the current stage cannot be removed, only moved")
     move(conn, name, stage, number)
     sync(conn, name, now)
+
+
+def set_meta(conn: sqlite3.Connection, rows: dict[str, str | bytes]) -> None:
+    """Insert or replace ``meta`` rows."""
+    conn.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        rows.items(),
+    )
+
+
+def reseal_batch(
+    conn: sqlite3.Connection, now: int, *, sealer: _sealing.Sealer, batch: int
+) -> tuple[int, int]:
+    """One step of a data-key rotation: re-seal up to ``batch`` versions after the
+    cursor with ``sealer`` (which opens old and new), move the cursor; returns
+    (versions re-sealed now, versions re-sealed so far)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'rekey_cursor'").fetchone()
+    cursor = json.loads(row[0]) if row and row[0] else []
+    after_name, after_version, done = cursor if len(cursor) == 3 else ("", -1, 0)
+    rows = conn.execute(
+        "SELECT v.name, v.version, s.uid, v.content_type, v.sealed FROM versions v"
+        " JOIN secrets s ON s.name = v.name WHERE (v.name, v.version) > (?, ?)"
+        " ORDER BY v.name, v.version LIMIT ?",
+        (after_name, after_version, batch),
+    ).fetchall()
+    for name, number, uid, ctype, sealed in rows:
+        plain = sealer.open(sealed, name=name, uid=uid, version=number, ctype=ctype)
+        conn.execute(
+            "UPDATE versions SET sealed = ? WHERE name = ? AND version = ?",
+            (sealer.seal(plain, name=name, uid=uid, version=number, ctype=ctype), name, number),
+        )
+    if rows:
+        done += len(rows)
+        last = rows[-1]
+        set_meta(conn, {"rekey_cursor": json.dumps([last[0], last[1], done])})
+    return len(rows), done
