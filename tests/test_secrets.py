@@ -221,3 +221,19 @@ def test_async_facade_mirrors_sync(backend: MemoryBackend) -> None:
             assert await s.get_json("j") == {"a": 1}
 
     asyncio.run(scenario())
+
+
+def test_read_only_client_backend_cannot_write() -> None:
+    """A read-only client's ``backend`` refuses writes (issue 13 §9), reads still work."""
+    from sekret._values import SecretValue
+    from sekret.exceptions import AccessDenied
+
+    raw = MemoryBackend()
+    Secrets(raw, app="a", environment="e").put("k", "v1")
+    client = Secrets(raw, app="a", environment="e", read_only=True, cache=False)
+    with pytest.raises(AccessDenied, match=r"read-only.*--admin"):
+        client.backend.write("a/e/k", SecretValue.of("v2"))
+    with pytest.raises(AccessDenied):
+        client.backend.destroy("a/e/k")
+    assert client.get("k") == "v1"
+    assert raw.read("a/e/k").version == "1"

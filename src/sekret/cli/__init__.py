@@ -28,6 +28,7 @@ __all__ = ["COMMAND_MODULES", "build_cli", "main"]
 
 COMMAND_MODULES: tuple[str, ...] = (
     "sekret.cli.secrets",
+    "sekret.cli.context",
     "sekret.cli.store",
     "sekret.cli.policy",
     "sekret.cli.audit",

@@ -14,7 +14,8 @@ import base64
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from sekret._values import CURRENT, PENDING, PREVIOUS, Secret, SecretInfo, VersionInfo
 
@@ -22,6 +23,7 @@ __all__ = [
     "format_stages",
     "format_time",
     "info_document",
+    "redact_url",
     "secret_document",
     "table",
     "to_json",
@@ -131,3 +133,21 @@ def metadata_pairs(pairs: Iterable[str]) -> Mapping[str, str]:
             raise ValueError(f"expected KEY=VALUE, got {pair[:40]!r}")
         out[key] = val
     return out
+
+
+_SECRET_QUERY_KEYS: Final = frozenset({"token", "password", "secret", "passphrase", "master_key"})
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any user:password and credential-like query values replaced by ``***``."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if "@" not in parts.netloc and not any(k.lower() in _SECRET_QUERY_KEYS for k, _ in pairs):
+        return url
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = "&".join(
+        f"{k}=***" if k.lower() in _SECRET_QUERY_KEYS else f"{k}={v}" if v else k for k, v in pairs
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
