@@ -12,6 +12,7 @@ or the text of an unexpected exception (it may carry anything).
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import sys
@@ -132,6 +133,13 @@ class CliState:
         self.backend_options: dict[str, Any] = {}
         self._context: Context | None = None
         self._secrets: Secrets | None = None
+
+    def use_manifest(self, path: str) -> None:
+        """A command's own ``--manifest PATH``: resolve the context from that file."""
+        if self._secrets is not None:
+            raise RuntimeError("use_manifest after the client was built")
+        self.flags = dataclasses.replace(self.flags, manifest=path)
+        self._context = None
 
     @property
     def context(self) -> Context:
