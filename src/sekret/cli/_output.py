@@ -26,6 +26,7 @@ __all__ = [
     "redact_url",
     "secret_document",
     "table",
+    "unshown",
     "to_json",
     "version_document",
     "versions_table",
@@ -124,13 +125,18 @@ def write_value(stream: BinaryIO, secret: Secret, *, newline: bool) -> None:
     stream.flush()
 
 
+def unshown(pair: str, position: int) -> str:
+    """How an error names a malformed argument without echoing it (it may be a value)."""
+    return f"argument #{position} ({len(pair)} characters, not shown)"
+
+
 def metadata_pairs(pairs: Iterable[str]) -> Mapping[str, str]:
-    """``["k=v", ...]`` -> ``{"k": "v"}``; raises ValueError naming a malformed pair."""
+    """``["k=v", ...]`` -> ``{"k": "v"}``; a malformed pair is named by position only."""
     out: dict[str, str] = {}
-    for pair in pairs:
+    for position, pair in enumerate(pairs, 1):
         key, sep, val = pair.partition("=")
         if not sep or not key:
-            raise ValueError(f"expected KEY=VALUE, got {pair[:40]!r}")
+            raise ValueError(f"expected KEY=VALUE in {unshown(pair, position)}")
         out[key] = val
     return out
 

@@ -29,7 +29,7 @@ import click
 
 from sekret import Secrets
 from sekret.cli._app import CliState, pass_state, stdin_is_terminal
-from sekret.cli._output import format_time, table
+from sekret.cli._output import format_time, table, unshown
 from sekret.exceptions import ConfigurationError, InvalidValue, RotationError, SekretError
 from sekret.manifest import Manifest, SecretSpec
 from sekret.rotation import (
@@ -78,10 +78,10 @@ def _plans(manifest: Manifest | None) -> list[RotationPlan]:
 
 def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     options: dict[str, Any] = {}
-    for pair in pairs:
+    for position, pair in enumerate(pairs, 1):
         key, sep, raw = pair.partition("=")
         if not sep or not key:
-            raise InvalidValue(f"--option takes key=value, not {pair[:40]!r}")
+            raise InvalidValue(f"--option takes key=value, not {unshown(pair, position)}")
         try:
             options[key] = json.loads(raw)
         except ValueError:
