@@ -393,3 +393,16 @@ def test_no_command_but_get_reveals_a_value(cli: Cli, tmp_path: Path) -> None:
     assert [r.exit_code for r in runs] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 2, 5, 0, 3, 0, 0]
     for r in runs:
         assert value not in r.output
+
+
+def test_did_you_mean_names_close_secret_names(cli: Cli) -> None:
+    """A mistyped name gets "did you mean" with close names only, never a value."""
+    value = sentinel_value()
+    assert cli("put", "cohere-api-key", input=value).exit_code == 0
+    result = cli("get", "cohere-apikey")
+    assert result.exit_code == 3
+    assert "did you mean cohere-api-key?" in result.stderr
+    assert value not in result.output
+    far = cli("get", "zzz")
+    assert far.exit_code == 3
+    assert "did you mean" not in far.stderr

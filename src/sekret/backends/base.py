@@ -72,6 +72,7 @@ __all__ = [
     "check_stage_holder",
     "move_label",
     "require",
+    "require_extra",
 ]
 
 ABSENT: Final = ""
@@ -108,14 +109,23 @@ class Capability(enum.Flag):
         )
 
 
-def require(module: str, extra: str) -> ModuleType:
-    """Import an optional SDK, or raise BackendNotInstalled naming the extra."""
+def require_extra(module: str, extra: str) -> ModuleType:
+    """Import an optional dependency, or raise BackendNotInstalled naming the extra.
+
+    The one place an optional import fails (backends, integrations, rotators,
+    sinks): the message names the module and the extra to install, and does not
+    guess what the caller is (``'fastapi' is not installed: pip install "sekret[fastapi]"``).
+    """
     try:
         return importlib.import_module(module)
     except ImportError as exc:
         raise BackendNotInstalled(
-            f'the {extra!r} backend needs {module!r}: pip install "sekret[{extra}]"'
+            f'{module!r} is not installed: pip install "sekret[{extra}]"'
         ) from exc
+
+
+require = require_extra
+"""The former name of ``require_extra`` (backends still call it)."""
 
 
 def check_expected_version(

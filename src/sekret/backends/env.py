@@ -48,7 +48,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from sekret._names import validate_name
 from sekret._values import CURRENT, Page, Secret, SecretInfo, SecretValue, VersionInfo
-from sekret.backends.base import Backend, Capability, require
+from sekret.backends.base import Backend, Capability, require_extra
 from sekret.exceptions import ConfigurationError, InvalidValue, SecretNotFound, VersionNotFound
 from sekret.manifest import default_env_var
 
@@ -101,7 +101,7 @@ class EnvBackend(Backend):
         files = [dotenv] if isinstance(dotenv, str | os.PathLike) else list(dotenv)
         self._files = [Path(f) for f in files]
         if self._files:
-            self._parser = require("dotenv.parser", "dotenv")
+            self._parser = require_extra("dotenv.parser", "dotenv")
         self._mapping = dict(mapping or {})
         self._prefix = prefix
         self._environ = environ

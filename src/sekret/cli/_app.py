@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import importlib
 import os
 import sys
 import traceback
@@ -206,7 +207,31 @@ pass_state = click.make_pass_decorator(CliState)
 
 
 class SekretGroup(click.Group):
-    """A click group whose every failure is one line on stderr and an exit code."""
+    """A click group whose every failure is one line on stderr and an exit code.
+
+    ``lazy`` maps a command name to the module that registers it: the module is
+    imported only when the command is looked up (a missing optional dependency
+    hides that module's commands instead of breaking ``sekret get``).
+    """
+
+    lazy: Mapping[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            self._load(self.lazy[cmd_name])
+        return self.commands.get(cmd_name)
+
+    def _load(self, module_name: str) -> None:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            if os.environ.get("SEKRET_DEBUG") == "1":
+                sys.stderr.write(f"sekret: debug: skipped {module_name}: {exc}\n")
+            return
+        module.register(self)
 
     def main(
         self,
@@ -262,8 +287,8 @@ class SekretGroup(click.Group):
         return result if isinstance(result, int) else 0
 
 
-def build_group() -> SekretGroup:
-    """The bare ``sekret`` group with its global options (no commands yet)."""
+def build_group(lazy: Mapping[str, str] | None = None) -> SekretGroup:
+    """The ``sekret`` group with its global options; ``lazy``: command -> module."""
 
     @click.group(
         cls=SekretGroup,
@@ -326,4 +351,5 @@ def build_group() -> SekretGroup:
         ctx.obj = state
         ctx.call_on_close(state.close)
 
+    sekret.lazy = dict(lazy or {})
     return sekret

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, BinaryIO, Final
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from sekret._values import CURRENT, PENDING, PREVIOUS, Secret, SecretInfo, VersionInfo
+from sekret import CURRENT, PENDING, PREVIOUS, Secret, SecretInfo, VersionInfo
 
 __all__ = [
     "format_stages",

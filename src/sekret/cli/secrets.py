@@ -11,16 +11,18 @@ value into a message, an error or a table.
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
 import click
 
-from sekret._values import CURRENT, MAX_VALUE_BYTES, PENDING, Secret
-from sekret.backends.base import ABSENT, DEFAULT_RECOVERY_DAYS
+from sekret import ABSENT, CURRENT, MAX_VALUE_BYTES, PENDING, Secret
+from sekret.backends.base import DEFAULT_RECOVERY_DAYS
 from sekret.cli import _app
 from sekret.cli._app import CliState, pass_state
 from sekret.cli._output import (
@@ -35,7 +37,13 @@ from sekret.cli._output import (
     versions_table,
     write_value,
 )
-from sekret.exceptions import InvalidValue
+from sekret.exceptions import (
+    InvalidValue,
+    SecretDeleted,
+    SecretNotFound,
+    SekretError,
+    VersionNotFound,
+)
 
 __all__ = ["read_value", "register"]
 
@@ -101,6 +109,36 @@ def read_value(
     if not isinstance(parsed, dict | list):
         raise InvalidValue("--json-value: the value must be a JSON object or array")
     return parsed
+
+
+MAX_SUGGESTIONS: Final = 3
+
+
+@contextlib.contextmanager
+def did_you_mean(state: CliState, name: str) -> Iterator[None]:
+    """Add "did you mean ..." (close names in this environment) to a not-found error.
+
+    Only names are compared and shown, never values. A backend that cannot
+    list, or fails to, leaves the error as it was.
+    """
+    try:
+        yield
+    except SecretNotFound as exc:
+        if isinstance(exc, VersionNotFound | SecretDeleted):
+            raise
+        try:
+            names = [info.name for info in state.secrets().list()]
+        except SekretError:
+            raise exc from None
+        close = difflib.get_close_matches(name, names, n=MAX_SUGGESTIONS, cutoff=0.6)
+        if not close:
+            raise
+        hint = " or ".join(close)
+        raise SecretNotFound(
+            f"{exc.message}; did you mean {hint}?",
+            name=exc.name,
+            backend=exc.backend,
+        ) from None
 
 
 def _stages_word(stages: Any) -> str:
@@ -211,7 +249,8 @@ def get(
     """
     if version is not None and stage is not None:
         raise click.UsageError("--version and --stage exclude each other")
-    secret: Secret = state.secrets().get_secret(name, version=version, stage=stage)
+    with did_you_mean(state, name):
+        secret: Secret = state.secrets().get_secret(name, version=version, stage=stage)
     if as_json:
         click.echo(to_json(secret_document(name, secret)))
         return
@@ -253,7 +292,8 @@ def versions(state: CliState, name: str, as_json: bool) -> None:
 
     Oldest first; no values.
     """
-    found = state.secrets().versions(name)
+    with did_you_mean(state, name):
+        found = state.secrets().versions(name)
     if as_json:
         click.echo(to_json([version_document(v) for v in found]))
     else:
