@@ -4,11 +4,15 @@ How a page is run
     Blocks run top to bottom, as a reader would: one fresh temporary folder
     per page (the current folder of every block), one Python namespace per
     page (a later block may use a name an earlier one defined), one shell
-    state per block. The folder holds an initialized local store at
-    ``.sekret/secrets.db`` (the CLI's default) with a few secrets seeded for
-    ``arrwdb`` in ``development`` and ``production``; ``HOME`` is the folder,
-    ``SEKRET_APP=arrwdb`` and ``SEKRET_ENV=development`` are set, and the
-    ``sekret`` command is on ``PATH`` (a shim running this checkout).
+    state per block. ``HOME`` is the folder; ``SEKRET_APP=arrwdb``,
+    ``SEKRET_ENV=development`` and ``SEKRET_BACKEND=local://<folder>/.sekret/secrets.db``
+    (the CLI's default store) are set; the example variables ``COHERE_API_KEY``,
+    ``NEW_KEY`` and ``DB_PASSWORD`` hold generated values; the ``sekret`` and
+    ``python`` commands on ``PATH`` run this checkout. A page that runs
+    ``sekret init`` starts with an empty folder (it creates the store itself);
+    every other page finds the store initialized, with ``cohere-api-key``,
+    ``database`` (JSON) and ``tls-key`` (bytes) seeded for ``arrwdb`` in
+    ``development`` and ``production``.
 
 Which blocks run
     Fences tagged ``python``/``py`` run with ``exec``; ``sh``/``bash``/``shell``
@@ -18,6 +22,9 @@ Which blocks run
     fragment) is preceded by the marker ``<!-- not-run: reason -->`` on the
     line before the fence (blank lines between are allowed); the reason is
     required.
+
+A shell block that installs packages (``pip install``) must carry a marker:
+the suite never reaches a package index.
 
 The harness never prints a value: a failure shows the block's location and
 the command's exit code and stderr (the seeded values are leak-check sentinels).
@@ -31,6 +38,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +56,7 @@ SHELL = frozenset({"sh", "bash", "shell", "console"})
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})\s*(?P<lang>[\w+-]*)")
 NOT_RUN = re.compile(r"<!--\s*not-run:\s*(?P<reason>\S.*?)\s*-->")
 TIMEOUT = 120
+EXAMPLE_VARIABLES = ("COHERE_API_KEY", "NEW_KEY", "DB_PASSWORD")
 
 
 @dataclass(frozen=True)
@@ -108,7 +117,8 @@ def _seed(folder: Path) -> None:
     for env in ("development", "production"):
         with Secrets(f"local://{store}", app="arrwdb", environment=env, cache=False) as s:
             s.put("cohere-api-key", sentinel_value())
-            s.put("database", {"username": "arrwdb", "password": sentinel_value()})
+            for json_name in ("database", "db-credentials"):
+                s.put(json_name, {"username": "arrwdb", "password": sentinel_value()})
             s.put("tls-key", sentinel_value().encode())
 
 
@@ -143,14 +153,15 @@ _PAGES: dict[Path, Page] = {}
 
 
 @pytest.fixture
-def page_state(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Page:
+def page_state(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Page:
     block: Block = request.param
     state = _PAGES.get(block.page)
     if state is None:
         folder = tmp_path_factory.mktemp("docs")
-        _seed(folder)
+        if not any(
+            "sekret init" in b.code and b.skip_reason is None for b in parse_blocks(block.page)
+        ):
+            _seed(folder)
         bin_dir = _shim(folder)
         environ = {k: v for k, v in os.environ.items() if not k.startswith("SEKRET_")}
         environ.update(
@@ -159,30 +170,37 @@ def page_state(
                 "PATH": f"{bin_dir}{os.pathsep}{environ.get('PATH', '')}",
                 "SEKRET_APP": "arrwdb",
                 "SEKRET_ENV": "development",
+                "SEKRET_BACKEND": f"local://{folder / '.sekret' / 'secrets.db'}",
+                "COHERE_API_KEY": sentinel_value(),
+                "NEW_KEY": sentinel_value(),
+                "DB_PASSWORD": sentinel_value(),
             }
         )
-        state = _PAGES[block.page] = Page(folder, environ, {"__name__": "__docs__"})
+        # A real module, so pydantic and dataclasses can resolve the page's annotations.
+        module = types.ModuleType(f"sekret_docs_{len(_PAGES)}")
+        sys.modules[module.__name__] = module
+        state = _PAGES[block.page] = Page(folder, environ, module.__dict__)
     return state
 
 
 def _shell_code(block: Block) -> str:
     if block.lang != "console":
         return block.code
-    return "\n".join(
-        line[2:] for line in block.code.splitlines() if line.startswith("$ ")
-    ) + "\n"
+    return "\n".join(line[2:] for line in block.code.splitlines() if line.startswith("$ ")) + "\n"
 
 
 def _run_python(block: Block, state: Page, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(state.folder)
     for key, value in state.environ.items():
-        if key.startswith("SEKRET_") or key == "HOME":
+        if key.startswith("SEKRET_") or key in EXAMPLE_VARIABLES or key == "HOME":
             monkeypatch.setenv(key, value)
     code = compile(textwrap.dedent(block.code), block.id, "exec")
     exec(code, state.namespace)  # noqa: S102  # the documentation's own code, on purpose
 
 
 def _run_shell(block: Block, state: Page) -> None:
+    if re.search(r"\bpip3?\s+install\b", block.code):
+        pytest.fail(f"{block.id}: installs packages; mark it <!-- not-run: reason -->")
     done = subprocess.run(
         ["bash", "-e", "-o", "pipefail", "-c", _shell_code(block)],
         cwd=state.folder,
@@ -202,7 +220,9 @@ def _run_shell(block: Block, state: Page) -> None:
 @pytest.mark.parametrize(
     "page_state", [pytest.param(b, id=b.id) for b in _runnable()], indirect=True
 )
-def test_doc_block_runs(page_state: Page, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_doc_block_runs(
+    page_state: Page, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each Python and shell block of the docs runs without error (or says why it cannot)."""
     block: Block = request.node.callspec.params["page_state"]
     if block.skip_reason is not None:
