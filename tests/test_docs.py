@@ -133,7 +133,8 @@ def _shim(folder: Path) -> Path:
     )
     for name in ("python", "python3"):
         (bin_dir / name).write_text(
-            f'#!/bin/sh\nPYTHONPATH="{src}${{PYTHONPATH:+:$PYTHONPATH}}" exec "{sys.executable}" "$@"\n'
+            f'#!/bin/sh\nPYTHONPATH="{src}${{PYTHONPATH:+:$PYTHONPATH}}"'
+            f' exec "{sys.executable}" "$@"\n'
         )
     for tool in bin_dir.iterdir():
         tool.chmod(0o755)
