@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, cast
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from sekret._names import validate_name
+from sekret.backends.env import default_env_var  # the mapping lives beside the env backend
 from sekret.exceptions import InvalidSecretName, ManifestError
 
 if TYPE_CHECKING:
@@ -88,11 +89,6 @@ _SECRET_KEYS = frozenset(
     {"kind", "rotation_days", "env", "description", "owner", "rotator", "rotator_options"}
 )
 AuditSpec = str | Mapping[str, Any]
-
-
-def default_env_var(short_name: str) -> str:
-    """``cohere-api-key`` -> ``COHERE_API_KEY``; ``tenants/acme/key`` -> ``TENANTS_ACME_KEY``."""
-    return re.sub(r"[^A-Za-z0-9]", "_", short_name).upper()
 
 
 @dataclass(frozen=True, slots=True)

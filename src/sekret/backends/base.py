@@ -50,6 +50,7 @@ from sekret.exceptions import (
     AccessDenied,
     BackendNotInstalled,
     Conflict,
+    InvalidValue,
     SekretError,
     UnsupportedOperation,
 )
@@ -69,10 +70,13 @@ __all__ = [
     "ReadOnlyView",
     "capability_names",
     "check_expected_version",
+    "check_page_size",
     "check_stage_holder",
     "move_label",
     "require",
     "require_extra",
+    "token_reused",
+    "utcnow",
 ]
 
 ABSENT: Final = ""
@@ -126,6 +130,29 @@ def require_extra(module: str, extra: str) -> ModuleType:
 
 require = require_extra
 """The former name of ``require_extra`` (backends still call it)."""
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC: the one wall clock backends stamp versions with."""
+    from datetime import UTC, datetime  # runtime import; see TYPE_CHECKING
+
+    return datetime.now(UTC)
+
+
+def check_page_size(page_size: int) -> None:
+    """The ``list(page_size=...)`` rule of every backend: at least 1."""
+    if page_size < 1:
+        raise InvalidValue("page_size must be at least 1")
+
+
+def token_reused(name: str, version: str, *, backend: str) -> Conflict:
+    """The error when an idempotency ``token`` was already used for a different value."""
+    return Conflict(
+        f"secret {name!r}: token already used for a different value",
+        name=name,
+        version=version,
+        backend=backend,
+    )
 
 
 def check_expected_version(

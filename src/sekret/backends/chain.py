@@ -41,11 +41,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 from sekret._names import validate_name
 from sekret._values import CURRENT, Page, Secret, SecretInfo, SecretValue, VersionInfo
-from sekret.backends.base import DEFAULT_RECOVERY_DAYS, Backend, Capability
+from sekret.backends.base import DEFAULT_RECOVERY_DAYS, Backend, Capability, check_page_size
 from sekret.exceptions import (
     BackendUnavailable,
     ConfigurationError,
-    InvalidValue,
     SecretDeleted,
     SecretNotFound,
     VersionNotFound,
@@ -216,8 +215,7 @@ class ChainBackend(Backend):
         page_token: str | None = None,
         include_deleted: bool = False,
     ) -> Page:
-        if page_size < 1:
-            raise InvalidValue("page_size must be at least 1")
+        check_page_size(page_size)
         if Capability.LIST not in self.capabilities:
             raise self._unsupported("list", Capability.LIST)
         merged: dict[str, SecretInfo] = {}
