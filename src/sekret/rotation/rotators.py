@@ -11,16 +11,16 @@ Rotators are found by name through the entry-point group ``sekret.rotators``.
 
 from __future__ import annotations
 
-import functools
 import secrets as _random
 import string
 from typing import Any, ClassVar
 
+from sekret._plugins import Registry
 from sekret._values import Secret
 from sekret.exceptions import ConfigurationError, InvalidValue
 from sekret.rotation.engine import Rotator
 
-__all__ = ["BUILTIN", "ApiKeyRotator", "RandomRotator", "make_rotator", "rotator_class"]
+__all__ = ["BUILTIN", "ROTATORS", "ApiKeyRotator", "RandomRotator", "make_rotator", "rotator_class"]
 
 ALPHABETS = {
     "alphanumeric": string.ascii_letters + string.digits,
@@ -87,13 +87,6 @@ class ApiKeyRotator(RandomRotator):
     kinds: ClassVar[tuple[str, ...]] = ()
 
 
-@functools.cache
-def _entry_points() -> dict[str, Any]:
-    from importlib.metadata import entry_points
-
-    return {ep.name: ep for ep in entry_points(group="sekret.rotators")}
-
-
 BUILTIN = {
     "random": "sekret.rotation.rotators:RandomRotator",
     "api_key": "sekret.rotation.rotators:ApiKeyRotator",
@@ -103,21 +96,13 @@ BUILTIN = {
 """Built-in rotators (also declared as entry points; resolved without a metadata scan)."""
 
 
+ROTATORS = Registry("sekret.rotators", BUILTIN, what="rotator")
+"""The rotator registry (the one plugin registry, see ``sekret._plugins``)."""
+
+
 def rotator_class(name: str) -> type[Rotator]:
     """The rotator registered as ``name`` in the ``sekret.rotators`` entry-point group."""
-    target = BUILTIN.get(name)
-    if target is not None:
-        import importlib
-
-        module, _, attr = target.partition(":")
-        cls = getattr(importlib.import_module(module), attr)
-    else:
-        ep = _entry_points().get(name)
-        if ep is None:
-            known = ", ".join(sorted({*BUILTIN, *_entry_points()}))
-            raise ConfigurationError(f"no rotator named {name!r}; known: {known}")
-        cls = ep.load()
-        target = str(ep.value)
+    cls, target = ROTATORS.load(name)
     if not (isinstance(cls, type) and issubclass(cls, Rotator)):
         raise ConfigurationError(f"rotator entry point {name!r} is not a Rotator: {target}")
     return cls
