@@ -154,3 +154,17 @@ def test_context_masks_credentials_in_urls(tmp_path: Path, monkeypatch: pytest.M
     )
     assert result.exit_code == 0
     assert secret not in result.output
+
+
+def test_vault_write_gate_follows_read_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writable context opens Vault as admin, a read-only one does not (one rule for writes)."""
+    monkeypatch.chdir(tmp_path)
+    url = "vault+https://127.0.0.1:8200/secret"
+    writable = resolve_context(Flags(backend=url, app="a"), {})
+    assert writable.client_arguments()["admin"] is True
+    read_only = resolve_context(Flags(backend=url, app="a", read_only=True), {})
+    assert read_only.client_arguments()["admin"] is False
+    local = resolve_context(Flags(app="a"), {})
+    assert "admin" not in local.client_arguments()

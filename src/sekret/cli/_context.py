@@ -109,12 +109,6 @@ class Context:
             ' sekret.toml (app = "NAME"); `sekret context` shows what was found'
         )
 
-    def write_hint(self) -> str:
-        """How to get write access, naming what made this context read-only."""
-        origin = self.origins.get("read_only")
-        why = f" ({origin.where})" if origin is not None and origin.kind != "default" else ""
-        return f"read-only{why}: pass --admin to sekret for an operator client that can write"
-
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view (names, URLs, origins; never a value or a credential)."""
         from sekret.cli._output import redact_url
@@ -133,6 +127,10 @@ class Context:
     def client_arguments(self, **options: Any) -> dict[str, Any]:
         """Keyword arguments for ``Secrets(...)``: the resolved parts plus ``options``."""
         options.setdefault("read_only", self.read_only)
+        if self.backend.split("://", 1)[0].split("+", 1)[0].lower() == "vault":
+            # One rule for writes: the client's read_only decides on every backend,
+            # so Vault's own write gate follows it instead of needing ?admin=true.
+            options.setdefault("admin", not options["read_only"])
         if self.audit and "audit" not in options:
             from sekret.audit.config import audit_log_from_specs  # lazy: only when configured
 
