@@ -168,3 +168,25 @@ def test_vault_write_gate_follows_read_only(
     assert read_only.client_arguments()["admin"] is False
     local = resolve_context(Flags(app="a"), {})
     assert "admin" not in local.client_arguments()
+
+
+def test_documented_dev_chain_works_for_versions_and_rotation_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """chain://?backends=env://,local://... answers versions and rotation status, no repr."""
+    (tmp_path / "sekret.toml").write_text(
+        'app = "arrwdb"\ndefault_environment = "development"\n'
+        '[environments.development]\nbackend = "chain://?backends=env://,local://.sekret/s.db"\n'
+        '[secrets.cohere-api-key]\nkind = "api_key"\n'
+    )
+    init_store(tmp_path / ".sekret" / "s.db")
+    monkeypatch.chdir(tmp_path)
+    cli = _cli()
+    assert cli.run(["put", "cohere-api-key"], input=sentinel_value()).exit_code == 0
+    cli.env["COHERE_API_KEY"] = sentinel_value()  # an env override in front of the store
+    versions = cli.run(["versions", "cohere-api-key", "--json"])
+    assert versions.exit_code == 0, versions.output
+    assert [v["version"] for v in json.loads(versions.stdout)] == ["1"]
+    status = cli.run(["rotation", "status", "--json"])
+    assert status.exit_code == 0, status.output
+    assert "Capability" not in status.output
