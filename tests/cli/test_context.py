@@ -190,3 +190,18 @@ def test_documented_dev_chain_works_for_versions_and_rotation_status(
     status = cli.run(["rotation", "status", "--json"])
     assert status.exit_code == 0, status.output
     assert "Capability" not in status.output
+
+
+def test_init_creates_the_dev_chain_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """sekret init in a project whose backend is the dev chain creates the chain's local store."""
+    (tmp_path / "sekret.toml").write_text(
+        'app = "arrwdb"\n[environments.development]\n'
+        'backend = "chain://?backends=env://,local://.sekret/s.db"\n'
+    )
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    monkeypatch.chdir(sub)
+    result = _cli().run(["init"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / ".sekret" / "s.db").is_file()
+    assert not (sub / ".sekret").exists()

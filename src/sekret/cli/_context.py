@@ -109,6 +109,26 @@ class Context:
             ' sekret.toml (app = "NAME"); `sekret context` shows what was found'
         )
 
+    def local_store_url(self) -> str:
+        """The ``local://`` URL the store commands (init, rotate-master-key...) work on.
+
+        The backend itself when it is local; for a ``chain://`` its one
+        ``local://`` member (the documented development chain); otherwise the
+        backend URL unchanged (the caller refuses it with its own message).
+        """
+        if not self.backend.lower().startswith("chain://"):
+            return self.backend
+        from urllib.parse import parse_qsl, urlsplit
+
+        members: list[str] = []
+        for key, value in parse_qsl(urlsplit(self.backend).query, keep_blank_values=True):
+            if key == "backends":
+                members += [m for m in value.split(",") if m]
+            elif key == "backend":
+                members.append(value)
+        local = [m for m in members if m.lower().startswith("local://")]
+        return local[0] if len(local) == 1 else self.backend
+
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view (names, URLs, origins; never a value or a credential)."""
         from sekret.cli._output import redact_url
