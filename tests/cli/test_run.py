@@ -51,9 +51,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             """
         )
     )
-    for var in ("SEKRET_ENV", "SEKRET_BACKEND", "SEKRET_MANIFEST", "COHERE_API_KEY"):
+    for var in ("COHERE_API_KEY", "DATABASE_CREDENTIALS"):  # SEKRET_*: tests/conftest.py
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.delenv("DATABASE_CREDENTIALS", raising=False)
     return tmp_path
 
 

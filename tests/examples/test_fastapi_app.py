@@ -23,15 +23,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fastapi_app"
 @pytest.fixture
 def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     """The example module, run from a fresh copy of its folder holding its embedded store."""
-    for var in (
-        "SEKRET_ENV",
-        "SEKRET_MANIFEST",
-        "SEKRET_BACKEND",
-        "COHERE_API_KEY",
-        "DATABASE_CREDENTIALS",
-        "SEKRET_MASTER_KEY",
-        "SEKRET_KEY_FILE",
-    ):
+    for var in ("COHERE_API_KEY", "DATABASE_CREDENTIALS"):  # SEKRET_*: tests/conftest.py
         monkeypatch.delenv(var, raising=False)
     for name in ("app.py", "sekret.toml"):
         shutil.copy(EXAMPLE / name, tmp_path / name)
