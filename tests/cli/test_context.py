@@ -90,6 +90,8 @@ def test_manifest_read_only_refuses_with_a_hint(project: Path) -> None:
     result = _cli().run(["--env", "production", "put", "k"], input="v")
     assert result.exit_code == 4
     assert "--admin" in result.output
+    assert "read-only because of" in result.output
+    assert "sekret.toml:11" in result.output
     ok = _cli().run(["--env", "production", "--admin", "put", "k"], input="v")
     assert ok.exit_code == 0, ok.output
 

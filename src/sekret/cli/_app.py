@@ -215,6 +215,7 @@ class SekretGroup(click.Group):
     """
 
     lazy: Mapping[str, str] = {}
+    state: CliState | None = None  # the last run's state, for error hints
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self.commands, *self.lazy})
@@ -223,6 +224,15 @@ class SekretGroup(click.Group):
         if cmd_name not in self.commands and cmd_name in self.lazy:
             self._load(self.lazy[cmd_name])
         return self.commands.get(cmd_name)
+
+    def _read_only_origin(self, exc: SekretError) -> str:
+        """`` (read-only: sekret.toml:10)`` for a refused write: what made the client read-only."""
+        context = self.state._context if self.state is not None else None
+        if not isinstance(exc, AccessDenied) or context is None or not context.read_only:
+            return ""
+        if "read-only" not in str(exc):
+            return ""
+        return f" (read-only because of {context.origins['read_only'].where})"
 
     def _load(self, module_name: str) -> None:
         try:
@@ -252,7 +262,7 @@ class SekretGroup(click.Group):
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except SekretError as exc:
-            _error(str(exc))
+            _error(str(exc) + self._read_only_origin(exc))
             return exit_code_for(exc)
         except click.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
@@ -350,6 +360,8 @@ def build_group(lazy: Mapping[str, str] | None = None) -> SekretGroup:
         state = CliState(backend, app, env, read_only, admin=admin, manifest=manifest_path)
         ctx.obj = state
         ctx.call_on_close(state.close)
+        if isinstance(ctx.command, SekretGroup):
+            ctx.command.state = state
 
     sekret.lazy = dict(lazy or {})
     return sekret
