@@ -406,3 +406,12 @@ def test_did_you_mean_names_close_secret_names(cli: Cli) -> None:
     far = cli("get", "zzz")
     assert far.exit_code == 3
     assert "did you mean" not in far.stderr
+
+
+def test_did_you_mean_for_lifecycle_commands(cli: Cli) -> None:
+    """promote, rollback and delete of a mistyped name suggest the close name."""
+    assert cli("put", "cohere-api-key", input=sentinel_value()).exit_code == 0
+    for command in ("promote", "rollback", "delete"):
+        result = cli(command, "cohere-api-kee")
+        assert result.exit_code == 3, command
+        assert "did you mean cohere-api-key?" in result.stderr, command

@@ -311,7 +311,8 @@ def rollback(state: CliState, name: str, to_version: str | None) -> None:
     previous.
     """
     secrets = state.secrets()
-    now = secrets.rollback(name, to_version)
+    with did_you_mean(state, name):
+        now = secrets.rollback(name, to_version)
     click.echo(f"{secrets.full_name(name)}: version {now.version} is current")
 
 
@@ -324,7 +325,8 @@ def promote(state: CliState, name: str) -> None:
     The version that was current becomes previous.
     """
     secrets = state.secrets()
-    now = secrets.promote(name)
+    with did_you_mean(state, name):
+        now = secrets.promote(name)
     click.echo(f"{secrets.full_name(name)}: version {now.version} is current")
 
 
@@ -346,7 +348,8 @@ def delete(state: CliState, name: str, recovery_days: int) -> None:
     recovery window ends.
     """
     secrets = state.secrets()
-    until = secrets.delete(name, recovery_days=recovery_days)
+    with did_you_mean(state, name):
+        until = secrets.delete(name, recovery_days=recovery_days)
     click.echo(
         f"{secrets.full_name(name)}: deleted; `sekret restore {name}` brings it back"
         f" until {format_time(until)}"
