@@ -3,6 +3,8 @@
 * The leak check (tests/leakcheck.py) scans every test's output for planted
   sentinel values.
 * Hypothesis runs without per-example deadlines (the ``sekret`` profile).
+* Every test starts with no ``SEKRET_*`` variable set (``_no_sekret_variables``),
+  so a developer's shell or CI settings cannot change what a test sees.
 * ``need_service``: a test that cannot find a server it needs skips on a
   laptop but fails under CI (``CI=true``): nothing real may silently not run.
 """
@@ -38,3 +40,11 @@ def need_service(what: str, why: str) -> None:
     if IN_CI:
         pytest.fail(message + " (CI must run every service test)", pytrace=False)
     pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _no_sekret_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clear every ``SEKRET_*`` variable for the test (the one suite-wide copy)."""
+    for name in list(os.environ):
+        if name.startswith("SEKRET_"):
+            monkeypatch.delenv(name)

@@ -49,13 +49,6 @@ kind = "generic"
 """
 
 
-@pytest.fixture(autouse=True)
-def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SEKRET_ENV", raising=False)
-    monkeypatch.delenv("SEKRET_MANIFEST", raising=False)
-    monkeypatch.delenv("SEKRET_BACKEND", raising=False)
-
-
 def test_parses_the_full_schema() -> None:
     """Every documented key lands in the typed, frozen dataclasses."""
     m = parse_manifest(GOOD)
@@ -381,3 +374,17 @@ def test_fields_map_variables_to_json_fields() -> None:
         parse_manifest(base + 'fields = { 1X = "password" }\n')
     with pytest.raises(ManifestError, match="field name"):
         parse_manifest(base + 'fields = { X = "pass word" }\n')
+
+
+def test_relative_local_paths_resolve_from_the_manifest_folder(tmp_path: Path) -> None:
+    """A relative local:// path (also in a chain) is made absolute from the manifest's folder."""
+    (tmp_path / "sekret.toml").write_text(
+        'app = "a"\n[environments.d]\n'
+        'backend = "chain://?backends=env://,local://.sekret/s.db?key_file=keys/k.key"\n'
+        '[environments.e]\nbackend = "local://data/s.db"\n'
+    )
+    manifest = load_manifest(tmp_path / "sekret.toml")
+    assert manifest.environments["e"].backend == f"local://{tmp_path}/data/s.db"
+    chain = manifest.environments["d"].backend
+    assert f"local://{tmp_path}/.sekret/s.db" in chain
+    assert "env://" in chain

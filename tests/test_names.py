@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sekret import InvalidSecretName, Namespace, validate_name
+from sekret import InvalidSecretName, InvalidValue, Namespace, validate_name
 from sekret._names import MAX_NAME_LENGTH
 from sekret.testing import BAD_NAMES
 
@@ -116,3 +116,27 @@ def test_name_errors_show_length_and_hash_never_the_text() -> None:
         assert f"({len(bad)} characters, sha256 {digest})" in str(caught.value)
         assert "A1b2" not in str(caught.value)
         assert "sk-live" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("environment", "production"),
+    [("production", True), ("prod-eu", True), ("PRD", True), ("live", True), ("staging", False)],
+)
+def test_one_definition_of_production(environment: str, production: bool) -> None:
+    """The doctor and the audit log's default policy agree on what production is."""
+    from sekret._names import is_production
+    from sekret.audit._log import default_policy
+    from sekret.doctor import is_production as doctor_is_production
+
+    assert is_production(environment) is production
+    assert doctor_is_production(environment) is production
+    assert (default_policy(environment) == "fail_closed") is production
+
+
+def test_validate_stage_lives_beside_validate_name() -> None:
+    """validate_stage is defined in sekret._names (and still importable from _values)."""
+    from sekret import _names, _values
+
+    assert _values.validate_stage is _names.validate_stage
+    with pytest.raises(InvalidValue):
+        _names.validate_stage("bad stage!")

@@ -234,3 +234,19 @@ def test_bad_name_on_the_hit_path_has_no_keyerror_context() -> None:
     assert caught.value.__context__ is None
     assert caught.value.__cause__ is None
     assert pasted not in str(caught.value)
+
+
+def test_read_only_client_backend_cannot_write() -> None:
+    """A read-only client's ``backend`` refuses writes (issue 13 §9), reads still work."""
+    from sekret._values import SecretValue
+    from sekret.exceptions import AccessDenied
+
+    raw = MemoryBackend()
+    Secrets(raw, app="a", environment="e").put("k", "v1")
+    client = Secrets(raw, app="a", environment="e", read_only=True, cache=False)
+    with pytest.raises(AccessDenied, match=r"read-only.*--admin"):
+        client.backend.write("a/e/k", SecretValue.of("v2"))
+    with pytest.raises(AccessDenied):
+        client.backend.destroy("a/e/k")
+    assert client.get("k") == "v1"
+    assert raw.read("a/e/k").version == "1"

@@ -5,12 +5,14 @@ The Cohere key and the database credentials are declared fields of
 ``sekret.toml`` (the embedded ``local://`` store in development). The
 lifespan prefetches every secret of the manifest at start-up, so a missing
 secret stops the service before it takes traffic, and requests read through
-the cache. Run it with::
+the cache. Install and run it as README.md in this folder says::
 
+    pip install "sekret[cli,pydantic,fastapi]" uvicorn
     cd examples/fastapi_app
-    sekret --app arrwdb init                              # once: .sekret/secrets.db
-    sekret --app arrwdb put cohere-api-key                # hidden prompt
-    sekret --app arrwdb put db-credentials --json-value --file db.json
+    sekret init                                           # once: .sekret/secrets.db
+    sekret put cohere-api-key                             # hidden prompt
+    cp db.example.json db.json                            # then edit the password
+    sekret put db-credentials --json-value --file db.json && rm db.json
     uvicorn --factory app:create_app
 
 Nothing here logs, returns or prints a secret value.

@@ -26,15 +26,18 @@ from __future__ import annotations
 
 import os
 
-from sekret.exceptions import AccessDenied, InvalidSecretName
+from sekret.exceptions import AccessDenied, InvalidSecretName, InvalidValue
 
 __all__ = [
     "MAX_NAME_LENGTH",
     "MAX_SEGMENT_LENGTH",
+    "PRODUCTION_NAMES",
     "RUN_ENVIRONMENT_VARIABLE",
     "Namespace",
     "describe_name",
+    "is_production",
     "validate_name",
+    "validate_stage",
 ]
 
 RUN_ENVIRONMENT_VARIABLE = "SEKRET_RUN_ENVIRONMENT"
@@ -87,6 +90,30 @@ def validate_name(name: object, *, what: str = "secret name") -> str:
                 reason = "a character outside [A-Za-z0-9._-]"
             raise InvalidSecretName(f"{what} {describe_name(name)} has {reason}")
     return name
+
+
+_STAGE_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
+
+
+def validate_stage(stage: object) -> str:
+    """Return ``stage`` if it is a valid stage label (1-64 of ``[A-Za-z0-9_.-]``)."""
+    if not isinstance(stage, str) or not 0 < len(stage) <= 64 or stage.strip(_STAGE_CHARS):
+        raise InvalidValue(f"invalid stage label {str(stage)[:70]!r}: use 1-64 of [A-Za-z0-9_.-]")
+    return stage
+
+
+PRODUCTION_NAMES = frozenset({"production", "prod", "prd", "live"})
+
+
+def is_production(environment: str) -> bool:
+    """The one definition of a production environment, used by every production rule.
+
+    ``production``, ``prod``, ``prd``, ``live`` and any name starting with
+    ``prod`` (``prod-eu``, ``production-us``), in any case. The doctor's
+    production checks and the audit log's default fail-closed policy both use it.
+    """
+    name = environment.lower()
+    return name in PRODUCTION_NAMES or name.startswith("prod")
 
 
 def _validate_segment(value: object, what: str) -> str:

@@ -21,7 +21,7 @@ from sekret._names import Namespace, validate_name
 from sekret._refs import field_text, field_value, looks_like_reference, parse_reference
 from sekret._values import CURRENT, PENDING, PREVIOUS, Secret, SecretInfo, SecretValue, VersionInfo
 from sekret.backends import open_backend
-from sekret.backends.base import DEFAULT_RECOVERY_DAYS, Backend
+from sekret.backends.base import DEFAULT_RECOVERY_DAYS, Backend, ReadOnlyView
 from sekret.exceptions import (
     AccessDenied,
     ConfigurationError,
@@ -74,6 +74,8 @@ class Secrets:
         self.namespace = Namespace(app, environment, prefix)
         raw = open_backend(backend, **backend_options) if isinstance(backend, str) else backend
         self._owns_backend = isinstance(backend, str)
+        if read_only:  # issue 13 §9: client.backend of a read-only client cannot write
+            raw = ReadOnlyView(raw)
         self.audit = audit
         self.backend: Backend = (
             audit.wrap(raw, app=app, environment=environment) if audit is not None else raw
@@ -315,7 +317,8 @@ class Secrets:
     def _writable(self, action: str) -> None:
         if self.read_only:
             raise AccessDenied(
-                f"this client is read-only (least privilege); {action} needs an admin client",
+                f"this client is read-only (least privilege): {action} refused; build it with"
+                " read_only=False (sekret --admin) for an operator client that can write",
                 backend=self.backend.describe(),
             )
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from sekret._names import validate_stage  # re-exported: it lives beside validate_name
 from sekret.exceptions import InvalidValue
 
 # Nothing here imports typing, dataclasses, re, json or hmac at import time:
@@ -58,14 +59,6 @@ CONTENT_TYPES: Final[Mapping[str, Kind]] = MappingProxyType(
 _TYPE_OF_KIND: Final[Mapping[Kind, str]] = MappingProxyType(
     {kind: ctype for ctype, kind in CONTENT_TYPES.items()}
 )
-_STAGE_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
-
-
-def validate_stage(stage: object) -> str:
-    """Return ``stage`` if it is a valid stage label (1-64 of ``[A-Za-z0-9_.-]``)."""
-    if not isinstance(stage, str) or not 0 < len(stage) <= 64 or stage.strip(_STAGE_CHARS):
-        raise InvalidValue(f"invalid stage label {str(stage)[:70]!r}: use 1-64 of [A-Za-z0-9_.-]")
-    return stage
 
 
 class SecretValue:

@@ -42,9 +42,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from sekret import Secret, Secrets, SecretValue
 from sekret._files import check_folder
-from sekret._secrets import Secrets
-from sekret._values import Secret, SecretValue
+from sekret._names import is_production
 from sekret.backends.base import Backend
 from sekret.exceptions import (
     ConfigurationError,
@@ -77,16 +77,9 @@ MIN_SCANNED_VALUE: Final = 8
 """Values shorter than this are not searched for (they match too much by chance)."""
 MAX_SCANNED_FILE: Final = 1024 * 1024
 ROTATED_KINDS: Final = ("api_key", "db_credentials", "encryption_key")
-_PRODUCTION: Final = frozenset({"production", "prod", "prd", "live"})
 _DEVELOPMENT: Final = frozenset({"development", "dev", "local", "test", "testing", "ci"})
 _TEMPLATE_SUFFIXES: Final = (".example", ".sample", ".template", ".dist", ".defaults")
 _GIT_TIMEOUT: Final = 30.0
-
-
-def is_production(environment: str) -> bool:
-    """``production``, ``prod``, ``prd``, ``live`` and names starting with ``prod``."""
-    name = environment.lower()
-    return name in _PRODUCTION or name.startswith("prod")
 
 
 def is_development(environment: str) -> bool:
@@ -220,7 +213,10 @@ class Project:
                 cache=False,
                 read_only=True,
             )
-        args = self.manifest.client_arguments(self.environment, cache=False, read_only=True)
+        # Read-only checks never open the app's audit sinks (/var/log/... on a CI runner).
+        args = self.manifest.client_arguments(
+            self.environment, cache=False, read_only=True, audit=None
+        )
         return Secrets(**args)
 
     def reads(self) -> dict[str, Secret | SekretError]:
@@ -251,8 +247,17 @@ def _result(
     return CheckResult(check_id, TITLES[check_id], status, detail, fix, tuple(findings))
 
 
+NO_MANIFEST_FIX: Final = (
+    'create sekret.toml in the project root: app = "NAME", then'
+    ' [environments.development] backend = "local://.sekret/secrets.db"'
+    " (sekret init creates that store; docs/manifest.md), or pass --manifest PATH"
+)
+
+
 def check_manifest(project: Project) -> CheckResult:
     """The manifest loads; else its file, line, key path and reason."""
+    if project.manifest_error is not None and project.manifest_path is None:
+        return _result("manifest", "fail", project.manifest_error, NO_MANIFEST_FIX)
     if project.manifest_error is not None:
         return _result(
             "manifest",

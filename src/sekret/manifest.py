@@ -37,8 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from sekret._names import validate_name
+from sekret.backends.env import default_env_var  # the mapping lives beside the env backend
 from sekret.exceptions import InvalidSecretName, ManifestError
 
 if TYPE_CHECKING:
@@ -52,9 +54,11 @@ __all__ = [
     "Manifest",
     "SecretSpec",
     "default_env_var",
+    "find_line",
     "find_manifest",
     "load_manifest",
     "parse_manifest",
+    "resolve_backend_url",
 ]
 
 Kind = Literal["api_key", "db_credentials", "encryption_key", "jwt_signing_key", "generic"]
@@ -95,11 +99,6 @@ _SECRET_KEYS = frozenset(
     }
 )
 AuditSpec = str | Mapping[str, Any]
-
-
-def default_env_var(short_name: str) -> str:
-    """``cohere-api-key`` -> ``COHERE_API_KEY``; ``tenants/acme/key`` -> ``TENANTS_ACME_KEY``."""
-    return re.sub(r"[^A-Za-z0-9]", "_", short_name).upper()
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,17 +184,73 @@ class Manifest:
             options["audit"] = audit_log_from_specs(config.audit)
         if config.read_only:
             options.setdefault("read_only", True)
-        root = f"{self.app}/{config.name}"
-        mapping = {f"{root}/{n}": spec.env for n, spec in self.secrets.items()}
-        scheme = config.backend.split("://", 1)[0].split("+", 1)[0].lower()
-        if scheme == "env":
-            options.setdefault("mapping", mapping)
-        elif scheme == "chain":
-            options.setdefault("member_options", {"env": {"mapping": mapping}})
+        options.update(
+            {
+                k: v
+                for k, v in self.backend_options(config.backend, config.name).items()
+                if k not in options
+            }
+        )
         return {"backend": config.backend, "app": self.app, "environment": config.name, **options}
+
+    def backend_options(self, backend: str, environment: str) -> dict[str, Any]:
+        """Backend options the manifest implies: its ``env`` names for ``env``/``chain``."""
+        root = f"{self.app}/{environment}"
+        mapping = {f"{root}/{n}": spec.env for n, spec in self.secrets.items()}
+        scheme = backend.split("://", 1)[0].split("+", 1)[0].lower()
+        if scheme == "env":
+            return {"mapping": mapping}
+        if scheme == "chain":
+            return {"member_options": {"env": {"mapping": mapping}}}
+        return {}
 
     def _where(self) -> str:
         return str(self.path) if self.path else "<manifest>"
+
+
+def find_line(manifest: Manifest, keys: tuple[str, ...]) -> int | None:
+    """The line of ``keys`` in the manifest's file (None: unknown or unreadable)."""
+    if manifest.path is None:
+        return None
+    try:
+        text = manifest.path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    prefix = ("tool", "sekret") if manifest.path.name == PYPROJECT_FILE else ()
+    return _find_line(text, (*prefix, *keys))
+
+
+def resolve_backend_url(url: str, base: Path | None) -> str:
+    """Relative ``local://`` paths (and ``key_file=``) in ``url`` made absolute from ``base``.
+
+    A ``chain://`` URL's ``local://`` members are resolved too; other URLs are
+    returned unchanged, and so is everything when ``base`` is None.
+    """
+    if base is None:
+        return url
+    scheme = url.split("://", 1)[0].lower()
+    if scheme == "local":
+        parts = urlsplit(url)
+        path = unquote(parts.netloc + parts.path)
+        if path and not Path(path).is_absolute():
+            path = str(base / path)
+        query = [
+            (k, str(base / v) if k == "key_file" and v and not Path(v).is_absolute() else v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        tail = f"?{urlencode(query, safe='/')}" if query else ""
+        return f"local://{path}{tail}"
+    if scheme == "chain":
+        parts = urlsplit(url)
+        query = []
+        for k, v in parse_qsl(parts.query, keep_blank_values=True):
+            if k == "backends":
+                v = ",".join(resolve_backend_url(m, base) for m in v.split(","))
+            elif k == "backend":
+                v = resolve_backend_url(v, base)
+            query.append((k, v))
+        return "chain://?" + urlencode(query, safe="/:,?=")
+    return url
 
 
 # -- discovery ---------------------------------------------------------------
@@ -207,9 +262,11 @@ def _has_tool_table(pyproject: Path) -> bool:
     return re.search(r"^\s*\[\s*tool\s*\.\s*sekret\b", text, re.MULTILINE) is not None
 
 
-def find_manifest(start: str | os.PathLike[str] | None = None) -> Path | None:
-    """The nearest ``sekret.toml`` (or ``pyproject.toml`` with ``[tool.sekret]``) upward."""
-    override = os.environ.get("SEKRET_MANIFEST")
+def find_manifest(
+    start: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None
+) -> Path | None:
+    """``SEKRET_MANIFEST``, else the nearest ``sekret.toml`` (or ``[tool.sekret]``) upward."""
+    override = (os.environ if environ is None else environ).get("SEKRET_MANIFEST")
     if override:
         return Path(override)
     here = Path(start if start is not None else Path.cwd()).resolve()
@@ -374,6 +431,8 @@ class _Builder:
         backend = self.string(table["backend"], (*keys, "backend"))
         if "://" not in backend:
             raise self.fail((*keys, "backend"), "must be a URL with a scheme (scheme://...)")
+        # Relative local:// paths belong to the project, not to the current folder.
+        backend = resolve_backend_url(backend, self.path.parent.absolute() if self.path else None)
         ttl = table.get("cache_ttl")
         stale = table.get("max_stale")
         read_only = table.get("read_only", False)

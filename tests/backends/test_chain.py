@@ -193,3 +193,30 @@ def test_list_merges_members() -> None:
     back.write("a/d/y", SecretValue.of("w"))
     page = ChainBackend([front, back]).list("a/d/")
     assert [(i.name, i.current_version) for i in page.items] == [("a/d/x", "1"), ("a/d/y", "2")]
+
+
+def test_dev_chain_answers_versions_from_the_member_that_supports_them(
+    tmp_path: Path,
+) -> None:
+    """env:// first, local second (the documented dev chain): versions and stages work."""
+    store = MemoryBackend()
+    store.write("a/d/k", SecretValue.of("one"))
+    store.write("a/d/k", SecretValue.of("two"), stages=("pending",))
+    chain = ChainBackend([EnvBackend(environ={"K": "override"}), store])
+    assert Capability.VERSIONS in chain.capabilities
+    assert [v.version for v in chain.versions("a/d/k")] == ["1", "2"]
+    assert chain.read("a/d/k", stage="pending").value.text() == "two"
+    assert chain.read("a/d/k", version="1").value.text() == "one"
+    assert chain.read("a/d/k").value.text() == "override"
+
+
+def test_unsupported_message_shows_no_enum_repr() -> None:
+    """A chain without any versioned member says so in words, never <Capability...>."""
+    chain = ChainBackend([EnvBackend(environ={"K": "v"})])
+    with pytest.raises(UnsupportedOperation) as caught:
+        chain.versions("a/d/k")
+    message = str(caught.value)
+    assert "<Capability" not in message
+    assert "Capability." not in message
+    assert "needs versions" in message
+    assert "read, list" in message

@@ -59,7 +59,9 @@ def test_plugin_from_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
             return MemoryBackend
 
     monkeypatch.setattr(
-        registry, "_entry_points", lambda: {"acme": _EP("acme:Backend"), "broken": _EP("x", True)}
+        registry.BACKENDS,
+        "entry_points",
+        lambda: {"acme": _EP("acme:Backend"), "broken": _EP("x", True)},
     )
     assert backend_class("acme") is MemoryBackend
     with pytest.raises(BackendNotInstalled, match=r"sekret\[broken\]"):

@@ -9,19 +9,6 @@ from click.testing import CliRunner, Result
 
 from sekret.cli import build_cli
 
-_CLEAN_ENV: dict[str, str | None] = dict.fromkeys(
-    (
-        "SEKRET_BACKEND",
-        "SEKRET_APP",
-        "SEKRET_ENV",
-        "SEKRET_DEBUG",
-        "SEKRET_KEY_FILE",
-        "SEKRET_MASTER_KEY",
-        "SEKRET_PASSPHRASE",
-        "SEKRET_READ_ONLY",
-    )
-)
-
 
 @dataclass
 class Cli:
@@ -40,5 +27,5 @@ class Cli:
         return self.run([*options, *args], input=input)
 
     def run(self, argv: Sequence[str], *, input: str | bytes | None = None) -> Result:
-        runner = CliRunner(env={**_CLEAN_ENV, **self.env})
+        runner = CliRunner(env=dict(self.env))  # SEKRET_* are cleared by tests/conftest.py
         return runner.invoke(build_cli(), list(argv), input=input, catch_exceptions=False)

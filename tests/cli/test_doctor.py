@@ -103,3 +103,43 @@ def test_env_option_and_bad_accept(project: Path) -> None:
     code, _, err = _doctor(project, "--accept", "manifest")
     assert code == 2
     assert "CHECK_ID=REASON" in err
+
+
+def test_unknown_accept_id_is_a_usage_error(project: Path) -> None:
+    """--accept with a check id that does not exist exits 2 and lists the known ids."""
+    code, _, err = _doctor(project, "--accept", "no-such-check=because")
+    assert code == 2
+    assert "no-such-check" in err
+    assert "secrets-exist" in err
+
+
+def test_production_checks_do_not_open_audit_sinks(project: Path, tmp_path: Path) -> None:
+    """doctor --env production reads with a client that needs none of the app's audit sinks."""
+    store = project / ".sekret" / "dev.db"
+    backend = LocalBackend(store)
+    try:
+        backend.write("arrwdb/production/api-key", SecretValue.of(sentinel_value()))
+    finally:
+        backend.close()
+    unwritable = tmp_path / "no-such-dir" / "deeper" / "audit.jsonl"
+    (tmp_path / "no-such-dir").write_text("a file where a folder should be")
+    text = (project / "sekret.toml").read_text()
+    (project / "sekret.toml").write_text(
+        text.replace(
+            "[secrets.api-key]",
+            f'[environments.production]\nbackend = "local://{store}"\nread_only = true\n'
+            f'audit = ["jsonl://{unwritable}"]\n[secrets.api-key]',
+        )
+    )
+    _, out, _ = _doctor(project, "--env", "production", "--json")
+    checks = {c["id"]: c for c in json.loads(out)["checks"]}
+    assert checks["secrets-exist"]["status"] == "pass", checks["secrets-exist"]
+
+
+def test_no_manifest_gets_a_fitting_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without any manifest the fix says how to create one, not which key to correct."""
+    monkeypatch.chdir(tmp_path)
+    result = Cli("unused").run(["doctor", "--json"])
+    checks = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["manifest"]["status"] == "fail"
+    assert "create sekret.toml" in checks["manifest"]["fix"]

@@ -36,7 +36,9 @@ def _seed(cli: Cli, *names: str) -> dict[str, str]:
 def test_rotate_one_secret(cli: Cli) -> None:
     """rotate NAME makes a new current version and reports it without the value."""
     old = _seed(cli, "cohere-api-key")["cohere-api-key"]
-    result = cli("rotate", "cohere-api-key", "--option", "prefix=sk_", "--json")
+    result = cli(
+        "rotate", "cohere-api-key", "--rotator", "random", "--option", "prefix=sk_", "--json"
+    )
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["outcome"] == "rotated"
@@ -62,10 +64,12 @@ def test_status_and_due_use_the_manifest_schedule(cli: Cli, manifest: Path) -> N
     assert nothing.exit_code == 0
     assert "nothing is due" in nothing.stdout
 
-    later = cli("rotate", "--due", "--manifest", str(manifest), "--as-of", "2099-01-01", "--json")
-    assert later.exit_code == 0, later.stderr
+    later = cli(
+        "rotate", "--due", "--manifest", str(manifest), "--as-of", "2099-01-01", "--yes", "--json"
+    )
+    assert later.exit_code == 1, later.stderr  # cohere-api-key is due but has no rotator
     rotated = {r["name"]: r["outcome"] for r in json.loads(later.stdout)}
-    assert rotated == {"cohere-api-key": "rotated", "database": "rotated"}
+    assert rotated == {"cohere-api-key": "manual", "database": "rotated"}
     table = cli("rotation", "status", "--manifest", str(manifest))
     assert "cohere-api-key" in table.stdout
     assert "NEXT DUE" in table.stdout
@@ -81,6 +85,7 @@ def test_due_exit_code_reports_failures(cli: Cli, manifest: Path) -> None:
         str(manifest),
         "--as-of",
         "2099-01-01",
+        "--yes",
         "--option",
         "length=3",
     )
@@ -130,3 +135,66 @@ def test_manifest_rotator_options_are_used(cli: Cli, tmp_path: Path, store_url: 
     assert len(first) == 23
     assert cli("rotate", "tenant-key", "--manifest", str(path), "-o", "length=30").exit_code == 0
     assert len(cli("get", "tenant-key", "-n").stdout) == 33
+
+
+def test_no_rotator_refuses_and_prints_the_manual_procedure(cli: Cli, manifest: Path) -> None:
+    """A secret without a rotator is never replaced: rotate exits 1, prints the manual steps."""
+    old = _seed(cli, "cohere-api-key")["cohere-api-key"]
+    result = cli("rotate", "cohere-api-key", "--manifest", str(manifest))
+    assert result.exit_code == 1
+    for step in ("put cohere-api-key --stage pending", "promote", "revoke-previous"):
+        assert step in result.stderr
+    assert cli("get", "cohere-api-key").stdout.rstrip("\n") == old
+    assert len(json.loads(cli("versions", "cohere-api-key", "--json").stdout)) == 1
+
+
+def test_rotator_keeps_json_kind(cli: Cli) -> None:
+    """A rotator that would turn JSON credentials into text is refused; nothing is written."""
+    password = sentinel_value()
+    doc = json.dumps({"username": "app", "password": password})
+    assert cli("put", "db", "--json-value", input=doc).exit_code == 0
+    refused = cli("rotate", "db", "--rotator", "random")
+    assert refused.exit_code == 1
+    assert "json object with keys password, username" in refused.stderr
+    assert password not in refused.output
+    assert len(json.loads(cli("versions", "db", "--json").stdout)) == 1
+    ok = cli("rotate", "db", "--rotator", "random", "-o", "field=password")
+    assert ok.exit_code == 0, ok.stderr
+    new = json.loads(cli("get", "db").stdout)
+    assert set(new) == {"username", "password"}
+    assert new["username"] == "app"
+    assert new["password"] != password
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(cli: Cli, manifest: Path) -> None:
+    """--dry-run (NAME or --due) lists what is due, the rotator and the steps; no write."""
+    _seed(cli, "cohere-api-key", "database")
+    plan = cli(
+        "rotate",
+        "--due",
+        "--manifest",
+        str(manifest),
+        "--as-of",
+        "2099-01-01",
+        "--dry-run",
+        "--json",
+    )
+    assert plan.exit_code == 0, plan.stderr
+    entries = {e["name"]: e for e in json.loads(plan.stdout)["plan"]}
+    assert entries["database"]["rotator"] == "random"
+    assert entries["database"]["steps"][0].startswith("create")
+    assert entries["cohere-api-key"]["rotator"] is None
+    assert "promote" in " ".join(entries["cohere-api-key"]["steps"])
+    one = cli("rotate", "database", "--manifest", str(manifest), "--dry-run")
+    assert "rotator random" in one.stdout
+    for name in ("cohere-api-key", "database"):
+        assert len(json.loads(cli("versions", name, "--json").stdout)) == 1
+
+
+def test_as_of_without_dry_run_needs_confirmation(cli: Cli, manifest: Path) -> None:
+    """rotate --due --as-of without --dry-run or --yes is refused (usage, exit 2)."""
+    _seed(cli, "database")
+    result = cli("rotate", "--due", "--manifest", str(manifest), "--as-of", "2099-01-01")
+    assert result.exit_code == 2
+    assert "--dry-run" in result.stderr
+    assert len(json.loads(cli("versions", "database", "--json").stdout)) == 1

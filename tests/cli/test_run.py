@@ -53,9 +53,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             """
         )
     )
-    for var in ("SEKRET_ENV", "SEKRET_BACKEND", "SEKRET_MANIFEST", "COHERE_API_KEY"):
+    for var in ("COHERE_API_KEY", "DATABASE_CREDENTIALS"):  # SEKRET_*: tests/conftest.py
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.delenv("DATABASE_CREDENTIALS", raising=False)
     return tmp_path
 
 
@@ -354,7 +353,7 @@ def test_group_env_option_picks_the_environment(project: Path) -> None:
     _write_env(project, "key-1234")
     done = _sekret(project, "--env", "staging", "run", "--", sys.executable, "-c", "pass")
     assert done.returncode == 8
-    assert b"environment 'staging' is not declared (known: development)" in done.stderr
+    assert b"environment 'staging' (--env) is not declared (declared: development)" in done.stderr
     ok = _sekret(project, "--env", "development", "run", "--", sys.executable, "-c", "pass")
     assert ok.returncode == 0
 

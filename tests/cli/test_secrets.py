@@ -400,5 +400,27 @@ def test_put_meta_error_does_not_echo_the_argument(cli: Cli) -> None:
     value = sentinel_value("meta")
     result = cli("put", "cohere-api-key", "--meta", value, input="v-1234\n")
     assert result.exit_code == 2
-    assert f"argument of {len(value)} characters" in result.output
+    assert f"({len(value)} characters, not shown)" in result.output
     assert value not in result.output
+
+
+def test_did_you_mean_names_close_secret_names(cli: Cli) -> None:
+    """A mistyped name gets "did you mean" with close names only, never a value."""
+    value = sentinel_value()
+    assert cli("put", "cohere-api-key", input=value).exit_code == 0
+    result = cli("get", "cohere-apikey")
+    assert result.exit_code == 3
+    assert "did you mean cohere-api-key?" in result.stderr
+    assert value not in result.output
+    far = cli("get", "zzz")
+    assert far.exit_code == 3
+    assert "did you mean" not in far.stderr
+
+
+def test_did_you_mean_for_lifecycle_commands(cli: Cli) -> None:
+    """promote, rollback and delete of a mistyped name suggest the close name."""
+    assert cli("put", "cohere-api-key", input=sentinel_value()).exit_code == 0
+    for command in ("promote", "rollback", "delete"):
+        result = cli(command, "cohere-api-kee")
+        assert result.exit_code == 3, command
+        assert "did you mean cohere-api-key?" in result.stderr, command

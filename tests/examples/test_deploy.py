@@ -167,13 +167,13 @@ def test_schedules_run_rotate_due(tmp_path: Path) -> None:
     (tmp_path / "sekret.toml").write_text(
         'app = "arrwdb"\ndefault_environment = "production"\n'
         f'[environments.production]\nbackend = "local://{store}"\n'
-        '[secrets.cohere-api-key]\nkind = "api_key"\nrotation_days = 90\n'
+        '[secrets.cohere-api-key]\nkind = "generic"\nrotator = "random"\nrotation_days = 90\n'
     )
     with Secrets(f"local://{store}", app="arrwdb", environment="production") as secrets:
         secrets.put("cohere-api-key", sentinel_value())
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEKRET_")}
     env["PYTHONPATH"] = os.pathsep.join(sys.path)
-    run = [*SEKRET, *job[1:], "--as-of", "2099-01-01"]
+    run = [*SEKRET, *job[1:], "--as-of", "2099-01-01", "--yes"]
     done = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)[0]["outcome"] == "rotated"

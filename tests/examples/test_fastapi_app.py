@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,20 +22,14 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fastapi_app"
 
 @pytest.fixture
 def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    """The example module, run from a fresh folder holding its embedded store."""
-    for var in (
-        "SEKRET_ENV",
-        "SEKRET_MANIFEST",
-        "SEKRET_BACKEND",
-        "COHERE_API_KEY",
-        "DATABASE_CREDENTIALS",
-        "SEKRET_MASTER_KEY",
-        "SEKRET_KEY_FILE",
-    ):
+    """The example module, run from a fresh copy of its folder holding its embedded store."""
+    for var in ("COHERE_API_KEY", "DATABASE_CREDENTIALS"):  # SEKRET_*: tests/conftest.py
         monkeypatch.delenv(var, raising=False)
+    for name in ("app.py", "sekret.toml"):
+        shutil.copy(EXAMPLE / name, tmp_path / name)
     monkeypatch.chdir(tmp_path)
     init_store(tmp_path / ".sekret" / "secrets.db")
-    spec = importlib.util.spec_from_file_location("sekret_example_fastapi_app", EXAMPLE / "app.py")
+    spec = importlib.util.spec_from_file_location("sekret_example_fastapi_app", tmp_path / "app.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -99,8 +99,6 @@ def test_lifespan_from_manifest_wraps_user_lifespan(
         '[secrets.cohere-api-key]\nkind = "api_key"\n'
     )
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("SEKRET_ENV", raising=False)
-    monkeypatch.delenv("SEKRET_MANIFEST", raising=False)
     seed = Secrets("memory://fastapi-manifest-test", app="a", environment="d")
     seed.put("cohere-api-key", "abc")
     events: list[str] = []

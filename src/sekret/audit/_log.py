@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from sekret._names import PRODUCTION_NAMES, is_production
 from sekret.audit._backend import AuditedBackend
 from sekret.audit.events import AuditEvent, make_event, utc_iso
 from sekret.audit.processors import AddHost, Processor
@@ -43,14 +44,14 @@ __all__ = ["PRODUCTION_ENVIRONMENTS", "AuditLog", "Policy", "default_policy"]
 log = logging.getLogger("sekret.audit")
 
 Policy = Literal["fail_closed", "fail_open"]
-PRODUCTION_ENVIRONMENTS: Final = frozenset({"production", "prod", "prd", "live"})
+PRODUCTION_ENVIRONMENTS: Final = PRODUCTION_NAMES  # kept for importers; see is_production
 BATCH: Final = 1000
 ReadHook = Callable[[str, str | None, str | None], None]
 
 
 def default_policy(environment: str) -> Policy:
     """``fail_closed`` for production-like environments, ``fail_open`` otherwise."""
-    return "fail_closed" if environment.lower() in PRODUCTION_ENVIRONMENTS else "fail_open"
+    return "fail_closed" if is_production(environment) else "fail_open"
 
 
 @dataclass(slots=True)

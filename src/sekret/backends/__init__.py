@@ -16,18 +16,17 @@ Nothing here imports a backend module until it is asked for.
 
 from __future__ import annotations
 
-import functools
-import importlib
-
+from sekret._plugins import Registry
 from sekret.backends.base import ABSENT, Backend, Capability
-from sekret.exceptions import BackendNotInstalled, ConfigurationError, SekretError
+from sekret.exceptions import ConfigurationError, SekretError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Final
 
 __all__ = [
     "ABSENT",
+    "BACKENDS",
     "BUILTIN",
     "Backend",
     "Capability",
@@ -53,16 +52,13 @@ BUILTIN = {
 """The built-in schemes and the classes they name (as in the entry points)."""
 
 
-@functools.cache
-def _entry_points() -> dict[str, Any]:
-    from importlib.metadata import entry_points  # lazy: ~50 ms, only for plugins
-
-    return {ep.name: ep for ep in entry_points(group=GROUP)}
+BACKENDS: Final = Registry(GROUP, BUILTIN, what="backend", extra_for=lambda scheme: scheme)
+"""The backend registry (the one plugin registry, see ``sekret._plugins``)."""
 
 
 def available_backends() -> list[str]:
     """Every registered scheme name, built-in or plugin, sorted."""
-    return sorted({*BUILTIN, *_entry_points()})
+    return BACKENDS.names()
 
 
 def scheme_of(url: str) -> str:
@@ -73,29 +69,9 @@ def scheme_of(url: str) -> str:
     return url.split("://", 1)[0].split("+", 1)[0].lower()
 
 
-def _load(scheme: str) -> tuple[object, str]:
-    target = BUILTIN.get(scheme)
-    if target is not None:
-        module, _, attr = target.partition(":")
-        return getattr(importlib.import_module(module), attr), target
-    ep = _entry_points().get(scheme)
-    if ep is None:
-        known = ", ".join(available_backends())
-        raise ConfigurationError(f"no backend registered for scheme {scheme!r}; known: {known}")
-    return ep.load(), str(ep.value)
-
-
 def backend_class(scheme: str) -> type[Backend]:
     """The class registered for ``scheme``; raises ConfigurationError if none is."""
-    try:
-        cls, target = _load(scheme)
-    except BackendNotInstalled:
-        raise
-    except ImportError as exc:
-        raise BackendNotInstalled(
-            f"backend {scheme!r} could not be imported ({exc.name or exc}):"
-            f' pip install "sekret[{scheme}]"'
-        ) from exc
+    cls, target = BACKENDS.load(scheme)
     if not (isinstance(cls, type) and issubclass(cls, Backend)):
         raise ConfigurationError(f"entry point {scheme!r} is not a sekret Backend: {target}")
     return cls

@@ -46,7 +46,14 @@ from sekret._values import (
     SecretValue,
     VersionInfo,
 )
-from sekret.exceptions import BackendNotInstalled, Conflict, SekretError, UnsupportedOperation
+from sekret.exceptions import (
+    AccessDenied,
+    BackendNotInstalled,
+    Conflict,
+    InvalidValue,
+    SekretError,
+    UnsupportedOperation,
+)
 
 TYPE_CHECKING = False  # annotations only: keeps typing off the import path of sekret
 if TYPE_CHECKING:
@@ -63,11 +70,17 @@ __all__ = [
     "WriteRequest",
     "Backend",
     "Capability",
+    "ReadOnlyView",
+    "capability_names",
     "check_expected_version",
+    "check_page_size",
     "check_stage_holder",
     "is_credential_env",
     "move_label",
     "require",
+    "require_extra",
+    "token_reused",
+    "utcnow",
 ]
 
 ABSENT: Final = ""
@@ -131,14 +144,46 @@ class Capability(enum.Flag):
         )
 
 
-def require(module: str, extra: str) -> ModuleType:
-    """Import an optional SDK, or raise BackendNotInstalled naming the extra."""
+def require_extra(module: str, extra: str) -> ModuleType:
+    """Import an optional dependency, or raise BackendNotInstalled naming the extra.
+
+    The one place an optional import fails (backends, integrations, rotators,
+    sinks): the message names the module and the extra to install, and does not
+    guess what the caller is (``'fastapi' is not installed: pip install "sekret[fastapi]"``).
+    """
     try:
         return importlib.import_module(module)
     except ImportError as exc:
         raise BackendNotInstalled(
-            f'the {extra!r} backend needs {module!r}: pip install "sekret[{extra}]"'
+            f'{module!r} is not installed: pip install "sekret[{extra}]"'
         ) from exc
+
+
+require = require_extra
+"""The former name of ``require_extra`` (backends still call it)."""
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC: the one wall clock backends stamp versions with."""
+    from datetime import UTC, datetime  # runtime import; see TYPE_CHECKING
+
+    return datetime.now(UTC)
+
+
+def check_page_size(page_size: int) -> None:
+    """The ``list(page_size=...)`` rule of every backend: at least 1."""
+    if page_size < 1:
+        raise InvalidValue("page_size must be at least 1")
+
+
+def token_reused(name: str, version: str, *, backend: str) -> Conflict:
+    """The error when an idempotency ``token`` was already used for a different value."""
+    return Conflict(
+        f"secret {name!r}: token already used for a different value",
+        name=name,
+        version=version,
+        backend=backend,
+    )
 
 
 def check_expected_version(
@@ -383,6 +428,86 @@ class Backend:
     def _unsupported(self, operation: str, needed: Capability) -> UnsupportedOperation:
         return UnsupportedOperation(
             f"backend {self.describe()} does not support {operation} "
-            f"(needs {needed.name}; it declares {self.capabilities!r})",
+            f"(needs {capability_names(needed)}; it offers {capability_names(self.capabilities)})",
             backend=self.describe(),
         )
+
+
+def capability_names(caps: Capability) -> str:
+    """``read, list`` for ``READ|LIST`` (``none`` when empty): never an enum repr."""
+    names = [c.name.lower() for c in Capability if c.name and c in caps and c.value]
+    return ", ".join(names) or "none"
+
+
+READ_CAPABILITIES: Final = Capability.READ | Capability.VERSIONS | Capability.LIST
+READ_CAPABILITIES_ALL: Final = READ_CAPABILITIES | Capability.BATCH_READ | Capability.STAGES
+
+
+class ReadOnlyView(Backend):
+    """A backend seen through a read-only client: reads pass through, writes are refused.
+
+    A read-only ``Secrets`` exposes this as ``client.backend``, so a write cannot
+    go around the facade's check. Refusals are ``AccessDenied`` with a hint.
+    """
+
+    def __init__(self, inner: Backend, hint: str = "") -> None:
+        self._inner = inner
+        self._hint = hint or "build the client with read_only=False (sekret --admin)"
+        self.capabilities = inner.capabilities & READ_CAPABILITIES_ALL
+        self.max_value_bytes = inner.max_value_bytes
+
+    def describe(self) -> str:
+        return self._inner.describe()
+
+    def consumed_env(self) -> frozenset[str]:
+        """The credentials the wrapped backend used (``sekret run`` keeps them from children)."""
+        return self._inner.consumed_env()
+
+    @property
+    def identity(self) -> str | None:
+        return self._inner.identity
+
+    def read(self, name: str, *, version: str | None = None, stage: str | None = None) -> Secret:
+        return self._inner.read(name, version=version, stage=stage)
+
+    def read_many(self, names: Sequence[str]) -> dict[str, Secret | SekretError]:
+        return self._inner.read_many(names)
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        return self._inner.versions(name)
+
+    def list(
+        self,
+        prefix: str = "",
+        *,
+        page_size: int = 100,
+        page_token: str | None = None,
+        include_deleted: bool = False,
+    ) -> Page:
+        return self._inner.list(
+            prefix, page_size=page_size, page_token=page_token, include_deleted=include_deleted
+        )
+
+    def _refuse(self, operation: str) -> AccessDenied:
+        return AccessDenied(
+            f"this client is read-only (least privilege): {operation} refused; {self._hint}",
+            backend=self.describe(),
+        )
+
+    def write(self, name: str, value: SecretValue, **options: Any) -> VersionInfo:
+        raise self._refuse("write")
+
+    def move_stage(self, name: str, stage: str, version: str | None, **options: Any) -> None:
+        raise self._refuse("move_stage")
+
+    def delete(self, name: str, *, recovery_days: int = DEFAULT_RECOVERY_DAYS) -> datetime:
+        raise self._refuse("delete")
+
+    def restore(self, name: str) -> None:
+        raise self._refuse("restore")
+
+    def destroy(self, name: str) -> None:
+        raise self._refuse("destroy")
+
+    def close(self) -> None:
+        self._inner.close()

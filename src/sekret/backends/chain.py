@@ -6,7 +6,11 @@ Typical use: ``env`` overrides in development, the real manager behind::
     ChainBackend([EnvBackend(), VaultBackend(...)])
 
 Reads
-    Members are asked in order; the first that has the secret answers.
+    Each operation is answered by the first member that holds the secret and
+    supports the operation: ``versions``, a read by ``version`` and a read by
+    a stage other than ``current`` skip members that do not declare
+    ``VERSIONS`` (or ``STAGES``), such as ``env://``; a plain read asks every
+    member. Members are asked in order; the first that has the secret answers.
     ``SecretNotFound`` (including ``SecretDeleted``) moves on to the next
     member; if nobody has it, the most specific miss is raised (a
     ``SecretDeleted`` before a plain not-found). A member that holds the
@@ -37,11 +41,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 from sekret._names import validate_name
 from sekret._values import CURRENT, Page, Secret, SecretInfo, SecretValue, VersionInfo
-from sekret.backends.base import DEFAULT_RECOVERY_DAYS, Backend, Capability
+from sekret.backends.base import DEFAULT_RECOVERY_DAYS, Backend, Capability, check_page_size
 from sekret.exceptions import (
     BackendUnavailable,
     ConfigurationError,
-    InvalidValue,
     SecretDeleted,
     SecretNotFound,
     VersionNotFound,
@@ -89,8 +92,9 @@ class ChainBackend(Backend):
         self._skip_unavailable = skip_unavailable
         self._close_members = close_members
         caps = Capability.READ
-        if any(Capability.LIST in b.capabilities for b in self.members):
-            caps |= Capability.LIST
+        for shared in (Capability.LIST, Capability.VERSIONS):
+            if any(shared in b.capabilities for b in self.members):
+                caps |= shared
         if write is not None:
             caps |= self.members[write].capabilities & _TARGET_CAPS
         self.capabilities = caps
@@ -166,9 +170,15 @@ class ChainBackend(Backend):
         return target.identity if target is not None else None
 
     # -- reads ---------------------------------------------------------------
-    def _first(self, call: Callable[[Backend], T]) -> T:
+    def _supporting(self, operation: str, needed: Capability) -> tuple[Backend, ...]:
+        members = tuple(m for m in self.members if needed in m.capabilities)
+        if not members:
+            raise self._unsupported(operation, needed)
+        return members
+
+    def _first(self, call: Callable[[Backend], T], members: Sequence[Backend] = ()) -> T:
         miss: SecretNotFound | None = None
-        for member in self.members:
+        for member in members or self.members:
             try:
                 return call(member)
             except VersionNotFound:
@@ -189,13 +199,17 @@ class ChainBackend(Backend):
 
     def read(self, name: str, *, version: str | None = None, stage: str | None = None) -> Secret:
         validate_name(name)
-        return self._first(lambda b: b.read(name, version=version, stage=stage))
+        members: Sequence[Backend] = ()
+        if version is not None:
+            members = self._supporting("read by version", Capability.VERSIONS)
+        elif stage not in (None, CURRENT):
+            members = self._supporting("read by stage", Capability.STAGES)
+        return self._first(lambda b: b.read(name, version=version, stage=stage), members)
 
     def versions(self, name: str) -> list[VersionInfo]:
         validate_name(name)
-        if Capability.VERSIONS not in self.capabilities:
-            raise self._unsupported("versions", Capability.VERSIONS)
-        return self._first(lambda b: b.versions(name))
+        members = self._supporting("versions", Capability.VERSIONS)
+        return self._first(lambda b: b.versions(name), members)
 
     def list(
         self,
@@ -205,8 +219,7 @@ class ChainBackend(Backend):
         page_token: str | None = None,
         include_deleted: bool = False,
     ) -> Page:
-        if page_size < 1:
-            raise InvalidValue("page_size must be at least 1")
+        check_page_size(page_size)
         if Capability.LIST not in self.capabilities:
             raise self._unsupported("list", Capability.LIST)
         merged: dict[str, SecretInfo] = {}

@@ -41,18 +41,26 @@ import json
 import os
 import secrets as _random
 from collections.abc import Collection, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 from sekret._names import validate_name
 from sekret._values import CURRENT, Page, Secret, SecretInfo, SecretValue, VersionInfo
-from sekret.backends.base import Backend, Capability, require
+from sekret.backends.base import Backend, Capability, check_page_size, require_extra, utcnow
 from sekret.exceptions import ConfigurationError, InvalidValue, SecretNotFound, VersionNotFound
-from sekret.manifest import default_env_var
 
-__all__ = ["BINARY_PREFIX", "EnvBackend", "env_text", "parse_env_value"]
+__all__ = ["BINARY_PREFIX", "EnvBackend", "default_env_var", "env_text", "parse_env_value"]
+
+
+def default_env_var(short_name: str) -> str:
+    """``cohere-api-key`` -> ``COHERE_API_KEY``; ``tenants/acme/key`` -> ``TENANTS_ACME_KEY``.
+
+    The one name mapping (the manifest's default ``env`` uses it too): every
+    character outside ``[A-Za-z0-9]`` becomes ``_``, then upper case.
+    """
+    return "".join(c if c.isascii() and c.isalnum() else "_" for c in short_name).upper()
+
 
 BINARY_PREFIX = "sekret:b64:"
 _VERSION_KEY = _random.token_bytes(32)
@@ -101,11 +109,11 @@ class EnvBackend(Backend):
         files = [dotenv] if isinstance(dotenv, str | os.PathLike) else list(dotenv)
         self._files = [Path(f) for f in files]
         if self._files:
-            self._parser = require("dotenv.parser", "dotenv")
+            self._parser = require_extra("dotenv.parser", "dotenv")
         self._mapping = dict(mapping or {})
         self._prefix = prefix
         self._environ = environ
-        self._started = datetime.now(UTC)
+        self._started = utcnow()
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> EnvBackend:
@@ -213,18 +221,18 @@ class EnvBackend(Backend):
         include_deleted: bool = False,
     ) -> Page:
         """Declared names (the mapping) whose variable is set, by prefix."""
-        if page_size < 1:
-            raise InvalidValue("page_size must be at least 1")
-        names = sorted(
+        check_page_size(page_size)
+        names = [
             n
             for n, var in self._mapping.items()
-            if n.startswith(prefix)
-            and (page_token is None or n > page_token)
-            and self._lookup(var) is not None
+            if n.startswith(prefix) and self._lookup(var) is not None
+        ]
+        return Page.after(
+            names,
+            lambda n: SecretInfo(n, current_version=self._version_of(n)),
+            page_token=page_token,
+            page_size=page_size,
         )
-        chunk = names[:page_size]
-        items = [SecretInfo(n, current_version=self._version_of(n)) for n in chunk]
-        return Page.of(items, chunk[-1] if len(names) > page_size else None)
 
     def _version_of(self, name: str) -> str | None:
         variable = self.variable(name)

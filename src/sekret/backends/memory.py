@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -33,11 +33,13 @@ from sekret.backends.base import (
     Backend,
     Capability,
     check_expected_version,
+    check_page_size,
     check_stage_holder,
     move_label,
+    token_reused,
+    utcnow,
 )
 from sekret.exceptions import (
-    Conflict,
     InvalidValue,
     SecretDeleted,
     SecretNotFound,
@@ -47,10 +49,6 @@ from sekret.exceptions import (
 __all__ = ["MemoryBackend"]
 
 Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -161,8 +159,7 @@ class MemoryBackend(Backend):
         page_token: str | None = None,
         include_deleted: bool = False,
     ) -> Page:
-        if page_size < 1:
-            raise InvalidValue("page_size must be at least 1")
+        check_page_size(page_size)
         with self._lock:
             now = self._clock()
             names = [
@@ -220,12 +217,7 @@ class MemoryBackend(Backend):
                 for v in entry.versions.values():
                     if v.token == token:
                         if v.value != value:
-                            raise Conflict(
-                                f"secret {name!r}: token already used for a different value",
-                                name=name,
-                                version=v.version,
-                                backend=self.describe(),
-                            )
+                            raise token_reused(name, v.version, backend=self.describe())
                         return self._secret(name, entry, v).info
             now = self._clock()
             if entry is None:

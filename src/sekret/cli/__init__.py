@@ -4,10 +4,11 @@ click (the ``cli`` extra) is imported only under ``sekret.cli`` and only when
 the command runs; without it ``main`` prints one line naming
 ``pip install "sekret[cli]"`` and exits 2.
 
-Command groups are registered through ``COMMAND_MODULES``: each module named
-there exposes ``register(group: click.Group) -> None`` and adds its commands
-to the ``sekret`` group. A command gets the facade with
-``sekret.cli._app.pass_state`` and ``state.secrets()``; errors it lets
+Commands are listed in ``COMMANDS`` (command name -> module); each module
+exposes ``register(group: click.Group) -> None`` and adds its commands to the
+``sekret`` group, imported lazily the first time one of them is needed. A
+command gets the facade with ``sekret.cli._app.pass_state`` and
+``state.secrets()`` (the context comes from ``_context``); errors it lets
 escape are turned into one line on stderr by the group (see ``_app``).
 
 Nothing here may print a value except ``sekret get`` and ``sekret read``.
@@ -15,50 +16,63 @@ Nothing here may print a value except ``sekret get`` and ``sekret read``.
 
 from __future__ import annotations
 
-import importlib
-import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import click
 
-__all__ = ["COMMAND_MODULES", "build_cli", "main"]
+__all__ = ["COMMANDS", "COMMAND_MODULES", "build_cli", "main"]
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "sekret.cli.secrets",
-    "sekret.cli.store",
-    "sekret.cli.policy",
-    "sekret.cli.audit",
-    "sekret.cli.run",
-    "sekret.cli.rotation",
-    "sekret.cli.backup",
-    "sekret.cli.doctor",
-    "sekret.cli.inject",
-    "sekret.cli.precommit",
+COMMANDS: Mapping[str, str] = MappingProxyType(
+    {
+        "put": "sekret.cli.secrets",
+        "get": "sekret.cli.secrets",
+        "list": "sekret.cli.secrets",
+        "versions": "sekret.cli.secrets",
+        "rollback": "sekret.cli.secrets",
+        "promote": "sekret.cli.secrets",
+        "delete": "sekret.cli.secrets",
+        "restore": "sekret.cli.secrets",
+        "destroy": "sekret.cli.secrets",
+        "context": "sekret.cli.context",
+        "completion": "sekret.cli.completion",
+        "init": "sekret.cli.store",
+        "rotate-master-key": "sekret.cli.store",
+        "rotate-data-key": "sekret.cli.store",
+        "policy": "sekret.cli.policy",
+        "audit": "sekret.cli.audit",
+        "run": "sekret.cli.run",
+        "export": "sekret.cli.run",
+        "rotate": "sekret.cli.rotation",
+        "rotation": "sekret.cli.rotation",
+        "revoke-previous": "sekret.cli.rotation",
+        "backup": "sekret.cli.backup",
+        "doctor": "sekret.cli.doctor",
+        "read": "sekret.cli.inject",
+        "inject": "sekret.cli.inject",
+        "precommit": "sekret.cli.precommit",
+    }
 )
-"""Modules whose ``register(group)`` adds commands; add yours here."""
+"""Top-level command -> the module whose ``register(group)`` adds it; add yours here.
+
+Modules are imported only when one of their commands runs (or ``--help``
+lists them), so ``sekret --version`` and ``sekret get`` stay fast.
+"""
+
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
+"""Every command module, in ``COMMANDS`` order."""
 
 _NO_CLICK = 'sekret: error: the sekret command needs click: pip install "sekret[cli]"\n'
 
 
 def build_cli() -> click.Group:
-    """The ``sekret`` group with every module in ``COMMAND_MODULES`` registered."""
+    """The ``sekret`` group; each command's module loads when that command is used."""
     from sekret.cli._app import build_group
 
-    group = build_group()
-    for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            # A command group whose optional dependency is missing must not take
-            # `sekret get` down with it; the tests import every module directly.
-            if os.environ.get("SEKRET_DEBUG") == "1":
-                sys.stderr.write(f"sekret: debug: skipped {module_name}: {exc}\n")
-            continue
-        module.register(group)
-    return group
+    return build_group(COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,17 +12,26 @@ or the text of an unexpected exception (it may carry anything).
 
 from __future__ import annotations
 
+import dataclasses
 import errno
+import importlib
 import os
 import sys
 import traceback
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import click
 
-from sekret._secrets import Secrets
+from sekret import Secrets
+from sekret.cli._context import (
+    DEFAULT_ENV,
+    DEFAULT_STORE,
+    Context,
+    Flags,
+    default_backend_url,
+    resolve_context,
+)
 from sekret.exceptions import (
     AccessDenied,
     BackendUnavailable,
@@ -51,12 +60,6 @@ __all__ = [
     "pass_state",
     "stdin_is_terminal",
 ]
-
-DEFAULT_STORE: Final = Path(".sekret") / "secrets.db"
-"""The store used when neither ``--backend`` nor ``SEKRET_BACKEND`` names one."""
-
-DEFAULT_ENV: Final = "development"
-"""The environment used when neither ``--env`` nor ``SEKRET_ENV`` names one."""
 
 EXIT_ERROR: Final = 1
 EXIT_USAGE: Final = 2
@@ -98,11 +101,6 @@ def exit_codes_epilog() -> str:
     return "\n".join(lines)
 
 
-def default_backend_url(cwd: Path | None = None) -> str:
-    """``local://`` + the absolute path of ``./.sekret/secrets.db``."""
-    return "local://" + str(((cwd or Path.cwd()) / DEFAULT_STORE).absolute())
-
-
 def stdin_is_terminal() -> bool:
     """Whether a person may be typing on stdin (then prompts are used, hidden)."""
     return sys.stdin is not None and sys.stdin.isatty()
@@ -118,38 +116,102 @@ def _error(message: str) -> None:
 
 
 class CliState:
-    """What the global options chose; builds the facade on first use."""
+    """The global options; resolves the context (``_context``) and builds the facade once."""
 
     def __init__(
-        self, backend: str | None, app: str | None, env: str | None, read_only: bool = False
+        self,
+        backend: str | None = None,
+        app: str | None = None,
+        env: str | None = None,
+        read_only: bool = False,
+        *,
+        admin: bool = False,
+        manifest: str | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
-        self.backend_url = backend or default_backend_url()
-        self.read_only = read_only
-        self.backend_explicit = backend is not None
-        self.app = app
-        self.env = env  # None: not given (the facade then uses DEFAULT_ENV)
+        self.flags = Flags(backend, app, env, read_only, admin, manifest)
+        self._environ = environ
         self.backend_options: dict[str, Any] = {}
+        self._context: Context | None = None
         self._secrets: Secrets | None = None
+
+    def use_manifest(self, path: str) -> None:
+        """A command's own ``--manifest PATH``: resolve the context from that file."""
+        if self._secrets is not None:
+            raise RuntimeError("use_manifest after the client was built")
+        self.flags = dataclasses.replace(self.flags, manifest=path)
+        self._context = None
+
+    def override(
+        self, *, manifest: str | None = None, env: str | None = None, read_only: bool = False
+    ) -> None:
+        """A command's own ``--manifest``/``--env``, or a read-only need: they win over
+        the global options, and the context is resolved again from them."""
+        if self._secrets is not None:
+            raise RuntimeError("override after the client was built")
+        changes: dict[str, Any] = {}
+        if manifest:
+            changes["manifest"] = manifest
+        if env:
+            changes["env"] = env
+        if read_only:
+            changes.update(read_only=True, admin=False)
+        if changes:
+            self.flags = dataclasses.replace(self.flags, **changes)
+            self._context = None
+
+    @property
+    def context(self) -> Context:
+        """App, environment, backend... resolved on first use (flags, variables, manifest)."""
+        if self._context is None:
+            self._context = resolve_context(self.flags, self._environ)
+        return self._context
+
+    @property
+    def backend_url(self) -> str:
+        return self.context.backend
+
+    @property
+    def backend_explicit(self) -> bool:
+        return self.context.backend_explicit
+
+    @property
+    def app(self) -> str | None:
+        return self.context.app
+
+    @property
+    def env(self) -> str | None:
+        """The environment a flag or variable named (None: the manifest's or the default)."""
+        origin = self.context.origins["environment"]
+        return self.context.environment if origin.kind in ("flag", "variable") else None
 
     @property
     def environment(self) -> str:
-        return self.env or DEFAULT_ENV
+        return self.context.environment
+
+    @property
+    def read_only(self) -> bool:
+        return self.context.read_only
 
     def require_app(self) -> str:
-        if not self.app:
-            raise click.UsageError("no app given: pass --app NAME or set SEKRET_APP")
-        return self.app
+        """The app, or a usage error (exit 2) that says how to name one."""
+        context = self.context  # a broken manifest is a configuration error, not usage
+        try:
+            return context.require_app()
+        except ConfigurationError as exc:
+            raise click.UsageError(str(exc)) from None
 
-    def secrets(self) -> Secrets:
-        """The facade (no cache: each command is one short-lived call)."""
+    def secrets(self, **options: Any) -> Secrets:
+        """The facade for this context (no cache: each command is one short-lived call).
+
+        Built once; audited through the manifest's sinks when it declares any
+        (the actor carries the OS user and host, as for library clients).
+        """
         if self._secrets is None:
+            self.require_app()
+            options.setdefault("cache", False)
             self._secrets = Secrets(
-                self.backend_url,
-                app=self.require_app(),
-                environment=self.environment,
-                cache=False,
-                read_only=self.read_only,
-                **self.backend_options,
+                **self.context.client_arguments(**options, **self.backend_options)
             )
         return self._secrets
 
@@ -163,7 +225,41 @@ pass_state = click.make_pass_decorator(CliState)
 
 
 class SekretGroup(click.Group):
-    """A click group whose every failure is one line on stderr and an exit code."""
+    """A click group whose every failure is one line on stderr and an exit code.
+
+    ``lazy`` maps a command name to the module that registers it: the module is
+    imported only when the command is looked up (a missing optional dependency
+    hides that module's commands instead of breaking ``sekret get``).
+    """
+
+    lazy: Mapping[str, str] = {}
+    state: CliState | None = None  # the last run's state, for error hints
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            self._load(self.lazy[cmd_name])
+        return self.commands.get(cmd_name)
+
+    def _read_only_origin(self, exc: SekretError) -> str:
+        """`` (read-only: sekret.toml:10)`` for a refused write: what made the client read-only."""
+        context = self.state._context if self.state is not None else None
+        if not isinstance(exc, AccessDenied) or context is None or not context.read_only:
+            return ""
+        if "read-only" not in str(exc):
+            return ""
+        return f" (read-only because of {context.origins['read_only'].where})"
+
+    def _load(self, module_name: str) -> None:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            if os.environ.get("SEKRET_DEBUG") == "1":
+                sys.stderr.write(f"sekret: debug: skipped {module_name}: {exc}\n")
+            return
+        module.register(self)
 
     def main(
         self,
@@ -184,7 +280,7 @@ class SekretGroup(click.Group):
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except SekretError as exc:
-            _error(str(exc))
+            _error(str(exc) + self._read_only_origin(exc))
             return exit_code_for(exc)
         except click.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
@@ -219,8 +315,8 @@ class SekretGroup(click.Group):
         return result if isinstance(result, int) else 0
 
 
-def build_group() -> SekretGroup:
-    """The bare ``sekret`` group with its global options (no commands yet)."""
+def build_group(lazy: Mapping[str, str] | None = None) -> SekretGroup:
+    """The ``sekret`` group with its global options; ``lazy``: command -> module."""
 
     @click.group(
         cls=SekretGroup,
@@ -229,33 +325,47 @@ def build_group() -> SekretGroup:
     )
     @click.option(
         "--backend",
-        envvar="SEKRET_BACKEND",
-        show_envvar=True,
         metavar="URL",
         help="Backend URL (local:///path, vault+https://..., aws://region...)."
-        f" Default: the local store ./{DEFAULT_STORE.as_posix()}.",
+        " Else $SEKRET_BACKEND, the manifest's backend for the environment, or the local"
+        f" store ./{DEFAULT_STORE.as_posix()}.",
     )
     @click.option(
-        "--app", envvar="SEKRET_APP", show_envvar=True, metavar="NAME", help="Application name."
+        "--app", metavar="NAME", help="Application name. Else $SEKRET_APP, the manifest's app."
     )
     @click.option(
         "--env",
-        envvar="SEKRET_ENV",
-        show_envvar=True,
         metavar="NAME",
-        help=f"Environment name. Default: {DEFAULT_ENV}.",
+        help="Environment name. Else $SEKRET_ENV, the manifest's default_environment,"
+        f" {DEFAULT_ENV}. A manifest must declare it.",
     )
     @click.option(
         "--read-only",
         is_flag=True,
-        envvar="SEKRET_READ_ONLY",
-        show_envvar=True,
-        help="Refuse every write (exit 4), as the runtime client does.",
+        help="Refuse every write (exit 4), as the runtime client does. Else $SEKRET_READ_ONLY,"
+        " the manifest's read_only.",
+    )
+    @click.option(
+        "--admin",
+        is_flag=True,
+        help="An operator client that may write, even where the manifest says read_only.",
+    )
+    @click.option(
+        "--manifest",
+        "manifest_path",
+        metavar="PATH",
+        help="The manifest to use. Else $SEKRET_MANIFEST, sekret.toml found upward.",
     )
     @click.version_option(package_name="sekret", prog_name="sekret")
     @click.pass_context
     def sekret(
-        ctx: click.Context, backend: str | None, app: str | None, env: str | None, read_only: bool
+        ctx: click.Context,
+        backend: str | None,
+        app: str | None,
+        env: str | None,
+        read_only: bool,
+        admin: bool,
+        manifest_path: str | None,
     ) -> None:
         """sekret: versioned secrets for one app and environment, on any backend.
 
@@ -263,8 +373,13 @@ def build_group() -> SekretGroup:
         Values are read from stdin or a file, never from the command line;
         only `sekret get` prints a value.
         """
-        state = CliState(backend, app, env, read_only)
+        if read_only and admin:
+            raise click.UsageError("--read-only and --admin exclude each other")
+        state = CliState(backend, app, env, read_only, admin=admin, manifest=manifest_path)
         ctx.obj = state
         ctx.call_on_close(state.close)
+        if isinstance(ctx.command, SekretGroup):
+            ctx.command.state = state
 
+    sekret.lazy = dict(lazy or {})
     return sekret

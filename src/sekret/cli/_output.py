@@ -14,16 +14,19 @@ import base64
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from sekret._values import CURRENT, PENDING, PREVIOUS, Secret, SecretInfo, VersionInfo
+from sekret import CURRENT, PENDING, PREVIOUS, Secret, SecretInfo, VersionInfo
 
 __all__ = [
     "format_stages",
     "format_time",
     "info_document",
+    "redact_url",
     "secret_document",
     "table",
+    "unshown",
     "to_json",
     "version_document",
     "versions_table",
@@ -122,13 +125,35 @@ def write_value(stream: BinaryIO, secret: Secret, *, newline: bool) -> None:
     stream.flush()
 
 
+def unshown(pair: str, position: int) -> str:
+    """How an error names a malformed argument without echoing it (it may be a value)."""
+    return f"argument #{position} ({len(pair)} characters, not shown)"
+
+
 def metadata_pairs(pairs: Iterable[str]) -> Mapping[str, str]:
-    """``["k=v", ...]`` -> ``{"k": "v"}``; raises ValueError naming a malformed pair."""
+    """``["k=v", ...]`` -> ``{"k": "v"}``; a malformed pair is named by position only."""
     out: dict[str, str] = {}
-    for pair in pairs:
+    for position, pair in enumerate(pairs, 1):
         key, sep, val = pair.partition("=")
         if not sep or not key:
-            # never echo it: a value typed here by mistake must not reach the terminal log
-            raise ValueError(f"expected KEY=VALUE, got an argument of {len(pair)} characters")
+            raise ValueError(f"expected KEY=VALUE in {unshown(pair, position)}")
         out[key] = val
     return out
+
+
+_SECRET_QUERY_KEYS: Final = frozenset({"token", "password", "secret", "passphrase", "master_key"})
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any user:password and credential-like query values replaced by ``***``."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if "@" not in parts.netloc and not any(k.lower() in _SECRET_QUERY_KEYS for k, _ in pairs):
+        return url
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = "&".join(
+        f"{k}=***" if k.lower() in _SECRET_QUERY_KEYS else f"{k}={v}" if v else k for k, v in pairs
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

@@ -12,11 +12,13 @@ Nothing here prints a value: results carry file names, lines and secret names.
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from sekret.cli._app import CliState, pass_state
-from sekret.cli._output import table, to_json
-from sekret.doctor import CheckResult, run_checks
+from sekret.cli._output import table, to_json, unshown
+from sekret.doctor import TITLES, CheckResult, run_checks
 from sekret.exceptions import InvalidValue
 
 __all__ = ["register"]
@@ -26,11 +28,18 @@ _MARK = {"pass": "ok", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
 
 def _accepted(pairs: tuple[str, ...]) -> dict[str, str]:
     out: dict[str, str] = {}
-    for pair in pairs:
+    for position, pair in enumerate(pairs, 1):
         check_id, sep, reason = pair.partition("=")
         if not sep or not check_id or not reason.strip():
-            raise InvalidValue(f"--accept takes CHECK_ID=REASON, not {pair[:40]!r}")
+            raise InvalidValue(f"--accept takes CHECK_ID=REASON, not {unshown(pair, position)}")
         out[check_id.strip()] = reason.strip()
+    unknown = sorted(set(out) - set(TITLES))
+    if unknown:
+        # A typo on the command line is a usage error (exit 2), not configuration.
+        raise click.BadParameter(
+            f"unknown check id(s) {', '.join(unknown)}; known: {', '.join(sorted(TITLES))}",
+            param_hint="--accept",
+        )
     return out
 
 
@@ -83,11 +92,15 @@ def register(group: click.Group) -> None:
         accepts: tuple[str, ...],
     ) -> int:
         """Check this project against the security checklist (exit 1 if a check fails)."""
+        accepted = _accepted(accepts)
+        # Not state.context: the doctor reports a broken manifest or an undeclared
+        # environment as a finding instead of failing before the checklist runs.
+        flags = state.flags
         results = run_checks(
-            manifest_path,
-            environment=env_name or state.env,
-            backend=state.backend_url if state.backend_explicit else None,
-            accept=_accepted(accepts),
+            manifest_path or flags.manifest,
+            environment=env_name or flags.env,
+            backend=flags.backend or os.environ.get("SEKRET_BACKEND") or None,
+            accept=accepted,
         )
         failing = {"fail", "warn"} if strict else {"fail"}
         code = 1 if any(r.status in failing for r in results) else 0

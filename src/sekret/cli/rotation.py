@@ -4,13 +4,18 @@
 ``rotate --due`` rotates every manifest secret whose schedule is due (for cron
 or a Kubernetes CronJob) and exits non-zero if any rotation failed;
 ``rotate NAME --rollback`` abandons a pending rotation. The rotator comes from
-``--rotator`` or the manifest's ``rotator`` (default: ``random``), with
+``--rotator`` or the manifest's ``rotator``; with neither, nothing is rotated:
+the command refuses and prints the manual procedure (a vendor-issued key
+cannot be generated here, and a random token would destroy it). With
 ``--option key=value`` settings; an option named ``<x>_secret`` is replaced by
 the JSON (or text) of that secret under ``<x>`` (e.g. ``admin_secret=pg-admin``
 for the postgres rotator).
 
-With a manifest and no explicit ``--backend``, the manifest's backend for the
-environment is used. Nothing here prints a value.
+``--dry-run`` prints the plan (what is due, which rotator, which steps) and
+changes nothing; ``--as-of`` without it asks for confirmation (or ``--yes``).
+App, environment and backend come from the shared context (``_context``);
+rotating is a write, so a ``read_only`` environment needs ``--admin``.
+Nothing here prints a value.
 """
 
 from __future__ import annotations
@@ -22,12 +27,18 @@ from typing import Any
 
 import click
 
-from sekret._secrets import Secrets
-from sekret.cli._app import CliState, pass_state
-from sekret.cli._output import format_time, table
-from sekret.exceptions import ConfigurationError, InvalidValue, SekretError
-from sekret.manifest import Manifest, find_manifest, load_manifest
-from sekret.rotation import RotationEngine, RotationPlan, make_rotator, rotation_status
+from sekret import Secrets
+from sekret.cli._app import CliState, pass_state, stdin_is_terminal
+from sekret.cli._output import format_time, table, unshown
+from sekret.exceptions import ConfigurationError, InvalidValue, RotationError, SekretError
+from sekret.manifest import Manifest, SecretSpec
+from sekret.rotation import (
+    RotationEngine,
+    RotationPlan,
+    Rotator,
+    make_rotator,
+    rotation_status,
+)
 
 __all__ = ["register"]
 
@@ -46,16 +57,13 @@ def _clock(as_of: datetime | None) -> Callable[[], datetime]:
     return lambda: at
 
 
-def _manifest(path: str | None) -> Manifest | None:
+def _manifest(state: CliState, path: str | None) -> Manifest | None:
     if path:
-        return load_manifest(path)
-    found = find_manifest()
-    return load_manifest(found) if found else None
+        state.use_manifest(path)
+    return state.context.manifest
 
 
-def _client(state: CliState, manifest: Manifest | None) -> Secrets:
-    if manifest is not None and not state.backend_explicit:
-        return Secrets(**manifest.client_arguments(state.env, cache=False, read_only=False))
+def _client(state: CliState) -> Secrets:
     return state.secrets()
 
 
@@ -70,10 +78,10 @@ def _plans(manifest: Manifest | None) -> list[RotationPlan]:
 
 def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     options: dict[str, Any] = {}
-    for pair in pairs:
+    for position, pair in enumerate(pairs, 1):
         key, sep, raw = pair.partition("=")
         if not sep or not key:
-            raise InvalidValue(f"--option takes key=value, not {pair[:40]!r}")
+            raise InvalidValue(f"--option takes key=value, not {unshown(pair, position)}")
         try:
             options[key] = json.loads(raw)
         except ValueError:
@@ -92,10 +100,71 @@ def _resolve_secret_options(secrets: Secrets, options: dict[str, Any]) -> dict[s
     return out
 
 
+MANUAL_STEPS = (
+    "get a new value from whoever issues it (the vendor's console, the DBA...)",
+    "sekret put {name} --stage pending < new-value  (stored, not yet served)",
+    "deploy: check the clients work with it (sekret get {name} --stage pending)",
+    "sekret promote {name}  (pending becomes current, the old value previous)",
+    "sekret revoke-previous {name}  (once every client uses the new value)",
+)
+"""How a secret without a rotator is rotated by hand (``rotate`` prints these)."""
+
+ENGINE_STEPS = (
+    "create: the rotator generates a new value, stored as pending",
+    "set: the rotator applies it where the secret is used",
+    "test: the rotator checks the new value works (else set is reverted)",
+    "finish: pending becomes current, the old value previous",
+)
+
+
+def manual_procedure(name: str) -> list[str]:
+    """The numbered manual rotation steps for ``name``."""
+    return [f"{i}. {step.format(name=name)}" for i, step in enumerate(MANUAL_STEPS, 1)]
+
+
+def _rotator_for(name: str, spec: SecretSpec | None, flag: str | None) -> str | None:
+    """--rotator, else the manifest's rotator; never a default that could destroy a value."""
+    return flag or (spec.rotator if spec else None)
+
+
+def _plan_entry(name: str, rotator: str | None, due: bool | None) -> dict[str, Any]:
+    steps = list(ENGINE_STEPS) if rotator else manual_procedure(name)
+    return {"name": name, "due": due, "rotator": rotator or None, "steps": steps}
+
+
+def _print_plan(entries: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"dry_run": True, "plan": entries}, indent=2))
+        return
+    if not entries:
+        click.echo("dry run: nothing is due")
+    for entry in entries:
+        due = {True: "due", False: "not due", None: "due state unknown"}[entry["due"]]
+        how = f"rotator {entry['rotator']}" if entry["rotator"] else "no rotator: by hand"
+        click.echo(f"dry run: {entry['name']} ({due}), {how}:")
+        for step in entry["steps"]:
+            click.echo(f"  {step}")
+
+
+def _no_rotator(name: str) -> RotationError:
+    for line in [f"{name} has no rotator; rotate it by hand:", *manual_procedure(name)]:
+        click.echo(line, err=True)
+    return RotationError(
+        f"{name}: no rotator configured (manifest `rotator = ...` or --rotator);"
+        " nothing was changed, follow the manual steps above",
+        name=name,
+    )
+
+
 def _rotate_one(
-    secrets: Secrets, name: str, rotator_name: str, options: dict[str, Any], rollback: bool
+    secrets: Secrets, name: str, rotator_name: str | None, options: dict[str, Any], rollback: bool
 ) -> dict[str, Any]:
-    rotator = make_rotator(rotator_name, **_resolve_secret_options(secrets, options))
+    # Abandoning a pending version needs no rotator: the base one reverts nothing.
+    rotator = (
+        make_rotator(rotator_name, **_resolve_secret_options(secrets, options))
+        if rotator_name is not None
+        else Rotator()
+    )
     engine = RotationEngine(secrets)
     result = engine.rollback(name, rotator) if rollback else engine.rotate(name, rotator)
     return {
@@ -107,11 +176,26 @@ def _rotate_one(
     }
 
 
+def _confirm_as_of(as_of: datetime | None, dry_run: bool, yes: bool) -> None:
+    if as_of is None or dry_run or yes:
+        return
+    if not stdin_is_terminal():
+        raise click.UsageError(
+            "--as-of rotates for real: add --dry-run to see the plan, or --yes to rotate"
+        )
+    click.confirm(f"Rotate for real everything due as of {as_of:%Y-%m-%d}?", abort=True, err=True)
+
+
 def register(group: click.Group) -> None:
     @group.command("rotate")
     @click.argument("name", required=False)
     @click.option("--due", is_flag=True, help="Rotate every manifest secret that is due.")
-    @click.option("--rotator", "rotator_name", metavar="NAME", help="random, api_key, postgres...")
+    @click.option(
+        "--rotator",
+        "rotator_name",
+        metavar="NAME",
+        help="random, api_key, postgres... (else the manifest's; none: rotate by hand).",
+    )
     @click.option(
         "--option",
         "-o",
@@ -123,6 +207,8 @@ def register(group: click.Group) -> None:
     @click.option("--rollback", is_flag=True, help="Abandon a pending rotation of NAME.")
     @click.option("--manifest", "manifest_path", metavar="PATH", help="sekret.toml to use.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    @click.option("--dry-run", is_flag=True, help="Print the plan (what, which rotator, steps).")
+    @click.option("--yes", is_flag=True, help="Confirm a rotation --as-of a date without asking.")
     @_AS_OF
     @pass_state
     def rotate(
@@ -134,18 +220,38 @@ def register(group: click.Group) -> None:
         rollback: bool,
         manifest_path: str | None,
         as_json: bool,
+        dry_run: bool,
+        yes: bool,
         as_of: datetime | None,
     ) -> int:
-        """Rotate NAME now, or every secret that is --due (exit 1 if any failed)."""
+        """Rotate NAME now, or every secret that is --due (exit 1 if any failed).
+
+        A secret without a rotator is never rotated automatically: the command
+        refuses and prints the manual procedure (put --stage pending, deploy,
+        promote, revoke-previous). --dry-run prints the plan and changes nothing;
+        --as-of without --dry-run asks for confirmation (or --yes).
+        """
         if bool(name) == due:
             raise click.UsageError("give either NAME or --due")
-        manifest = _manifest(manifest_path)
-        secrets = _client(state, manifest)
+        if dry_run and rollback:
+            raise click.UsageError("--dry-run and --rollback exclude each other")
+        _confirm_as_of(as_of, dry_run, yes)
+        manifest = _manifest(state, manifest_path)
+        secrets = _client(state)
         options = _parse_options(pairs)
         specs = manifest.secrets if manifest else {}
         if name:
             spec = specs.get(name)
-            chosen = rotator_name or (spec.rotator if spec else None) or "random"
+            chosen = _rotator_for(name, spec, rotator_name)
+            if dry_run:
+                due_now: bool | None = None
+                if spec is not None:
+                    plan = RotationPlan(spec.name, spec.kind, spec.rotation_days, spec.rotator)
+                    due_now = rotation_status(secrets, [plan], now=_clock(as_of))[0].overdue
+                _print_plan([_plan_entry(name, chosen, due_now)], as_json)
+                return 0
+            if chosen is None and not rollback:
+                raise _no_rotator(name)
             merged = {**(spec.rotator_options if spec else {}), **options}
             report = _rotate_one(secrets, name, chosen, merged, rollback)
             click.echo(
@@ -154,20 +260,39 @@ def register(group: click.Group) -> None:
                 else f"{name}: {report['outcome']}, current version {report['version']}"
             )
             return 0
+        due_now_list = [
+            status
+            for status in rotation_status(secrets, _plans(manifest), now=_clock(as_of))
+            if status.overdue
+        ]
+        if dry_run:
+            _print_plan(
+                [
+                    _plan_entry(s.name, _rotator_for(s.name, specs[s.name], rotator_name), True)
+                    for s in due_now_list
+                ],
+                as_json,
+            )
+            return 0
         failed = 0
         reports: list[dict[str, Any]] = []
-        for status in rotation_status(secrets, _plans(manifest), now=_clock(as_of)):
-            if not status.overdue:
-                continue
+        for status in due_now_list:
             spec = specs[status.name]
+            chosen = _rotator_for(status.name, spec, rotator_name)
+            if chosen is None:
+                failed += 1
+                reports.append(
+                    {
+                        "name": status.name,
+                        "outcome": "manual",
+                        "message": "no rotator: rotate by hand (sekret rotate NAME --dry-run)",
+                    }
+                )
+                continue
             try:
                 reports.append(
                     _rotate_one(
-                        secrets,
-                        status.name,
-                        rotator_name or spec.rotator or "random",
-                        {**spec.rotator_options, **options},
-                        False,
+                        secrets, status.name, chosen, {**spec.rotator_options, **options}, False
                     )
                 )
             except SekretError as exc:
@@ -203,8 +328,8 @@ def register(group: click.Group) -> None:
         state: CliState, manifest_path: str | None, as_json: bool, as_of: datetime | None
     ) -> None:
         """Each manifest secret's last rotation, next due date and overdue flag."""
-        manifest = _manifest(manifest_path)
-        secrets = _client(state, manifest)
+        manifest = _manifest(state, manifest_path)
+        secrets = _client(state)
         rows = rotation_status(secrets, _plans(manifest), now=_clock(as_of))
         if as_json:
             click.echo(json.dumps([r.as_dict() for r in rows], indent=2))

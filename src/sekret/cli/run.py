@@ -111,29 +111,29 @@ def _set_fields(out: Resolved, secret: Secret, fields: Mapping[str, str], backen
             out.values.append(SecretValue.of(text))
 
 
-def _open(manifest_path: str | None, environment: str | None) -> tuple[Manifest, Secrets]:
-    manifest = load_manifest(manifest_path)
-    return manifest, Secrets(**manifest.client_arguments(environment, read_only=True))
-
-
-# -- --env-file (references in an env file; sekret._envfile) --------------------
-def _open_for_env_files(
-    manifest_path: str | None, environment: str | None
+def _open(
+    manifest_path: str | None, environment: str | None, *, need_manifest: bool = True
 ) -> tuple[Manifest | None, Secrets]:
-    """The manifest's client if there is a manifest, else the one the global options name."""
-    from sekret.manifest import find_manifest
-
-    if manifest_path is not None or find_manifest() is not None:
-        return _open(manifest_path, environment)
+    """The read-only client for run/export, resolved like every other command's
+    (flags, then ``SEKRET_*``, then the manifest found upward), and its manifest."""
     from sekret.cli._app import CliState
 
     state = click.get_current_context().find_object(CliState)
     if state is None:  # pragma: no cover - run is always registered under the group
-        raise click.UsageError("--env-file without a manifest needs --backend and --app")
-    if environment:
-        state.env = environment
-    state.read_only = True
-    return None, state.secrets()
+        state = CliState()
+    state.override(manifest=manifest_path, env=environment, read_only=True)
+    manifest = state.context.manifest
+    if manifest is None and need_manifest:
+        manifest = load_manifest(manifest_path)  # no manifest: its error says how to make one
+    return manifest, state.secrets()
+
+
+def _backend_url() -> str:
+    """The backend URL the command's context resolved (for ``*_env=VAR`` options)."""
+    from sekret.cli._app import CliState
+
+    state = click.get_current_context().find_object(CliState)
+    return state.context.backend if state is not None else ""
 
 
 def _with_env_files(
@@ -197,16 +197,6 @@ def _credential_filter(
 
 
 # -- click ----------------------------------------------------------------------
-def _environment(given: str | None) -> str | None:
-    """``--env`` of the command, else the group's ``sekret --env``/``SEKRET_ENV``."""
-    if given:
-        return given
-    ctx = click.get_current_context(silent=True)
-    parent = ctx.find_root().params if ctx is not None else {}
-    env = parent.get("env")
-    return env if isinstance(env, str) and env else None
-
-
 def _resolved_or_fail(
     secrets: Secrets,
     manifest: Manifest | None,
@@ -318,18 +308,10 @@ def run_command(
     With --env-file, the file's NAME=sekret://... lines are resolved too and
     its literal lines pass through; the manifest is then optional.
     """
-    manifest: Manifest | None
-    if env_files:
-        manifest, secrets = _open_for_env_files(manifest_path, _environment(environment))
-    else:
-        manifest, secrets = _open(manifest_path, _environment(environment))
+    manifest, secrets = _open(manifest_path, environment, need_manifest=not env_files)
     with secrets:
         got = _resolved_or_fail(secrets, manifest, allow_missing, env_files)
-        url = (
-            manifest.environment(secrets.namespace.environment).backend
-            if manifest is not None
-            else ""
-        )
+        url = _backend_url()
         consumed = consumed_env(secrets.backend, url)
         parent = dict(os.environ)
 
@@ -436,10 +418,12 @@ def export_command(
     keep_env: tuple[str, ...],
 ) -> None:
     """Write the manifest's variables (for local development, containers or CI)."""
-    manifest, secrets = _open(manifest_path, _environment(environment))
+    manifest, secrets = _open(manifest_path, environment)
+    if manifest is None:  # pragma: no cover - _open loads one or raises
+        raise click.UsageError("export needs a manifest (sekret.toml)")
     with secrets:
         got = _resolved_or_fail(secrets, manifest, allow_missing)
-        url = manifest.environment(secrets.namespace.environment).backend
+        url = _backend_url()
         consumed = consumed_env(secrets.backend, url)
         variables = _credential_filter(got.variables, consumed, keep_env)
     try:

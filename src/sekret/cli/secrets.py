@@ -11,17 +11,19 @@ value into a message, an error or a table.
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
 import click
 
+from sekret import ABSENT, CURRENT, MAX_VALUE_BYTES, PENDING, Secret
 from sekret._refs import looks_like_reference
-from sekret._values import CURRENT, MAX_VALUE_BYTES, PENDING, Secret
-from sekret.backends.base import ABSENT, DEFAULT_RECOVERY_DAYS
+from sekret.backends.base import DEFAULT_RECOVERY_DAYS
 from sekret.cli import _app
 from sekret.cli._app import CliState, pass_state
 from sekret.cli._output import (
@@ -36,7 +38,13 @@ from sekret.cli._output import (
     versions_table,
     write_value,
 )
-from sekret.exceptions import InvalidValue
+from sekret.exceptions import (
+    InvalidValue,
+    SecretDeleted,
+    SecretNotFound,
+    SekretError,
+    VersionNotFound,
+)
 
 __all__ = ["read_value", "register"]
 
@@ -102,6 +110,36 @@ def read_value(
     if not isinstance(parsed, dict | list):
         raise InvalidValue("--json-value: the value must be a JSON object or array")
     return parsed
+
+
+MAX_SUGGESTIONS: Final = 3
+
+
+@contextlib.contextmanager
+def did_you_mean(state: CliState, name: str) -> Iterator[None]:
+    """Add "did you mean ..." (close names in this environment) to a not-found error.
+
+    Only names are compared and shown, never values. A backend that cannot
+    list, or fails to, leaves the error as it was.
+    """
+    try:
+        yield
+    except SecretNotFound as exc:
+        if isinstance(exc, VersionNotFound | SecretDeleted):
+            raise
+        try:
+            names = [info.name for info in state.secrets().list()]
+        except SekretError:
+            raise exc from None
+        close = difflib.get_close_matches(name, names, n=MAX_SUGGESTIONS, cutoff=0.6)
+        if not close:
+            raise
+        hint = " or ".join(close)
+        raise SecretNotFound(
+            f"{exc.message}; did you mean {hint}?",
+            name=exc.name,
+            backend=exc.backend,
+        ) from None
 
 
 def _stages_word(stages: Any) -> str:
@@ -227,7 +265,8 @@ def get(
             as_json=as_json,
         )
         return
-    secret: Secret = state.secrets().get_secret(name, version=version, stage=stage)
+    with did_you_mean(state, name):
+        secret: Secret = state.secrets().get_secret(name, version=version, stage=stage)
     if as_json:
         click.echo(to_json(secret_document(name, secret)))
         return
@@ -269,7 +308,8 @@ def versions(state: CliState, name: str, as_json: bool) -> None:
 
     Oldest first; no values.
     """
-    found = state.secrets().versions(name)
+    with did_you_mean(state, name):
+        found = state.secrets().versions(name)
     if as_json:
         click.echo(to_json([version_document(v) for v in found]))
     else:
@@ -287,7 +327,8 @@ def rollback(state: CliState, name: str, to_version: str | None) -> None:
     previous.
     """
     secrets = state.secrets()
-    now = secrets.rollback(name, to_version)
+    with did_you_mean(state, name):
+        now = secrets.rollback(name, to_version)
     click.echo(f"{secrets.full_name(name)}: version {now.version} is current")
 
 
@@ -300,7 +341,8 @@ def promote(state: CliState, name: str) -> None:
     The version that was current becomes previous.
     """
     secrets = state.secrets()
-    now = secrets.promote(name)
+    with did_you_mean(state, name):
+        now = secrets.promote(name)
     click.echo(f"{secrets.full_name(name)}: version {now.version} is current")
 
 
@@ -322,7 +364,8 @@ def delete(state: CliState, name: str, recovery_days: int) -> None:
     recovery window ends.
     """
     secrets = state.secrets()
-    until = secrets.delete(name, recovery_days=recovery_days)
+    with did_you_mean(state, name):
+        until = secrets.delete(name, recovery_days=recovery_days)
     click.echo(
         f"{secrets.full_name(name)}: deleted; `sekret restore {name}` brings it back"
         f" until {format_time(until)}"

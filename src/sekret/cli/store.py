@@ -34,7 +34,7 @@ def store_location(state: CliState, path: Path | None) -> tuple[Path, Path | Non
         return path.expanduser().absolute(), None
     if not state.backend_explicit:
         return (Path.cwd() / DEFAULT_STORE).absolute(), None
-    parts = urlsplit(state.backend_url)
+    parts = urlsplit(state.context.local_store_url())  # a dev chain's local member too
     if parts.scheme.lower() != "local":
         raise click.UsageError(
             f"this command works on the local store, but the backend is {parts.scheme}://..."

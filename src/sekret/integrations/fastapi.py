@@ -26,11 +26,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Literal, TypeVar
 
-from sekret._secrets import AsyncSecrets, Secrets
-from sekret.backends.base import require
+from sekret import AsyncSecrets, Secrets
+from sekret.backends.base import require_extra
 from sekret.exceptions import ConfigurationError, SekretError
 
-require("fastapi", "fastapi")
+require_extra("fastapi", "fastapi")
 
 from fastapi import FastAPI, Request  # noqa: E402 - after the extra check above
 

@@ -42,18 +42,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from sekret import Secrets
 from sekret._refs import looks_like_reference, parse_reference
-from sekret._secrets import Secrets
-from sekret.backends.base import require
+from sekret.backends.base import require_extra
 from sekret.exceptions import SecretNotFound
 
-require("pydantic_settings", "pydantic")
+require_extra("pydantic_settings", "pydantic")
 
 from pydantic.fields import FieldInfo  # noqa: E402 - after the extra check above
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource  # noqa: E402
 
 if TYPE_CHECKING:
-    from sekret._values import Secret
+    from sekret import Secret
 
 __all__ = [
     "SekretField",

@@ -38,7 +38,7 @@ import traceback
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any, AnyStr, Final
 
-from sekret._values import SecretValue
+from sekret import SecretValue
 
 __all__ = [
     "MASK",

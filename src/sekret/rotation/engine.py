@@ -48,11 +48,45 @@ from sekret.exceptions import (
 if TYPE_CHECKING:
     from sekret._secrets import Secrets
 
-__all__ = ["LOCK_PREFIX", "RotationEngine", "RotationResult", "Rotator", "Step"]
+__all__ = [
+    "LOCK_PREFIX",
+    "RotationEngine",
+    "RotationResult",
+    "Rotator",
+    "Step",
+    "check_same_shape",
+    "shape_of",
+]
 
 log = logging.getLogger("sekret.rotation")
 
 LOCK_PREFIX = "rotating-"
+
+
+def shape_of(value: SecretValue) -> str:
+    """``text``, ``bytes``, ``json array`` or ``json object with keys a, b`` (no values)."""
+    if value.kind != "json":
+        return value.kind
+    data = value.json()
+    if isinstance(data, dict):
+        return "json object with keys " + ", ".join(sorted(map(str, data))) if data else "{}"
+    return "json array"
+
+
+def check_same_shape(full: str, current: SecretValue, new: SecretValue, rotator: str) -> None:
+    """A rotator's value keeps the secret's kind: JSON stays JSON with the same keys.
+
+    Raises ``RotationError`` before anything is written; the message names the
+    two shapes (kinds and key names only, never a value).
+    """
+    before, after = shape_of(current), shape_of(new)
+    if before != after:
+        raise RotationError(
+            f"rotation of {full!r}: rotator {rotator!r} would replace a {before} value with"
+            f" a {after} value; nothing was written. Pick a rotator for this kind of secret"
+            " (for a JSON field, e.g. the random rotator with field=password)",
+            name=full,
+        )
 
 
 class Step(enum.StrEnum):
@@ -70,8 +104,11 @@ class Rotator:
     """
 
     name: ClassVar[str] = "base"
-    #: kinds of secret this rotator suits (for docs and manifest checks)
+    #: kinds of secret this rotator suits (for docs and manifest checks); never a
+    #: kind whose values are issued elsewhere (a vendor's API key cannot be generated)
     kinds: ClassVar[tuple[str, ...]] = ()
+    #: False: this rotator may change the value's shape (text -> JSON, other keys)
+    keeps_shape: ClassVar[bool] = True
 
     def generate(self, current: Secret | None) -> object:
         """A new value (str, bytes, dict or list) derived from nothing or from ``current``."""
@@ -200,6 +237,8 @@ class RotationEngine:
         rotation_id = uuid.uuid4().hex
         lock = LOCK_PREFIX + rotation_id[:12]
         value = SecretValue.of(rotator.generate(current), max_bytes=backend.max_value_bytes)
+        if rotator.keeps_shape:
+            check_same_shape(full, current.value, value, rotator.name)
         info = backend.write(
             full,
             value,

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from sekret._values import Secret
-from sekret.backends.base import require
+from sekret.backends.base import require_extra
 from sekret.exceptions import ConfigurationError, InvalidValue, RotationError
 from sekret.rotation.engine import Rotator
 
@@ -81,7 +81,7 @@ class PostgresRotator(Rotator):
         self.users = tuple(users) if users else ()
         self.password_length = password_length
         self.connect_timeout = connect_timeout
-        self._psycopg = require("psycopg", "postgres")
+        self._psycopg = require_extra("psycopg", "postgres")
 
     def _connect(self, creds: Mapping[str, Any]) -> Any:
         try:

@@ -11,16 +11,16 @@ Rotators are found by name through the entry-point group ``sekret.rotators``.
 
 from __future__ import annotations
 
-import functools
 import secrets as _random
 import string
 from typing import Any, ClassVar
 
+from sekret._plugins import Registry
 from sekret._values import Secret
 from sekret.exceptions import ConfigurationError, InvalidValue
 from sekret.rotation.engine import Rotator
 
-__all__ = ["BUILTIN", "ApiKeyRotator", "RandomRotator", "make_rotator", "rotator_class"]
+__all__ = ["BUILTIN", "ROTATORS", "ApiKeyRotator", "RandomRotator", "make_rotator", "rotator_class"]
 
 ALPHABETS = {
     "alphanumeric": string.ascii_letters + string.digits,
@@ -31,13 +31,22 @@ ALPHABETS = {
 
 
 class RandomRotator(Rotator):
-    """Random tokens: ``length`` characters from ``alphabet`` after ``prefix``."""
+    """Random tokens: ``length`` characters from ``alphabet`` after ``prefix``.
+
+    With ``field="password"`` the secret is a JSON object and only that field
+    gets a new token; every other key is kept as it is.
+    """
 
     name: ClassVar[str] = "random"
-    kinds: ClassVar[tuple[str, ...]] = ("generic", "api_key", "jwt_signing_key")
+    kinds: ClassVar[tuple[str, ...]] = ("generic", "jwt_signing_key")
 
     def __init__(
-        self, *, length: int = 40, alphabet: str = "alphanumeric", prefix: str = ""
+        self,
+        *,
+        length: int = 40,
+        alphabet: str = "alphanumeric",
+        prefix: str = "",
+        field: str | None = None,
     ) -> None:
         if not 16 <= length <= 4096:
             raise InvalidValue(f"random rotator: length must be 16-4096, not {length}")
@@ -47,23 +56,35 @@ class RandomRotator(Rotator):
         self.length = length
         self.alphabet = "".join(sorted(set(chars)))
         self.prefix = prefix
+        self.field = field
+
+    def token(self) -> str:
+        """One new token."""
+        return self.prefix + "".join(_random.choice(self.alphabet) for _ in range(self.length))
 
     def generate(self, current: Secret | None) -> object:
-        return self.prefix + "".join(_random.choice(self.alphabet) for _ in range(self.length))
+        if self.field is None:
+            return self.token()
+        data = (
+            current.value.json() if current is not None and current.value.kind == "json" else None
+        )
+        if not isinstance(data, dict) or self.field not in data:
+            raise InvalidValue(
+                f"random rotator: field={self.field!r} needs a JSON object with that key"
+            )
+        return {**data, self.field: self.token()}
 
 
 class ApiKeyRotator(RandomRotator):
-    """API keys clients present to this service; verified with ``verify_api_key``."""
+    """API keys clients present to this service; verified with ``verify_api_key``.
+
+    Only for keys *this* service issues: a vendor's key (``kind = "api_key"`` in
+    the manifest usually means one) cannot be generated locally, so no kind
+    suggests this rotator; name it on purpose with ``rotator = "api_key"``.
+    """
 
     name: ClassVar[str] = "api_key"
-    kinds: ClassVar[tuple[str, ...]] = ("api_key",)
-
-
-@functools.cache
-def _entry_points() -> dict[str, Any]:
-    from importlib.metadata import entry_points
-
-    return {ep.name: ep for ep in entry_points(group="sekret.rotators")}
+    kinds: ClassVar[tuple[str, ...]] = ()
 
 
 BUILTIN = {
@@ -75,21 +96,13 @@ BUILTIN = {
 """Built-in rotators (also declared as entry points; resolved without a metadata scan)."""
 
 
+ROTATORS = Registry("sekret.rotators", BUILTIN, what="rotator")
+"""The rotator registry (the one plugin registry, see ``sekret._plugins``)."""
+
+
 def rotator_class(name: str) -> type[Rotator]:
     """The rotator registered as ``name`` in the ``sekret.rotators`` entry-point group."""
-    target = BUILTIN.get(name)
-    if target is not None:
-        import importlib
-
-        module, _, attr = target.partition(":")
-        cls = getattr(importlib.import_module(module), attr)
-    else:
-        ep = _entry_points().get(name)
-        if ep is None:
-            known = ", ".join(sorted({*BUILTIN, *_entry_points()}))
-            raise ConfigurationError(f"no rotator named {name!r}; known: {known}")
-        cls = ep.load()
-        target = str(ep.value)
+    cls, target = ROTATORS.load(name)
     if not (isinstance(cls, type) and issubclass(cls, Rotator)):
         raise ConfigurationError(f"rotator entry point {name!r} is not a Rotator: {target}")
     return cls

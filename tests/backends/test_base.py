@@ -1,0 +1,65 @@
+"""The shared rules in sekret.backends.base: one place for checks every backend applies."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from sekret import BackendNotInstalled, Capability, Conflict, InvalidValue
+from sekret.backends.base import (
+    capability_names,
+    check_page_size,
+    require_extra,
+    token_reused,
+    utcnow,
+)
+
+
+def test_capability_names_are_words() -> None:
+    """Capabilities print as lower-case words, never as an enum repr."""
+    assert capability_names(Capability.READ | Capability.LIST) == "read, list"
+    assert capability_names(Capability.NONE) == "none"
+
+
+def test_page_size_rule() -> None:
+    """A page size below 1 is InvalidValue; 1 and more pass."""
+    check_page_size(1)
+    with pytest.raises(InvalidValue, match="page_size"):
+        check_page_size(0)
+
+
+def test_token_reused_is_a_conflict_naming_the_version() -> None:
+    """Reusing an idempotency token for another value is a Conflict naming name and version."""
+    err = token_reused("a/b/c", "3", backend="memory://")
+    assert isinstance(err, Conflict)
+    assert err.version == "3"
+    assert "different value" in str(err)
+
+
+def test_utcnow_is_aware() -> None:
+    """Backends stamp versions with an aware UTC time."""
+    assert utcnow().utcoffset() is not None
+
+
+def test_require_extra_names_the_extra_not_a_backend() -> None:
+    """A missing optional module names the extra to install and does not say 'backend'."""
+    with pytest.raises(BackendNotInstalled) as caught:
+        require_extra("sekret_no_such_module", "fastapi")
+    message = str(caught.value)
+    assert 'pip install "sekret[fastapi]"' in message
+    assert "backend" not in message
+
+
+def test_env_backend_does_not_import_the_manifest() -> None:
+    """The env backend's name mapping lives beside it: no tomllib, no manifest on import."""
+    code = (
+        "import sys, sekret.backends.env as e;"
+        " print('sekret.manifest' in sys.modules, 'tomllib' in sys.modules,"
+        " e.default_env_var('tenants/acme-1/key'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["False", "False", "TENANTS_ACME_1_KEY"]
