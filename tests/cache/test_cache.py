@@ -146,6 +146,7 @@ def jobs() -> Jobs:
 
 def make(backend: Backend, clock: FakeClock, jobs: Jobs, **policy: Any) -> SecretCache:
     options: dict[str, Any] = {"ttl": 100.0, "jitter": 0.0, "max_stale": 1000.0}
+    options.setdefault("stale_wait", None)  # the caller reads an expired entry itself
     options.update(policy)
     return SecretCache(
         backend, CachePolicy(**options), clock=clock, spawn=jobs.append, rng=lambda: 0.0
@@ -213,7 +214,7 @@ def test_jitter_shortens_the_ttl_by_at_most_its_fraction(
     backend: FakeBackend, clock: FakeClock
 ) -> None:
     """With jitter 0.2 and the largest draw, the TTL is 80% of the configured one."""
-    policy = CachePolicy(ttl=100.0, jitter=0.2, refresh_ratio=1.0)
+    policy = CachePolicy(ttl=100.0, jitter=0.2, refresh_ratio=1.0, stale_wait=None)
     cache = SecretCache(backend, policy, clock=clock, spawn=Jobs().append, rng=lambda: 0.999)
     backend.set(NAME, "v")
     cache.get(NAME)
@@ -319,7 +320,9 @@ def test_retries_back_off_exponentially(backend: FakeBackend, clock: FakeClock, 
     """Refresh attempts against a dead backend are spaced 10, 20, 40, 40 s (capped)."""
     cache = SecretCache(
         backend,
-        CachePolicy(ttl=100, jitter=0, max_stale=10_000, retry_base=10, retry_max=40),
+        CachePolicy(
+            ttl=100, jitter=0, max_stale=10_000, retry_base=10, retry_max=40, breaker_failures=0
+        ),
         clock=clock,
         spawn=jobs.append,
         rng=lambda: 0.999999,

@@ -71,6 +71,8 @@ class CacheModel(RuleBasedStateMachine):
             jitter=0.0,
             retry_base=0.0,
             retry_max=0.0,
+            stale_wait=None,  # the model reads an expired entry in the caller
+            breaker_failures=0,  # the breaker has its own tests in test_cache.py
         )
         self.cache = SecretCache(
             self.backend, policy, clock=lambda: self.now, spawn=lambda job: job()

@@ -1,11 +1,12 @@
-"""The cache's cold machinery: single-flight reads, refresh workers, backoff, prefetch.
+"""The cache's cold helpers: single-flight records, refresh workers, backoff, stale reports.
 
 ``sekret.cache`` (whose docstring states the guarantees) keeps its hit path
 and ``_Entry`` to itself and imports these back: ``Flight`` (one backend read
 any number of threads and tasks wait on) and ``Negative`` (a cached
 not-found), the helpers that hand a read's outcome to waiters, ``DaemonPool``
 (the default background refresh workers), ``backoff`` and ``report_stale``
-(what a failed refresh does) and ``prefetch``.
+(what a failed refresh does). Nothing here touches the cache's state:
+each helper gets what it needs as arguments.
 
 This module must never hold a lock while doing I/O, log or raise a value,
 keep a value outside the cache's entries, or be imported for a cache hit.
@@ -18,18 +19,15 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sekret._values import Secret
-from sekret.backends.base import Capability
 from sekret.exceptions import BackendUnavailable, SecretNotFound, SekretError
 
 if TYPE_CHECKING:
     import asyncio
 
-    from sekret.cache import SecretCache
     from sekret.cache._records import CachePolicy
 
 __all__ = [
@@ -38,7 +36,6 @@ __all__ = [
     "Negative",
     "backoff",
     "fresh_copy",
-    "prefetch",
     "report_stale",
     "resolve_future",
     "transient",
@@ -181,81 +178,3 @@ def report_stale(
             type(error).__name__,
             reason,
         )
-
-
-def prefetch(cache: SecretCache, names: Iterable[str]) -> dict[str, Secret | SekretError]:
-    """Load the current version of many secrets; what each name gave.
-
-    Cached names are answered from the cache; the rest take one
-    ``read_many`` call when the backend declares ``BATCH_READ``, otherwise
-    up to ``policy.prefetch_concurrency`` reads at once. Reads already in
-    flight are joined, not repeated.
-    """
-    wanted = list(dict.fromkeys(names))
-    now = cache._clock()
-    cached: dict[str, Secret] = {}
-    leaders: list[tuple[str, Flight]] = []
-    joined: list[tuple[str, Flight]] = []
-    with cache._lock:
-        for name in wanted:
-            key = name
-            entry = cache._entries.get(key)
-            if entry is not None and now < entry.expires:
-                cached[name] = entry.secret
-                continue
-            flight = cache._flights.get(key)
-            if flight is None:
-                flight = cache._flights[key] = Flight()
-                leaders.append((name, flight))
-            else:
-                joined.append((name, flight))
-            flight.callers += 1
-    for name in cached:
-        entry = cache._entries.get(name)
-        if entry is not None:
-            cache._touch(name, entry, now)
-    if leaders:
-        _prefetch_read(cache, leaders)
-    out: dict[str, Secret | SekretError] = {}
-    flights = dict(leaders + joined)
-    for name in wanted:
-        if name in cached:
-            out[name] = cached[name]
-            continue
-        flight = flights[name]
-        flight.event.wait()
-        try:
-            out[name] = flight.result()
-        except SekretError as exc:
-            out[name] = exc
-        except Exception as exc:  # noqa: BLE001 - reported per name like read_many does
-            err = BackendUnavailable(
-                f"secret {name!r}: the backend failed ({type(exc).__name__})",
-                name=name,
-                backend=cache.backend.describe(),
-            )
-            err.__cause__ = exc
-            out[name] = err
-    return out
-
-
-def _prefetch_read(cache: SecretCache, leaders: list[tuple[str, Flight]]) -> None:
-    if Capability.BATCH_READ in cache.backend.capabilities:
-        failure: BaseException = BackendUnavailable(
-            "the batch read returned no answer for this secret",
-            backend=cache.backend.describe(),
-        )
-        try:
-            got: Mapping[str, Secret | SekretError] = cache.backend.read_many(
-                [name for name, _ in leaders]
-            )
-        except Exception as exc:  # noqa: BLE001 - every name gets the batch's error
-            got = {}
-            failure = exc
-        for name, flight in leaders:
-            cache._complete(name, flight, got.get(name, failure))
-        return
-    workers = min(cache.policy.prefetch_concurrency, len(leaders))
-    with ThreadPoolExecutor(workers, thread_name_prefix="sekret-prefetch") as pool:
-        for name, flight in leaders:
-            pool.submit(cache._run_fetch, name, flight)
