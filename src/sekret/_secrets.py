@@ -16,6 +16,7 @@ It must never hold a value anywhere but the cache and the caller's hands.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 
 from sekret._names import Namespace, validate_name
 from sekret._values import CURRENT, PENDING, PREVIOUS, Secret, SecretInfo, SecretValue, VersionInfo
@@ -31,6 +32,8 @@ from sekret.exceptions import (
 
 __all__ = ["AsyncSecrets", "Secrets"]
 
+_MEMO_SIZE = 4096  # the short-name memo's smallest bound
+
 # Typing-only names: importing typing, the cache or the audit trail here would put
 # them on the import path of every `from sekret import Secrets`.
 TYPE_CHECKING = False
@@ -45,6 +48,10 @@ if TYPE_CHECKING:
 
     P = ParamSpec("P")
     T = TypeVar("T")
+
+
+def _no_hit(full: str) -> str | None:
+    return None
 
 
 class Secrets:
@@ -76,7 +83,10 @@ class Secrets:
             audit.wrap(raw, app=app, environment=environment) if audit is not None else raw
         )
         self.read_only = read_only
-        self._full_names: dict[str, str] = {}  # short -> full, validated once (reads only)
+        # short -> full, validated once (reads only); bounded, oldest out first, and at
+        # least as large as the cache so every cached name's hit skips validation.
+        self._full_names: OrderedDict[str, str] = OrderedDict()
+        self._memo_size = _MEMO_SIZE
         self.cache: SecretCache | None = None
         if cache is not False:
             from sekret.cache import CachePolicy, SecretCache  # lazy: see TYPE_CHECKING above
@@ -84,14 +94,17 @@ class Secrets:
             policy = cache if isinstance(cache, CachePolicy) else CachePolicy()
             kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
             self.cache = SecretCache(self.backend, policy, **kwargs)
+            self._memo_size = max(_MEMO_SIZE, policy.max_size)
             if audit is not None:
                 audit.attach_cache(self.cache)
         # Strict audit mode records every read, cache hits included (None: no cost).
         self._on_read = audit.read_hook(self.backend) if audit is not None else None
         # get()'s hot path: straight to the cache's text, unless every read is recorded.
-        self._get_text: Callable[[str], str] | None = (
-            self.cache.get_text if self.cache is not None and self._on_read is None else None
-        )
+        self._get_text: Callable[[str], str] | None = None
+        self._hit_text: Callable[[str], str | None] = _no_hit
+        if self.cache is not None and self._on_read is None:
+            self._get_text = self.cache.get_text
+            self._hit_text = self.cache.hit_text
 
     # -- construction from the environment ---------------------------------
     @classmethod
@@ -152,11 +165,16 @@ class Secrets:
         return secret
 
     def _resolve(self, name: str) -> str:
-        """``namespace.full`` memoised for reads, so a cache hit skips re-validating the name."""
+        """``namespace.full`` memoised for reads, so a cache hit skips re-validating the name.
+
+        The memo holds at least as many names as the cache; past that the
+        oldest name leaves (O(1)), never the whole memo at once.
+        """
         full = self.namespace.full(name)
-        if len(self._full_names) >= 4096:
-            self._full_names.clear()
-        self._full_names[name] = full
+        memo = self._full_names
+        while len(memo) >= self._memo_size:
+            memo.popitem(last=False)
+        memo[name] = full
         return full
 
     def get(self, name: str, *, version: str | None = None, stage: str | None = None) -> str:
@@ -443,6 +461,15 @@ class AsyncSecrets:
         return secret
 
     async def get(self, name: str, *, version: str | None = None, stage: str | None = None) -> str:
+        s = self.sync
+        if s._get_text is not None and version is None and stage is None:  # the hot path
+            try:
+                full = s._full_names[name]
+            except KeyError:
+                full = s._resolve(name)
+            text = s._hit_text(full)  # a plain hit, or None: never blocks the loop
+            if text is not None:
+                return text
         return (await self.get_secret(name, version=version, stage=stage)).value.text()
 
     async def get_bytes(

@@ -18,6 +18,7 @@ import pytest
 
 from sekret import (
     AccessDenied,
+    AsyncSecrets,
     BackendUnavailable,
     ConfigurationError,
     IntegrityError,
@@ -30,6 +31,7 @@ from sekret import (
     SecretValue,
     VersionNotFound,
 )
+from sekret._names import Namespace
 from sekret.backends.base import Backend, Capability
 from sekret.backends.memory import MemoryBackend
 from sekret.cache import CachePolicy, HitStats, SecretCache
@@ -1048,3 +1050,262 @@ def test_concurrent_reads_invalidations_and_refreshes_stay_consistent(
     cache.close()
     assert errors == []
     assert cache.stats().in_flight == 0
+
+
+# -- hung or failing backends: a short wait, a circuit breaker, a fast recovery ------------
+def threads(job: Callable[[], None]) -> None:
+    """A spawn that runs each background job on its own thread (for gated reads)."""
+    threading.Thread(target=job, daemon=True).start()
+
+
+def test_expired_value_is_served_after_stale_wait_while_the_backend_hangs(
+    backend: FakeBackend, clock: FakeClock
+) -> None:
+    """A hung read of an expired entry does not hold the caller: it gets the held value."""
+    cache = SecretCache(
+        backend, CachePolicy(ttl=100, jitter=0, stale_wait=0.01), clock=clock, spawn=threads
+    )
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    backend.set(NAME, "two")
+    backend.gate = threading.Event()
+    clock.advance(101)
+    assert cache.get(NAME).value.text() == "one"  # the refresh hangs behind the gate
+    assert cache.get(NAME).value.text() == "one"  # others are not queued behind it either
+    assert backend.reads == 2
+    backend.gate.set()
+    for _ in range(500):
+        if cache.stats().in_flight == 0:
+            break
+        threading.Event().wait(0.01)
+    assert cache.get(NAME).value.text() == "two"
+    assert backend.reads == 2
+
+
+def test_expired_value_refreshed_within_stale_wait_is_the_new_one(
+    backend: FakeBackend, clock: FakeClock
+) -> None:
+    """When the backend answers within the budget, the caller gets the fresh value."""
+    cache = SecretCache(
+        backend, CachePolicy(ttl=100, jitter=0), clock=clock, spawn=lambda job: job()
+    )
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    backend.set(NAME, "two")
+    clock.advance(101)
+    assert cache.get(NAME).value.text() == "two"
+
+
+def test_aget_serves_the_held_value_after_stale_wait(
+    backend: FakeBackend, clock: FakeClock
+) -> None:
+    """The async face has the same bounded wait for an expired entry."""
+    cache = SecretCache(
+        backend, CachePolicy(ttl=100, jitter=0, stale_wait=0.01), clock=clock, spawn=threads
+    )
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    backend.set(NAME, "two")
+    backend.gate = threading.Event()
+    clock.advance(101)
+    assert asyncio.run(cache.aget(NAME)).value.text() == "one"
+    backend.gate.set()
+
+
+def test_breaker_opens_after_consecutive_failures_then_fails_fast(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """After N failed reads, uncached reads raise at once without calling the backend."""
+    cache = make(backend, clock, jobs, breaker_failures=3, breaker_cooldown=5)
+    backend.fail = down
+    for i in range(3):
+        with pytest.raises(BackendUnavailable):
+            cache.get(f"s/{i}")
+    assert backend.reads == 3
+    with pytest.raises(BackendUnavailable, match="circuit breaker open") as info:
+        cache.get("s/other")
+    assert isinstance(info.value.__cause__, BackendUnavailable)
+    assert backend.reads == 3  # refused without a backend call
+    clock.advance(5)  # half-open: one probe goes through, fails, and re-opens
+    with pytest.raises(BackendUnavailable, match="connection refused"):
+        cache.get("s/other")
+    with pytest.raises(BackendUnavailable, match="circuit breaker open"):
+        cache.get("s/other")
+    assert backend.reads == 4
+    backend.fail = None
+    backend.set("s/other", "v")
+    clock.advance(5)
+    assert cache.get("s/other").value.text() == "v"  # the probe closes it
+    backend.set("s/next", "w")
+    assert cache.get("s/next").value.text() == "w"
+    assert backend.reads == 6
+
+
+def test_not_found_and_denied_answers_keep_the_breaker_closed(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """Only unavailability counts: a backend that answers "not found" is healthy."""
+    cache = make(backend, clock, jobs, breaker_failures=2, negative_ttl=0)
+    for i in range(5):
+        with pytest.raises(SecretNotFound):
+            cache.get(f"missing/{i}")
+    assert backend.reads == 5
+
+
+def test_open_breaker_serves_held_values_and_probes_from_a_stale_hit(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """While open, held values are served; the due probe comes from a hit, not the backoff."""
+    cache = make(
+        backend, clock, jobs, breaker_failures=1, breaker_cooldown=5, retry_base=60, retry_max=60
+    )
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    backend.fail = down
+    clock.advance(85)
+    cache.get(NAME)
+    assert jobs.run() == 1  # the refresh fails: breaker open, entry backs off 60 s
+    clock.advance(1)
+    assert cache.get(NAME).value.text() == "one"
+    assert not jobs  # open and no probe due: no refresh started
+    backend.fail = None
+    backend.set(NAME, "two")
+    clock.advance(5)  # the probe is due long before the entry's own 60 s backoff
+    assert cache.get(NAME).value.text() == "one"
+    assert jobs.run() == 1
+    assert cache.get(NAME).value.text() == "two"
+
+
+def test_first_success_anywhere_ends_every_backoff(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """After an outage one good read lets each failing entry refresh on its next use."""
+    cache = make(backend, clock, jobs, breaker_failures=0, retry_base=60, retry_max=60)
+    for n in ("a/1", "a/2"):
+        backend.set(n, "old")
+        cache.get(n)
+    backend.fail = down
+    clock.advance(85)
+    cache.get("a/1")
+    cache.get("a/2")
+    assert jobs.run() == 2  # both refreshes fail and back off 60 s
+    backend.fail = None
+    for n in ("a/1", "a/2"):
+        backend.set(n, "new")
+    backend.set("a/3", "x")
+    clock.advance(1)
+    cache.get("a/3")  # a success elsewhere
+    assert cache.get("a/1").value.text() == "old"
+    assert cache.get("a/2").value.text() == "old"
+    assert jobs.run() == 2  # no 60 s wait: refreshed on their next use
+    assert cache.get("a/1").value.text() == "new"
+    assert cache.get("a/2").value.text() == "new"
+
+
+def test_batch_prefetch_respects_the_open_breaker(clock: FakeClock, jobs: Jobs) -> None:
+    """An open breaker refuses a batch read too; every name gets BackendUnavailable."""
+    backend = BatchBackend()
+    cache = make(backend, clock, jobs, breaker_failures=1)
+    backend.fail = down
+    with pytest.raises(BackendUnavailable):
+        cache.get("a/0")
+    got = cache.prefetch(["a/1", "a/2"])
+    assert all(isinstance(v, BackendUnavailable) for v in got.values())
+    assert backend.batch_calls == 0
+
+
+def test_policy_checks_the_breaker_and_wait_settings() -> None:
+    """Negative waits, negative thresholds and a zero cooldown are refused."""
+    for bad in ({"stale_wait": -1}, {"breaker_failures": -1}, {"breaker_cooldown": 0}):
+        with pytest.raises(ConfigurationError, match=next(iter(bad))):
+            CachePolicy(**bad)
+
+
+# -- costs that scale -------------------------------------------------------------------------
+def test_eviction_keeps_the_bound_and_recently_read_entries(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """Filling 10x max_size keeps max_size entries; an entry read all along survives."""
+    cache = make(backend, clock, jobs, max_size=8)
+    backend.set("hot/x", "h")
+    for i in range(80):
+        backend.set(f"n/{i}", "v")
+        cache.get(f"n/{i}")
+        clock.advance(0.01)
+        cache.get("hot/x")
+    assert cache.stats().entries == 8
+    assert len(cache._order) == 8  # the eviction queue does not grow either
+    reads = backend.reads
+    cache.get("hot/x")
+    cache.get("n/79")
+    assert backend.reads == reads
+
+
+def test_prefetch_of_more_names_than_fit_warns(
+    clock: FakeClock, jobs: Jobs, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A prefetch larger than max_size says so (once) instead of dropping names silently."""
+    backend = BatchBackend()
+    cache = make(backend, clock, jobs, max_size=4)
+    names = [f"p/{i}" for i in range(6)]
+    for n in names:
+        backend.set(n, "v")
+    with caplog.at_level(logging.WARNING, logger="sekret.cache"):
+        got = cache.prefetch(names)
+        cache.prefetch(names)
+    assert all(isinstance(v, Secret) for v in got.values())
+    assert caplog.text.count("max_size=4") == 1
+    assert cache.stats().entries == 4
+
+
+def test_variants_only_are_tracked_per_name(cache: SecretCache, backend: FakeBackend) -> None:
+    """The current version needs no per-name set; pinned versions do, and leave with it."""
+    backend.set(NAME, "one")
+    backend.set(NAME, "two")
+    cache.get(NAME)
+    assert cache._variants == {}
+    cache.get(NAME, version="1")
+    assert cache._variants == {NAME: {(NAME, "1", None)}}
+    cache.invalidate(NAME)
+    assert cache._variants == {}
+    assert cache.stats().entries == 0
+
+
+class CountingNamespace(Namespace):
+    """A Namespace that counts name validations."""
+
+    calls = 0
+
+    def full(self, name: str) -> str:
+        CountingNamespace.calls += 1
+        return super().full(name)
+
+
+def test_name_memo_does_not_forget_names_the_cache_holds() -> None:
+    """With 6,000 cached names, a second pass of hits validates no name again."""
+    backend = MemoryBackend()
+    s = Secrets(backend, app="a", environment="e", cache=CachePolicy(max_size=6000))
+    names = [f"n{i}" for i in range(6000)]
+    for n in names:
+        backend.write(s.full_name(n), SecretValue.of("v"))
+    s.namespace = CountingNamespace("a", "e")
+    for n in names:
+        s.get(n)
+    CountingNamespace.calls = 0
+    for n in names:
+        assert s.get(n) == "v"
+    assert CountingNamespace.calls == 0
+
+
+def test_async_get_hit_stays_on_the_loop_and_misses_still_read(
+    facade: tuple[Secrets, MemoryBackend],
+) -> None:
+    """AsyncSecrets.get answers a hit inline and still reads a miss (in a thread)."""
+    secrets, _ = facade
+    secrets.put("k", "v1")
+
+    async def run() -> tuple[str, str]:
+        a = AsyncSecrets(secrets)
+        return await a.get("k"), await a.get("k")
+
+    assert asyncio.run(run()) == ("v1", "v1")
