@@ -1234,7 +1234,7 @@ def test_eviction_keeps_the_bound_and_recently_read_entries(
         clock.advance(0.01)
         cache.get("hot/x")
     assert cache.stats().entries == 8
-    assert len(cache._order) == 8  # the eviction queue does not grow either
+    assert len(cache._order) <= 2 * 8 + 64  # nor does the eviction heap
     reads = backend.reads
     cache.get("hot/x")
     cache.get("n/79")
@@ -1309,3 +1309,16 @@ def test_async_get_hit_stays_on_the_loop_and_misses_still_read(
         return await a.get("k"), await a.get("k")
 
     assert asyncio.run(run()) == ("v1", "v1")
+
+
+def test_eviction_heap_stays_bounded_under_fill_and_invalidate(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """Entries filled and invalidated over and over leave no growing bookkeeping behind."""
+    cache = make(backend, clock, jobs, max_size=4)
+    backend.set(NAME, "v")
+    for _ in range(1000):
+        cache.get(NAME)
+        cache.invalidate(NAME)
+    assert len(cache._order) <= 2 * 1 + 64
+    assert cache.stats().entries == 0

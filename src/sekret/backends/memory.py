@@ -15,8 +15,6 @@ import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from sekret._names import validate_name
 from sekret._values import (
@@ -43,6 +41,11 @@ from sekret.exceptions import (
     SecretNotFound,
     VersionNotFound,
 )
+
+# typing and urllib.parse are not loaded for `Secrets("memory://")` (import cost).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 __all__ = ["MemoryBackend"]
 
@@ -94,6 +97,8 @@ class MemoryBackend(Backend):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> MemoryBackend:
+        from urllib.parse import urlsplit  # lazy: see the imports above
+
         parts = urlsplit(url)
         return cls(store=(parts.netloc + parts.path).strip("/") or None, **options)
 

@@ -38,11 +38,12 @@ What it guarantees:
   ``AccessDenied`` and not-found answers are never covered by a stale value:
   they drop the entry at once.
 * Not-found answers are cached for ``negative_ttl``; other errors never are.
-* A bound of ``max_size`` entries with O(1) eviction: entries sit in fill
-  order and a hit only stamps its entry; eviction takes the oldest entry not
-  used since it was last looked at (a "second chance" LRU: an entry read
-  since it was queued goes back to the end). ``invalidate``/``refresh`` per
-  name. A prefetch of more names than fit warns once.
+* An exact LRU bound of ``max_size`` entries that costs nothing on a hit
+  (a hit only stamps its entry) and O(log max_size) amortised per fill,
+  whatever the number of entries: a heap of (last use, fill order) records,
+  updated lazily when eviction finds a record older than its entry's last
+  use. Ties go to the oldest fill. ``invalidate``/``refresh`` per name. A
+  prefetch of more names than fit warns once.
 
 It must never hold a lock while doing I/O, log or raise a value, or keep a
 value anywhere but in its entries.
@@ -62,16 +63,11 @@ cold helpers (flights, refresh workers, backoff, stale reporting) in
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
-import logging
-import random
+import heapq
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING
 
 from sekret._values import Secret, SecretValue
 from sekret.backends.base import Backend, Capability
@@ -81,6 +77,7 @@ from sekret.cache._flight import Flight as _Flight
 from sekret.cache._flight import Negative as _Negative
 from sekret.cache._flight import backoff, report_stale
 from sekret.cache._flight import fresh_copy as _fresh_copy
+from sekret.cache._flight import logger as _logger
 from sekret.cache._flight import resolve_future as _resolve_future
 from sekret.cache._flight import transient as _transient
 from sekret.cache._records import CachePolicy as CachePolicy
@@ -94,12 +91,20 @@ from sekret.exceptions import (
     VersionNotFound,
 )
 
+# typing, logging, random, contextvars load only when used: `Secrets(...)` stays cheap.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import asyncio
 
 __all__ = ["CachePolicy", "CacheStats", "HitStats", "SecretCache"]
 
-log = logging.getLogger("sekret.cache")
+
+def _random() -> float:
+    """``random.random()``, the module imported at the first jittered fill."""
+    import random
+
+    return random.random()  # noqa: S311 - TTL jitter, not a secret
+
 
 Key = str | tuple[str, str | None, str | None]
 """The current version's key is the bare name (its hash is cached); else (name, version, stage)."""
@@ -121,6 +126,7 @@ class _Entry:
         "hits",
         "next_retry",
         "refresh_at",
+        "seq",
         "refreshing",
         "secret",
         "stale_until",
@@ -146,6 +152,7 @@ class _Entry:
         self.failing_since = 0.0
         self.error: BaseException | None = None
         self.next_retry = float("-inf")
+        self.seq = 0  # fill order of this key (kept across refills): LRU ties
 
 
 def _key(name: str, version: str | None, stage: str | None) -> Key:
@@ -172,7 +179,7 @@ class SecretCache:
         *,
         clock: Clock = time.monotonic,
         spawn: Spawn | None = None,
-        rng: Callable[[], float] = random.random,
+        rng: Callable[[], float] = _random,
         on_stale: Callable[[str, BaseException], object] | None = None,
     ) -> None:
         self.backend = backend
@@ -184,8 +191,10 @@ class SecretCache:
         self._spawn: Spawn = spawn if spawn is not None else self._spawn_daemon
         self._lock = threading.Lock()
         self._entries: dict[Key, _Entry] = {}
-        # Fill order for eviction: key -> the entry's `used` when it was queued.
-        self._order: OrderedDict[Key, float] = OrderedDict()
+        # Eviction heap: (entry.used when pushed, fill sequence, key); stale records are
+        # re-pushed or dropped when they reach the top.
+        self._order: list[tuple[float, int, Key]] = []
+        self._fills = 0
         # Pinned versions/stages per name (the bare-name key is not listed: no set per name).
         self._variants: dict[str, set[Key]] = {}
         self._breaker = _Breaker(self.policy.breaker_failures, self.policy.breaker_cooldown)
@@ -303,6 +312,8 @@ class SecretCache:
             return begun
         flight, leader = begun
         if leader:
+            import contextvars  # lazy: only a read from async code needs it
+
             run = functools.partial(self._run_fetch, key, flight)
             try:
                 loop.run_in_executor(None, contextvars.copy_context().run, run)
@@ -510,8 +521,10 @@ class SecretCache:
             futures, flight.futures = flight.futures, []
         flight.event.set()
         for loop, fut in futures:
-            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits there
+            try:  # noqa: SIM105 - contextlib is not worth its import here
                 loop.call_soon_threadsafe(_resolve_future, fut, outcome)
+            except RuntimeError:  # that loop is closed: nobody waits there
+                pass
         if stale is not None:
             report_stale(_name_of(key), *stale, self.on_stale)
         if changed:
@@ -530,11 +543,16 @@ class SecretCache:
         if old is not None:  # the same slot, refilled: keep its hit accounting
             entry.hits, entry.drained = old.hits, old.drained
             entry.first, entry.used = old.first, old.used
-        self._entries[key] = entry
-        if old is None:
-            self._order[key] = entry.used
+            entry.seq = old.seq
+        else:
+            self._fills += 1
+            entry.seq = self._fills
+            heapq.heappush(self._order, (entry.used, entry.seq, key))
             if not isinstance(key, str):
                 self._variants.setdefault(key[0], set()).add(key)
+        self._entries[key] = entry
+        if len(self._order) > 2 * len(self._entries) + 64:  # O(1) amortised
+            self._compact()
         self._negative.pop(key, None)
         changed = old is None or old.secret.value != secret.value
         if len(self._entries) > self.policy.max_size:
@@ -543,27 +561,38 @@ class SecretCache:
         return changed
 
     def _evict(self, count: int, keep: Key) -> None:
-        """Drop ``count`` entries, least recently used first (lock held); O(1) amortised.
+        """Drop ``count`` entries, least recently used first (lock held).
 
-        Each queued key carries its entry's ``used`` from when it was queued;
-        an entry used since then goes back to the end with the new reading (a
-        second chance) and the first one not used since is evicted. ``keep``
-        (the entry just filled) is never the one evicted.
+        The top record is exact when its time equals its entry's ``used``
+        (every other entry was used at or after it); a record older than its
+        entry's last use is pushed again with that time, one left by a dropped
+        entry is discarded. Each hit causes at most one such push, so a fill
+        costs O(log max_size) amortised. ``keep`` (the entry just filled) is
+        never the one evicted.
         """
-        order = self._order
-        chances = len(order)
-        while count > 0 and len(order) > 1:
-            key, queued = order.popitem(last=False)
-            entry = self._entries.get(key)
-            if entry is None:
+        order, entries = self._order, self._entries
+        kept: list[tuple[float, int, Key]] = []
+        while count > 0 and order:
+            used, seq, key = heapq.heappop(order)
+            entry = entries.get(key)
+            if entry is None or entry.seq != seq:
+                continue  # the entry left (or was filled again under a new record)
+            if entry.used != used:
+                heapq.heappush(order, (entry.used, seq, key))
                 continue
-            if key == keep or (entry.used > queued and chances > 0):
-                chances -= 1
-                order[key] = entry.used
+            if key == keep:
+                kept.append((used, seq, key))
                 continue
-            del self._entries[key]
-            self._forget(key, entry, queued=False)
+            del entries[key]
+            self._forget(key, entry)
             count -= 1
+        for record in kept:
+            heapq.heappush(order, record)
+
+    def _compact(self) -> None:
+        """Rebuild the eviction heap without the records of entries that left (lock held)."""
+        self._order = [(e.used, e.seq, k) for k, e in self._entries.items()]
+        heapq.heapify(self._order)
 
     def _put_negative(self, key: Key, error: SecretNotFound, now: float) -> None:
         self._negative.pop(key, None)
@@ -571,10 +600,8 @@ class SecretCache:
         while len(self._negative) > self.policy.max_size:
             del self._negative[next(iter(self._negative))]
 
-    def _forget(self, key: Key, entry: _Entry, *, queued: bool = True) -> None:
-        """Bookkeeping for an entry that left ``_entries`` (lock held)."""
-        if queued:
-            self._order.pop(key, None)
+    def _forget(self, key: Key, entry: _Entry) -> None:
+        """Bookkeeping for an entry that left ``_entries`` (its heap record goes lazily)."""
         if not isinstance(key, str):
             keys = self._variants.get(key[0])
             if keys is not None:
@@ -652,7 +679,7 @@ class SecretCache:
         wanted = list(dict.fromkeys(names))
         if len(wanted) > self.policy.max_size and not self._warned_prefetch:
             self._warned_prefetch = True
-            log.warning(
+            _logger().warning(
                 "prefetch of %d secrets into a cache of max_size=%d: only %d stay cached; "
                 "raise CachePolicy.max_size to keep them all",
                 len(wanted),
@@ -809,8 +836,8 @@ class SecretCache:
         for callback in listeners:
             try:
                 callback()
-            except Exception:  # a listener must not break the cache
-                log.exception("cache listener %r failed", callback)
+            except Exception:  # noqa: BLE001 - logged; a listener must not break the cache
+                _logger().exception("cache listener %r failed", callback)
 
     def stats(self) -> CacheStats:
         """Sizes and reads in flight, for metrics."""

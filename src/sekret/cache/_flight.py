@@ -14,19 +14,19 @@ keep a value outside the cache's entries, or be imported for a cache hit.
 
 from __future__ import annotations
 
-import copy
-import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from sekret._values import Secret
 from sekret.exceptions import BackendUnavailable, SecretNotFound, SekretError
 
+# typing, logging, copy and queue load only when used: `Secrets(...)` stays cheap.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import asyncio
+    import logging
+    import queue
 
     from sekret.cache._records import CachePolicy
 
@@ -36,12 +36,18 @@ __all__ = [
     "Negative",
     "backoff",
     "fresh_copy",
+    "logger",
     "report_stale",
     "resolve_future",
     "transient",
 ]
 
-log = logging.getLogger("sekret.cache")  # the cache's logger: its warnings keep their name
+
+def logger() -> logging.Logger:
+    """The cache's logger (``sekret.cache``), imported on first use."""
+    import logging
+
+    return logging.getLogger("sekret.cache")
 
 
 class Negative:
@@ -94,6 +100,8 @@ def transient(exc: BaseException) -> bool:
 
 def fresh_copy(exc: SecretNotFound) -> SecretNotFound:
     """A copy to raise again, so one cached error does not grow a traceback forever."""
+    import copy  # lazy: only a cached not-found is copied
+
     try:
         new = copy.copy(exc)
     except Exception:  # noqa: BLE001 - an exotic subclass: raising the original is fine
@@ -107,6 +115,8 @@ class DaemonPool:
     """A bounded set of daemon threads running background refreshes."""
 
     def __init__(self, workers: int) -> None:
+        import queue  # lazy: the pool starts with the first background refresh
+
         self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._workers = workers
@@ -129,8 +139,8 @@ class DaemonPool:
         while (job := self._queue.get()) is not None:
             try:
                 job()
-            except Exception:  # a worker must survive; jobs report their own errors
-                log.exception("background cache refresh failed unexpectedly")
+            except Exception:  # noqa: BLE001 - logged; a worker must survive
+                logger().exception("background cache refresh failed unexpectedly")
 
     def close(self, timeout: float = 1.0) -> None:
         with self._lock:
@@ -160,7 +170,7 @@ def report_stale(
     """Log a failed refresh (name and error, never the value) and call ``on_stale``."""
     reason = str(error) if isinstance(error, SekretError) else "untranslated error"
     if serving:
-        log.warning(
+        logger().warning(
             "refresh of secret %r failed (%s: %s); serving the cached value",
             name,
             type(error).__name__,
@@ -169,10 +179,10 @@ def report_stale(
         if on_stale is not None:
             try:
                 on_stale(name, error)
-            except Exception:  # a hook must not break reads
-                log.exception("cache on_stale hook failed for secret %r", name)
+            except Exception:  # noqa: BLE001 - logged; a hook must not break reads
+                logger().exception("cache on_stale hook failed for secret %r", name)
     else:
-        log.error(
+        logger().error(
             "refresh of secret %r failed (%s: %s) and its value is past max_stale",
             name,
             type(error).__name__,
