@@ -1322,3 +1322,81 @@ def test_eviction_heap_stays_bounded_under_fill_and_invalidate(
         cache.invalidate(NAME)
     assert len(cache._order) <= 2 * 1 + 64
     assert cache.stats().entries == 0
+
+
+# -- one real hung server ------------------------------------------------------------------
+def test_a_sigstopped_openbao_neither_stalls_held_values_nor_hides_recovery() -> None:
+    """Against a SIGSTOPped OpenBao: held values served, uncached reads fail fast, recovery seen.
+
+    Behaviour only is asserted; the printed wall times go to docs/benchmarks.md.
+    """
+    import os
+    import signal
+    import time
+
+    from conftest import need_service
+    from sekret.backends.vault import VaultBackend
+    from servers.openbao import start_dev_server
+
+    try:
+        server = start_dev_server()
+    except RuntimeError as exc:
+        need_service("OpenBao dev server", str(exc))
+        raise
+    pid = server.node.process.pid
+    try:
+        writer = VaultBackend(server.address, token=server.root_token, admin=True)
+        old, new = sentinel_value(), sentinel_value()
+        writer.write("app/e/held", SecretValue.of(old))
+        for n in ("app/e/cold1", "app/e/cold2", "app/e/cold3"):
+            writer.write(n, SecretValue.of(sentinel_value()))
+        clock = FakeClock()
+        reader = VaultBackend(
+            server.address, token=server.root_token, timeout=1.0, failover_rounds=1
+        )
+        policy = CachePolicy(
+            ttl=60, jitter=0, stale_wait=0.25, breaker_failures=2, breaker_cooldown=5
+        )
+        secrets = Secrets(reader, app="app", environment="e", cache=policy, clock=clock)
+        assert secrets.get("held") == old
+
+        os.killpg(pid, signal.SIGSTOP)
+        clock.advance(61)  # expired, nobody refreshing: the reader may wait 250 ms at most
+        start = time.perf_counter()
+        assert secrets.get("held") == old
+        stall = time.perf_counter() - start
+        start = time.perf_counter()
+        with pytest.raises(BackendUnavailable) as first:
+            secrets.get("cold1")  # bounded by the backend's own timeout
+        first_fail = time.perf_counter() - start
+        assert "circuit breaker" not in str(first.value)
+        with pytest.raises(BackendUnavailable):
+            secrets.get("cold2")
+        start = time.perf_counter()
+        with pytest.raises(BackendUnavailable, match="circuit breaker open"):
+            secrets.get("cold3")  # the breaker is open: no backend call at all
+        fast_fail = time.perf_counter() - start
+        assert secrets.get("held") == old  # still served while open
+        assert old not in str(first.value)
+
+        os.killpg(pid, signal.SIGCONT)
+        resumed = time.perf_counter()
+        writer.write("app/e/held", SecretValue.of(new))  # the outage ends with a rotation
+        clock.advance(5)  # the breaker's probe is due
+        seen = None
+        for _ in range(500):
+            if secrets.get("held") == new:
+                seen = time.perf_counter() - resumed
+                break
+            time.sleep(0.01)
+        assert seen is not None, "the new version was not seen after the server came back"
+        print(
+            f"\nSIGSTOP figures: expired-read stall {stall * 1e3:.0f} ms; uncached read "
+            f"fails in {first_fail * 1e3:.0f} ms (backend timeout 1 s), then "
+            f"{fast_fail * 1e3:.2f} ms with the breaker open; new version seen "
+            f"{seen * 1e3:.0f} ms after SIGCONT (write included)"
+        )
+        secrets.close()
+    finally:
+        os.killpg(pid, signal.SIGCONT)
+        server.stop()
