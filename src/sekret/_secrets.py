@@ -16,7 +16,6 @@ It must never hold a value anywhere but the cache and the caller's hands.
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 
 from sekret._names import Namespace, validate_name
 from sekret._values import CURRENT, PENDING, PREVIOUS, Secret, SecretInfo, SecretValue, VersionInfo
@@ -85,7 +84,7 @@ class Secrets:
         self.read_only = read_only
         # short -> full, validated once (reads only); bounded, oldest out first, and at
         # least as large as the cache so every cached name's hit skips validation.
-        self._full_names: OrderedDict[str, str] = OrderedDict()
+        self._full_names: dict[str, str] = {}
         self._memo_size = _MEMO_SIZE
         self.cache: SecretCache | None = None
         if cache is not False:
@@ -167,13 +166,14 @@ class Secrets:
     def _resolve(self, name: str) -> str:
         """``namespace.full`` memoised for reads, so a cache hit skips re-validating the name.
 
-        The memo holds at least as many names as the cache; past that the
-        oldest name leaves (O(1)), never the whole memo at once.
+        The memo holds at least as many names as the cache; when full, the
+        oldest quarter leaves (O(1) amortised), never the whole memo at once.
         """
         full = self.namespace.full(name)
         memo = self._full_names
-        while len(memo) >= self._memo_size:
-            memo.popitem(last=False)
+        if len(memo) >= self._memo_size:
+            for old in [k for k, _ in zip(memo, range(self._memo_size // 4 + 1))]:
+                del memo[old]
         memo[name] = full
         return full
 

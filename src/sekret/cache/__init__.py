@@ -730,12 +730,23 @@ class SecretCache:
 
     def _prefetch_read(self, leaders: list[tuple[str, _Flight]]) -> None:
         if Capability.BATCH_READ not in self.backend.capabilities:
-            workers = min(self.policy.prefetch_concurrency, len(leaders))
-            from concurrent.futures import ThreadPoolExecutor  # lazy: only prefetch needs it
+            # Up to prefetch_concurrency threads, each taking the next name until none is
+            # left (next() on a list iterator is atomic under the GIL).
+            todo = iter(leaders)
 
-            with ThreadPoolExecutor(workers, thread_name_prefix="sekret-prefetch") as pool:
-                for name, flight in leaders:
-                    pool.submit(self._run_fetch, name, flight)
+            def work() -> None:
+                for name, flight in todo:
+                    self._run_fetch(name, flight)
+
+            workers = [
+                threading.Thread(target=work, name=f"sekret-prefetch-{i}", daemon=True)
+                for i in range(min(self.policy.prefetch_concurrency, len(leaders)) - 1)
+            ]
+            for thread in workers:
+                thread.start()
+            work()  # this thread is one of the workers
+            for thread in workers:
+                thread.join()
             return
         if not self._breaker.admit(self._clock()):
             for name, flight in leaders:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DaemonPool",
     "Flight",
+    "Latch",
     "Negative",
     "backoff",
     "fresh_copy",
@@ -60,13 +61,44 @@ class Negative:
         self.until = until
 
 
+class Latch:
+    """A one-shot gate: ``wait`` blocks until ``set``; far cheaper to make than an Event.
+
+    A held lock is the gate: ``set`` releases it and each waiter acquires and
+    at once releases it, so every waiter passes, one after another.
+    """
+
+    __slots__ = ("_gate", "_open")
+
+    def __init__(self) -> None:
+        self._gate = threading.Lock()
+        self._gate.acquire()
+        self._open = False
+
+    def set(self) -> None:
+        if not self._open:
+            self._open = True
+            self._gate.release()
+
+    def is_set(self) -> bool:
+        return self._open
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._open:
+            return True
+        if not self._gate.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        self._gate.release()
+        return True
+
+
 class Flight:
     """One backend read that any number of threads and tasks wait on."""
 
     __slots__ = ("callers", "done", "event", "explicit", "futures", "installable", "outcome")
 
     def __init__(self, *, explicit: bool = False) -> None:
-        self.event = threading.Event()
+        self.event = Latch()
         self.futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Secret]]] = []
         self.outcome: Secret | BaseException | None = None
         self.done = False
