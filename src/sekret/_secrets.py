@@ -172,7 +172,8 @@ class Secrets:
         full = self.namespace.full(name)
         memo = self._full_names
         if len(memo) >= self._memo_size:
-            for old in [k for k, _ in zip(memo, range(self._memo_size // 4 + 1))]:
+            drop = range(self._memo_size // 4 + 1)
+            for old in [k for k, _ in zip(memo, drop, strict=False)]:
                 del memo[old]
         memo[name] = full
         return full
