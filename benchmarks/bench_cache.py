@@ -618,9 +618,10 @@ def scaling(emit: Callable[[str], None]) -> None:
     backend = MemoryBackend()
     s = Secrets(backend, app=APP, environment=ENV, cache=CachePolicy(max_size=25_000))
     shorts = {n: [f"k{i}" for i in range(n)] for n in sizes}
+    plain: dict[str, str] = {}  # the floor: the same names and (distinct) values in a dict
     for short in shorts[sizes[-1]]:
-        backend.write(f"{ROOT}/{short}", SecretValue.of(random_tokens.token_urlsafe(24)))
-    plain = {short: "v" for short in shorts[sizes[-1]]}
+        plain[short] = random_tokens.token_urlsafe(24)
+        backend.write(f"{ROOT}/{short}", SecretValue.of(plain[short]))
 
     def dict_get(name: str) -> object:
         return plain[name]
