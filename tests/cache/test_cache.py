@@ -1400,3 +1400,20 @@ def test_a_sigstopped_openbao_neither_stalls_held_values_nor_hides_recovery() ->
     finally:
         os.killpg(pid, signal.SIGCONT)
         server.stop()
+
+
+def test_an_interrupted_probe_does_not_keep_the_breaker_open(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """A probe ended by KeyboardInterrupt lets the next read probe again."""
+    cache = make(backend, clock, jobs, breaker_failures=1, breaker_cooldown=5)
+    backend.fail = down
+    with pytest.raises(BackendUnavailable):
+        cache.get("a/1")
+    clock.advance(5)
+    backend.fail = KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        cache.get("a/1")
+    backend.fail = None
+    backend.set("a/1", "v")
+    assert cache.get("a/1").value.text() == "v"

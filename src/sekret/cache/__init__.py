@@ -451,7 +451,8 @@ class SecretCache:
         if result is None or isinstance(result, Secret):
             return self._breaker.succeeded()  # None: a batch read that answered
         if not isinstance(result, Exception):
-            return False  # e.g. KeyboardInterrupt: says nothing about the backend
+            self._breaker.abandon()  # e.g. KeyboardInterrupt: says nothing about the backend
+            return False
         if _transient(result):
             self._breaker.failed(now, result)
             return False

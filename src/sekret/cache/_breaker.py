@@ -81,6 +81,11 @@ class Breaker:
             if self.threshold and self.failures >= self.threshold:
                 self.open_until = now + self.cooldown
 
+    def abandon(self) -> None:
+        """A read ended without an answer (interrupted): a probe may run again."""
+        with self._lock:
+            self.probing = False
+
     def retry_in(self, now: float) -> float:
         """Seconds until the next probe may run (0 when closed or due)."""
         until = self.open_until
