@@ -1058,10 +1058,8 @@ def threads(job: Callable[[], None]) -> None:
     threading.Thread(target=job, daemon=True).start()
 
 
-def test_expired_value_is_served_after_stale_wait_while_the_backend_hangs(
-    backend: FakeBackend, clock: FakeClock
-) -> None:
-    """A hung read of an expired entry does not hold the caller: it gets the held value."""
+def hung_refresh(backend: FakeBackend, clock: FakeClock) -> SecretCache:
+    """A cache whose entry "one" has expired while the backend (holding "two") hangs."""
     cache = SecretCache(
         backend, CachePolicy(ttl=100, jitter=0, stale_wait=0.01), clock=clock, spawn=threads
     )
@@ -1070,6 +1068,14 @@ def test_expired_value_is_served_after_stale_wait_while_the_backend_hangs(
     backend.set(NAME, "two")
     backend.gate = threading.Event()
     clock.advance(101)
+    return cache
+
+
+def test_expired_value_is_served_after_stale_wait_while_the_backend_hangs(
+    backend: FakeBackend, clock: FakeClock
+) -> None:
+    """A hung read of an expired entry does not hold the caller: it gets the held value."""
+    cache = hung_refresh(backend, clock)
     assert cache.get(NAME).value.text() == "one"  # the refresh hangs behind the gate
     assert cache.get(NAME).value.text() == "one"  # others are not queued behind it either
     assert backend.reads == 2
@@ -1100,14 +1106,7 @@ def test_aget_serves_the_held_value_after_stale_wait(
     backend: FakeBackend, clock: FakeClock
 ) -> None:
     """The async face has the same bounded wait for an expired entry."""
-    cache = SecretCache(
-        backend, CachePolicy(ttl=100, jitter=0, stale_wait=0.01), clock=clock, spawn=threads
-    )
-    backend.set(NAME, "one")
-    cache.get(NAME)
-    backend.set(NAME, "two")
-    backend.gate = threading.Event()
-    clock.advance(101)
+    cache = hung_refresh(backend, clock)
     assert asyncio.run(cache.aget(NAME)).value.text() == "one"
     backend.gate.set()
 

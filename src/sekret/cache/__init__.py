@@ -266,7 +266,8 @@ class SecretCache:
         """The current version's text if it is a plain hit (no I/O, no wait), else None.
 
         For callers that must not block (the async facade): on None they take
-        the full path (``aget``).
+        the full path (``aget``). The hit path is written out in ``get``,
+        ``get_text`` and here on purpose: a shared helper would cost a call.
         """
         try:
             entry = self._entries[name]
