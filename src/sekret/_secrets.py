@@ -464,10 +464,8 @@ class AsyncSecrets:
     async def get(self, name: str, *, version: str | None = None, stage: str | None = None) -> str:
         s = self.sync
         if s._get_text is not None and version is None and stage is None:  # the hot path
-            try:
-                full = s._full_names[name]
-            except KeyError:
-                full = s._resolve(name)
+            # .get, not a KeyError handler: a bad name's error must not carry it as context
+            full = s._full_names.get(name) or s._resolve(name)
             text = s._hit_text(full)  # a plain hit, or None: never blocks the loop
             if text is not None:
                 return text
