@@ -1416,3 +1416,24 @@ def test_an_interrupted_probe_does_not_keep_the_breaker_open(
     backend.fail = None
     backend.set("a/1", "v")
     assert cache.get("a/1").value.text() == "v"
+
+
+def test_breaker_state_is_logged_and_reported_in_stats(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Opening and closing the breaker each log one warning; stats() shows its state."""
+    cache = make(backend, clock, jobs, breaker_failures=2, breaker_cooldown=5)
+    backend.fail = down
+    with caplog.at_level(logging.WARNING, logger="sekret.cache"):
+        for i in range(2):
+            with pytest.raises(BackendUnavailable):
+                cache.get(f"a/{i}")
+        assert cache.stats().breaker_open
+        assert cache.stats().backend_failures == 2
+        backend.fail = None
+        backend.set("a/0", "v")
+        clock.advance(5)
+        cache.get("a/0")
+    assert not cache.stats().breaker_open
+    assert caplog.text.count("circuit breaker open") == 1
+    assert caplog.text.count("circuit breaker closed") == 1

@@ -449,15 +449,26 @@ class SecretCache:
 
     def _record(self, result: Secret | BaseException | None, now: float) -> bool:
         """Tell the breaker how a backend call went; True when it ends an outage."""
-        if result is None or isinstance(result, Secret):
-            return self._breaker.succeeded()  # None: a batch read that answered
-        if not isinstance(result, Exception):
-            self._breaker.abandon()  # e.g. KeyboardInterrupt: says nothing about the backend
+        breaker = self._breaker
+        if not isinstance(result, Exception) and not isinstance(result, Secret | None):
+            breaker.abandon()  # e.g. KeyboardInterrupt: says nothing about the backend
             return False
-        if _transient(result):
-            self._breaker.failed(now, result)
+        if isinstance(result, Exception) and _transient(result):
+            if breaker.failed(now, result):
+                _logger().warning(
+                    "%s failed %d reads in a row (%s); circuit breaker open: reads that "
+                    "need it fail fast, held values are served, one probe every %gs",
+                    self.backend.describe(),
+                    breaker.failures,
+                    type(result).__name__,
+                    breaker.cooldown,
+                )
             return False
-        return self._breaker.succeeded()  # a definite answer (not found, denied, ...)
+        was_open = breaker.open_until is not None
+        recovered = breaker.succeeded()  # a value, a batch answer (None), not found, denied...
+        if was_open and recovered:
+            _logger().warning("%s answers again; circuit breaker closed", self.backend.describe())
+        return recovered
 
     def _end_backoff(self) -> None:
         """After an outage: every failing entry may retry on its next use (lock held)."""
@@ -860,6 +871,8 @@ class SecretCache:
                 negative=len(self._negative),
                 in_flight=len(self._flights),
                 callers_waiting=sum(f.callers for f in self._flights.values()),
+                breaker_open=self._breaker.open_until is not None,
+                backend_failures=self._breaker.failures,
             )
 
     def __repr__(self) -> str:

@@ -72,14 +72,20 @@ class Breaker:
             self.last_error = None
         return recovered
 
-    def failed(self, now: float, error: BaseException) -> None:
-        """Record a transient failure; opens (or re-opens) at the threshold."""
+    def failed(self, now: float, error: BaseException) -> bool:
+        """Record a transient failure; opens (or re-opens) at the threshold.
+
+        True when this failure opened a closed breaker (worth a log line).
+        """
         with self._lock:
             self.failures += 1
             self.probing = False
             self.last_error = error
             if self.threshold and self.failures >= self.threshold:
+                opened = self.open_until is None
                 self.open_until = now + self.cooldown
+                return opened
+        return False
 
     def abandon(self) -> None:
         """A read ended without an answer (interrupted): a probe may run again."""

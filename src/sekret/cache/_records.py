@@ -100,3 +100,5 @@ class CacheStats:
     negative: int
     in_flight: int
     callers_waiting: int
+    breaker_open: bool = False  # reads that would call the backend are refused now
+    backend_failures: int = 0  # consecutive failed backend reads (any name)
