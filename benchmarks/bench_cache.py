@@ -295,14 +295,18 @@ def round_robin(
 
 
 def round_robin_rounds(
-    calls: Sequence[tuple[Callable[[str], object], str]], rounds: int = 9
+    calls: Sequence[tuple[Callable[[str], object], str]], rounds: int = 25
 ) -> list[list[float]]:
-    """Seconds per call of each, every round; rows take turns so a load spike hits all."""
+    """Seconds per call of each, every round; rows take turns so a load spike hits all.
+
+    Many short rounds (about 20 ms per row) rather than a few long ones: on a
+    shared machine a busy spell then covers some rounds, not all of them.
+    """
     timers = [timeit.Timer("fn(arg)", globals={"fn": fn, "arg": arg}) for fn, arg in calls]
     numbers = []
     for timer in timers:
         number, took = timer.autorange()
-        numbers.append(max(1, int(number * 0.05 / max(took, 1e-9))))
+        numbers.append(max(1, int(number * 0.02 / max(took, 1e-9))))
     seen: list[list[float]] = [[] for _ in timers]
     for _ in range(rounds):
         for i, (timer, number) in enumerate(zip(timers, numbers, strict=True)):
@@ -474,7 +478,7 @@ def main() -> int:
         emit("### Cache-hit latency\n")
         emit(
             "| reader | 1 thread | 8 threads (per call, as each thread sees it) | vs floor "
-            "| spread between the 9 rounds |"
+            "| spread between the 25 rounds |"
         )
         emit("|---|---:|---:|---:|---:|")
         for label, (one, eight) in results.items():
@@ -887,7 +891,7 @@ async def async_herd(backend: Backend, name: str, callers: int = 200) -> int:
 
 NOTES = """How to read this:
 
-* Hit latency (1 thread) is the best of 9 timeit runs, the rows taking
+* Hit latency (1 thread) is the best of 25 timeit runs, the rows taking
   turns; it includes the call overhead in every row, floors too. On this
   VM one `time.monotonic()` call costs about as much as the whole dict
   floor (compare the two floor rows), and a cache hit must read the clock
