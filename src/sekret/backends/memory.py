@@ -42,7 +42,7 @@ from sekret.exceptions import (
     VersionNotFound,
 )
 
-# typing and urllib.parse are not loaded for `Secrets("memory://")` (import cost).
+# typing is not loaded for `Secrets("memory://")` (import cost).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, ClassVar
@@ -97,10 +97,10 @@ class MemoryBackend(Backend):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> MemoryBackend:
-        from urllib.parse import urlsplit  # lazy: see the imports above
-
-        parts = urlsplit(url)
-        return cls(store=(parts.netloc + parts.path).strip("/") or None, **options)
+        # netloc + path of the URL, without loading urllib.parse (see the imports above)
+        rest = url.partition(":")[2].removeprefix("//")
+        rest = rest.split("#", 1)[0].split("?", 1)[0]
+        return cls(store=rest.strip("/") or None, **options)
 
     def describe(self) -> str:
         return f"memory://{self._store_name or ''}"
