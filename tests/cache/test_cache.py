@@ -1148,7 +1148,12 @@ def test_not_found_and_denied_answers_keep_the_breaker_closed(
     for i in range(5):
         with pytest.raises(SecretNotFound):
             cache.get(f"missing/{i}")
-    assert backend.reads == 5
+    backend.fail = lambda: AccessDenied("no", backend="fake://")
+    for i in range(5):
+        with pytest.raises(AccessDenied):
+            cache.get(f"denied/{i}")
+    assert backend.reads == 10
+    assert not cache.stats().breaker_open
 
 
 def test_open_breaker_serves_held_values_and_probes_from_a_stale_hit(
