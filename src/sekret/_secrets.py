@@ -33,6 +33,8 @@ from sekret.exceptions import (
 
 __all__ = ["AsyncSecrets", "Secrets"]
 
+_MEMO_SIZE = 4096  # the short-name memo's smallest bound
+
 # Typing-only names: importing typing, the cache or the audit trail here would put
 # them on the import path of every `from sekret import Secrets`.
 TYPE_CHECKING = False
@@ -48,6 +50,10 @@ if TYPE_CHECKING:
 
     P = ParamSpec("P")
     T = TypeVar("T")
+
+
+def _no_hit(full: str) -> str | None:
+    return None
 
 
 class Secrets:
@@ -81,7 +87,10 @@ class Secrets:
             audit.wrap(raw, app=app, environment=environment) if audit is not None else raw
         )
         self.read_only = read_only
-        self._full_names: dict[str, str] = {}  # short -> full, validated once (reads only)
+        # short -> full, validated once (reads only); bounded, oldest out first, and at
+        # least as large as the cache so every cached name's hit skips validation.
+        self._full_names: dict[str, str] = {}
+        self._memo_size = _MEMO_SIZE
         # reference text -> (parsed, full name), checked once (reads only)
         self._references: dict[str, tuple[Reference, str]] = {}
         self.cache: SecretCache | None = None
@@ -91,14 +100,17 @@ class Secrets:
             policy = cache if isinstance(cache, CachePolicy) else CachePolicy()
             kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
             self.cache = SecretCache(self.backend, policy, **kwargs)
+            self._memo_size = max(_MEMO_SIZE, policy.max_size)
             if audit is not None:
                 audit.attach_cache(self.cache)
         # Strict audit mode records every read, cache hits included (None: no cost).
         self._on_read = audit.read_hook(self.backend) if audit is not None else None
         # get()'s hot path: straight to the cache's text, unless every read is recorded.
-        self._get_text: Callable[[str], str] | None = (
-            self.cache.get_text if self.cache is not None and self._on_read is None else None
-        )
+        self._get_text: Callable[[str], str] | None = None
+        self._hit_text: Callable[[str], str | None] = _no_hit
+        if self.cache is not None and self._on_read is None:
+            self._get_text = self.cache.get_text
+            self._hit_text = self.cache.hit_text
 
     # -- construction from the environment ---------------------------------
     @classmethod
@@ -170,11 +182,18 @@ class Secrets:
         return secret
 
     def _resolve(self, name: str) -> str:
-        """``namespace.full`` memoised for reads, so a cache hit skips re-validating the name."""
+        """``namespace.full`` memoised for reads, so a cache hit skips re-validating the name.
+
+        The memo holds at least as many names as the cache; when full, the
+        oldest quarter leaves (O(1) amortised), never the whole memo at once.
+        """
         full = self.namespace.full(name)
-        if len(self._full_names) >= 4096:
-            self._full_names.clear()
-        self._full_names[name] = full
+        memo = self._full_names
+        if len(memo) >= self._memo_size:
+            drop = range(self._memo_size // 4 + 1)
+            for old in [k for k, _ in zip(memo, drop, strict=False)]:
+                del memo[old]
+        memo[name] = full
         return full
 
     def _target(
@@ -594,11 +613,22 @@ class AsyncSecrets:
         stage: str | None = None,
         field: str | None = None,
     ) -> str:
-        full, version, stage, field = self.sync._target(name, version, stage, field)
+        s = self.sync
+        if s._get_text is not None and version is None and stage is None and field is None:
+            # the hot path. .get, not a KeyError handler: a bad name's error must not
+            # carry it as context
+            full = s._full_names.get(name)
+            if full is None and not looks_like_reference(name):
+                full = s._resolve(name)
+            if full is not None:
+                text = s._hit_text(full)  # a plain hit, or None: never blocks the loop
+                if text is not None:
+                    return text
+        full, version, stage, field = s._target(name, version, stage, field)
         secret = await self._aread(full, version, stage)
         if field is None:
             return secret.value.text()
-        return field_text(secret, field, backend=self.sync.backend.describe())
+        return field_text(secret, field, backend=s.backend.describe())
 
     async def get_bytes(
         self,

@@ -18,6 +18,7 @@ import pytest
 
 from sekret import (
     AccessDenied,
+    AsyncSecrets,
     BackendUnavailable,
     ConfigurationError,
     IntegrityError,
@@ -30,6 +31,7 @@ from sekret import (
     SecretValue,
     VersionNotFound,
 )
+from sekret._names import Namespace
 from sekret.backends.base import Backend, Capability
 from sekret.backends.memory import MemoryBackend
 from sekret.cache import CachePolicy, HitStats, SecretCache
@@ -146,6 +148,7 @@ def jobs() -> Jobs:
 
 def make(backend: Backend, clock: FakeClock, jobs: Jobs, **policy: Any) -> SecretCache:
     options: dict[str, Any] = {"ttl": 100.0, "jitter": 0.0, "max_stale": 1000.0}
+    options.setdefault("stale_wait", None)  # the caller reads an expired entry itself
     options.update(policy)
     return SecretCache(
         backend, CachePolicy(**options), clock=clock, spawn=jobs.append, rng=lambda: 0.0
@@ -213,7 +216,7 @@ def test_jitter_shortens_the_ttl_by_at_most_its_fraction(
     backend: FakeBackend, clock: FakeClock
 ) -> None:
     """With jitter 0.2 and the largest draw, the TTL is 80% of the configured one."""
-    policy = CachePolicy(ttl=100.0, jitter=0.2, refresh_ratio=1.0)
+    policy = CachePolicy(ttl=100.0, jitter=0.2, refresh_ratio=1.0, stale_wait=None)
     cache = SecretCache(backend, policy, clock=clock, spawn=Jobs().append, rng=lambda: 0.999)
     backend.set(NAME, "v")
     cache.get(NAME)
@@ -319,7 +322,9 @@ def test_retries_back_off_exponentially(backend: FakeBackend, clock: FakeClock, 
     """Refresh attempts against a dead backend are spaced 10, 20, 40, 40 s (capped)."""
     cache = SecretCache(
         backend,
-        CachePolicy(ttl=100, jitter=0, max_stale=10_000, retry_base=10, retry_max=40),
+        CachePolicy(
+            ttl=100, jitter=0, max_stale=10_000, retry_base=10, retry_max=40, breaker_failures=0
+        ),
         clock=clock,
         spawn=jobs.append,
         rng=lambda: 0.999999,
@@ -1045,3 +1050,396 @@ def test_concurrent_reads_invalidations_and_refreshes_stay_consistent(
     cache.close()
     assert errors == []
     assert cache.stats().in_flight == 0
+
+
+# -- hung or failing backends: a short wait, a circuit breaker, a fast recovery ------------
+def threads(job: Callable[[], None]) -> None:
+    """A spawn that runs each background job on its own thread (for gated reads)."""
+    threading.Thread(target=job, daemon=True).start()
+
+
+def hung_refresh(backend: FakeBackend, clock: FakeClock) -> SecretCache:
+    """A cache whose entry "one" has expired while the backend (holding "two") hangs."""
+    cache = SecretCache(
+        backend, CachePolicy(ttl=100, jitter=0, stale_wait=0.01), clock=clock, spawn=threads
+    )
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    backend.set(NAME, "two")
+    backend.gate = threading.Event()
+    clock.advance(101)
+    return cache
+
+
+def test_expired_value_is_served_after_stale_wait_while_the_backend_hangs(
+    backend: FakeBackend, clock: FakeClock
+) -> None:
+    """A hung read of an expired entry does not hold the caller: it gets the held value."""
+    cache = hung_refresh(backend, clock)
+    assert cache.get(NAME).value.text() == "one"  # the refresh hangs behind the gate
+    assert cache.get(NAME).value.text() == "one"  # others are not queued behind it either
+    assert backend.reads == 2
+    backend.gate.set()
+    for _ in range(500):
+        if cache.stats().in_flight == 0:
+            break
+        threading.Event().wait(0.01)
+    assert cache.get(NAME).value.text() == "two"
+    assert backend.reads == 2
+
+
+def test_expired_value_refreshed_within_stale_wait_is_the_new_one(
+    backend: FakeBackend, clock: FakeClock
+) -> None:
+    """When the backend answers within the budget, the caller gets the fresh value."""
+    cache = SecretCache(
+        backend, CachePolicy(ttl=100, jitter=0), clock=clock, spawn=lambda job: job()
+    )
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    backend.set(NAME, "two")
+    clock.advance(101)
+    assert cache.get(NAME).value.text() == "two"
+
+
+def test_aget_serves_the_held_value_after_stale_wait(
+    backend: FakeBackend, clock: FakeClock
+) -> None:
+    """The async face has the same bounded wait for an expired entry."""
+    cache = hung_refresh(backend, clock)
+    assert asyncio.run(cache.aget(NAME)).value.text() == "one"
+    backend.gate.set()
+
+
+def test_breaker_opens_after_consecutive_failures_then_fails_fast(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """After N failed reads, uncached reads raise at once without calling the backend."""
+    cache = make(backend, clock, jobs, breaker_failures=3, breaker_cooldown=5)
+    backend.fail = down
+    for i in range(3):
+        with pytest.raises(BackendUnavailable):
+            cache.get(f"s/{i}")
+    assert backend.reads == 3
+    with pytest.raises(BackendUnavailable, match="circuit breaker open") as info:
+        cache.get("s/other")
+    assert isinstance(info.value.__cause__, BackendUnavailable)
+    assert backend.reads == 3  # refused without a backend call
+    clock.advance(5)  # half-open: one probe goes through, fails, and re-opens
+    with pytest.raises(BackendUnavailable, match="connection refused"):
+        cache.get("s/other")
+    with pytest.raises(BackendUnavailable, match="circuit breaker open"):
+        cache.get("s/other")
+    assert backend.reads == 4
+    backend.fail = None
+    backend.set("s/other", "v")
+    clock.advance(5)
+    assert cache.get("s/other").value.text() == "v"  # the probe closes it
+    backend.set("s/next", "w")
+    assert cache.get("s/next").value.text() == "w"
+    assert backend.reads == 6
+
+
+def test_not_found_and_denied_answers_keep_the_breaker_closed(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """Only unavailability counts: a backend that answers "not found" is healthy."""
+    cache = make(backend, clock, jobs, breaker_failures=2, negative_ttl=0)
+    for i in range(5):
+        with pytest.raises(SecretNotFound):
+            cache.get(f"missing/{i}")
+    backend.fail = lambda: AccessDenied("no", backend="fake://")
+    for i in range(5):
+        with pytest.raises(AccessDenied):
+            cache.get(f"denied/{i}")
+    assert backend.reads == 10
+    assert not cache.stats().breaker_open
+
+
+def test_open_breaker_serves_held_values_and_probes_from_a_stale_hit(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """While open, held values are served; the due probe comes from a hit, not the backoff."""
+    cache = make(
+        backend, clock, jobs, breaker_failures=1, breaker_cooldown=5, retry_base=60, retry_max=60
+    )
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    backend.fail = down
+    clock.advance(85)
+    cache.get(NAME)
+    assert jobs.run() == 1  # the refresh fails: breaker open, entry backs off 60 s
+    clock.advance(1)
+    assert cache.get(NAME).value.text() == "one"
+    assert not jobs  # open and no probe due: no refresh started
+    backend.fail = None
+    backend.set(NAME, "two")
+    clock.advance(5)  # the probe is due long before the entry's own 60 s backoff
+    assert cache.get(NAME).value.text() == "one"
+    assert jobs.run() == 1
+    assert cache.get(NAME).value.text() == "two"
+
+
+def test_first_success_anywhere_ends_every_backoff(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """After an outage one good read lets each failing entry refresh on its next use."""
+    cache = make(backend, clock, jobs, breaker_failures=0, retry_base=60, retry_max=60)
+    for n in ("a/1", "a/2"):
+        backend.set(n, "old")
+        cache.get(n)
+    backend.fail = down
+    clock.advance(85)
+    cache.get("a/1")
+    cache.get("a/2")
+    assert jobs.run() == 2  # both refreshes fail and back off 60 s
+    backend.fail = None
+    for n in ("a/1", "a/2"):
+        backend.set(n, "new")
+    backend.set("a/3", "x")
+    clock.advance(1)
+    cache.get("a/3")  # a success elsewhere
+    assert cache.get("a/1").value.text() == "old"
+    assert cache.get("a/2").value.text() == "old"
+    assert jobs.run() == 2  # no 60 s wait: refreshed on their next use
+    assert cache.get("a/1").value.text() == "new"
+    assert cache.get("a/2").value.text() == "new"
+
+
+def test_batch_prefetch_respects_the_open_breaker(clock: FakeClock, jobs: Jobs) -> None:
+    """An open breaker refuses a batch read too; every name gets BackendUnavailable."""
+    backend = BatchBackend()
+    cache = make(backend, clock, jobs, breaker_failures=1)
+    backend.fail = down
+    with pytest.raises(BackendUnavailable):
+        cache.get("a/0")
+    got = cache.prefetch(["a/1", "a/2"])
+    assert all(isinstance(v, BackendUnavailable) for v in got.values())
+    assert backend.batch_calls == 0
+
+
+def test_policy_checks_the_breaker_and_wait_settings() -> None:
+    """Negative waits, negative thresholds and a zero cooldown are refused."""
+    for bad in ({"stale_wait": -1}, {"breaker_failures": -1}, {"breaker_cooldown": 0}):
+        with pytest.raises(ConfigurationError, match=next(iter(bad))):
+            CachePolicy(**bad)
+
+
+# -- costs that scale -------------------------------------------------------------------------
+def test_eviction_keeps_the_bound_and_recently_read_entries(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """Filling 10x max_size keeps max_size entries; an entry read all along survives."""
+    cache = make(backend, clock, jobs, max_size=8)
+    backend.set("hot/x", "h")
+    for i in range(80):
+        backend.set(f"n/{i}", "v")
+        cache.get(f"n/{i}")
+        clock.advance(0.01)
+        cache.get("hot/x")
+    assert cache.stats().entries == 8
+    assert len(cache._order) <= 2 * 8 + 64  # nor does the eviction heap
+    reads = backend.reads
+    cache.get("hot/x")
+    cache.get("n/79")
+    assert backend.reads == reads
+
+
+def test_prefetch_of_more_names_than_fit_warns(
+    clock: FakeClock, jobs: Jobs, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A prefetch larger than max_size says so (once) instead of dropping names silently."""
+    backend = BatchBackend()
+    cache = make(backend, clock, jobs, max_size=4)
+    names = [f"p/{i}" for i in range(6)]
+    for n in names:
+        backend.set(n, "v")
+    with caplog.at_level(logging.WARNING, logger="sekret.cache"):
+        got = cache.prefetch(names)
+        cache.prefetch(names)
+    assert all(isinstance(v, Secret) for v in got.values())
+    assert caplog.text.count("max_size=4") == 1
+    assert cache.stats().entries == 4
+
+
+def test_variants_only_are_tracked_per_name(cache: SecretCache, backend: FakeBackend) -> None:
+    """The current version needs no per-name set; pinned versions do, and leave with it."""
+    backend.set(NAME, "one")
+    backend.set(NAME, "two")
+    cache.get(NAME)
+    assert cache._variants == {}
+    cache.get(NAME, version="1")
+    assert cache._variants == {NAME: {(NAME, "1", None)}}
+    cache.invalidate(NAME)
+    assert cache._variants == {}
+    assert cache.stats().entries == 0
+
+
+class CountingNamespace(Namespace):
+    """A Namespace that counts name validations."""
+
+    calls = 0
+
+    def full(self, name: str) -> str:
+        CountingNamespace.calls += 1
+        return super().full(name)
+
+
+def test_name_memo_does_not_forget_names_the_cache_holds() -> None:
+    """With 6,000 cached names, a second pass of hits validates no name again."""
+    backend = MemoryBackend()
+    s = Secrets(backend, app="a", environment="e", cache=CachePolicy(max_size=6000))
+    names = [f"n{i}" for i in range(6000)]
+    for n in names:
+        backend.write(s.full_name(n), SecretValue.of("v"))
+    s.namespace = CountingNamespace("a", "e")
+    for n in names:
+        s.get(n)
+    CountingNamespace.calls = 0
+    for n in names:
+        assert s.get(n) == "v"
+    assert CountingNamespace.calls == 0
+
+
+def test_async_get_hit_stays_on_the_loop_and_misses_still_read(
+    facade: tuple[Secrets, MemoryBackend],
+) -> None:
+    """AsyncSecrets.get answers a hit inline and still reads a miss (in a thread)."""
+    secrets, _ = facade
+    secrets.put("k", "v1")
+
+    async def run() -> tuple[str, str]:
+        a = AsyncSecrets(secrets)
+        return await a.get("k"), await a.get("k")
+
+    assert asyncio.run(run()) == ("v1", "v1")
+
+
+def test_eviction_heap_stays_bounded_under_fill_and_invalidate(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """Entries filled and invalidated over and over leave no growing bookkeeping behind."""
+    cache = make(backend, clock, jobs, max_size=4)
+    backend.set(NAME, "v")
+    for _ in range(1000):
+        cache.get(NAME)
+        cache.invalidate(NAME)
+    assert len(cache._order) <= 2 * 1 + 64
+    assert cache.stats().entries == 0
+
+
+# -- one real hung server ------------------------------------------------------------------
+def test_a_sigstopped_openbao_neither_stalls_held_values_nor_hides_recovery() -> None:
+    """Against a SIGSTOPped OpenBao: held values served, uncached reads fail fast, recovery seen.
+
+    Behaviour only is asserted; the printed wall times go to docs/benchmarks.md.
+    """
+    import os
+    import signal
+    import time
+
+    from conftest import need_service
+    from sekret.backends.vault import VaultBackend
+    from servers.openbao import start_dev_server
+
+    try:
+        server = start_dev_server()
+    except RuntimeError as exc:
+        need_service("OpenBao dev server", str(exc))
+        raise
+    pid = server.node.process.pid
+    try:
+        writer = VaultBackend(server.address, token=server.root_token, admin=True)
+        old, new = sentinel_value(), sentinel_value()
+        writer.write("app/e/held", SecretValue.of(old))
+        for n in ("app/e/cold1", "app/e/cold2", "app/e/cold3"):
+            writer.write(n, SecretValue.of(sentinel_value()))
+        clock = FakeClock()
+        reader = VaultBackend(
+            server.address, token=server.root_token, timeout=1.0, failover_rounds=1
+        )
+        policy = CachePolicy(
+            ttl=60, jitter=0, stale_wait=0.25, breaker_failures=2, breaker_cooldown=5
+        )
+        secrets = Secrets(reader, app="app", environment="e", cache=policy, clock=clock)
+        assert secrets.get("held") == old
+
+        os.killpg(pid, signal.SIGSTOP)
+        clock.advance(61)  # expired, nobody refreshing: the reader may wait 250 ms at most
+        start = time.perf_counter()
+        assert secrets.get("held") == old
+        stall = time.perf_counter() - start
+        start = time.perf_counter()
+        with pytest.raises(BackendUnavailable) as first:
+            secrets.get("cold1")  # bounded by the backend's own timeout
+        first_fail = time.perf_counter() - start
+        assert "circuit breaker" not in str(first.value)
+        with pytest.raises(BackendUnavailable):
+            secrets.get("cold2")
+        start = time.perf_counter()
+        with pytest.raises(BackendUnavailable, match="circuit breaker open"):
+            secrets.get("cold3")  # the breaker is open: no backend call at all
+        fast_fail = time.perf_counter() - start
+        assert secrets.get("held") == old  # still served while open
+        assert old not in str(first.value)
+
+        os.killpg(pid, signal.SIGCONT)
+        resumed = time.perf_counter()
+        writer.write("app/e/held", SecretValue.of(new))  # the outage ends with a rotation
+        clock.advance(5)  # the breaker's probe is due
+        seen = None
+        for _ in range(500):
+            if secrets.get("held") == new:
+                seen = time.perf_counter() - resumed
+                break
+            time.sleep(0.01)
+            clock.advance(0.1)  # time goes on: a probe that failed is retried after the cooldown
+        assert seen is not None, "the new version was not seen after the server came back"
+        print(
+            f"\nSIGSTOP figures: expired-read stall {stall * 1e3:.0f} ms; uncached read "
+            f"fails in {first_fail * 1e3:.0f} ms (backend timeout 1 s), then "
+            f"{fast_fail * 1e3:.2f} ms with the breaker open; new version seen "
+            f"{seen * 1e3:.0f} ms after SIGCONT (write included)"
+        )
+        secrets.close()
+    finally:
+        os.killpg(pid, signal.SIGCONT)
+        server.stop()
+
+
+def test_an_interrupted_probe_does_not_keep_the_breaker_open(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """A probe ended by KeyboardInterrupt lets the next read probe again."""
+    cache = make(backend, clock, jobs, breaker_failures=1, breaker_cooldown=5)
+    backend.fail = down
+    with pytest.raises(BackendUnavailable):
+        cache.get("a/1")
+    clock.advance(5)
+    backend.fail = KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        cache.get("a/1")
+    backend.fail = None
+    backend.set("a/1", "v")
+    assert cache.get("a/1").value.text() == "v"
+
+
+def test_breaker_state_is_logged_and_reported_in_stats(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Opening and closing the breaker each log one warning; stats() shows its state."""
+    cache = make(backend, clock, jobs, breaker_failures=2, breaker_cooldown=5)
+    backend.fail = down
+    with caplog.at_level(logging.WARNING, logger="sekret.cache"):
+        for i in range(2):
+            with pytest.raises(BackendUnavailable):
+                cache.get(f"a/{i}")
+        assert cache.stats().breaker_open
+        assert cache.stats().backend_failures == 2
+        backend.fail = None
+        backend.set("a/0", "v")
+        clock.advance(5)
+        cache.get("a/0")
+    assert not cache.stats().breaker_open
+    assert caplog.text.count("circuit breaker open") == 1
+    assert caplog.text.count("circuit breaker closed") == 1

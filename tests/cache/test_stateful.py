@@ -71,6 +71,8 @@ class CacheModel(RuleBasedStateMachine):
             jitter=0.0,
             retry_base=0.0,
             retry_max=0.0,
+            stale_wait=None,  # the model reads an expired entry in the caller
+            breaker_failures=0,  # the breaker has its own tests in test_cache.py
         )
         self.cache = SecretCache(
             self.backend, policy, clock=lambda: self.now, spawn=lambda job: job()
@@ -199,3 +201,72 @@ class CacheModel(RuleBasedStateMachine):
 CacheModel.TestCase.settings = settings(max_examples=80, stateful_step_count=40, deadline=None)
 TestCacheModel = CacheModel.TestCase
 TestCacheModel.__doc__ = "The cache's answers, backend reads and held values follow the model."
+
+
+BREAKER_FAILURES, COOLDOWN = 2, 5.0
+
+
+class BreakerMachine(RuleBasedStateMachine):
+    """The circuit breaker under random outages: fail fast, never fail a held value, recover."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 100.0
+        self.backend = ModelBackend()
+        for name in NAMES:
+            self.backend.values[name] = [f"value-of-{name}"]
+        policy = CachePolicy(
+            ttl=TTL,
+            max_stale=1e6,  # a value once read is always "in hand"
+            jitter=0.0,
+            retry_base=0.0,
+            retry_max=0.0,
+            breaker_failures=BREAKER_FAILURES,
+            breaker_cooldown=COOLDOWN,
+        )
+        self.cache = SecretCache(
+            self.backend, policy, clock=lambda: self.now, spawn=lambda job: job()
+        )
+        self.held: set[str] = set()
+        self.opened_at: float | None = None  # when the breaker last opened (model time)
+        self.failures = 0  # consecutive backend reads that failed
+
+    @rule(up=st.booleans())
+    def switch(self, up: bool) -> None:
+        self.backend.up = up
+
+    @rule(seconds=st.sampled_from([0.5, 2.0, 4.0, 6.0, 12.0]))
+    def tick(self, seconds: float) -> None:
+        self.now += seconds
+
+    @rule(name=st.sampled_from(NAMES))
+    def get(self, name: str) -> None:
+        was_open = self.cache.stats().breaker_open
+        cooling = was_open and self.opened_at is not None and self.now < self.opened_at + COOLDOWN
+        reads = self.backend.reads
+        try:
+            got: str | None = self.cache.get(name).value.text()
+        except BackendUnavailable:
+            got = None
+        if cooling:
+            assert self.backend.reads == reads, "an open breaker let a read through"
+        if name in self.held:
+            assert got == f"value-of-{name}", "a held value was not served"
+        if self.backend.up and not cooling:
+            assert got == f"value-of-{name}", "the backend is up but the read failed"
+        if got is not None:
+            self.held.add(name)
+        if self.backend.reads > reads:
+            self.failures = 0 if self.backend.up else self.failures + self.backend.reads - reads
+        now_open = self.cache.stats().breaker_open
+        assert now_open == (self.failures >= BREAKER_FAILURES)
+        if now_open and (not was_open or self.backend.reads > reads):
+            self.opened_at = self.now
+
+    def teardown(self) -> None:
+        self.cache.close()
+
+
+BreakerMachine.TestCase.settings = settings(max_examples=80, stateful_step_count=40, deadline=None)
+TestBreakerMachine = BreakerMachine.TestCase
+TestBreakerMachine.__doc__ = "Open: no backend reads until the cooldown; held values always served."

@@ -15,8 +15,6 @@ import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from sekret._names import validate_name
 from sekret._values import (
@@ -45,6 +43,11 @@ from sekret.exceptions import (
     SecretNotFound,
     VersionNotFound,
 )
+
+# typing is not loaded for `Secrets("memory://")` (import cost).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 __all__ = ["MemoryBackend"]
 
@@ -92,8 +95,10 @@ class MemoryBackend(Backend):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> MemoryBackend:
-        parts = urlsplit(url)
-        return cls(store=(parts.netloc + parts.path).strip("/") or None, **options)
+        # netloc + path of the URL, without loading urllib.parse (see the imports above)
+        rest = url.partition(":")[2].removeprefix("//")
+        rest = rest.split("#", 1)[0].split("?", 1)[0]
+        return cls(store=rest.strip("/") or None, **options)
 
     def describe(self) -> str:
         return f"memory://{self._store_name or ''}"

@@ -18,6 +18,18 @@ What it guarantees:
   its expiry while that job runs: no caller waits on a refresh of a key the
   cache holds). An entry nobody read during its refresh window expires, and
   the next caller waits for a fresh read.
+* **A short wait for an expired value**: a read that finds its entry past
+  expiry (nobody refreshing it, still within ``max_stale``) starts a refresh
+  and waits for it at most ``stale_wait`` seconds (default 0.25), then is
+  served the held value while the refresh goes on in the background. A hung
+  backend never stalls a reader that holds a value.
+* **Circuit breaker**: after ``breaker_failures`` consecutive failed backend
+  reads (any name) reads that would call the backend fail fast with
+  ``BackendUnavailable`` (or are served a held value) without calling it;
+  after ``breaker_cooldown`` one probe read closes it again. The first
+  success anywhere ends every entry's backoff, so each held value is
+  re-read on its next use and a version written during the outage is seen
+  within the cooldown (well within one TTL).
 * **Stale-if-error**: when a refresh fails because the backend is unavailable,
   the last value is served for up to ``max_stale`` seconds past its expiry,
   with retries spaced by exponential backoff with jitter, a warning log (name
@@ -26,7 +38,12 @@ What it guarantees:
   ``AccessDenied`` and not-found answers are never covered by a stale value:
   they drop the entry at once.
 * Not-found answers are cached for ``negative_ttl``; other errors never are.
-* LRU bound of ``max_size`` entries; ``invalidate``/``refresh`` per name.
+* An exact LRU bound of ``max_size`` entries that costs nothing on a hit
+  (a hit only stamps its entry) and O(log max_size) amortised per fill,
+  whatever the number of entries: a heap of (last use, fill order) records,
+  updated lazily when eviction finds a record older than its entry's last
+  use. Ties go to the oldest fill. ``invalidate``/``refresh`` per name. A
+  prefetch of more names than fit warns once.
 
 It must never hold a lock while doing I/O, log or raise a value, or keep a
 value anywhere but in its entries.
@@ -37,30 +54,30 @@ accepted for an aggregate audit report. Recency for the LRU bound is the
 clock reading of the last hit (a plain attribute store); the lock-free reads
 rely on single dict operations being atomic under CPython's GIL.
 
-The hit path (``get``, ``get_text``, ``aget``, ``_Entry``) lives here; the
-records are in ``_records`` and the cold machinery (single flight,
-refresh workers, backoff, stale reporting, prefetch) in ``_flight``.
+The hit path (``get``, ``get_text``, ``hit_text``, ``aget``, ``_Entry``) and
+everything that touches the cache's state (prefetch included) live here; the
+records are in ``_records``, the breaker in ``_breaker`` and the stateless
+cold helpers (flights, refresh workers, backoff, stale reporting) in
+``_flight``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
-import logging
-import random
+import heapq
 import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping
 
 from sekret._values import Secret, SecretValue
-from sekret.backends.base import Backend
+from sekret.backends.base import Backend, Capability
+from sekret.cache._breaker import Breaker as _Breaker
 from sekret.cache._flight import DaemonPool as _DaemonPool
 from sekret.cache._flight import Flight as _Flight
 from sekret.cache._flight import Negative as _Negative
-from sekret.cache._flight import backoff, prefetch, report_stale
+from sekret.cache._flight import backoff, report_stale
 from sekret.cache._flight import fresh_copy as _fresh_copy
+from sekret.cache._flight import logger as _logger
 from sekret.cache._flight import resolve_future as _resolve_future
 from sekret.cache._flight import transient as _transient
 from sekret.cache._records import CachePolicy as CachePolicy
@@ -74,12 +91,20 @@ from sekret.exceptions import (
     VersionNotFound,
 )
 
+# typing, logging, random, contextvars load only when used: `Secrets(...)` stays cheap.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import asyncio
 
 __all__ = ["CachePolicy", "CacheStats", "HitStats", "SecretCache"]
 
-log = logging.getLogger("sekret.cache")
+
+def _random() -> float:
+    """``random.random()``, the module imported at the first jittered fill."""
+    import random
+
+    return random.random()  # noqa: S311 - TTL jitter, not a secret
+
 
 Key = str | tuple[str, str | None, str | None]
 """The current version's key is the bare name (its hash is cached); else (name, version, stage)."""
@@ -101,6 +126,7 @@ class _Entry:
         "hits",
         "next_retry",
         "refresh_at",
+        "seq",
         "refreshing",
         "secret",
         "stale_until",
@@ -126,6 +152,7 @@ class _Entry:
         self.failing_since = 0.0
         self.error: BaseException | None = None
         self.next_retry = float("-inf")
+        self.seq = 0  # fill order of this key (kept across refills): LRU ties
 
 
 def _key(name: str, version: str | None, stage: str | None) -> Key:
@@ -152,7 +179,7 @@ class SecretCache:
         *,
         clock: Clock = time.monotonic,
         spawn: Spawn | None = None,
-        rng: Callable[[], float] = random.random,
+        rng: Callable[[], float] = _random,
         on_stale: Callable[[str, BaseException], object] | None = None,
     ) -> None:
         self.backend = backend
@@ -164,7 +191,14 @@ class SecretCache:
         self._spawn: Spawn = spawn if spawn is not None else self._spawn_daemon
         self._lock = threading.Lock()
         self._entries: dict[Key, _Entry] = {}
-        self._by_name: dict[str, set[Key]] = {}
+        # Eviction heap: (entry.used when pushed, fill sequence, key); stale records are
+        # re-pushed or dropped when they reach the top.
+        self._order: list[tuple[float, int, Key]] = []
+        self._fills = 0
+        # Pinned versions/stages per name (the bare-name key is not listed: no set per name).
+        self._variants: dict[str, set[Key]] = {}
+        self._breaker = _Breaker(self.policy.breaker_failures, self.policy.breaker_cooldown)
+        self._warned_prefetch = False
         self._negative: dict[Key, _Negative] = {}
         self._flights: dict[Key, _Flight] = {}
         self._retired: dict[str, list[float]] = {}
@@ -191,6 +225,10 @@ class SecretCache:
                 entry.hits = hits + 1
                 return entry.secret
             served = self._serve_aged(key, entry, now)
+            if isinstance(served, _Flight):  # an expired value in hand: a short wait, then it
+                if served.event.wait(self.policy.stale_wait or 0.0):
+                    return served.result()
+                return entry.secret
             if served is not None:
                 return served
         else:
@@ -210,20 +248,43 @@ class SecretCache:
         try:  # a subscript is cheaper than .get() on the hit path; a miss pays for the raise
             entry = self._entries[name]
         except KeyError:
-            entry = None
-        if entry is not None:
-            now = self._clock()
-            if now < entry.refresh_at:  # the same hit path as get()
-                entry.used = now
-                hits = entry.hits
-                if hits == entry.drained:
-                    entry.first = now
-                entry.hits = hits + 1
-                text = entry.text
-                if text is None:
-                    text = entry.text = entry.secret.value.text()
-                return text
+            return self.get(name).value.text()
+        now = self._clock()
+        if now < entry.refresh_at:  # the same hit path as get()
+            entry.used = now
+            hits = entry.hits
+            if hits == entry.drained:
+                entry.first = now
+            entry.hits = hits + 1
+            text = entry.text
+            if text is None:
+                text = entry.text = entry.secret.value.text()
+            return text
         return self.get(name).value.text()
+
+    def hit_text(self, name: str) -> str | None:
+        """The current version's text if it is a plain hit (no I/O, no wait), else None.
+
+        For callers that must not block (the async facade): on None they take
+        the full path (``aget``). The hit path is written out in ``get``,
+        ``get_text`` and here on purpose: a shared helper would cost a call.
+        """
+        try:
+            entry = self._entries[name]
+        except KeyError:
+            return None
+        now = self._clock()
+        if now < entry.refresh_at:
+            entry.used = now
+            hits = entry.hits
+            if hits == entry.drained:
+                entry.first = now
+            entry.hits = hits + 1
+            text = entry.text
+            if text is None:
+                text = entry.text = entry.secret.value.text()
+            return text
+        return None
 
     async def aget(
         self, name: str, *, version: str | None = None, stage: str | None = None
@@ -237,6 +298,8 @@ class SecretCache:
                 self._touch(key, entry, now)
                 return entry.secret
             served = self._serve_aged(key, entry, now)
+            if isinstance(served, _Flight):
+                return await self._await_briefly(served, entry)
             if served is not None:
                 return served
         else:
@@ -250,13 +313,32 @@ class SecretCache:
             return begun
         flight, leader = begun
         if leader:
+            import contextvars  # lazy: only a read from async code needs it
+
             run = functools.partial(self._run_fetch, key, flight)
             try:
                 loop.run_in_executor(None, contextvars.copy_context().run, run)
             except BaseException as exc:  # e.g. the executor is shut down: free the waiters
-                self._complete(key, flight, exc)
+                self._complete(key, flight, exc, counted=True)
                 raise
         return await fut
+
+    async def _await_briefly(self, flight: _Flight, entry: _Entry) -> Secret:
+        """Wait up to ``stale_wait`` for a refresh in flight, else serve the held value."""
+        import asyncio  # lazy: keeps `import sekret` light
+
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Secret] = loop.create_future()
+        with self._lock:
+            if not flight.done:
+                flight.futures.append((loop, fut))
+        if flight.done:
+            return flight.result()
+        done, _ = await asyncio.wait({fut}, timeout=self.policy.stale_wait or 0.0)
+        if done:
+            return fut.result()
+        fut.cancel()  # the refresh goes on; its answer fills the cache, not this future
+        return entry.secret
 
     def _touch(self, key: Key, entry: _Entry, now: float) -> None:
         """Count a hit and mark the entry recently used (same as the inlined hit path)."""
@@ -266,18 +348,36 @@ class SecretCache:
             entry.first = now
         entry.hits = hits + 1
 
-    def _serve_aged(self, key: Key, entry: _Entry, now: float) -> Secret | None:
-        """An entry past its refresh point: serve it (maybe refreshing), raise, or None: read."""
+    def _serve_aged(self, key: Key, entry: _Entry, now: float) -> Secret | _Flight | None:
+        """An entry past its refresh point: serve it (maybe refreshing), raise, or None: read.
+
+        A ``Flight`` means: the entry is expired, a refresh was just started,
+        and the caller may wait for it up to ``stale_wait`` before serving
+        ``entry.secret``.
+        """
         if now < entry.expires or (
             (entry.failures or entry.refreshing) and now < entry.stale_until
         ):
             self._touch(key, entry, now)
-            if not entry.refreshing and now >= entry.next_retry and not self._closed:
+            if not entry.refreshing and not self._closed and self._retry_due(entry, now):
                 self._start_refresh(key, entry)
             return entry.secret
+        if now < entry.stale_until and self.policy.stale_wait is not None and not self._closed:
+            # expired, idle, a value in hand: refresh, and let the caller wait a little
+            self._touch(key, entry, now)
+            if not self._breaker.allows(now):
+                return entry.secret
+            return self._start_refresh(key, entry) or entry.secret
         if entry.failures and (entry.refreshing or now < entry.next_retry):
             raise self._unavailable(_name_of(key), entry, now)
-        return None  # expired and nobody refreshing: the caller waits for a fresh read
+        return None  # past max_stale and nobody refreshing: the caller waits for a fresh read
+
+    def _retry_due(self, entry: _Entry, now: float) -> bool:
+        """Refresh now? Backoff decides while the breaker is closed, the breaker while open."""
+        breaker = self._breaker
+        if breaker.open_until is None:
+            return now >= entry.next_retry
+        return breaker.allows(now)  # open: only when its probe is due (from any entry)
 
     def _check_negative(self, key: Key) -> None:
         negative = self._negative.get(key)
@@ -307,19 +407,24 @@ class SecretCache:
                 flight.futures.append(waiter)
         return flight, leader
 
-    def _start_refresh(self, key: Key, entry: _Entry) -> None:
+    def _start_refresh(self, key: Key, entry: _Entry) -> _Flight | None:
+        """Start one background refresh of ``entry``; its flight (None if one already runs)."""
         with self._lock:
             if entry.refreshing or self._entries.get(key) is not entry or key in self._flights:
-                return
+                return None
             entry.refreshing = True
             flight = self._flights[key] = _Flight()
         try:
             self._spawn(functools.partial(self._run_fetch, key, flight))
         except Exception as exc:  # noqa: BLE001 - e.g. closed pool: counts as a failed refresh
-            self._complete(key, flight, exc)
+            self._complete(key, flight, exc, counted=True)
+        return flight
 
     def _run_fetch(self, key: Key, flight: _Flight) -> None:
         name, version, stage = (key, None, None) if isinstance(key, str) else key
+        if not self._breaker.admit(self._clock()):
+            self._complete(key, flight, self._refused(name), counted=True)
+            return
         try:
             secret = self.backend.read(name, version=version, stage=stage)
         except BaseException as exc:
@@ -329,14 +434,64 @@ class SecretCache:
             return
         self._complete(key, flight, secret)
 
+    def _refused(self, name: str | None) -> BackendUnavailable:
+        """The fast failure of a read the open breaker does not let through."""
+        breaker = self._breaker
+        exc = BackendUnavailable(
+            f"the backend failed {breaker.failures} reads in a row; not calling it for "
+            f"{breaker.retry_in(self._clock()):.1f}s more (circuit breaker open)"
+            + (f"; secret {name!r}" if name else ""),
+            name=name,
+            backend=self.backend.describe(),
+        )
+        exc.__cause__ = breaker.last_error
+        return exc
+
+    def _record(self, result: Secret | BaseException | None, now: float) -> bool:
+        """Tell the breaker how a backend call went; True when it ends an outage."""
+        breaker = self._breaker
+        if not isinstance(result, Exception) and not isinstance(result, Secret | None):
+            breaker.abandon()  # e.g. KeyboardInterrupt: says nothing about the backend
+            return False
+        if isinstance(result, Exception) and _transient(result):
+            if breaker.failed(now, result):
+                _logger().warning(
+                    "%s failed %d reads in a row (%s); circuit breaker open: reads that "
+                    "need it fail fast, held values are served, one probe every %gs",
+                    self.backend.describe(),
+                    breaker.failures,
+                    type(result).__name__,
+                    breaker.cooldown,
+                )
+            return False
+        was_open = breaker.open_until is not None
+        recovered = breaker.succeeded()  # a value, a batch answer (None), not found, denied...
+        if was_open and recovered:
+            _logger().warning("%s answers again; circuit breaker closed", self.backend.describe())
+        return recovered
+
+    def _end_backoff(self) -> None:
+        """After an outage: every failing entry may retry on its next use (lock held)."""
+        for entry in self._entries.values():
+            if entry.failures:
+                entry.next_retry = float("-inf")
+
     # -- completing a read -------------------------------------------------
-    def _complete(self, key: Key, flight: _Flight, result: Secret | BaseException) -> None:
-        """Record a read's result and hand it to every waiter (under the lock only briefly)."""
+    def _complete(
+        self, key: Key, flight: _Flight, result: Secret | BaseException, *, counted: bool = False
+    ) -> None:
+        """Record a read's result and hand it to every waiter (under the lock only briefly).
+
+        ``counted``: the breaker already knows (a refused read), do not record it again.
+        """
         now = self._clock()
         changed = False
         stale: tuple[BaseException, bool] | None = None
         outcome: Secret | BaseException = result
+        recovered = False if counted else self._record(result, now)
         with self._lock:
+            if recovered:
+                self._end_backoff()
             current = self._flights.get(key)
             if current is flight:
                 del self._flights[key]
@@ -379,8 +534,10 @@ class SecretCache:
             futures, flight.futures = flight.futures, []
         flight.event.set()
         for loop, fut in futures:
-            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits there
+            try:  # noqa: SIM105 - contextlib is not worth its import here
                 loop.call_soon_threadsafe(_resolve_future, fut, outcome)
+            except RuntimeError:  # that loop is closed: nobody waits there
+                pass
         if stale is not None:
             report_stale(_name_of(key), *stale, self.on_stale)
         if changed:
@@ -399,16 +556,56 @@ class SecretCache:
         if old is not None:  # the same slot, refilled: keep its hit accounting
             entry.hits, entry.drained = old.hits, old.drained
             entry.first, entry.used = old.first, old.used
+            entry.seq = old.seq
+        else:
+            self._fills += 1
+            entry.seq = self._fills
+            heapq.heappush(self._order, (entry.used, entry.seq, key))
+            if not isinstance(key, str):
+                self._variants.setdefault(key[0], set()).add(key)
         self._entries[key] = entry
-        self._by_name.setdefault(_name_of(key), set()).add(key)
+        if len(self._order) > 2 * len(self._entries) + 64:  # O(1) amortised
+            self._compact()
         self._negative.pop(key, None)
         changed = old is None or old.secret.value != secret.value
-        while len(self._entries) > self.policy.max_size:
-            # least recently used; ties go to the oldest insertion. O(size), only on a fill.
-            evicted_key = min(self._entries, key=lambda k: self._entries[k].used)
-            self._forget(evicted_key, self._entries.pop(evicted_key))
+        if len(self._entries) > self.policy.max_size:
+            self._evict(len(self._entries) - self.policy.max_size, keep=key)
             changed = True
         return changed
+
+    def _evict(self, count: int, keep: Key) -> None:
+        """Drop ``count`` entries, least recently used first (lock held).
+
+        The top record is exact when its time equals its entry's ``used``
+        (every other entry was used at or after it); a record older than its
+        entry's last use is pushed again with that time, one left by a dropped
+        entry is discarded. Each hit causes at most one such push, so a fill
+        costs O(log max_size) amortised. ``keep`` (the entry just filled) is
+        never the one evicted.
+        """
+        order, entries = self._order, self._entries
+        kept: list[tuple[float, int, Key]] = []
+        while count > 0 and order:
+            used, seq, key = heapq.heappop(order)
+            entry = entries.get(key)
+            if entry is None or entry.seq != seq:
+                continue  # the entry left (or was filled again under a new record)
+            if entry.used != used:
+                heapq.heappush(order, (entry.used, seq, key))
+                continue
+            if key == keep:
+                kept.append((used, seq, key))
+                continue
+            del entries[key]
+            self._forget(key, entry)
+            count -= 1
+        for record in kept:
+            heapq.heappush(order, record)
+
+    def _compact(self) -> None:
+        """Rebuild the eviction heap without the records of entries that left (lock held)."""
+        self._order = [(e.used, e.seq, k) for k, e in self._entries.items()]
+        heapq.heapify(self._order)
 
     def _put_negative(self, key: Key, error: SecretNotFound, now: float) -> None:
         self._negative.pop(key, None)
@@ -417,12 +614,13 @@ class SecretCache:
             del self._negative[next(iter(self._negative))]
 
     def _forget(self, key: Key, entry: _Entry) -> None:
-        """Bookkeeping for an entry that left ``_entries`` (lock held)."""
-        keys = self._by_name.get(_name_of(key))
-        if keys is not None:
-            keys.discard(key)
-            if not keys:
-                del self._by_name[_name_of(key)]
+        """Bookkeeping for an entry that left ``_entries`` (its heap record goes lazily)."""
+        if not isinstance(key, str):
+            keys = self._variants.get(key[0])
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._variants[key[0]]
         self._take_hits(self._retired, _name_of(key), entry)
 
     def _drop_key(self, key: Key) -> bool:
@@ -434,7 +632,7 @@ class SecretCache:
 
     def _drop_name(self, name: str, keep: Key | None = None) -> bool:
         changed = False
-        for key in list(self._by_name.get(name, ())):
+        for key in [name, *self._variants.get(name, ())]:
             if key != keep:
                 changed = self._drop_key(key) or changed
         return changed
@@ -487,9 +685,102 @@ class SecretCache:
         Cached names are answered from the cache; the rest take one
         ``read_many`` call when the backend declares ``BATCH_READ``, otherwise
         up to ``policy.prefetch_concurrency`` reads at once. Reads already in
-        flight are joined, not repeated.
+        flight are joined, not repeated. Asking for more names than
+        ``max_size`` logs a warning (once per cache): only the last
+        ``max_size`` stay cached.
         """
-        return prefetch(self, names)
+        wanted = list(dict.fromkeys(names))
+        if len(wanted) > self.policy.max_size and not self._warned_prefetch:
+            self._warned_prefetch = True
+            _logger().warning(
+                "prefetch of %d secrets into a cache of max_size=%d: only %d stay cached; "
+                "raise CachePolicy.max_size to keep them all",
+                len(wanted),
+                self.policy.max_size,
+                self.policy.max_size,
+            )
+        now = self._clock()
+        cached: dict[str, Secret] = {}
+        leaders: list[tuple[str, _Flight]] = []
+        joined: list[tuple[str, _Flight]] = []
+        with self._lock:
+            for name in wanted:
+                entry = self._entries.get(name)
+                if entry is not None and now < entry.expires:
+                    self._touch(name, entry, now)
+                    cached[name] = entry.secret
+                    continue
+                flight = self._flights.get(name)
+                if flight is None:
+                    flight = self._flights[name] = _Flight()
+                    leaders.append((name, flight))
+                else:
+                    joined.append((name, flight))
+                flight.callers += 1
+        if leaders:
+            self._prefetch_read(leaders)
+        flights = dict(leaders + joined)
+        return {
+            name: cached[name] if name in cached else self._answer(name, flights[name])
+            for name in wanted
+        }
+
+    def _answer(self, name: str, flight: _Flight) -> Secret | SekretError:
+        """What one prefetched name gave, as ``read_many`` reports it (errors as values)."""
+        flight.event.wait()
+        try:
+            return flight.result()
+        except SekretError as exc:
+            return exc
+        except Exception as exc:  # noqa: BLE001 - reported per name like read_many does
+            err = BackendUnavailable(
+                f"secret {name!r}: the backend failed ({type(exc).__name__})",
+                name=name,
+                backend=self.backend.describe(),
+            )
+            err.__cause__ = exc
+            return err
+
+    def _prefetch_read(self, leaders: list[tuple[str, _Flight]]) -> None:
+        if Capability.BATCH_READ not in self.backend.capabilities:
+            # Up to prefetch_concurrency threads, each taking the next name until none is
+            # left (next() on a list iterator is atomic under the GIL).
+            todo = iter(leaders)
+
+            def work() -> None:
+                for name, flight in todo:
+                    self._run_fetch(name, flight)
+
+            workers = [
+                threading.Thread(target=work, name=f"sekret-prefetch-{i}", daemon=True)
+                for i in range(min(self.policy.prefetch_concurrency, len(leaders)) - 1)
+            ]
+            for thread in workers:
+                thread.start()
+            work()  # this thread is one of the workers
+            for thread in workers:
+                thread.join()
+            return
+        if not self._breaker.admit(self._clock()):
+            for name, flight in leaders:
+                self._complete(name, flight, self._refused(name), counted=True)
+            return
+        failure: BaseException = BackendUnavailable(
+            "the batch read returned no answer for this secret",
+            backend=self.backend.describe(),
+        )
+        try:
+            got: Mapping[str, Secret | SekretError] = self.backend.read_many(
+                [name for name, _ in leaders]
+            )
+        except Exception as exc:  # noqa: BLE001 - every name gets the batch's error
+            got = {}
+            failure = exc
+        if self._record(failure if not got else None, self._clock()):
+            with self._lock:
+                self._end_backoff()
+        for name, flight in leaders:
+            self._complete(name, flight, got.get(name, failure), counted=True)
 
     def close(self) -> None:
         """Stop background refreshes and forget every cached value; later reads are not cached."""
@@ -499,6 +790,7 @@ class SecretCache:
             for key, entry in list(self._entries.items()):
                 self._forget(key, entry)
             self._entries.clear()
+            self._order.clear()
             self._negative.clear()
             pool, self._pool = self._pool, None
         if pool is not None:
@@ -568,8 +860,8 @@ class SecretCache:
         for callback in listeners:
             try:
                 callback()
-            except Exception:  # a listener must not break the cache
-                log.exception("cache listener %r failed", callback)
+            except Exception:  # noqa: BLE001 - logged; a listener must not break the cache
+                _logger().exception("cache listener %r failed", callback)
 
     def stats(self) -> CacheStats:
         """Sizes and reads in flight, for metrics."""
@@ -579,6 +871,8 @@ class SecretCache:
                 negative=len(self._negative),
                 in_flight=len(self._flights),
                 callers_waiting=sum(f.callers for f in self._flights.values()),
+                breaker_open=self._breaker.open_until is not None,
+                backend_failures=self._breaker.failures,
             )
 
     def __repr__(self) -> str:

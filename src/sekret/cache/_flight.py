@@ -1,11 +1,12 @@
-"""The cache's cold machinery: single-flight reads, refresh workers, backoff, prefetch.
+"""The cache's cold helpers: single-flight records, refresh workers, backoff, stale reports.
 
 ``sekret.cache`` (whose docstring states the guarantees) keeps its hit path
 and ``_Entry`` to itself and imports these back: ``Flight`` (one backend read
 any number of threads and tasks wait on) and ``Negative`` (a cached
 not-found), the helpers that hand a read's outcome to waiters, ``DaemonPool``
 (the default background refresh workers), ``backoff`` and ``report_stale``
-(what a failed refresh does) and ``prefetch``.
+(what a failed refresh does). Nothing here touches the cache's state:
+each helper gets what it needs as arguments.
 
 This module must never hold a lock while doing I/O, log or raise a value,
 keep a value outside the cache's entries, or be imported for a cache hit.
@@ -13,38 +14,41 @@ keep a value outside the cache's entries, or be imported for a cache hit.
 
 from __future__ import annotations
 
-import copy
-import logging
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from sekret._values import Secret
-from sekret.backends.base import Capability
 from sekret.exceptions import BackendUnavailable, SecretNotFound, SekretError
 
+# typing, logging, copy and queue load only when used: `Secrets(...)` stays cheap.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import asyncio
+    import logging
+    import queue
 
-    from sekret.cache import SecretCache
     from sekret.cache._records import CachePolicy
 
 __all__ = [
     "DaemonPool",
     "Flight",
+    "Latch",
     "Negative",
     "backoff",
     "fresh_copy",
-    "prefetch",
+    "logger",
     "report_stale",
     "resolve_future",
     "transient",
 ]
 
-log = logging.getLogger("sekret.cache")  # the cache's logger: its warnings keep their name
+
+def logger() -> logging.Logger:
+    """The cache's logger (``sekret.cache``), imported on first use."""
+    import logging
+
+    return logging.getLogger("sekret.cache")
 
 
 class Negative:
@@ -57,13 +61,44 @@ class Negative:
         self.until = until
 
 
+class Latch:
+    """A one-shot gate: ``wait`` blocks until ``set``; far cheaper to make than an Event.
+
+    A held lock is the gate: ``set`` releases it and each waiter acquires and
+    at once releases it, so every waiter passes, one after another.
+    """
+
+    __slots__ = ("_gate", "_open")
+
+    def __init__(self) -> None:
+        self._gate = threading.Lock()
+        self._gate.acquire()
+        self._open = False
+
+    def set(self) -> None:
+        if not self._open:
+            self._open = True
+            self._gate.release()
+
+    def is_set(self) -> bool:
+        return self._open
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._open:
+            return True
+        if not self._gate.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        self._gate.release()
+        return True
+
+
 class Flight:
     """One backend read that any number of threads and tasks wait on."""
 
     __slots__ = ("callers", "done", "event", "explicit", "futures", "installable", "outcome")
 
     def __init__(self, *, explicit: bool = False) -> None:
-        self.event = threading.Event()
+        self.event = Latch()
         self.futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Secret]]] = []
         self.outcome: Secret | BaseException | None = None
         self.done = False
@@ -97,6 +132,8 @@ def transient(exc: BaseException) -> bool:
 
 def fresh_copy(exc: SecretNotFound) -> SecretNotFound:
     """A copy to raise again, so one cached error does not grow a traceback forever."""
+    import copy  # lazy: only a cached not-found is copied
+
     try:
         new = copy.copy(exc)
     except Exception:  # noqa: BLE001 - an exotic subclass: raising the original is fine
@@ -110,6 +147,8 @@ class DaemonPool:
     """A bounded set of daemon threads running background refreshes."""
 
     def __init__(self, workers: int) -> None:
+        import queue  # lazy: the pool starts with the first background refresh
+
         self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._workers = workers
@@ -132,8 +171,8 @@ class DaemonPool:
         while (job := self._queue.get()) is not None:
             try:
                 job()
-            except Exception:  # a worker must survive; jobs report their own errors
-                log.exception("background cache refresh failed unexpectedly")
+            except Exception:  # noqa: BLE001 - logged; a worker must survive
+                logger().exception("background cache refresh failed unexpectedly")
 
     def close(self, timeout: float = 1.0) -> None:
         with self._lock:
@@ -163,7 +202,7 @@ def report_stale(
     """Log a failed refresh (name and error, never the value) and call ``on_stale``."""
     reason = str(error) if isinstance(error, SekretError) else "untranslated error"
     if serving:
-        log.warning(
+        logger().warning(
             "refresh of secret %r failed (%s: %s); serving the cached value",
             name,
             type(error).__name__,
@@ -172,90 +211,12 @@ def report_stale(
         if on_stale is not None:
             try:
                 on_stale(name, error)
-            except Exception:  # a hook must not break reads
-                log.exception("cache on_stale hook failed for secret %r", name)
+            except Exception:  # noqa: BLE001 - logged; a hook must not break reads
+                logger().exception("cache on_stale hook failed for secret %r", name)
     else:
-        log.error(
+        logger().error(
             "refresh of secret %r failed (%s: %s) and its value is past max_stale",
             name,
             type(error).__name__,
             reason,
         )
-
-
-def prefetch(cache: SecretCache, names: Iterable[str]) -> dict[str, Secret | SekretError]:
-    """Load the current version of many secrets; what each name gave.
-
-    Cached names are answered from the cache; the rest take one
-    ``read_many`` call when the backend declares ``BATCH_READ``, otherwise
-    up to ``policy.prefetch_concurrency`` reads at once. Reads already in
-    flight are joined, not repeated.
-    """
-    wanted = list(dict.fromkeys(names))
-    now = cache._clock()
-    cached: dict[str, Secret] = {}
-    leaders: list[tuple[str, Flight]] = []
-    joined: list[tuple[str, Flight]] = []
-    with cache._lock:
-        for name in wanted:
-            key = name
-            entry = cache._entries.get(key)
-            if entry is not None and now < entry.expires:
-                cached[name] = entry.secret
-                continue
-            flight = cache._flights.get(key)
-            if flight is None:
-                flight = cache._flights[key] = Flight()
-                leaders.append((name, flight))
-            else:
-                joined.append((name, flight))
-            flight.callers += 1
-    for name in cached:
-        entry = cache._entries.get(name)
-        if entry is not None:
-            cache._touch(name, entry, now)
-    if leaders:
-        _prefetch_read(cache, leaders)
-    out: dict[str, Secret | SekretError] = {}
-    flights = dict(leaders + joined)
-    for name in wanted:
-        if name in cached:
-            out[name] = cached[name]
-            continue
-        flight = flights[name]
-        flight.event.wait()
-        try:
-            out[name] = flight.result()
-        except SekretError as exc:
-            out[name] = exc
-        except Exception as exc:  # noqa: BLE001 - reported per name like read_many does
-            err = BackendUnavailable(
-                f"secret {name!r}: the backend failed ({type(exc).__name__})",
-                name=name,
-                backend=cache.backend.describe(),
-            )
-            err.__cause__ = exc
-            out[name] = err
-    return out
-
-
-def _prefetch_read(cache: SecretCache, leaders: list[tuple[str, Flight]]) -> None:
-    if Capability.BATCH_READ in cache.backend.capabilities:
-        failure: BaseException = BackendUnavailable(
-            "the batch read returned no answer for this secret",
-            backend=cache.backend.describe(),
-        )
-        try:
-            got: Mapping[str, Secret | SekretError] = cache.backend.read_many(
-                [name for name, _ in leaders]
-            )
-        except Exception as exc:  # noqa: BLE001 - every name gets the batch's error
-            got = {}
-            failure = exc
-        for name, flight in leaders:
-            cache._complete(name, flight, got.get(name, failure))
-        return
-    workers = min(cache.policy.prefetch_concurrency, len(leaders))
-    with ThreadPoolExecutor(workers, thread_name_prefix="sekret-prefetch") as pool:
-        for name, flight in leaders:
-            pool.submit(cache._run_fetch, name, flight)

@@ -27,6 +27,15 @@ class CachePolicy:
     overrides ``ttl`` by full name. ``max_stale`` is how long past its expiry
     a value may still be served while the backend is unavailable. Refresh
     retries wait ``retry_base * 2**n`` (capped at ``retry_max``), jittered.
+
+    ``stale_wait`` is the most a read holding an expired (but not yet
+    ``max_stale``) value waits for the backend before it is served that
+    value while the refresh goes on in the background (None: it reads the
+    backend itself and waits as long as that takes). After
+    ``breaker_failures`` consecutive failed backend reads (0: never) the
+    circuit breaker opens: reads that would call the backend fail fast (or
+    are served stale) for ``breaker_cooldown`` seconds, then one probe read
+    decides whether it closes.
     """
 
     ttl: float = 300.0
@@ -40,6 +49,9 @@ class CachePolicy:
     retry_max: float = 60.0
     refresh_workers: int = 4
     prefetch_concurrency: int = 16
+    stale_wait: float | None = 0.25
+    breaker_failures: int = 3
+    breaker_cooldown: float = 5.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -53,6 +65,9 @@ class CachePolicy:
             "retry_max": self.retry_max >= self.retry_base,
             "refresh_workers": self.refresh_workers >= 1,
             "prefetch_concurrency": self.prefetch_concurrency >= 1,
+            "stale_wait": self.stale_wait is None or self.stale_wait >= 0,
+            "breaker_failures": self.breaker_failures >= 0,
+            "breaker_cooldown": self.breaker_cooldown > 0,
         }
         for what, ok in checks.items():
             if not ok:
@@ -85,3 +100,5 @@ class CacheStats:
     negative: int
     in_flight: int
     callers_waiting: int
+    breaker_open: bool = False  # reads that would call the backend are refused now
+    backend_failures: int = 0  # consecutive failed backend reads (any name)
