@@ -134,15 +134,17 @@ def test_bad_name_on_unreachable_server_is_invalid_name() -> None:
 
 # -- policies and least privilege ----------------------------------------------------
 def test_policy_read_and_rotate_hcl() -> None:
-    """policy() grants read + metadata read/list, rotate adds create/update/patch/delete."""
+    """policy() grants data/metadata reads and the companion tree; rotate adds writes."""
     read = VaultBackend.policy("arrwdb/production")
     assert 'path "secret/data/arrwdb/production/*"' in read
+    assert 'path "secret/data/.sekret/arrwdb/production/*"' in read
     assert 'capabilities = ["read"]' in read
     assert 'capabilities = ["read", "list"]' in read
     assert "update" not in read
     rotate = VaultBackend.policy("arrwdb/production", access="rotate", mount="kv")
     assert 'path "kv/metadata/arrwdb/production/*"' in rotate
-    for cap in ("create", "update", "patch", "delete"):
+    assert 'path "kv/data/.sekret/arrwdb/production/*"' in rotate
+    for cap in ("create", "update"):
         assert f'"{cap}"' in rotate
     with pytest.raises(ConfigurationError):
         VaultBackend.policy("arrwdb/production", access="write")
@@ -357,7 +359,7 @@ def test_all_sealed_is_backend_unavailable(sealed_node: str) -> None:
     """When every address is sealed or down the call raises BackendUnavailable after its rounds."""
     sleeps: list[float] = []
     b = VaultBackend(addresses=[sealed_node, "http://127.0.0.1:1"], token="t", sleep=sleeps.append)
-    with pytest.raises(BackendUnavailable, match="no address"):
+    with pytest.raises(BackendUnavailable, match="cannot serve GET"):
         b.read("a/b")
     assert len(sleeps) == 1  # two rounds, one pause between them
 
@@ -445,17 +447,19 @@ def test_recovery_window_ends_with_the_clock(openbao: BaoServer) -> None:
         raw.read_secret_metadata(path=name)
 
 
-def test_pending_version_is_latest_but_current_stays(openbao: BaoServer) -> None:
-    """A newer pending version is 'latest' in KV; reads still resolve current via the stage map."""
+def test_pending_write_leaves_the_native_latest_alone(openbao: BaoServer) -> None:
+    """A pending write goes to the companion: the KV latest version is still current."""
     b = admin(openbao)
     name = f"stage/{uuid.uuid4().hex[:8]}/k"
     b.write(name, SecretValue.of("live"))
-    b.write(name, SecretValue.of("next"), stages=["pending"])
+    pending = b.write(name, SecretValue.of("next"), stages=["pending"]).version
+    assert pending.startswith("p")
     kv = openbao.client().secrets.kv.v2
     raw = kv.read_secret_version(path=name, raise_on_deleted_version=True)
-    assert raw["data"]["metadata"]["version"] == 2
+    assert raw["data"]["metadata"]["version"] == 1
+    assert raw["data"]["data"] == {"value": "live"}
     assert b.read(name).value.text() == "live"
-    assert b.read(name).version == "1"
+    assert b.read(name, stage="pending").value.text() == "next"
 
 
 # -- JWT/OIDC and Kubernetes logins ------------------------------------------------------
@@ -552,7 +556,11 @@ def test_kubernetes_login_sends_service_account_token(
 def test_missing_jwt_file_is_a_configuration_error(tmp_path: Path) -> None:
     """A JWT/SA token file that does not exist is a ConfigurationError naming the file."""
     b = VaultBackend(
-        "http://127.0.0.1:1", auth="kubernetes", role="app", jwt_file=str(tmp_path / "absent")
+        "http://127.0.0.1:1",
+        auth="kubernetes",
+        role="app",
+        jwt_file=str(tmp_path / "absent"),
+        sleep=lambda s: None,
     )
     with pytest.raises(ConfigurationError, match="absent"):
         b.read("a/b")
@@ -560,12 +568,12 @@ def test_missing_jwt_file_is_a_configuration_error(tmp_path: Path) -> None:
 
 # -- stage moves are check-and-set ----------------------------------------------------------
 def _racing_session(action: Any) -> requests.Session:
-    """A session that runs ``action`` once, right after the first metadata read returns."""
+    """A session that runs ``action`` once, right after the first companion read returns."""
     session = requests.Session()
     fired: list[bool] = []
 
     def hook(resp: requests.Response, *args: Any, **kwargs: Any) -> None:
-        if not fired and resp.request.method == "GET" and "/metadata/" in resp.request.path_url:
+        if not fired and resp.request.method == "GET" and "/.sekret/" in resp.request.path_url:
             fired.append(True)
             action()
 
@@ -574,17 +582,18 @@ def _racing_session(action: Any) -> requests.Session:
 
 
 def test_racing_stage_moves_lose_no_update(openbao: BaoServer) -> None:
-    """A move racing another one is retried on metadata CAS failure: both moves survive."""
+    """A label move racing a promotion is retried on companion CAS failure: both survive."""
     a = admin(openbao)
     name = f"race/{uuid.uuid4().hex[:8]}/k"
     v1 = a.write(name, SecretValue.of("one")).version
     v2 = a.write(name, SecretValue.of("two"), stages=["pending"]).version
-    b = admin(openbao, session=_racing_session(lambda: a.move_stage(name, "pending", None)))
+    b = admin(openbao, session=_racing_session(lambda: a.move_stage(name, "canary", v1)))
     b.move_stage(name, "current", v2)
-    assert a.read(name).version == v2
+    assert a.read(name).value.text() == "two"
     assert a.read(name, stage="previous").version == v1
+    assert a.read(name, stage="canary").version == v1  # the racer's change was not overwritten
     with pytest.raises(VersionNotFound):
-        a.read(name, stage="pending")  # the racer's change was not overwritten
+        a.read(name, stage="pending")  # promotion consumed the pending version
 
 
 def test_racing_promotions_with_expectation_conflict(openbao: BaoServer) -> None:
@@ -592,13 +601,14 @@ def test_racing_promotions_with_expectation_conflict(openbao: BaoServer) -> None
     a = admin(openbao)
     name = f"race/{uuid.uuid4().hex[:8]}/k"
     v1 = a.write(name, SecretValue.of("one")).version
-    v2 = a.write(name, SecretValue.of("two"), stages=["pending"]).version
-    v3 = a.write(name, SecretValue.of("three"), stages=["pending"]).version
+    v2 = a.write(name, SecretValue.of("two"), stages=["candidate-a"]).version
+    v3 = a.write(name, SecretValue.of("three"), stages=["candidate-b"]).version
     racer = _racing_session(lambda: a.move_stage(name, "current", v2, expected_version=v1))
     b = admin(openbao, session=racer)
     with pytest.raises(Conflict):
         b.move_stage(name, "current", v3, expected_version=v1)
-    assert a.read(name).version == v2
+    assert a.read(name).value.text() == "two"
+    assert a.read(name, version=v2).value.text() == "two"  # a promoted id still reads
     assert a.read(name, stage="previous").version == v1
 
 
@@ -641,10 +651,11 @@ def test_write_whose_connection_broke_is_not_resent() -> None:
             token="t",
             admin=True,
             sleep=lambda s: None,
+            check_mount=False,
         )
         with pytest.raises(BackendUnavailable, match="may or may not"):
             b.write("a/b", SecretValue.of("v"))
-        assert _DropWritesHandler.posts == ["/v1/secret/data/a/b"]
+        assert _DropWritesHandler.posts == ["/v1/secret/metadata/a/b"]  # markers go first
     finally:
         server.shutdown()
         server.server_close()
@@ -679,8 +690,10 @@ def test_secrets_facade_over_vault_url(openbao: BaoServer) -> None:
         v1 = secrets.put("api-key", "one").version
         v2 = secrets.put("api-key", "two", stages=["pending"]).version
         assert secrets.get("api-key") == "one"
-        assert secrets.promote("api-key").version == v2
+        assert v2.startswith("p")
+        promoted = secrets.promote("api-key").version
+        assert int(promoted) == int(v1) + 1
         assert secrets.get("api-key") == "two"
-        assert secrets.rollback("api-key").version == v1
+        assert int(secrets.rollback("api-key").version) == int(promoted) + 1
         assert secrets.get("api-key") == "one"
         assert [i.name for i in secrets.list()] == ["api-key"]
