@@ -292,39 +292,59 @@ class VaultBackend(Backend):
     def _check_mount(self) -> None:
         """A missing or KV v1 mount is a ConfigurationError, not "not found"."""
         with self._mount_lock:
-            if self._mount_checked:
-                return
-            where = f"{self._mount}/ on {', '.join(self._addresses)}"
-            try:
-                reply = self._conn.call("GET", f"sys/internal/ui/mounts/{self._mount}")
-            except SecretNotFound:
-                reply = None
-            except ConfigurationError as exc:  # 400 "no mount at that path"; else a real error
-                if getattr(exc.__cause__, "status", None) != 400:
-                    raise
-                reply = None
-            except SekretError as exc:
-                if exc.code == "access_denied":  # no right to ask: the real call will tell
-                    self._mount_checked = True
-                    return
+            if not self._mount_checked:
+                self._mount_info(self._mount_lookup())
+                self._mount_checked = True
+
+    def _mount_lookup(self) -> dict[str, Any] | None:
+        """The mount's description; None if there is none; {} if the token may not ask."""
+        try:
+            reply = self._conn.call("GET", f"sys/internal/ui/mounts/{self._mount}")
+            data = (reply or {}).get("data")
+            return data if isinstance(data, dict) and data else None
+        except SecretNotFound:
+            return None
+        except ConfigurationError as exc:  # 400 "no mount at that path"; else a real error
+            if getattr(exc.__cause__, "status", None) != 400:
                 raise
-            data = (reply or {}).get("data") or {}
-            path = str(data.get("path") or "").strip("/")
-            if not data or (path and path != self._mount):
-                raise ConfigurationError(
-                    f"no secrets engine is mounted at {where}: check the mount in the URL "
-                    f"(or enable it: bao secrets enable -path={self._mount} kv-v2)",
-                    backend=self.describe(),
-                )
-            version = str(((data.get("options") or {}).get("version")) or "1")
-            if data.get("type") not in ("kv", "generic") or version != "2":
-                kind = f"KV v{version}" if data.get("type") in ("kv", "generic") else "not KV"
-                raise ConfigurationError(
-                    f"the mount {where} is {kind}; sekret needs KV v2 "
-                    f"(bao kv enable-versioning {self._mount})",
-                    backend=self.describe(),
-                )
-            self._mount_checked = True
+            return None
+        except SekretError as exc:
+            if exc.code != "access_denied":
+                raise
+        # 403: OpenBao's answer for a missing mount, or a token that may not ask about it
+        try:
+            reply = self._conn.call("GET", "sys/internal/ui/mounts")
+        except SekretError:
+            return {}  # cannot tell: the real calls will say what is wrong
+        listing = ((reply or {}).get("data") or {}).get("secret")
+        if not isinstance(listing, dict):
+            return {}
+        found = listing.get(self._mount + "/")
+        if not isinstance(found, dict):
+            return None
+        return {**found, "path": self._mount + "/"}
+
+    def _mount_info(self, data: dict[str, Any] | None) -> None:
+        where = f"{self._mount}/ on {', '.join(self._addresses)}"
+        if data == {}:
+            return
+        path = str((data or {}).get("path") or "").strip("/")
+        if data is None or (path and path != self._mount):
+            raise ConfigurationError(
+                f"no secrets engine is mounted at {where} (or this token may not use it): "
+                f"check the mount in the URL, or enable it: bao secrets enable "
+                f"-path={self._mount} kv-v2",
+                backend=self.describe(),
+            )
+        options = data.get("options")
+        version = str((options if isinstance(options, dict) else {}).get("version") or "1")
+        if data.get("type") not in ("kv", "generic") or version != "2":
+            kind = f"KV v{version}" if data.get("type") in ("kv", "generic") else "not KV"
+            raise ConfigurationError(
+                f"the mount {where} is {kind}; sekret needs KV v2 "
+                f"(bao kv enable-versioning {self._mount})",
+                backend=self.describe(),
+            )
 
     def _path(self, kind: str, name: str) -> str:
         return f"{self._mount}/{kind}/{name}"
