@@ -89,7 +89,7 @@ class Record:
             raise IntegrityError(f"{where}: sekret's version record is not an object")
         fmt, token, meta = doc.get("f"), doc.get("t"), doc.get("m") or {}
         origin, created = doc.get("s"), doc.get("c")
-        if fmt is not None and fmt not in _FORMATS:
+        if fmt is not None and (not isinstance(fmt, str) or fmt not in _FORMATS):
             raise IntegrityError(f"{where}: unknown sekret format marker")
         if not isinstance(meta, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in meta.items()
