@@ -697,3 +697,79 @@ def test_secrets_facade_over_vault_url(openbao: BaoServer) -> None:
         assert int(secrets.rollback("api-key").version) == int(promoted) + 1
         assert secrets.get("api-key") == "one"
         assert [i.name for i in secrets.list()] == ["api-key"]
+
+
+# -- the vault CLI's conventions and timeouts -----------------------------------------------
+def test_token_from_vault_token_file_written_by_bao_login(
+    openbao: BaoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without VAULT_TOKEN/BAO_TOKEN the token comes from ~/.vault-token, as `bao login` writes."""
+    monkeypatch.delenv("VAULT_TOKEN", raising=False)
+    monkeypatch.delenv("BAO_TOKEN", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".vault-token").write_text(openbao.root_token + "\n")
+    b = VaultBackend(openbao.address, admin=True)
+    b.write(f"helper/{uuid.uuid4().hex[:8]}/k", SecretValue.of("v"))
+    (tmp_path / ".vault-token").unlink()
+    with pytest.raises(ConfigurationError, match="bao login"):
+        VaultBackend(openbao.address)
+
+
+def test_cacert_and_namespace_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """VAULT_CACERT sets the CA bundle and VAULT_NAMESPACE the namespace, as for the vault CLI."""
+    monkeypatch.setenv("VAULT_CACERT", "/etc/ssl/vault-ca.pem")
+    monkeypatch.setenv("VAULT_NAMESPACE", "eng")
+    b = VaultBackend("https://vault.internal:8200", token="t")
+    assert b._conn._session.verify == "/etc/ssl/vault-ca.pem"
+    assert "namespace=eng" in b.describe()
+    monkeypatch.delenv("VAULT_CACERT")
+    monkeypatch.setenv("VAULT_CAPATH", "/etc/ssl/vault-cas")
+    assert VaultBackend("https://v:8200", token="t")._conn._session.verify == "/etc/ssl/vault-cas"
+
+
+def test_approle_from_vault_role_id_and_secret_id(
+    openbao: BaoServer, approle: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """auth=approle takes VAULT_ROLE_ID and VAULT_SECRET_ID from the environment."""
+    monkeypatch.setenv("VAULT_ROLE_ID", approle["role_id"])
+    monkeypatch.setenv("VAULT_SECRET_ID", approle["secret_id"])
+    b = VaultBackend(openbao.address, auth="approle")
+    with pytest.raises(SecretNotFound):
+        b.read(f"{approle['base']}/missing")
+    assert b.identity is not None
+    assert b.identity.startswith("approle:")
+
+
+def test_connect_and_read_timeouts_are_separate_url_options() -> None:
+    """?connect_timeout= and ?read_timeout= reach the HTTP adapter as a (connect, read) pair."""
+    b = VaultBackend.from_url(
+        "vault+https://v:8200/secret?connect_timeout=0.5&read_timeout=1.5", token="t"
+    )
+    assert {a._kwargs["timeout"] for a in b._conn._api} == {(0.5, 1.5)}
+    default = VaultBackend("https://v:8200", token="t")
+    assert {a._kwargs["timeout"] for a in default._conn._api} == {(2.0, 5.0)}
+    with pytest.raises(ConfigurationError, match="read_timeout"):
+        VaultBackend("https://v:8200", token="t", read_timeout=0)
+
+
+def test_hung_server_read_fails_with_one_sentence() -> None:
+    """A server that accepts and never answers: BackendUnavailable saying it timed out."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    try:
+        port = listener.getsockname()[1]
+        b = VaultBackend(
+            f"http://127.0.0.1:{port}",
+            token="t",
+            read_timeout=0.2,
+            failover_rounds=1,
+            check_mount=False,
+        )
+        with pytest.raises(BackendUnavailable, match="timed out") as info:
+            b.read("a/b")
+        assert "Error(" not in str(info.value)
+    finally:
+        listener.close()

@@ -344,3 +344,22 @@ def test_rotate_policy_token_rotates_but_cannot_destroy(openbao: BaoServer, app:
     assert secrets.get("k") == "one"
     with pytest.raises(SecretNotFound):
         secrets.get("missing")
+
+
+def test_cli_policy_for_a_vault_url_uses_its_mount() -> None:
+    """`sekret policy 'vault+https://v:8200/team/kv?...'` prints paths on team/kv, not secret/."""
+    from cli.clirunner import Cli
+
+    result = Cli("unused://").run(
+        [
+            "policy",
+            "vault+https://v:8200/team/kv?auth=approle",
+            "--app",
+            "arrwdb",
+            "--env",
+            "production",
+        ]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert 'path "team/kv/data/arrwdb/production/*"' in result.stdout
+    assert "secret/" not in result.stdout

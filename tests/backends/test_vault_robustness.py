@@ -170,7 +170,7 @@ def _fuzz_backend(server: BaoServer) -> VaultBackend:
     return backend
 
 
-@settings(max_examples=int(os.environ.get("SEKRET_VAULT_PARSER_FUZZ", "1500")), deadline=None)
+@settings(max_examples=int(os.environ.get("SEKRET_VAULT_PARSER_FUZZ", "500")), deadline=None)
 @given(
     meta=st.one_of(_json, st.fixed_dictionaries({"versions": _json, "custom_metadata": _json})),
     comp=_companion,

@@ -60,12 +60,12 @@ def test_policy_passes_root_access_and_options(fake: type[FakeBackend]) -> None:
 
 
 def test_policy_takes_app_and_env_from_global_options(fake: type[FakeBackend]) -> None:
-    """--app/--env fall back to the global options; a URL is reduced to its scheme."""
+    """--app/--env fall back to the global options; a vault URL is passed on (its mount)."""
     result = Cli("unused://").run(
         ["--app", "arrwdb", "--env", "staging", "policy", "vault+https://vault:8200/secret"]
     )
     assert result.exit_code == 0, result.stderr
-    assert fake.calls == [("arrwdb/staging", "read", {})]
+    assert fake.calls == [("arrwdb/staging", "read", {"url": "vault+https://vault:8200/secret"})]
     assert fake.asked == ["vault"]  # type: ignore[attr-defined]
 
 
