@@ -72,7 +72,7 @@ def policy(
         raise click.BadParameter(str(exc), param_hint="--option") from None
     scheme = scheme_of(backend) if "://" in backend else backend.lower()
     if "://" in backend and scheme == "vault":
-        extra.setdefault("url", backend)  # the policy uses the URL's mount
+        extra = {"url": backend, **extra}  # the policy uses the URL's mount
     root = Namespace(app, env).root
     document = backend_class(scheme).policy(root, access=access, **extra)
     click.echo(document.rstrip("\n"))
