@@ -411,7 +411,7 @@ def test_namespace_option_scopes_every_request(openbao: BaoServer) -> None:
 
 
 def test_foreign_kv_entry_reads_as_json_with_latest_current(openbao: BaoServer) -> None:
-    """A path written by `kv put` (no envelope) reads as JSON; current is its latest version."""
+    """A multi-field path written by `kv put` reads as JSON; current is its latest version."""
     path = f"foreign/{uuid.uuid4().hex[:8]}/db"
     kv = openbao.client().secrets.kv.v2
     kv.create_or_update_secret(path, secret={"user": "app", "port": "5432"})

@@ -363,3 +363,15 @@ def test_cli_policy_for_a_vault_url_uses_its_mount() -> None:
     assert result.exit_code == 0, result.stderr
     assert 'path "team/kv/data/arrwdb/production/*"' in result.stdout
     assert "secret/" not in result.stdout
+
+
+def test_companion_names_are_reserved(openbao: BaoServer) -> None:
+    """A secret name under .sekret/ is refused: that tree is sekret's own."""
+    from sekret import SecretValue
+    from sekret.exceptions import InvalidSecretName
+
+    b = admin(openbao)
+    with pytest.raises(InvalidSecretName):
+        b.write(".sekret/a/b", SecretValue.of("v"))
+    with pytest.raises(InvalidSecretName):
+        b.read(".sekret/a/b")

@@ -481,22 +481,32 @@ class VaultBackend(Backend):
         return self._secret(name, view, version)
 
     def _read_current_fast(self, name: str) -> Secret | None:
-        """One request when sekret's markers are intact; None means "take the slow path"."""
+        """One request when sekret's markers are intact, two when they are not there
+        (a native secret, or a metadata rewrite: the companion says); None means "take
+        the slow path" (deleted, or odd answers)."""
         got = self._get_version(name, None)
         if got is None:
             return None
         meta = got.get("metadata")
         custom = meta.get("custom_metadata") if isinstance(meta, dict) else None
-        if not isinstance(meta, dict) or not isinstance(custom, dict) or MANAGED not in custom:
+        if not isinstance(meta, dict):
             return None
-        if PURGE_KEY in custom:
-            return None
+        custom = custom if isinstance(custom, dict) else {}
         version = str(meta.get("version"))
-        if not version.isdigit():
+        if PURGE_KEY in custom or not version.isdigit():
             return None
         where = f"{self._where(name)} version {version}"
-        raw = custom.get(VKEY + version)
-        rec = Record() if raw is None else Record.load(raw, where)
+        if MANAGED in custom:
+            raw = custom.get(VKEY + version)
+            rec = Record() if raw is None else Record.load(raw, where)
+        else:
+            comp = self._companion(name)
+            if comp.purge_at is not None:
+                return None
+            mirrored = comp.records.get(version)
+            rec = Record() if mirrored is None else Record.load(mirrored, where)
+            if rec.created is not None and rec.created != meta.get("created_time"):
+                rec = Record()  # a record of an earlier secret under this name
         value = decode(got["data"], rec.fmt, self._field, where)
         created = parse_time(meta.get("created_time"))
         return Secret(name, version, value, frozenset({CURRENT}), created, rec.metadata)
