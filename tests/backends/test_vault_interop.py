@@ -375,3 +375,27 @@ def test_companion_names_are_reserved(openbao: BaoServer) -> None:
         b.write(".sekret/a/b", SecretValue.of("v"))
     with pytest.raises(InvalidSecretName):
         b.read(".sekret/a/b")
+
+
+def test_native_write_racing_a_marked_write_gets_no_marker(openbao: BaoServer, app: str) -> None:
+    """bao writes the version sekret was about to write: that version reads natively."""
+    import requests
+
+    name = f"{app}/production/blob"
+    b = admin(openbao)
+    from sekret import SecretValue
+
+    b.write(name, SecretValue.of("first"))
+    session = requests.Session()
+    fired: list[bool] = []
+
+    def hook(resp: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if not fired and resp.request.method == "POST" and "/metadata/" in resp.request.path_url:
+            fired.append(True)  # markers are placed: now another tool writes first
+            openbao.bao("kv", "put", f"secret/{name}", "value=from-bao")
+
+    session.hooks["response"].append(hook)
+    racer = admin(openbao, session=session)
+    racer.write(name, SecretValue.of(b"\x00bytes"))
+    assert b.read(name, version="2").value.text() == "from-bao"
+    assert b.read(name).value.bytes() == b"\x00bytes"

@@ -704,15 +704,29 @@ class VaultBackend(Backend):
                 custom[VKEY + new] = wanted
             body = {"custom_metadata": custom, "metadata_cas": main.meta_cas if main else 0}
             self._call("POST", self._path("metadata", name), body)
-        reply = self._call(
-            "POST", self._path("data", name), {"data": dict(data), "options": {"cas": latest}}
-        )
+        try:
+            reply = self._call(
+                "POST", self._path("data", name), {"data": dict(data), "options": {"cas": latest}}
+            )
+        except Conflict:
+            if wanted is not None:  # another writer took that version: our marker is not its
+                self._drop_marker(name, new, wanted)
+            raise
         got = (reply or {}).get("data") or {}
         version = str(got.get("version") or new)
         created = got.get("created_time")
         if not rec.empty:
             self._mirror(name, version, rec, created if isinstance(created, str) else None)
         return version, parse_time(created)
+
+    def _drop_marker(self, name: str, version: str, marker: str) -> None:
+        """Best effort: remove the marker placed for a version another writer took."""
+        with contextlib.suppress(SekretError):
+            main = self._main(name)
+            if main is not None and main.custom.get(VKEY + version) == marker:
+                custom = {k: v for k, v in main.custom.items() if k != VKEY + version}
+                body = {"custom_metadata": custom, "metadata_cas": main.meta_cas}
+                self._call("POST", self._path("metadata", name), body)
 
     def _mirror(self, name: str, version: str, rec: Record, created: str | None) -> None:
         """Copy ``rec`` into the companion, so a metadata rewrite loses nothing."""
