@@ -186,6 +186,22 @@ def test_text_field_is_configurable_per_mount(openbao: BaoServer, app: str) -> N
     assert secrets.get("cohere") == "k-123"
 
 
+def test_text_field_is_configurable_per_secret(openbao: BaoServer, app: str) -> None:
+    """?field.<name>=<field> sets one secret's text field; the others keep `value`."""
+    backend = VaultBackend.from_url(
+        f"vault+{openbao.address}/secret?admin=true&field.stripe=secret_key",
+        token=openbao.root_token,
+    )
+    assert backend.field_of(f"{app}/production/stripe") == "secret_key"
+    secrets = Secrets(backend, app=app, environment="production", cache=False)
+    secrets.put("stripe", "sk-1")
+    secrets.put("other", "o-1")
+    assert bao_get(openbao, f"{app}/production/stripe", "secret_key") == "sk-1"
+    assert bao_get(openbao, f"{app}/production/other") == "o-1"
+    openbao.bao("kv", "put", f"secret/{app}/production/stripe", "secret_key=sk-2")
+    assert secrets.get("stripe") == "sk-2"
+
+
 def test_native_write_during_rotation_keeps_versions_ordered(openbao: BaoServer, app: str) -> None:
     """A bao write, then a sekret pending + promote: versions stay in order, bao sees current."""
     secrets = client(openbao, app)

@@ -128,7 +128,8 @@ class VaultBackend(Backend):
 
     ``address``/``addresses``: node URLs (default ``$VAULT_ADDR``, ``$BAO_ADDR``,
     then http://127.0.0.1:8200); ``mount``: the KV v2 mount; ``field``: the field
-    holding a text value (default ``value``); ``auth`` and its options: see
+    holding a text value (default ``value``), ``fields`` the same per secret (full or
+    short name -> field; ``?field.<name>=<field>`` in the URL); ``auth`` and its options: see
     ``_auth``; ``admin``: allow changes; ``namespace`` (default
     ``$VAULT_NAMESPACE``); ``verify`` (default ``$VAULT_CACERT``/``$VAULT_CAPATH``,
     else system CAs); ``connect_timeout``/``read_timeout`` in seconds.
@@ -145,6 +146,7 @@ class VaultBackend(Backend):
         addresses: Sequence[str] | None = None,
         mount: str = "secret",
         field: str = DEFAULT_FIELD,
+        fields: Mapping[str, str] | None = None,
         auth: str | AuthMethod = "token",
         admin: bool = False,
         namespace: str | None = None,
@@ -178,6 +180,9 @@ class VaultBackend(Backend):
         self._addresses = addrs
         self._mount = valid_mount(mount)
         self._field = field
+        self._fields = dict(fields or {})
+        if not all(isinstance(f, str) and 0 < len(f) <= 128 for f in self._fields.values()):
+            raise ConfigurationError("vault option fields must map names to field names")
         self._admin = admin
         self._namespace = (
             namespace if namespace is not None else _env("VAULT_NAMESPACE", "BAO_NAMESPACE")
@@ -210,7 +215,7 @@ class VaultBackend(Backend):
     # -- construction --------------------------------------------------------
     @classmethod
     def from_url(cls, url: str, **options: Any) -> VaultBackend:
-        """``vault+https://h1:8200,h2:8200/<mount>?auth=approle&field=value&read_timeout=2``."""
+        """``vault+https://h1:8200,h2:8200/<mount>?auth=approle&field.cohere-api-key=api_key``."""
         try:
             parts = urlsplit(url)
             netloc = parts.netloc
@@ -248,6 +253,9 @@ class VaultBackend(Backend):
             v = query["verify"]
             flag = {"0": False, "false": False, "no": False, "1": True, "true": True, "yes": True}
             opts["verify"] = flag.get(v.lower(), v)
+        per_secret = {k[6:]: opts.pop(k) for k in list(opts) if k.startswith("field.")}
+        if per_secret:
+            opts["fields"] = per_secret
         opts.update(options)
         hosts = [f"{proto}://{h}" for h in netloc.split(",") if h]
         return cls(hosts, mount=parts.path.strip("/") or "secret", **opts)
@@ -272,6 +280,11 @@ class VaultBackend(Backend):
     def field(self) -> str:
         """The KV field that holds a text value."""
         return self._field
+
+    def field_of(self, name: str) -> str:
+        """The text field of secret ``name``: ``fields`` by full or short name, else ``field``."""
+        fields = self._fields
+        return fields.get(name) or fields.get(name.rsplit("/", 1)[-1]) or self._field
 
     def close(self) -> None:
         self._conn.close()
@@ -507,7 +520,7 @@ class VaultBackend(Backend):
             rec = Record() if mirrored is None else Record.load(mirrored, where)
             if rec.created is not None and rec.created != meta.get("created_time"):
                 rec = Record()  # a record of an earlier secret under this name
-        value = decode(got["data"], rec.fmt, self._field, where)
+        value = decode(got["data"], rec.fmt, self.field_of(name), where)
         created = parse_time(meta.get("created_time"))
         return Secret(name, version, value, frozenset({CURRENT}), created, rec.metadata)
 
@@ -516,14 +529,14 @@ class VaultBackend(Backend):
         if version in view.staged:
             entry = view.comp.staged[version]
             rec = Record.load(entry.get("rec") or {}, where)
-            value = decode(entry.get("data"), rec.fmt, self._field, where)
+            value = decode(entry.get("data"), rec.fmt, self.field_of(name), where)
             created = parse_time(entry.get("created"))
         else:
             got = self._get_version(name, version)
             if got is None:
                 raise self._no_version(name, version)
             rec = view.record(version)
-            value = decode(got["data"], rec.fmt, self._field, where)
+            value = decode(got["data"], rec.fmt, self.field_of(name), where)
             created = parse_time((got.get("metadata") or {}).get("created_time"))
         return Secret(name, version, value, view.stages_of(version), created, rec.metadata)
 
@@ -642,7 +655,7 @@ class VaultBackend(Backend):
         pairs = (metadata or {}).items()
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in pairs):
             raise InvalidValue(f"secret {name!r}: metadata keys and values must be str")
-        data, fmt = encode(value, self._field)
+        data, fmt = encode(value, self.field_of(name))
         rec = Record(fmt, token, dict(metadata or {}))
         for _ in range(_RETRIES):
             view = self._view(name)
