@@ -661,6 +661,12 @@ def test_write_whose_connection_broke_is_not_resent() -> None:
         server.server_close()
 
 
+def test_malformed_url_is_a_configuration_error() -> None:
+    """A URL urllib cannot parse (a '[' in the host) is a ConfigurationError, not ValueError."""
+    with pytest.raises(ConfigurationError, match="not a valid URL"):
+        VaultBackend.from_url("vault+https://[v:8200/secret", token="t")
+
+
 def test_url_options_are_parsed() -> None:
     """timeout, verify, namespace and mount come from the URL; describe() shows no secrets."""
     b = VaultBackend.from_url(
@@ -753,7 +759,7 @@ def test_connect_and_read_timeouts_are_separate_url_options() -> None:
 
 
 def test_hung_server_read_fails_with_one_sentence() -> None:
-    """A server that accepts and never answers: BackendUnavailable saying it timed out."""
+    """A server that accepts and never answers: one timeout, BackendUnavailable saying so."""
     import socket
 
     listener = socket.socket()
@@ -761,15 +767,17 @@ def test_hung_server_read_fails_with_one_sentence() -> None:
     listener.listen(8)
     try:
         port = listener.getsockname()[1]
+        sleeps: list[float] = []
         b = VaultBackend(
             f"http://127.0.0.1:{port}",
             token="t",
             read_timeout=0.2,
-            failover_rounds=1,
+            sleep=sleeps.append,
             check_mount=False,
         )
         with pytest.raises(BackendUnavailable, match="timed out") as info:
             b.read("a/b")
         assert "Error(" not in str(info.value)
+        assert sleeps == []  # a hung address is not asked again after a pause
     finally:
         listener.close()

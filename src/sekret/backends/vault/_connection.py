@@ -7,7 +7,8 @@ next address; ``429`` waits for ``Retry-After`` (bounded) and retries; every
 non-success answer becomes a sekret error here, with the HTTP status kept as
 its cause. A change whose connection broke mid-request is never resent (it
 may have been applied). Connect and read timeouts are separate and short by
-default (2 s and 5 s), so a hung server fails a read fast; a TLS failure is a
+default (2 s and 5 s), so a hung server fails a read fast (an address that
+timed out reading is not asked again in the same call); a TLS failure is a
 ``ConfigurationError`` that says which variable fixes it.
 
 This module must never put a token into a repr, a log line or an exception
@@ -77,6 +78,7 @@ class VaultConnection:
         )
         self._refused: tuple[type[BaseException], ...] = (requests.exceptions.ConnectTimeout,)
         self._tls: tuple[type[BaseException], ...] = (requests.exceptions.SSLError,)
+        self._read_timeout: tuple[type[BaseException], ...] = (requests.exceptions.ReadTimeout,)
         self._addresses = list(addresses)
         self.label = label
         self._sleep = sleep
@@ -123,11 +125,15 @@ class VaultConnection:
         throttled = 0
         last: BaseException | None = None
         rounds = 0
+        hung: set[int] = set()  # addresses that accepted and never answered: not asked again
         while True:
             start = self._active
             i = 0
             while i < n:
                 idx = (start + i) % n
+                if idx in hung:
+                    i += 1
+                    continue
                 adapter = (self._api if auth else self._anon)[idx]
                 try:
                     resp = adapter.request(
@@ -146,6 +152,8 @@ class VaultConnection:
                             "mid-request; the change may or may not have been applied",
                             backend=self.label,
                         ) from exc
+                    if isinstance(exc, self._read_timeout):
+                        hung.add(idx)
                     last = exc
                     i += 1
                     continue
@@ -173,7 +181,7 @@ class VaultConnection:
                     continue
                 raise self._error(method, path, reply)
             rounds += 1
-            if rounds >= self._rounds:
+            if rounds >= self._rounds or len(hung) == n:
                 raise BackendUnavailable(
                     f"vault at {', '.join(self._addresses)} cannot serve {method} {path}: "
                     f"{self._why(last)}",
