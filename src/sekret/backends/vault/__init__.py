@@ -30,12 +30,15 @@ docs/backends/vault.md, "Working alongside other tools"):
 The mount is checked once, on first use (``sys/internal/ui/mounts``): a
 missing mount or a KV v1 mount is a ``ConfigurationError`` naming the fix.
 
-hvac: only its HTTP adapter is used (token and namespace headers, the
-requests session). Its KV v2 helpers cannot send ``metadata_cas``-free merged
-custom metadata plus the ``cas`` option through several addresses with our
-failover and error mapping, so the few KV calls are plain paths here; logins
-are three POSTs in ``_auth``. Dropping hvac would mean re-writing the adapter
-for no gain.
+hvac: a required dependency, of which only the HTTP adapter is used (it sets
+the token and namespace headers and owns the ``requests`` session). Its KV v2
+helpers do not fit: ``update_metadata`` has no ``metadata_cas`` (OpenBao's
+metadata check-and-set, which keeps the markers safe against a concurrent
+writer), and each helper talks to one address, while sekret fails over
+across HA nodes and maps every answer to a sekret error in ``_connection``.
+So the KV calls here are plain paths (``data/``, ``metadata/``,
+``undelete/``) sent through the adapter, and logins are one POST each in
+``_auth``.
 
 Least privilege: the client is read-only unless built with ``admin=True``;
 a read-only client refuses every change with ``UnsupportedOperation`` before
