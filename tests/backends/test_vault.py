@@ -197,18 +197,20 @@ def _secret_id_file(tmp_path: Path, secret_id: str) -> str:
 def test_approle_read_only_policy_reads_but_cannot_write(
     openbao: BaoServer, approle: dict[str, str], tmp_path: Path
 ) -> None:
-    """AppRole + the generated read policy: reads work, a write is AccessDenied, nothing changes."""
+    """AppRole + the generated read policy: reads (pending too) work, a write is AccessDenied."""
     name = f"{approle['base']}/db-password"
     value = sentinel_value()
     with admin(openbao) as a:
         v1 = a.write(name, SecretValue.of(value)).version
+        a.write(name, SecretValue.of(b"\x00next"), stages=["pending"])
     reader = VaultBackend.from_url(
         f"vault+{openbao.address}/secret?auth=approle&role=reader&admin=true"
         f"&role_id={approle['role_id']}&secret_id_file="
         + _secret_id_file(tmp_path, approle["secret_id"]),
     )
     assert reader.read(name).value.text() == value
-    assert [v.version for v in reader.versions(name)] == [v1]
+    assert [v.version for v in reader.versions(name)] == [v1, "p1"]
+    assert reader.read(name, stage="pending").value.bytes() == b"\x00next"  # companion covered
     assert [i.name for i in reader.list(approle["base"] + "/").items] == [name]
     assert reader.identity == "approle:reader"
     with pytest.raises(AccessDenied) as info:
