@@ -203,9 +203,9 @@ def test_debug_logging_never_holds_a_value(
 ) -> None:
     """Root, hvac and urllib3 loggers at DEBUG through put/pending/promote/get: no record has it."""
     value, pending = sentinel_value(), sentinel_value()
-    for logger in ("", "hvac", "urllib3", "requests", "sekret"):
-        logging.getLogger(logger).setLevel(logging.DEBUG)
-    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG)  # root; caplog restores every level it sets
+    for logger in ("hvac", "urllib3", "requests", "sekret"):
+        caplog.set_level(logging.DEBUG, logger=logger)
     b = VaultBackend(openbao.address, token=openbao.root_token, admin=True)
     with Secrets(b, app="log" + uuid.uuid4().hex[:6], environment="production", cache=False) as s:
         s.put("k", value)
