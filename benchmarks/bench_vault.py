@@ -132,10 +132,10 @@ def main() -> str:
         f"| overhead | **{overhead:+.1f} %** ({med['sekret'] - med['raw']:+,.0f} µs) |",
         "",
         f"Target: overhead <= 10 %. {CALLS} calls each, alternating one by one. Both make "
-        "exactly one HTTP request: the data response carries the secret's `custom_metadata`, "
-        "so sekret resolves `current` through its stage map without a second round trip "
-        "(a second read happens only when a newer `pending` version is the KV's latest). "
-        "sekret adds the name check, envelope decoding and error translation.",
+        "exactly one HTTP request: `current` is the KV latest version (native first), and "
+        "the data response carries the secret's `custom_metadata`, where sekret's format "
+        "markers live (the companion entry is read only if another tool wiped them). "
+        "sekret adds the name check, native-shape decoding and error translation.",
         "",
         f"### Throughput, {THREADS} threads ({ROUNDS} alternating runs of {DURATION:.0f} s, mean)",
         "",

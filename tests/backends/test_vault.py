@@ -134,15 +134,17 @@ def test_bad_name_on_unreachable_server_is_invalid_name() -> None:
 
 # -- policies and least privilege ----------------------------------------------------
 def test_policy_read_and_rotate_hcl() -> None:
-    """policy() grants read + metadata read/list, rotate adds create/update/patch/delete."""
+    """policy() grants data/metadata reads and the companion tree; rotate adds writes."""
     read = VaultBackend.policy("arrwdb/production")
     assert 'path "secret/data/arrwdb/production/*"' in read
+    assert 'path "secret/data/.sekret/arrwdb/production/*"' in read
     assert 'capabilities = ["read"]' in read
     assert 'capabilities = ["read", "list"]' in read
     assert "update" not in read
     rotate = VaultBackend.policy("arrwdb/production", access="rotate", mount="kv")
     assert 'path "kv/metadata/arrwdb/production/*"' in rotate
-    for cap in ("create", "update", "patch", "delete"):
+    assert 'path "kv/data/.sekret/arrwdb/production/*"' in rotate
+    for cap in ("create", "update"):
         assert f'"{cap}"' in rotate
     with pytest.raises(ConfigurationError):
         VaultBackend.policy("arrwdb/production", access="write")
@@ -195,18 +197,20 @@ def _secret_id_file(tmp_path: Path, secret_id: str) -> str:
 def test_approle_read_only_policy_reads_but_cannot_write(
     openbao: BaoServer, approle: dict[str, str], tmp_path: Path
 ) -> None:
-    """AppRole + the generated read policy: reads work, a write is AccessDenied, nothing changes."""
+    """AppRole + the generated read policy: reads (pending too) work, a write is AccessDenied."""
     name = f"{approle['base']}/db-password"
     value = sentinel_value()
     with admin(openbao) as a:
         v1 = a.write(name, SecretValue.of(value)).version
+        a.write(name, SecretValue.of(b"\x00next"), stages=["pending"])
     reader = VaultBackend.from_url(
         f"vault+{openbao.address}/secret?auth=approle&role=reader&admin=true"
         f"&role_id={approle['role_id']}&secret_id_file="
         + _secret_id_file(tmp_path, approle["secret_id"]),
     )
     assert reader.read(name).value.text() == value
-    assert [v.version for v in reader.versions(name)] == [v1]
+    assert [v.version for v in reader.versions(name)] == [v1, "p1"]
+    assert reader.read(name, stage="pending").value.bytes() == b"\x00next"  # companion covered
     assert [i.name for i in reader.list(approle["base"] + "/").items] == [name]
     assert reader.identity == "approle:reader"
     with pytest.raises(AccessDenied) as info:
@@ -357,7 +361,7 @@ def test_all_sealed_is_backend_unavailable(sealed_node: str) -> None:
     """When every address is sealed or down the call raises BackendUnavailable after its rounds."""
     sleeps: list[float] = []
     b = VaultBackend(addresses=[sealed_node, "http://127.0.0.1:1"], token="t", sleep=sleeps.append)
-    with pytest.raises(BackendUnavailable, match="no address"):
+    with pytest.raises(BackendUnavailable, match="cannot serve GET"):
         b.read("a/b")
     assert len(sleeps) == 1  # two rounds, one pause between them
 
@@ -409,7 +413,7 @@ def test_namespace_option_scopes_every_request(openbao: BaoServer) -> None:
 
 
 def test_foreign_kv_entry_reads_as_json_with_latest_current(openbao: BaoServer) -> None:
-    """A path written by `kv put` (no envelope) reads as JSON; current is its latest version."""
+    """A multi-field path written by `kv put` reads as JSON; current is its latest version."""
     path = f"foreign/{uuid.uuid4().hex[:8]}/db"
     kv = openbao.client().secrets.kv.v2
     kv.create_or_update_secret(path, secret={"user": "app", "port": "5432"})
@@ -445,17 +449,19 @@ def test_recovery_window_ends_with_the_clock(openbao: BaoServer) -> None:
         raw.read_secret_metadata(path=name)
 
 
-def test_pending_version_is_latest_but_current_stays(openbao: BaoServer) -> None:
-    """A newer pending version is 'latest' in KV; reads still resolve current via the stage map."""
+def test_pending_write_leaves_the_native_latest_alone(openbao: BaoServer) -> None:
+    """A pending write goes to the companion: the KV latest version is still current."""
     b = admin(openbao)
     name = f"stage/{uuid.uuid4().hex[:8]}/k"
     b.write(name, SecretValue.of("live"))
-    b.write(name, SecretValue.of("next"), stages=["pending"])
+    pending = b.write(name, SecretValue.of("next"), stages=["pending"]).version
+    assert pending.startswith("p")
     kv = openbao.client().secrets.kv.v2
     raw = kv.read_secret_version(path=name, raise_on_deleted_version=True)
-    assert raw["data"]["metadata"]["version"] == 2
+    assert raw["data"]["metadata"]["version"] == 1
+    assert raw["data"]["data"] == {"value": "live"}
     assert b.read(name).value.text() == "live"
-    assert b.read(name).version == "1"
+    assert b.read(name, stage="pending").value.text() == "next"
 
 
 # -- JWT/OIDC and Kubernetes logins ------------------------------------------------------
@@ -552,7 +558,11 @@ def test_kubernetes_login_sends_service_account_token(
 def test_missing_jwt_file_is_a_configuration_error(tmp_path: Path) -> None:
     """A JWT/SA token file that does not exist is a ConfigurationError naming the file."""
     b = VaultBackend(
-        "http://127.0.0.1:1", auth="kubernetes", role="app", jwt_file=str(tmp_path / "absent")
+        "http://127.0.0.1:1",
+        auth="kubernetes",
+        role="app",
+        jwt_file=str(tmp_path / "absent"),
+        sleep=lambda s: None,
     )
     with pytest.raises(ConfigurationError, match="absent"):
         b.read("a/b")
@@ -560,12 +570,12 @@ def test_missing_jwt_file_is_a_configuration_error(tmp_path: Path) -> None:
 
 # -- stage moves are check-and-set ----------------------------------------------------------
 def _racing_session(action: Any) -> requests.Session:
-    """A session that runs ``action`` once, right after the first metadata read returns."""
+    """A session that runs ``action`` once, right after the first companion read returns."""
     session = requests.Session()
     fired: list[bool] = []
 
     def hook(resp: requests.Response, *args: Any, **kwargs: Any) -> None:
-        if not fired and resp.request.method == "GET" and "/metadata/" in resp.request.path_url:
+        if not fired and resp.request.method == "GET" and "/.sekret/" in resp.request.path_url:
             fired.append(True)
             action()
 
@@ -574,17 +584,18 @@ def _racing_session(action: Any) -> requests.Session:
 
 
 def test_racing_stage_moves_lose_no_update(openbao: BaoServer) -> None:
-    """A move racing another one is retried on metadata CAS failure: both moves survive."""
+    """A label move racing a promotion is retried on companion CAS failure: both survive."""
     a = admin(openbao)
     name = f"race/{uuid.uuid4().hex[:8]}/k"
     v1 = a.write(name, SecretValue.of("one")).version
     v2 = a.write(name, SecretValue.of("two"), stages=["pending"]).version
-    b = admin(openbao, session=_racing_session(lambda: a.move_stage(name, "pending", None)))
+    b = admin(openbao, session=_racing_session(lambda: a.move_stage(name, "canary", v1)))
     b.move_stage(name, "current", v2)
-    assert a.read(name).version == v2
+    assert a.read(name).value.text() == "two"
     assert a.read(name, stage="previous").version == v1
+    assert a.read(name, stage="canary").version == v1  # the racer's change was not overwritten
     with pytest.raises(VersionNotFound):
-        a.read(name, stage="pending")  # the racer's change was not overwritten
+        a.read(name, stage="pending")  # promotion consumed the pending version
 
 
 def test_racing_promotions_with_expectation_conflict(openbao: BaoServer) -> None:
@@ -592,13 +603,14 @@ def test_racing_promotions_with_expectation_conflict(openbao: BaoServer) -> None
     a = admin(openbao)
     name = f"race/{uuid.uuid4().hex[:8]}/k"
     v1 = a.write(name, SecretValue.of("one")).version
-    v2 = a.write(name, SecretValue.of("two"), stages=["pending"]).version
-    v3 = a.write(name, SecretValue.of("three"), stages=["pending"]).version
+    v2 = a.write(name, SecretValue.of("two"), stages=["candidate-a"]).version
+    v3 = a.write(name, SecretValue.of("three"), stages=["candidate-b"]).version
     racer = _racing_session(lambda: a.move_stage(name, "current", v2, expected_version=v1))
     b = admin(openbao, session=racer)
     with pytest.raises(Conflict):
         b.move_stage(name, "current", v3, expected_version=v1)
-    assert a.read(name).version == v2
+    assert a.read(name).value.text() == "two"
+    assert a.read(name, version=v2).value.text() == "two"  # a promoted id still reads
     assert a.read(name, stage="previous").version == v1
 
 
@@ -641,13 +653,20 @@ def test_write_whose_connection_broke_is_not_resent() -> None:
             token="t",
             admin=True,
             sleep=lambda s: None,
+            check_mount=False,
         )
         with pytest.raises(BackendUnavailable, match="may or may not"):
             b.write("a/b", SecretValue.of("v"))
-        assert _DropWritesHandler.posts == ["/v1/secret/data/a/b"]
+        assert _DropWritesHandler.posts == ["/v1/secret/metadata/a/b"]  # markers go first
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_malformed_url_is_a_configuration_error() -> None:
+    """A URL urllib cannot parse (a '[' in the host) is a ConfigurationError, not ValueError."""
+    with pytest.raises(ConfigurationError, match="not a valid URL"):
+        VaultBackend.from_url("vault+https://[v:8200/secret", token="t")
 
 
 def test_url_options_are_parsed() -> None:
@@ -679,8 +698,88 @@ def test_secrets_facade_over_vault_url(openbao: BaoServer) -> None:
         v1 = secrets.put("api-key", "one").version
         v2 = secrets.put("api-key", "two", stages=["pending"]).version
         assert secrets.get("api-key") == "one"
-        assert secrets.promote("api-key").version == v2
+        assert v2.startswith("p")
+        promoted = secrets.promote("api-key").version
+        assert int(promoted) == int(v1) + 1
         assert secrets.get("api-key") == "two"
-        assert secrets.rollback("api-key").version == v1
+        assert int(secrets.rollback("api-key").version) == int(promoted) + 1
         assert secrets.get("api-key") == "one"
         assert [i.name for i in secrets.list()] == ["api-key"]
+
+
+# -- the vault CLI's conventions and timeouts -----------------------------------------------
+def test_token_from_vault_token_file_written_by_bao_login(
+    openbao: BaoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without VAULT_TOKEN/BAO_TOKEN the token comes from ~/.vault-token, as `bao login` writes."""
+    monkeypatch.delenv("VAULT_TOKEN", raising=False)
+    monkeypatch.delenv("BAO_TOKEN", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".vault-token").write_text(openbao.root_token + "\n")
+    b = VaultBackend(openbao.address, admin=True)
+    b.write(f"helper/{uuid.uuid4().hex[:8]}/k", SecretValue.of("v"))
+    (tmp_path / ".vault-token").unlink()
+    with pytest.raises(ConfigurationError, match="bao login"):
+        VaultBackend(openbao.address)
+
+
+def test_cacert_and_namespace_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """VAULT_CACERT sets the CA bundle and VAULT_NAMESPACE the namespace, as for the vault CLI."""
+    monkeypatch.setenv("VAULT_CACERT", "/etc/ssl/vault-ca.pem")
+    monkeypatch.setenv("VAULT_NAMESPACE", "eng")
+    b = VaultBackend("https://vault.internal:8200", token="t")
+    assert b._conn._session.verify == "/etc/ssl/vault-ca.pem"
+    assert "namespace=eng" in b.describe()
+    monkeypatch.delenv("VAULT_CACERT")
+    monkeypatch.setenv("VAULT_CAPATH", "/etc/ssl/vault-cas")
+    assert VaultBackend("https://v:8200", token="t")._conn._session.verify == "/etc/ssl/vault-cas"
+
+
+def test_approle_from_vault_role_id_and_secret_id(
+    openbao: BaoServer, approle: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """auth=approle takes VAULT_ROLE_ID and VAULT_SECRET_ID from the environment."""
+    monkeypatch.setenv("VAULT_ROLE_ID", approle["role_id"])
+    monkeypatch.setenv("VAULT_SECRET_ID", approle["secret_id"])
+    b = VaultBackend(openbao.address, auth="approle")
+    with pytest.raises(SecretNotFound):
+        b.read(f"{approle['base']}/missing")
+    assert b.identity is not None
+    assert b.identity.startswith("approle:")
+
+
+def test_connect_and_read_timeouts_are_separate_url_options() -> None:
+    """?connect_timeout= and ?read_timeout= reach the HTTP adapter as a (connect, read) pair."""
+    b = VaultBackend.from_url(
+        "vault+https://v:8200/secret?connect_timeout=0.5&read_timeout=1.5", token="t"
+    )
+    assert {a._kwargs["timeout"] for a in b._conn._api} == {(0.5, 1.5)}
+    default = VaultBackend("https://v:8200", token="t")
+    assert {a._kwargs["timeout"] for a in default._conn._api} == {(2.0, 5.0)}
+    with pytest.raises(ConfigurationError, match="read_timeout"):
+        VaultBackend("https://v:8200", token="t", read_timeout=0)
+
+
+def test_hung_server_read_fails_with_one_sentence() -> None:
+    """A server that accepts and never answers: one timeout, BackendUnavailable saying so."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    try:
+        port = listener.getsockname()[1]
+        sleeps: list[float] = []
+        b = VaultBackend(
+            f"http://127.0.0.1:{port}",
+            token="t",
+            read_timeout=0.2,
+            sleep=sleeps.append,
+            check_mount=False,
+        )
+        with pytest.raises(BackendUnavailable, match="timed out") as info:
+            b.read("a/b")
+        assert "Error(" not in str(info.value)
+        assert sleeps == []  # a hung address is not asked again after a pause
+    finally:
+        listener.close()

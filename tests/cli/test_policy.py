@@ -60,7 +60,7 @@ def test_policy_passes_root_access_and_options(fake: type[FakeBackend]) -> None:
 
 
 def test_policy_takes_app_and_env_from_global_options(fake: type[FakeBackend]) -> None:
-    """--app/--env fall back to the global options; a URL is reduced to its scheme."""
+    """--app/--env fall back to the global options (URL options: test_open_backend/vault)."""
     result = Cli("unused://").run(
         ["--app", "arrwdb", "--env", "staging", "policy", "vault+https://vault:8200/secret"]
     )

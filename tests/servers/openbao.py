@@ -127,6 +127,12 @@ class BaoServer:
 
         return hvac.Client(url=self.address, token=self.root_token)
 
+    def bao(self, *args: str) -> str:
+        """Run the real ``bao`` CLI against this server with the root token; its stdout."""
+        binary = bao_binary()
+        assert binary is not None
+        return _bao(binary, self.address, self.root_token, *args)
+
     def stop(self) -> None:
         self.node.kill()
         if self.tmp is not None:

@@ -1,21 +1,17 @@
-"""The vault backend's connection: log in, keep the token fresh, fail over, map errors.
+"""How the vault backend proves who it is, and keeps its token fresh.
 
-Login methods (one class each): ``token`` (static, or re-read from a file
-that an agent rewrites), ``approle`` (role_id + secret_id), ``kubernetes``
-(the pod's service-account token file) and ``jwt`` (a JWT/OIDC token file).
+Login methods (one class each): ``token`` (given, ``$VAULT_TOKEN``/``$BAO_TOKEN``,
+a file an agent rewrites, or ``~/.vault-token`` as ``vault login``/``bao login``
+write it), ``approle`` (role_id + secret_id; ``$VAULT_ROLE_ID`` and
+``$VAULT_SECRET_ID`` as in Vault's docs), ``kubernetes`` (the pod's
+service-account token file) and ``jwt`` (a JWT/OIDC token file).
 
 ``TokenKeeper`` tracks the token's lifetime on an injectable monotonic clock:
 at two thirds of its TTL it renews the token (``renew-self``), and when the
 token cannot be renewed, or the server says it is no longer valid, it logs in
 again. Callers never see any of this unless the login itself is refused.
 
-``VaultConnection`` sends requests through ``hvac``'s HTTP adapter to one of
-several addresses (HA): a refused connection, a sealed node, or a standby
-that cannot serve moves on to the next address; ``429`` waits for
-``Retry-After`` (bounded) and retries; every non-success answer becomes a
-sekret error here, with the HTTP status kept as its cause. A change whose
-connection broke mid-request is never resent (it may have been applied).
-
+The requests themselves (failover, throttling, errors) are ``_connection``'s.
 This module must never put a token, secret_id or JWT into a repr, a log line
 or an exception message, and never reads credential files at import time.
 """
@@ -24,22 +20,16 @@ from __future__ import annotations
 
 import os
 import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from sekret.backends.base import require
 from sekret.exceptions import (
     AccessDenied,
     AuthenticationFailed,
-    BackendUnavailable,
     ConfigurationError,
-    Conflict,
-    SecretNotFound,
     SekretError,
-    Throttled,
 )
 
 __all__ = [
@@ -50,13 +40,12 @@ __all__ = [
     "Login",
     "TokenAuth",
     "TokenKeeper",
-    "VaultConnection",
     "auth_from_options",
 ]
 
 DEFAULT_SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
-_UNAVAILABLE_HINTS = ("sealed", "standby", "not active", "leader", "no active", "not initialized")
 TOKEN_ENV = ("VAULT_TOKEN", "BAO_TOKEN")
+TOKEN_HELPER_FILE = "~/.vault-token"
 
 
 class Send(Protocol):
@@ -154,10 +143,13 @@ class TokenAuth(AuthMethod):
         self._file = token_file
         if token is None and token_file is None:
             token = next((env[k] for k in TOKEN_ENV if env.get(k)), None)
-            if token is None:
+            helper = Path(env.get("HOME") or "~").expanduser() / ".vault-token"
+            if token is None and "HOME" in env and helper.is_file():
+                self._file = token_file = str(helper)  # what `vault login` / `bao login` wrote
+            elif token is None:
                 raise ConfigurationError(
                     "vault auth=token needs a token: pass token=..., token_file=..., "
-                    "or set VAULT_TOKEN / BAO_TOKEN"
+                    "set VAULT_TOKEN / BAO_TOKEN, or run `bao login` (~/.vault-token)"
                 )
         self._token = token
 
@@ -269,11 +261,17 @@ def auth_from_options(kind: str, options: dict[str, Any]) -> AuthMethod:
             options.pop("token", None), token_file=options.pop("token_file", None), environ=environ
         )
     if kind == "approle":
+        env = os.environ if environ is None else environ
+        secret_id = options.pop("secret_id", None)
+        secret_id_file = options.pop("secret_id_file", None)
+        secret_id_env = options.pop("secret_id_env", None)
+        if secret_id is None and secret_id_file is None and secret_id_env is None:
+            secret_id_env = "VAULT_SECRET_ID" if env.get("VAULT_SECRET_ID") else None
         return AppRoleAuth(
-            options.pop("role_id", "") or "",
-            secret_id=options.pop("secret_id", None),
-            secret_id_file=options.pop("secret_id_file", None),
-            secret_id_env=options.pop("secret_id_env", None),
+            options.pop("role_id", "") or env.get("VAULT_ROLE_ID", ""),
+            secret_id=secret_id,
+            secret_id_file=secret_id_file,
+            secret_id_env=secret_id_env,
             mount=mount or "approle",
             role_name=options.pop("role", None),
             environ=environ,
@@ -407,219 +405,3 @@ class TokenKeeper:
             self._login()
         else:
             self._renew_due = None  # nothing else to do; a 403 will say so clearly
-
-
-class _VaultReply(Exception):
-    """A non-success HTTP answer, kept as the cause of the sekret error raised for it."""
-
-    def __init__(self, status: int, errors: Sequence[str], retry_after: str | None = None):
-        self.status = status
-        self.errors = [e.strip()[:200] for e in errors]
-        self.retry_after = retry_after
-        super().__init__(f"HTTP {status}: {'; '.join(self.errors) or 'no detail'}")
-
-
-class VaultConnection:
-    """Authenticated requests to one of several Vault/OpenBao addresses."""
-
-    def __init__(
-        self,
-        addresses: Sequence[str],
-        method: AuthMethod,
-        *,
-        label: str,
-        namespace: str | None = None,
-        verify: bool | str = True,
-        timeout: float = 10.0,
-        session: Any = None,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        failover_rounds: int = 2,
-        max_throttle_retries: int = 4,
-    ) -> None:
-        hvac = require("hvac", "vault")
-        requests = require("requests", "vault")
-        self._conn_errors: tuple[type[BaseException], ...] = (
-            requests.exceptions.ConnectionError,
-            requests.exceptions.Timeout,
-        )
-        self._refused: tuple[type[BaseException], ...] = (requests.exceptions.ConnectTimeout,)
-        self._addresses = list(addresses)
-        self.label = label
-        self._sleep = sleep
-        self._rounds = max(1, failover_rounds)
-        self._max_throttle = max_throttle_retries
-        self._active = 0
-        if session is None:
-            session = requests.Session()
-            session.verify = verify
-        kwargs = {"timeout": timeout, "session": session, "namespace": namespace}
-        self._api = [hvac.adapters.JSONAdapter(a, **kwargs) for a in self._addresses]
-        self._anon = [hvac.adapters.JSONAdapter(a, **kwargs) for a in self._addresses]
-        self._session = session
-        self._keeper = TokenKeeper(method, self.send, self._set_token, monotonic=monotonic)
-
-    @property
-    def keeper(self) -> TokenKeeper:
-        return self._keeper
-
-    @property
-    def identity(self) -> str:
-        return self._keeper.method.identity(self._keeper.who)
-
-    def close(self) -> None:
-        self._session.close()
-
-    def _set_token(self, token: str) -> None:
-        for adapter in self._api:
-            adapter.token = token
-
-    def send(
-        self,
-        method: str,
-        path: str,
-        body: Mapping[str, Any] | None = None,
-        *,
-        auth: bool = True,
-        params: Mapping[str, str] | None = None,
-    ) -> dict[str, Any] | None:
-        """One request with failover across addresses; SekretError on failure."""
-        safe = method in ("GET", "LIST")
-        n = len(self._addresses)
-        throttled = 0
-        last: BaseException | None = None
-        rounds = 0
-        while True:
-            start = self._active
-            i = 0
-            while i < n:
-                idx = (start + i) % n
-                adapter = (self._api if auth else self._anon)[idx]
-                try:
-                    resp = adapter.request(
-                        method, f"/v1/{path}", raise_exception=False, json=body, params=params
-                    )
-                except self._conn_errors as exc:
-                    if not safe and not self._never_sent(exc):
-                        raise BackendUnavailable(
-                            f"vault {method} {path}: connection to {self._addresses[idx]} lost "
-                            "mid-request; the change may or may not have been applied",
-                            backend=self.label,
-                        ) from exc
-                    last = exc
-                    i += 1
-                    continue
-                if isinstance(resp, dict):
-                    self._active = idx
-                    return resp
-                status = resp.status_code
-                if status in (200, 204):
-                    self._active = idx
-                    return resp.json() if resp.content else None
-                reply = self._reply(resp)
-                if status == 429:
-                    throttled += 1
-                    if throttled > self._max_throttle:
-                        raise Throttled(
-                            f"vault {method} {path}: still rate limited after {throttled - 1} "
-                            "retries",
-                            backend=self.label,
-                        ) from reply
-                    self._sleep(self._retry_after(reply, throttled))
-                    continue  # same address again
-                if self._unavailable(reply, safe):
-                    last = reply
-                    i += 1
-                    continue
-                raise self._error(method, path, reply)
-            rounds += 1
-            if rounds >= self._rounds:
-                raise BackendUnavailable(
-                    f"vault {method} {path}: no address of {self.label} could serve it"
-                    f" ({type(last).__name__}: {str(last)[:160]})",
-                    backend=self.label,
-                ) from last
-            self._sleep(0.2 * rounds)
-
-    def _never_sent(self, exc: BaseException) -> bool:
-        """True when the request surely never reached the server (safe to resend)."""
-        if isinstance(exc, self._refused):
-            return True
-        text = repr(exc)
-        return "NewConnectionError" in text or "Connection refused" in text
-
-    @staticmethod
-    def _reply(resp: Any) -> _VaultReply:
-        errors: list[str] = []
-        try:
-            doc = resp.json()
-            errors = [str(e) for e in (doc.get("errors") or [])]
-        except ValueError:
-            errors = [resp.text[:200]] if resp.text else []
-        return _VaultReply(resp.status_code, errors, resp.headers.get("Retry-After"))
-
-    @staticmethod
-    def _unavailable(reply: _VaultReply, safe: bool) -> bool:
-        """Should the next address be tried? Changes only where Vault surely did not apply them."""
-        if reply.status == 503 or (safe and reply.status in (502, 504, 412)):
-            return True
-        text = " ".join(reply.errors).lower()
-        return reply.status in (500, 501) and any(h in text for h in _UNAVAILABLE_HINTS)
-
-    @staticmethod
-    def _retry_after(reply: _VaultReply, attempt: int) -> float:
-        try:
-            wait = float(reply.retry_after or "")
-        except ValueError:
-            return min(0.1 * 2.0**attempt, 5.0)
-        return min(max(wait, 0.0), 30.0)
-
-    def _error(self, method: str, path: str, reply: _VaultReply) -> SekretError:
-        where = f"vault {method} {path}"
-        detail = "; ".join(reply.errors) or f"HTTP {reply.status}"
-        if reply.status == 400 and "check-and-set" in detail:
-            err: SekretError = Conflict(f"{where}: {detail}", backend=self.label)
-        elif reply.status == 401:
-            err = AuthenticationFailed(f"{where}: {detail}", backend=self.label)
-        elif reply.status == 403:
-            err = AccessDenied(f"{where}: permission denied", backend=self.label)
-        elif reply.status == 404:
-            err = SecretNotFound(f"{where}: not found", backend=self.label)
-        elif reply.status in (400, 405):
-            err = ConfigurationError(f"{where} was rejected: {detail}", backend=self.label)
-        else:
-            err = BackendUnavailable(f"{where}: {detail}", backend=self.label)
-        err.__cause__ = reply
-        return err
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Mapping[str, Any] | None = None,
-        *,
-        params: Mapping[str, str] | None = None,
-    ) -> dict[str, Any] | None:
-        """An authenticated request: fresh token first, one re-login if it was refused."""
-        self._keeper.ensure()
-        token = self._keeper.token
-        try:
-            return self.send(method, path, body, params=params)
-        except AccessDenied as exc:
-            if self._keeper.token_is_valid():
-                raise  # the token is fine: the policy says no
-            if not self._keeper.relogin(token):
-                raise AuthenticationFailed(
-                    f"vault token for {self.label} expired or was revoked, and auth="
-                    f"{self._keeper.method.kind} cannot log in again",
-                    backend=self.label,
-                ) from exc
-        try:
-            return self.send(method, path, body, params=params)
-        except AccessDenied as exc:
-            if isinstance(exc, AuthenticationFailed) or self._keeper.token_is_valid():
-                raise
-            raise AuthenticationFailed(
-                f"vault refused the token of a fresh {self._keeper.method.kind} login",
-                backend=self.label,
-            ) from exc
