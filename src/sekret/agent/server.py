@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from sekret._files import check_folder
+from sekret._names import validate_name
 from sekret._secrets import Secrets
 from sekret._values import Secret
 from sekret.agent import protocol as wire
@@ -338,8 +339,9 @@ class AgentServer:
         self.metrics.request(str(op), "ok", time.perf_counter() - started)
         return {"v": wire.VERSION, "ok": True, **result}
 
-    def _check_name(self, name: Any) -> str:
-        if not isinstance(name, str) or not name.startswith(self._prefix):
+    def _check_name(self, raw: Any) -> str:
+        name = validate_name(raw)
+        if not name.startswith(self._prefix):
             raise AccessDenied(
                 f"the sekret agent serves {self.root} only; {str(name)[:120]!r} is outside it"
             )

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from sekret._names import validate_name
 from sekret._values import CURRENT, Page, Secret, SecretValue, VersionInfo
 from sekret.agent import protocol as wire
 from sekret.backends.base import DEFAULT_RECOVERY_DAYS, Backend, Capability
@@ -122,10 +123,13 @@ class AgentBackend(Backend):
 
     # -- reads --------------------------------------------------------------------
     def read(self, name: str, *, version: str | None = None, stage: str | None = None) -> Secret:
+        validate_name(name)
         answer = self._call({"op": "read", "name": name, "version": version, "stage": stage})
         return wire.secret_from_wire(answer["secret"])
 
     def read_many(self, names: Sequence[str]) -> dict[str, Secret | SekretError]:
+        for name in names:
+            validate_name(name)
         answer = self._call({"op": "read_many", "names": list(names)})
         out: dict[str, Secret | SekretError] = {}
         for name, result in (answer.get("results") or {}).items():
@@ -136,6 +140,7 @@ class AgentBackend(Backend):
         return out
 
     def versions(self, name: str) -> list[VersionInfo]:
+        validate_name(name)
         answer = self._call({"op": "versions", "name": name})
         return [wire.info_from_wire(i) for i in answer["versions"]]
 
@@ -169,6 +174,7 @@ class AgentBackend(Backend):
         token: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> VersionInfo:
+        validate_name(name)
         body = wire.secret_to_wire(Secret(name, "", value))
         answer = self._call(
             {
@@ -192,6 +198,7 @@ class AgentBackend(Backend):
         *,
         expected_version: str | None = None,
     ) -> None:
+        validate_name(name)
         self._call(
             {
                 "op": "move_stage",
@@ -204,15 +211,18 @@ class AgentBackend(Backend):
         )
 
     def delete(self, name: str, *, recovery_days: int = DEFAULT_RECOVERY_DAYS) -> datetime:
+        validate_name(name)
         answer = self._call(
             {"op": "delete", "name": name, "recovery_days": recovery_days}, retry=False
         )
         return datetime.fromisoformat(answer["until"])
 
     def restore(self, name: str) -> None:
+        validate_name(name)
         self._call({"op": "restore", "name": name}, retry=False)
 
     def destroy(self, name: str) -> None:
+        validate_name(name)
         self._call({"op": "destroy", "name": name}, retry=False)
 
     # -- lifecycle -------------------------------------------------------------------
