@@ -255,3 +255,28 @@ def test_hello_names_the_root(start_agent: StartAgent) -> None:
         answer = wire.recv_frame(sock)
     assert answer is not None
     assert (answer["root"], answer["v"], answer["writes"]) == ("arrwdb/production", 1, False)
+
+
+def test_metrics_endpoint_serves_agent_and_client_series(start_agent: StartAgent) -> None:
+    """--metrics serves sekret_agent_* and the agent client's sekret_* series, no value."""
+    import urllib.request
+
+    from sekret.agent.metrics import serve_metrics
+
+    agent = start_agent()
+    value = _plant(agent.store)
+    with Secrets(agent.url, app="arrwdb", environment="production", cache=False) as worker:
+        worker.get("db")
+        worker.get("db")
+    http = serve_metrics(agent.server.render_metrics, "127.0.0.1", 0)
+    try:
+        port = http.server_address[1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as response:
+            text = response.read().decode()
+    finally:
+        http.shutdown()
+    assert 'sekret_agent_requests_total{op="read",outcome="ok"} 2' in text
+    assert 'sekret_cache_misses_total{backend="memory"} 1' in text
+    assert 'sekret_cache_hits_total{backend="memory"} 1' in text
+    assert "sekret_audit_records_total" in text
+    assert value not in text

@@ -88,8 +88,12 @@ class _Touching(AuditedBackend):
 
 def audit_of(secrets: Secrets) -> AuditLog | None:
     """The audit log of a client built by ``build_client`` (None: not audited)."""
-    backend = secrets.backend
-    return backend.audit_log if isinstance(backend, CallerAuditedBackend) else None
+    backend: Any = secrets.backend
+    for _ in range(8):  # through wrappers such as sekret.metrics' MeteredBackend
+        if isinstance(backend, CallerAuditedBackend):
+            return backend.audit_log
+        backend = getattr(backend, "inner", None)
+    return None
 
 
 def close_client(secrets: Secrets) -> None:

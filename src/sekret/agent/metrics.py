@@ -122,15 +122,15 @@ def _labels(labels: tuple[tuple[str, str], ...]) -> str:
     return "{" + inner + "}"
 
 
-def serve_metrics(metrics: AgentMetrics, host: str, port: int) -> ThreadingHTTPServer:
-    """Serve ``/metrics`` on ``host:port`` in a daemon thread; returns the server."""
+def serve_metrics(render: Callable[[], str], host: str, port: int) -> ThreadingHTTPServer:
+    """Serve ``render()`` at ``/metrics`` on ``host:port`` in a daemon thread."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # http.server calls it by this name
             if self.path.split("?")[0] != "/metrics":
                 self.send_error(404)
                 return
-            body = metrics.render().encode("utf-8")
+            body = render().encode("utf-8")
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))

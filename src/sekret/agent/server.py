@@ -51,6 +51,7 @@ from sekret.exceptions import (
     InvalidValue,
     SekretError,
 )
+from sekret.metrics import Metrics, instrument, instrument_audit
 
 __all__ = ["AgentConfig", "AgentServer", "Caller", "current_caller"]
 
@@ -120,7 +121,9 @@ class AgentServer:
         self._build = build
         self.metrics = metrics or AgentMetrics()
         self._clock = clock
-        self.secrets = build()
+        self.client_metrics = Metrics()
+        """The agent's own client, instrumented: backend calls, cache, audit (``sekret_*``)."""
+        self.secrets = self._build_instrumented()
         self.root = self.secrets.namespace.root
         self._prefix = self.root + "/"
         self._listener: socket.socket | None = None
@@ -133,6 +136,18 @@ class AgentServer:
         self._hits: dict[tuple[Caller, str], list[float]] = {}
         self._flusher: threading.Thread | None = None
         self.metrics.gauges = self._gauges
+
+    def _build_instrumented(self) -> Secrets:
+        secrets = self._build()
+        instrument(secrets, self.client_metrics)
+        audit = audit_of(secrets)
+        if audit is not None:
+            instrument_audit(audit, self.client_metrics, owner=secrets)
+        return secrets
+
+    def render_metrics(self) -> str:
+        """The Prometheus text of the agent (``sekret_agent_*``) and its client (``sekret_*``)."""
+        return self.metrics.render() + self.client_metrics.render_prometheus()
 
     def _gauges(self) -> dict[str, float]:
         cache = self.secrets.cache
@@ -231,7 +246,7 @@ class AgentServer:
     def reload(self) -> bool:
         """Build a new client (SIGHUP) and swap it in; refuse one for another environment."""
         try:
-            fresh = self._build()
+            fresh = self._build_instrumented()
         except SekretError as exc:
             log.error("agent reload failed, keeping the running configuration: %s", exc)
             return False
@@ -241,7 +256,8 @@ class AgentServer:
                 fresh.namespace.root,
                 self.root,
             )
-            fresh.close()
+            self.client_metrics.drop_sources(fresh)
+            close_client(fresh)
             return False
         self.flush_hits()
         old, self.secrets = self.secrets, fresh
@@ -255,6 +271,7 @@ class AgentServer:
         with self._idle:
             while self._active and time.monotonic() < deadline:
                 self._idle.wait(0.05)
+        self.client_metrics.drop_sources(old)
         close_client(old)
 
     # -- connections -------------------------------------------------------------

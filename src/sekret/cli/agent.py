@@ -121,7 +121,7 @@ def register(group: click.Group) -> None:
         http = None
         if metrics_addr:
             host, port = _host_port(metrics_addr)
-            http = serve_metrics(server.metrics, host, port)
+            http = serve_metrics(server.render_metrics, host, port)
 
         def on_term(signum: int, frame: object) -> None:
             server.stop()

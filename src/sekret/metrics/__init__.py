@@ -99,7 +99,7 @@ class Metrics:
         self._lock = threading.Lock()
         self._counters: dict[tuple[str, Labels], float] = {}
         self._hist: dict[Labels, list[float]] = {}  # per-bucket counts, then sum
-        self._sources: list[Source] = []
+        self._sources: list[tuple[Source, object]] = []
         self._observers: list[Observer] = []
 
     # -- recording (never on a cache hit) ------------------------------------------
@@ -125,10 +125,15 @@ class Metrics:
         for observer in self._observers:
             observer("sekret_backend_request_seconds", key, seconds)
 
-    def add_source(self, source: Source) -> None:
+    def add_source(self, source: Source, owner: object = None) -> None:
         """A callable run by ``collect`` that yields samples (gauges, drained counts)."""
         with self._lock:
-            self._sources.append(source)
+            self._sources.append((source, owner))
+
+    def drop_sources(self, owner: object) -> None:
+        """Forget the sources added for ``owner`` (a client that was closed)."""
+        with self._lock:
+            self._sources = [(s, o) for s, o in self._sources if o is not owner]
 
     def add_observer(self, observer: Observer) -> None:
         """Called with every histogram observation (the OpenTelemetry bridge)."""
@@ -138,7 +143,7 @@ class Metrics:
     def collect(self) -> list[Sample]:
         """Every series now: sources run first, so drained counts are included."""
         with self._lock:
-            sources = list(self._sources)
+            sources = [s for s, _ in self._sources]
         gauges: list[Sample] = []
         for source in sources:
             for sample in source():
@@ -217,13 +222,13 @@ def instrument(secrets: Secrets, metrics: Metrics) -> Metrics:
             return previous(name, error) if previous is not None else None
 
         cache.on_stale = on_stale
-        metrics.add_source(cache_source(cache, label))
+        metrics.add_source(cache_source(cache, label), owner=secrets)
     if secrets.audit is not None:
-        instrument_audit(secrets.audit, metrics)
+        instrument_audit(secrets.audit, metrics, owner=secrets)
     return metrics
 
 
-def instrument_audit(audit: AuditLog, metrics: Metrics) -> None:
+def instrument_audit(audit: AuditLog, metrics: Metrics, *, owner: object = None) -> None:
     """Count the records each sink of ``audit`` accepts, and its sink failures."""
     from sekret.metrics._backend import CountingSink
 
@@ -238,7 +243,7 @@ def instrument_audit(audit: AuditLog, metrics: Metrics) -> None:
         if delta > 0:
             yield Sample("sekret_audit_sink_failures", (), float(delta))
 
-    metrics.add_source(failures)
+    metrics.add_source(failures, owner=owner if owner is not None else audit)
 
 
 def watch_rotation(
