@@ -18,12 +18,12 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Final
 
-__all__ = ["BUCKETS", "AgentMetrics", "serve_metrics"]
+__all__ = ["AGENT_METRICS", "BUCKETS", "AgentMetrics", "serve_metrics"]
 
 BUCKETS: Final = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0, 5.0)
 """Request duration histogram bounds, seconds."""
 
-_HELP: Final = {
+AGENT_METRICS: Final = {
     "requests_total": (
         "counter",
         "Requests answered, by operation and outcome.",
@@ -87,7 +87,7 @@ class AgentMetrics:
         def head(name: str) -> None:
             if name not in seen:
                 seen.add(name)
-                kind, text = _HELP.get(name, ("untyped", name))
+                kind, text = AGENT_METRICS.get(name, ("untyped", name))
                 lines.append(f"# HELP sekret_agent_{name} {text}")
                 lines.append(f"# TYPE sekret_agent_{name} {kind}")
 
