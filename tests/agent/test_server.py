@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets as random_source
 import socket
 from pathlib import Path
 
@@ -14,10 +13,11 @@ from sekret import Secrets
 from sekret.agent import protocol as wire
 from sekret.backends.agent import AgentBackend
 from sekret.exceptions import AccessDenied, ConfigurationError, SecretNotFound
+from sekret.testing import sentinel_value
 
 
 def _plant(store: str, name: str = "db", environment: str = "production") -> str:
-    value = "sentinel-" + random_source.token_hex(8)
+    value = sentinel_value()
     with Secrets(store, app="arrwdb", environment=environment, cache=False) as admin:
         admin.put(name, value)
     return value
@@ -62,7 +62,7 @@ def test_refuses_writes_unless_allowed(start_agent: StartAgent) -> None:
     backend = AgentBackend(str(agent.server.config.socket_path), writes=True)
     with Secrets(backend, app="arrwdb", environment="production") as worker:
         with pytest.raises(AccessDenied, match="allow-writes"):
-            worker.put("db", "x-" + random_source.token_hex(4))
+            worker.put("db", sentinel_value())
         with pytest.raises(SecretNotFound):
             worker.get("db")
 
@@ -74,7 +74,7 @@ def test_writes_when_allowed(start_agent: StartAgent) -> None:
     backend = AgentBackend(str(agent.server.config.socket_path), writes=True)
     with Secrets(backend, app="arrwdb", environment="production", cache=False) as worker:
         assert worker.get("db") == first
-        second = "sentinel-" + random_source.token_hex(8)
+        second = sentinel_value()
         worker.put("db", second)
         assert worker.get("db") == second
 

@@ -15,7 +15,7 @@ from sekret.backends import open_backend
 from sekret.backends.agent import AgentBackend
 from sekret.backends.base import Capability
 from sekret.exceptions import BackendUnavailable
-from sekret.testing import BackendContract
+from sekret.testing import BackendContract, sentinel_value
 
 pytest_plugins = ["agent.conftest"]
 
@@ -57,7 +57,7 @@ def test_reconnects_after_agent_restart(start_agent: StartAgent, sock_dir: Path)
     """A kept connection the agent closed is reopened once; the read succeeds."""
     first = start_agent(store="restart-test")
     with Secrets(first.store, app="arrwdb", environment="production") as admin:
-        admin.put("db", "sentinel-restart-value")
+        admin.put("db", sentinel_value())
     backend = AgentBackend(str(first.server.config.socket_path))
     assert backend.read("arrwdb/production/db").version == "1"
     first.stop()

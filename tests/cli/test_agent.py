@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets as random_source
 import shutil
 import signal
 import subprocess
@@ -20,6 +19,7 @@ from sekret import Secrets
 from sekret.backends.local import init_store
 from sekret.cache import CachePolicy
 from sekret.exceptions import BackendUnavailable
+from sekret.testing import sentinel_value
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -47,7 +47,7 @@ class Agent:
         return f"agent://{self.socket}"
 
     def plant(self, name: str = "db") -> str:
-        value = "sentinel-" + random_source.token_hex(8)
+        value = sentinel_value()
         with Secrets(f"local://{self.store}", app="arrwdb", environment="production") as admin:
             admin.put(name, value)
         return value
@@ -177,3 +177,19 @@ def test_restart_is_invisible_to_cached_clients(agent: Agent) -> None:
             now[0] += 1
             seen = w.get("db")
         assert seen == second
+
+
+def test_bad_metrics_address_is_a_configuration_error() -> None:
+    """--metrics without HOST:PORT exits 8 with one line naming the expected form."""
+    from cli.clirunner import Cli
+
+    result = Cli("memory://")("agent", "--socket", "/tmp/unused.sock", "--metrics", "9464")
+    assert result.exit_code == 8
+    assert "HOST:PORT" in result.output
+
+
+def test_listed_in_help() -> None:
+    """sekret --help lists the agent command."""
+    from cli.clirunner import Cli
+
+    assert "agent" in Cli("memory://")("--help").output

@@ -160,7 +160,10 @@ class AgentServer:
     def bind(self) -> None:
         """Create the listening socket (0600, or 0660 for ``group``); refuse a shared folder."""
         path = self.config.socket_path
-        check_folder(path.parent, what="agent socket folder")
+        check_folder(path.parent, what="agent socket")
+        # A missing folder (e.g. /run/sekret) is created 0755: others may reach the
+        # socket file (its own mode and SO_PEERCRED decide) but never replace it.
+        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
         self._clear_stale(path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)  # the socket file is born 0600: no window for others

@@ -107,6 +107,7 @@ def register(group: click.Group) -> None:
         from sekret.agent import AgentConfig, AgentServer, build_client
         from sekret.agent.metrics import serve_metrics
 
+        metrics_at = _host_port(metrics_addr) if metrics_addr else None  # checked first
         logging.basicConfig(level=logging.INFO, format="sekret-agent: %(levelname)s %(message)s")
         config = AgentConfig(
             Path(socket_path),
@@ -119,9 +120,8 @@ def register(group: click.Group) -> None:
         server = AgentServer(config, lambda: build_client(**client_arguments(state, manifest)))
         server.bind()
         http = None
-        if metrics_addr:
-            host, port = _host_port(metrics_addr)
-            http = serve_metrics(server.render_metrics, host, port)
+        if metrics_at is not None:
+            http = serve_metrics(server.render_metrics, *metrics_at)
 
         def on_term(signum: int, frame: object) -> None:
             server.stop()
