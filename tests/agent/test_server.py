@@ -276,6 +276,8 @@ def test_metrics_endpoint_serves_agent_and_client_series(start_agent: StartAgent
     finally:
         http.shutdown()
     assert 'sekret_agent_requests_total{op="read",outcome="ok"} 2' in text
+    assert 'sekret_agent_request_seconds_count{op="read"} 2' in text
+    assert 'sekret_agent_request_seconds_bucket{op="read",le="+Inf"} 2' in text
     assert 'sekret_cache_misses_total{backend="memory"} 1' in text
     assert 'sekret_cache_hits_total{backend="memory"} 1' in text
     assert "sekret_audit_records_total" in text

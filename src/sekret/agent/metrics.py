@@ -18,6 +18,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Final
 
+from sekret.metrics import add_observation, prom_labels
+
 __all__ = ["AGENT_METRICS", "BUCKETS", "AgentMetrics", "serve_metrics"]
 
 BUCKETS: Final = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0, 5.0)
@@ -44,8 +46,7 @@ class AgentMetrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-        self._buckets: dict[str, list[int]] = {}
-        self._sums: dict[str, float] = {}
+        self._buckets: dict[str, list[float]] = {}  # per bound, +Inf, then the sum
         self.gauges: Callable[[], dict[str, float]] | None = None
 
     def count(self, name: str, amount: float = 1, **labels: str) -> None:
@@ -58,16 +59,10 @@ class AgentMetrics:
         key = ("requests_total", (("op", op), ("outcome", outcome)))
         with self._lock:
             self._counters[key] = self._counters.get(key, 0) + 1
-            counts = self._buckets.get(op)
-            if counts is None:
-                counts = self._buckets[op] = [0] * (len(BUCKETS) + 1)
-            for i, bound in enumerate(BUCKETS):
-                if seconds <= bound:
-                    counts[i] += 1
-                    break
-            else:
-                counts[-1] += 1
-            self._sums[op] = self._sums.get(op, 0.0) + seconds
+            slot = self._buckets.get(op)
+            if slot is None:
+                slot = self._buckets[op] = [0.0] * (len(BUCKETS) + 2)
+            add_observation(slot, BUCKETS, seconds)
 
     def value(self, name: str, **labels: str) -> float:
         """A counter's value (tests and the benchmark read it)."""
@@ -80,7 +75,6 @@ class AgentMetrics:
         with self._lock:
             counters = dict(self._counters)
             buckets = {op: list(c) for op, c in self._buckets.items()}
-            sums = dict(self._sums)
         gauges = self.gauges() if self.gauges is not None else {}
         seen: set[str] = set()
 
@@ -93,33 +87,24 @@ class AgentMetrics:
 
         for (name, labels), value in sorted(counters.items()):
             head(name)
-            lines.append(f"sekret_agent_{name}{_labels(labels)} {value:g}")
+            lines.append(f"sekret_agent_{name}{prom_labels(labels)} {value:g}")
         for op, counts in sorted(buckets.items()):
             head("request_seconds")
             running = 0
-            for bound, n in zip((*BUCKETS, float("inf")), counts, strict=True):
-                running += n
+            for bound, n in zip((*BUCKETS, float("inf")), counts[:-1], strict=True):
+                running += int(n)
                 le = "+Inf" if bound == float("inf") else f"{bound:g}"
                 lines.append(
-                    f"sekret_agent_request_seconds_bucket{_labels((('op', op), ('le', le)))}"
+                    f"sekret_agent_request_seconds_bucket{prom_labels((('op', op), ('le', le)))}"
                     f" {running}"
                 )
-            lines.append(f"sekret_agent_request_seconds_sum{_labels((('op', op),))} {sums[op]:g}")
-            lines.append(f"sekret_agent_request_seconds_count{_labels((('op', op),))} {running}")
+            by_op = prom_labels((("op", op),))
+            lines.append(f"sekret_agent_request_seconds_sum{by_op} {counts[-1]:g}")
+            lines.append(f"sekret_agent_request_seconds_count{by_op} {running}")
         for name, value in sorted(gauges.items()):
             head(name)
             lines.append(f"sekret_agent_{name} {value:g}")
         return "\n".join(lines) + "\n"
-
-
-def _labels(labels: tuple[tuple[str, str], ...]) -> str:
-    if not labels:
-        return ""
-    inner = ",".join(
-        f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-        for k, v in labels
-    )
-    return "{" + inner + "}"
 
 
 def serve_metrics(render: Callable[[], str], host: str, port: int) -> ThreadingHTTPServer:

@@ -43,8 +43,10 @@ __all__ = [
     "METRICS",
     "Metrics",
     "Sample",
+    "add_observation",
     "instrument",
     "instrument_audit",
+    "prom_labels",
     "watch_rotation",
 ]
 
@@ -115,13 +117,7 @@ class Metrics:
             slot = self._hist.get(key)
             if slot is None:
                 slot = self._hist[key] = [0.0] * (len(BUCKETS) + 2)
-            for i, bound in enumerate(BUCKETS):
-                if seconds <= bound:
-                    slot[i] += 1
-                    break
-            else:
-                slot[len(BUCKETS)] += 1
-            slot[-1] += seconds
+            add_observation(slot, BUCKETS, seconds)
         for observer in self._observers:
             observer("sekret_backend_request_seconds", key, seconds)
 
@@ -191,6 +187,17 @@ class Metrics:
             lines.append(f"{s.name}_sum{prom_labels(s.labels)} {s.total:g}")
             lines.append(f"{s.name}_count{prom_labels(s.labels)} {s.buckets[-1]}")
         return "\n".join(lines) + "\n" if lines else ""
+
+
+def add_observation(slot: list[float], bounds: Sequence[float], seconds: float) -> None:
+    """Count ``seconds`` in a histogram slot: one count per bound (then +Inf), then the sum."""
+    for i, bound in enumerate(bounds):
+        if seconds <= bound:
+            slot[i] += 1
+            break
+    else:
+        slot[len(bounds)] += 1
+    slot[-1] += seconds
 
 
 def prom_labels(labels: Sequence[tuple[str, str]]) -> str:
