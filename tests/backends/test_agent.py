@@ -14,7 +14,7 @@ from sekret import Secrets
 from sekret.backends import open_backend
 from sekret.backends.agent import AgentBackend
 from sekret.backends.base import Capability
-from sekret.exceptions import BackendUnavailable
+from sekret.exceptions import BackendUnavailable, SekretError
 from sekret.testing import BackendContract, sentinel_value
 
 pytest_plugins = ["agent.conftest"]
@@ -64,4 +64,49 @@ def test_reconnects_after_agent_restart(start_agent: StartAgent, sock_dir: Path)
     second = start_agent(store="restart-test")
     second.server.config.socket_path.rename(first.server.config.socket_path)
     assert backend.read("arrwdb/production/db").version == "1"
+    backend.close()
+
+
+def test_forked_child_opens_its_own_connection(start_agent: StartAgent) -> None:
+    """A child forked after the parent connected reads over its own connection, and the
+    parent's connection keeps working."""
+    import os
+
+    agent = start_agent()
+    with Secrets(agent.store, app="arrwdb", environment="production") as admin:
+        admin.put("db", sentinel_value())
+    backend = AgentBackend(str(agent.server.config.socket_path))
+    parent_sock = None
+    assert backend.read("arrwdb/production/db").version == "1"
+    parent_sock = backend._local.sock
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: read, and report whether it used a socket of its own
+        ok = 0
+        try:
+            ok = int(backend.read("arrwdb/production/db").version == "1")
+            ok &= int(backend._local.sock is not parent_sock)
+        finally:
+            os.write(write, bytes([ok]))
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read, "rb") as pipe:
+        assert pipe.read() == b"\x01"
+    assert backend.read("arrwdb/production/db").version == "1"
+    assert backend._local.sock is parent_sock
+    backend.close()
+
+
+def test_unexpected_server_error_is_one_error_frame(start_agent: StartAgent) -> None:
+    """A bug in the agent answers a SekretError naming only its class; the agent lives on."""
+    agent = start_agent()
+    backend = AgentBackend(str(agent.server.config.socket_path))
+
+    def broken(op: str, req: object) -> dict[str, object]:
+        raise RuntimeError("SEKRET-SENTINEL-should-not-leak")
+
+    agent.server._dispatch = broken  # type: ignore[method-assign]
+    with pytest.raises(SekretError, match=r"internal error in the sekret agent \(RuntimeError\)"):
+        backend.read("arrwdb/production/db")
     backend.close()

@@ -352,10 +352,16 @@ class AgentServer:
         except SekretError as exc:
             self.metrics.request(str(op), exc.code, time.perf_counter() - started)
             return self._error(exc)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             error = InvalidValue(f"malformed agent request for op {op!r}: {type(exc).__name__}")
             self.metrics.request(str(op), error.code, time.perf_counter() - started)
             return self._error(error)
+        except Exception as exc:  # noqa: BLE001  # a bug must not kill the connection's thread
+            # Only the class is logged: an unexpected exception's text may carry anything.
+            log.error("agent request %r failed with %s", str(op)[:40], type(exc).__name__)
+            failure = SekretError(f"internal error in the sekret agent ({type(exc).__name__})")
+            self.metrics.request(str(op), failure.code, time.perf_counter() - started)
+            return self._error(failure)
         self.metrics.request(str(op), "ok", time.perf_counter() - started)
         return {"v": wire.VERSION, "ok": True, **result}
 

@@ -5,7 +5,8 @@ worker on the host; this backend sends it frames (``sekret.agent.protocol``)
 over its Unix socket. The worker's own cache stays in front of it, so hits
 never leave the process, and stale-if-error covers an agent restart.
 
-* One connection per thread, opened on first use and kept; a connection the
+* One connection per thread (and per process: a forked child opens its own),
+  opened on first use and kept; a connection the
   agent closed (restart) is reopened once and the read retried. Writes are
   never retried once sent.
 * No socket, or nobody listening: ``BackendUnavailable`` at once (no wait).
@@ -21,6 +22,7 @@ It must never log a value; error messages come from the agent, value-free.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 from collections.abc import Collection, Mapping, Sequence
@@ -85,6 +87,7 @@ class AgentBackend(Backend):
         with self._lock:
             self._socks.add(sock)
         self._local.sock = sock
+        self._local.pid = os.getpid()
         return sock
 
     def _drop(self, sock: socket.socket) -> None:
@@ -96,6 +99,10 @@ class AgentBackend(Backend):
     def _call(self, request: dict[str, Any], *, retry: bool = True) -> dict[str, Any]:
         request["v"] = wire.VERSION
         sock: socket.socket | None = getattr(self._local, "sock", None)
+        if sock is not None and self._local.pid != os.getpid():
+            # A forked child (gunicorn --preload) inherited the parent's connection:
+            # leave it to the parent and open our own, or the two would mix frames.
+            sock = self._local.sock = None
         reused = sock is not None
         if sock is None:
             sock = self._connect()
