@@ -53,7 +53,11 @@ def start_agent(sock_dir: Path) -> Iterator[StartAgent]:
     counter = iter(range(1000))
 
     def start(
-        *, environment: str = "production", store: str | None = None, **config: Any
+        *,
+        environment: str = "production",
+        store: str | None = None,
+        read_only: bool = False,
+        **config: Any,
     ) -> Running:
         n = next(counter)
         store_name = store or f"agent-test-{id(started)}-{n}"
@@ -62,7 +66,11 @@ def start_agent(sock_dir: Path) -> Iterator[StartAgent]:
         def build() -> Secrets:
             audit = AuditLog([sink], background=False, policy="fail_closed")
             return build_client(
-                f"memory://{store_name}", app="arrwdb", environment=environment, audit=audit
+                f"memory://{store_name}",
+                app="arrwdb",
+                environment=environment,
+                audit=audit,
+                read_only=read_only,
             )
 
         server = AgentServer(AgentConfig(sock_dir / f"a{n}.sock", **config), build)

@@ -79,6 +79,17 @@ def test_writes_when_allowed(start_agent: StartAgent) -> None:
         assert worker.get("db") == second
 
 
+def test_read_only_configuration_wins_over_allow_writes(start_agent: StartAgent) -> None:
+    """A configuration marked read_only is never written through, even with allow_writes."""
+    agent = start_agent(allow_writes=True, read_only=True)
+    backend = AgentBackend(str(agent.server.config.socket_path), writes=True)
+    with (
+        Secrets(backend, app="arrwdb", environment="production") as worker,
+        pytest.raises(AccessDenied, match="read-only"),
+    ):
+        worker.put("db", sentinel_value())
+
+
 def test_errors_keep_their_class(start_agent: StartAgent) -> None:
     """A missing secret raises SecretNotFound in the worker, as against the backend."""
     agent = start_agent()

@@ -383,6 +383,11 @@ class AgentServer:
             )
         secrets = self.secrets
         backend = secrets.backend
+        if op in _WRITE_OPS and secrets.read_only:
+            raise AccessDenied(
+                f"the configuration of {self.root} is read-only (read_only = true);"
+                f" the agent does not {op} even with --allow-writes"
+            )
         if op == "read":
             name = self._check_name(req["name"])
             return {"secret": wire.secret_to_wire(self._read(secrets, name, req))}
