@@ -110,3 +110,19 @@ def test_unexpected_server_error_is_one_error_frame(start_agent: StartAgent) -> 
     with pytest.raises(SekretError, match=r"internal error in the sekret agent \(RuntimeError\)"):
         backend.read("arrwdb/production/db")
     backend.close()
+
+
+def test_client_loads_no_server_code() -> None:
+    """Opening an agent:// backend imports the protocol only: no server, audit or metrics."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from sekret.backends import open_backend;"
+        "open_backend('agent:///run/sekret/agent.sock');"
+        "bad = [m for m in ('sekret.agent.server', 'sekret.audit', 'sekret.metrics',"
+        " 'sekret.cache', 'http.server') if m in sys.modules];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
