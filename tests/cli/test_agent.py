@@ -127,19 +127,26 @@ def test_serves_workers_and_stops_on_sigterm(agent: Agent) -> None:
 
 
 def test_sighup_reloads(agent: Agent) -> None:
-    """SIGHUP rebuilds the client from the configuration and the agent keeps serving."""
-    value = agent.plant()
+    """SIGHUP re-reads the manifest: after it the agent serves from the new backend URL."""
+    agent.plant()
     agent.start()
     assert agent.proc is not None
     assert agent.proc.stderr is not None
+    moved = agent.folder / "moved.db"
+    init_store(moved)
+    with Secrets(f"local://{moved}", app="arrwdb", environment="production") as admin:
+        fresh = sentinel_value()
+        admin.put("db", fresh)
+    manifest = agent.folder / "sekret.toml"
+    manifest.write_text(manifest.read_text().replace(str(agent.store), str(moved)))
     agent.signal(signal.SIGHUP)
-    lines = []
+    lines: list[str] = []
     while not any("reloaded its configuration" in line for line in lines):
         line = agent.proc.stderr.readline().decode()
         assert line, f"the agent ended without reloading: {lines}"
         lines.append(line)
     with Secrets(agent.url, app="arrwdb", environment="production", cache=False) as worker:
-        assert worker.get("db") == value
+        assert worker.get("db") == fresh
     agent.stop_and_read()
     assert agent.proc.returncode == 0
 
