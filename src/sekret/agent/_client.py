@@ -57,7 +57,7 @@ def build_client(
         closed = audit.policy_for(environment) == "fail_closed"
         wrapped = CallerAuditedBackend(raw, audit, app=app, environment=environment, sync=closed)
     else:
-        wrapped = _Touching(raw)
+        wrapped = _Touching(raw, app=app, environment=environment)
     if cache is False:
         cache = True  # the agent exists to share one cache
     return Secrets(wrapped, app=app, environment=environment, cache=cache, read_only=read_only)
@@ -66,8 +66,11 @@ def build_client(
 class _Touching(AuditedBackend):
     """Without an audit log: mark backend access for the per-caller hit counts only."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, *, app: str, environment: str) -> None:
+        # The wrapper's delegation without its log: _record below replaces recording.
         self.inner = inner
+        self.app = app
+        self.environment = environment
         self.capabilities = inner.capabilities
         self.max_value_bytes = inner.max_value_bytes
 
