@@ -48,6 +48,7 @@ BUILTIN = {
     "aws": "sekret.backends.aws:AwsBackend",
     "azure": "sekret.backends.azure:AzureBackend",
     "gcp": "sekret.backends.gcp:GcpBackend",
+    "agent": "sekret.backends.agent:AgentBackend",
 }
 """The built-in schemes and the classes they name (as in the entry points)."""
 

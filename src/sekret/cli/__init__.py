@@ -54,6 +54,7 @@ COMMANDS: Mapping[str, str] = MappingProxyType(
         "read": "sekret.cli.inject",
         "inject": "sekret.cli.inject",
         "precommit": "sekret.cli.precommit",
+        "agent": "sekret.cli.agent",
     }
 )
 """Top-level command -> the module whose ``register(group)`` adds it; add yours here.

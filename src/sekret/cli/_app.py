@@ -160,6 +160,10 @@ class CliState:
             self.flags = dataclasses.replace(self.flags, **changes)
             self._context = None
 
+    def reload(self) -> None:
+        """Resolve the context again on next use (the agent's SIGHUP re-reads the manifest)."""
+        self._context = None
+
     @property
     def context(self) -> Context:
         """App, environment, backend... resolved on first use (flags, variables, manifest)."""

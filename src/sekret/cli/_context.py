@@ -155,6 +155,10 @@ class Context:
             from sekret.audit.config import audit_log_from_specs  # lazy: only when configured
 
             options["audit"] = audit_log_from_specs(self.audit)
+        if self.manifest is not None and "cache" not in options:
+            declared = self.manifest.environments.get(self.environment)
+            if declared is not None:
+                options["cache"] = declared.cache_policy()
         if self.manifest is not None:
             options.update(
                 {
