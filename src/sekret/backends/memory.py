@@ -38,6 +38,7 @@ from sekret.backends.base import (
     utcnow,
 )
 from sekret.exceptions import (
+    ConfigurationError,
     InvalidValue,
     SecretDeleted,
     SecretNotFound,
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
     from typing import Any, ClassVar
 
 __all__ = ["MemoryBackend"]
+
+_STORE_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/"
 
 Clock = Callable[[], datetime]
 
@@ -97,8 +100,13 @@ class MemoryBackend(Backend):
     def from_url(cls, url: str, **options: Any) -> MemoryBackend:
         # netloc + path of the URL, without loading urllib.parse (see the imports above)
         rest = url.partition(":")[2].removeprefix("//")
-        rest = rest.split("#", 1)[0].split("?", 1)[0]
-        return cls(store=rest.strip("/") or None, **options)
+        rest = rest.split("#", 1)[0].split("?", 1)[0].strip("/")
+        if rest.strip(_STORE_CHARS):
+            raise ConfigurationError(
+                "memory:// URL is malformed: it takes an optional store name of letters,"
+                " digits, '.', '_', '-' and '/' (memory://shared); the URL has other characters"
+            )
+        return cls(store=rest or None, **options)
 
     def describe(self) -> str:
         return f"memory://{self._store_name or ''}"
