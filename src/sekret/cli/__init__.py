@@ -37,6 +37,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sekret.cli.doctor",
     "sekret.cli.inject",
     "sekret.cli.precommit",
+    "sekret.cli.diff",
 )
 """Modules whose ``register(group)`` adds commands; add yours here."""
 
