@@ -19,6 +19,8 @@ gives each check's rationale.
 ``secrets-exist``      every declared secret exists in the active environment
 ``cache-settings``     cache ttl at most 1 hour, max_stale at most 24 hours
 ``master-key-env``     no SEKRET_MASTER_KEY in the environment outside development
+``environment-reuse``  run for production: no production value is also stored in
+                       another environment (``sekret.ops.diff``, keyed hashes)
 =====================  =========================================================
 
 Git questions go to the ``git`` command (``check-ignore``, ``ls-files``) when it
@@ -692,6 +694,66 @@ def check_master_key_env(project: Project) -> CheckResult:
     )
 
 
+def _environment_client(project: Project, manifest: Manifest, environment: str) -> Secrets:
+    """A read-only client for another declared environment (``backend`` overrides all)."""
+    if project.backend is not None:
+        return Secrets(
+            project.backend,
+            app=manifest.app,
+            environment=environment,
+            cache=False,
+            read_only=True,
+        )
+    return Secrets(**project.manifest.client_arguments(environment, cache=False, read_only=True))
+
+
+def check_environment_reuse(project: Project) -> CheckResult:
+    """Run for production: none of its values is stored in another environment."""
+    from sekret.ops.diff import find_reuse  # lazy: only this check compares environments
+
+    env = project.environment
+    manifest = project.manifest
+    if env is None or manifest is None or not is_production(env):
+        return _result(
+            "environment-reuse",
+            "skip",
+            "runs for a production environment (sekret doctor --env production);"
+            " sekret diff compares any two",
+        )
+    others = sorted(n for n in manifest.environments if n != env)
+    if not others:
+        return _result("environment-reuse", "skip", f"no environment besides {env}")
+    client = project.client()
+    if client is None:
+        return _result("environment-reuse", "skip", f"no client: {project.client_error}")
+    reused: list[str] = []
+    unread: list[str] = []
+    for other in others:
+        try:
+            with _environment_client(project, manifest, other) as peer:
+                reused += [f.detail for f in find_reuse(client, peer)]
+        except SekretError as exc:
+            unread.append(f"{other}: not compared ({exc.code})")
+    if reused:
+        return _result(
+            "environment-reuse",
+            "fail",
+            f"{len(reused)} production value(s) also stored elsewhere",
+            "rotate the production secret (sekret incident NAME) and give the other"
+            " environment its own value",
+            reused + unread,
+        )
+    if unread:
+        return _result(
+            "environment-reuse",
+            "warn",
+            "some environments could not be read",
+            "run the doctor with credentials that can read every environment",
+            unread,
+        )
+    return _result("environment-reuse", "pass", f"{env} shares no value with {', '.join(others)}")
+
+
 TITLES: Final[Mapping[str, str]] = {
     "manifest": "Manifest loads",
     "file-permissions": "Key and store files are 0600 and yours",
@@ -706,6 +768,7 @@ TITLES: Final[Mapping[str, str]] = {
     "secrets-exist": "Declared secrets exist",
     "cache-settings": "Cache settings are bounded",
     "master-key-env": "No master key in the environment outside development",
+    "environment-reuse": "Production values are not reused in other environments",
 }
 
 CHECKS: Final[tuple[tuple[str, Check], ...]] = (
@@ -722,6 +785,7 @@ CHECKS: Final[tuple[tuple[str, Check], ...]] = (
     ("secrets-exist", check_secrets_exist),
     ("cache-settings", check_cache_settings),
     ("master-key-env", check_master_key_env),
+    ("environment-reuse", check_environment_reuse),
 )
 """Every check, in the order it runs."""
 
