@@ -38,6 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sekret.cli.inject",
     "sekret.cli.precommit",
     "sekret.cli.diff",
+    "sekret.cli.importing",
 )
 """Modules whose ``register(group)`` adds commands; add yours here."""
 

@@ -27,16 +27,20 @@ def project_manifest(path: str | None) -> Manifest | None:
 
 
 def environment_client(
-    state: CliState, environment: str, manifest: Manifest | None, *, read_only: bool
+    state: CliState, environment: str | None, manifest: Manifest | None, *, read_only: bool
 ) -> Secrets:
-    """A cache-less client for ``environment`` (audited as the manifest says)."""
+    """A cache-less client for ``environment`` (audited as the manifest says).
+
+    ``environment`` None: the active one (``--env``/``SEKRET_ENV``, else the
+    manifest's default, else ``development``).
+    """
     if manifest is not None and not state.backend_explicit:
         return Secrets(**manifest.client_arguments(environment, cache=False, read_only=read_only))
     app = state.app or (manifest.app if manifest is not None else None) or state.require_app()
     return Secrets(
         state.backend_url,
         app=app,
-        environment=environment,
+        environment=environment or state.environment,
         cache=False,
         read_only=read_only or state.read_only,
         **state.backend_options,
