@@ -165,3 +165,38 @@ def test_bad_admin_credentials_are_a_clear_error(
     assert str(wrong["password"]) not in str(info.value)
     assert str(old["password"]) not in str(info.value)
     assert _can_login(old)
+
+
+def test_revoke_disables_the_previous_alternate_role(
+    postgres_server: PostgresServer, secrets: Secrets
+) -> None:
+    """revoke(old) makes the previous role's credentials fail at once; set re-enables it."""
+    a, b = "rev_" + _random.token_hex(3), "rev_" + _random.token_hex(3)
+    first = _creds(postgres_server, a, _random.token_urlsafe(16))
+    _make_role(postgres_server, a, str(first["password"]))
+    _make_role(postgres_server, b, _random.token_urlsafe(16))
+    secrets.put("database", first)
+    rotator = PostgresRotator(
+        admin=postgres_server.admin_creds(), strategy="alternating", users=[a, b]
+    )
+    RotationEngine(secrets).rotate("database", rotator)
+    assert _can_login(first)
+    rotator.revoke(secrets.get_secret("database", stage=PREVIOUS))
+    assert not _can_login(first)
+    assert _can_login(secrets.get_json("database"))
+    RotationEngine(secrets).rotate("database", rotator)  # a's turn again: LOGIN restored
+    assert _can_login(secrets.get_json("database"))
+
+
+def test_revoke_in_the_single_strategy_changes_nothing(
+    postgres_server: PostgresServer, role: str, secrets: Secrets
+) -> None:
+    """Single strategy: set already replaced the old password; revoke keeps the role usable."""
+    old = _creds(postgres_server, role, _random.token_urlsafe(16))
+    _make_role(postgres_server, role, str(old["password"]))
+    secrets.put("database", old)
+    rotator = PostgresRotator(admin=postgres_server.admin_creds())
+    RotationEngine(secrets).rotate("database", rotator)
+    rotator.revoke(secrets.get_secret("database", stage=PREVIOUS))
+    assert not _can_login(old)
+    assert _can_login(secrets.get_json("database"))

@@ -39,6 +39,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sekret.cli.precommit",
     "sekret.cli.diff",
     "sekret.cli.importing",
+    "sekret.cli.incident",
 )
 """Modules whose ``register(group)`` adds commands; add yours here."""
 

@@ -121,6 +121,9 @@ def register(group: click.Group) -> None:
         help="A rotator option (repeatable).",
     )
     @click.option("--rollback", is_flag=True, help="Abandon a pending rotation of NAME.")
+    @click.option(
+        "--compromised", is_flag=True, help="NAME leaked: the same as sekret incident NAME."
+    )
     @click.option("--manifest", "manifest_path", metavar="PATH", help="sekret.toml to use.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @_AS_OF
@@ -132,6 +135,7 @@ def register(group: click.Group) -> None:
         rotator_name: str | None,
         pairs: tuple[str, ...],
         rollback: bool,
+        compromised: bool,
         manifest_path: str | None,
         as_json: bool,
         as_of: datetime | None,
@@ -139,6 +143,13 @@ def register(group: click.Group) -> None:
         """Rotate NAME now, or every secret that is --due (exit 1 if any failed)."""
         if bool(name) == due:
             raise click.UsageError("give either NAME or --due")
+        if compromised:
+            from sekret.cli.incident import run_incident
+
+            if rollback or name is None:
+                raise click.UsageError("--compromised takes NAME and no --rollback")
+            options = _parse_options(pairs)
+            return run_incident(state, name, rotator_name, options, None, manifest_path, as_json)
         manifest = _manifest(manifest_path)
         secrets = _client(state, manifest)
         options = _parse_options(pairs)
@@ -236,8 +247,22 @@ def register(group: click.Group) -> None:
 
     @group.command("revoke-previous")
     @click.argument("name")
+    @click.option("--manifest", "manifest_path", metavar="PATH", help="sekret.toml to use.")
     @pass_state
-    def revoke_previous(state: CliState, name: str) -> None:
-        """Stop accepting the previous value of NAME (after clients moved to current)."""
-        state.secrets().revoke_previous(name)
-        click.echo(f"{name}: previous version revoked")
+    def revoke_previous(state: CliState, name: str, manifest_path: str | None) -> None:
+        """Stop accepting the previous value of NAME (after clients moved to current).
+
+        When NAME's rotator (manifest) can revoke at the source (postgres), it does too.
+        """
+        from sekret.ops.incident import revoke_previous as revoke
+
+        manifest = _manifest(manifest_path)
+        spec = manifest.secrets.get(name) if manifest is not None else None
+        secrets = _client(state, manifest)
+        rotator = None
+        if spec is not None and spec.rotator:
+            options = _resolve_secret_options(secrets, dict(spec.rotator_options))
+            rotator = make_rotator(spec.rotator, **options)
+        version, at_source = revoke(secrets, name, rotator)
+        where = " (and at the source)" if at_source == "revoked" else ""
+        click.echo(f"{name}: previous version {version} revoked{where}")
