@@ -35,7 +35,14 @@ def environment_client(
     manifest's default, else ``development``).
     """
     if manifest is not None and not state.backend_explicit:
-        return Secrets(**manifest.client_arguments(environment, cache=False, read_only=read_only))
+        # Like `sekret rotate`: the command's own need decides, not the manifest's
+        # runtime read_only (an operator command is the admin client); --read-only wins.
+        writable = not (read_only or state.read_only)
+        return Secrets(
+            **manifest.client_arguments(
+                environment or state.env, cache=False, read_only=not writable
+            )
+        )
     app = state.app or (manifest.app if manifest is not None else None) or state.require_app()
     return Secrets(
         state.backend_url,
