@@ -704,7 +704,7 @@ def _environment_client(project: Project, manifest: Manifest, environment: str) 
             cache=False,
             read_only=True,
         )
-    return Secrets(**project.manifest.client_arguments(environment, cache=False, read_only=True))
+    return Secrets(**manifest.client_arguments(environment, cache=False, read_only=True))
 
 
 def check_environment_reuse(project: Project) -> CheckResult:
