@@ -336,3 +336,28 @@ def test_environment_reuse_skips_outside_production(project: Project) -> None:
     result = project.run("environment-reuse")["environment-reuse"]
     assert result.status == "skip"
     assert "--env production" in result.detail
+
+
+def test_expiry_warns_within_30_days_and_fails_once_expired(project: Project) -> None:
+    """The expiry check follows the injected clock: pass, warn inside 30 days, fail after."""
+    backend = LocalBackend(project.store)
+    try:
+        backend.write(
+            "arrwdb/development/api-key",
+            SecretValue.of(sentinel_value()),
+            metadata={"expires_at": "2027-01-01T00:00:00Z"},
+        )
+    finally:
+        backend.close()
+
+    def at(day: str) -> CheckResult:
+        when = datetime.fromisoformat(day).replace(tzinfo=UTC)
+        return project.run("expiry", now=lambda: when)["expiry"]
+
+    assert at("2026-11-01").status == "pass"
+    soon = at("2026-12-15")
+    assert soon.status == "warn"
+    assert soon.findings == ("api-key: expires 2027-01-01 (in 17d)",)
+    late = at("2027-01-01")
+    assert late.status == "fail"
+    assert late.findings == ("api-key: expired 2027-01-01",)

@@ -130,3 +130,20 @@ def test_manifest_rotator_options_are_used(cli: Cli, tmp_path: Path, store_url: 
     assert len(first) == 23
     assert cli("rotate", "tenant-key", "--manifest", str(path), "-o", "length=30").exit_code == 0
     assert len(cli("get", "tenant-key", "-n").stdout) == 33
+
+
+def test_status_shows_expiry_within_days(cli: Cli, manifest: Path) -> None:
+    """status --within flags an expires_at inside the window and EXPIRED past it (--as-of)."""
+    value = sentinel_value()
+    put = cli("put", "cohere-api-key", "--meta", "expires_at=2027-01-01", input=value)
+    assert put.exit_code == 0, put.stderr
+    base = ("rotation", "status", "--manifest", str(manifest))
+    early = cli(*base, "--as-of", "2026-11-01", "--json")
+    rows = {r["name"]: r for r in json.loads(early.stdout)}
+    assert rows["cohere-api-key"]["expires_at"] == "2027-01-01T00:00:00+00:00"
+    assert rows["cohere-api-key"]["expiring"] is False
+    soon = cli(*base, "--as-of", "2026-12-10", "--within", "30")
+    assert "expires in 22d" in soon.stdout
+    late = cli(*base, "--as-of", "2027-01-02")
+    assert "EXPIRED" in late.stdout
+    assert value not in late.output

@@ -27,7 +27,13 @@ from sekret.cli._app import CliState, pass_state
 from sekret.cli._output import format_time, table
 from sekret.exceptions import ConfigurationError, InvalidValue, SekretError
 from sekret.manifest import Manifest, find_manifest, load_manifest
-from sekret.rotation import RotationEngine, RotationPlan, make_rotator, rotation_status
+from sekret.rotation import (
+    RotationEngine,
+    RotationPlan,
+    RotationStatus,
+    make_rotator,
+    rotation_status,
+)
 
 __all__ = ["register"]
 
@@ -57,6 +63,10 @@ def _client(state: CliState, manifest: Manifest | None) -> Secrets:
     if manifest is not None and not state.backend_explicit:
         return Secrets(**manifest.client_arguments(state.env, cache=False, read_only=False))
     return state.secrets()
+
+
+def _expired(row: RotationStatus, at: datetime) -> bool:
+    return row.expires_at is not None and row.expires_at <= at
 
 
 def _plans(manifest: Manifest | None) -> list[RotationPlan]:
@@ -208,26 +218,61 @@ def register(group: click.Group) -> None:
     @rotation.command("status")
     @click.option("--manifest", "manifest_path", metavar="PATH", help="sekret.toml to use.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    @click.option(
+        "--within",
+        type=click.IntRange(0, 3650),
+        default=30,
+        show_default=True,
+        metavar="DAYS",
+        help="Flag secrets whose expires_at falls within DAYS.",
+    )
     @_AS_OF
     @pass_state
     def status(
-        state: CliState, manifest_path: str | None, as_json: bool, as_of: datetime | None
+        state: CliState,
+        manifest_path: str | None,
+        as_json: bool,
+        within: int,
+        as_of: datetime | None,
     ) -> None:
-        """Each manifest secret's last rotation, next due date and overdue flag."""
+        """Each manifest secret's last rotation, next due date, overdue flag and expiry."""
         manifest = _manifest(manifest_path)
         secrets = _client(state, manifest)
-        rows = rotation_status(secrets, _plans(manifest), now=_clock(as_of))
+        now = _clock(as_of)
+        rows = rotation_status(secrets, _plans(manifest), now=now)
+        at = now()
         if as_json:
-            click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+            documents = [
+                {
+                    **r.as_dict(),
+                    "expiring": r.expires_within(within, at),
+                    "expired": _expired(r, at),
+                }
+                for r in rows
+            ]
+            click.echo(json.dumps(documents, indent=2))
             return
-        header = ("NAME", "KIND", "EVERY", "VERSION", "LAST ROTATED", "NEXT DUE", "STATE")
+        header = (
+            "NAME",
+            "KIND",
+            "EVERY",
+            "VERSION",
+            "LAST ROTATED",
+            "NEXT DUE",
+            "EXPIRES",
+            "STATE",
+        )
         lines = []
         for r in rows:
             state_text = (
                 "missing"
                 if r.missing
+                else "EXPIRED"
+                if _expired(r, at)
                 else "OVERDUE"
                 if r.overdue
+                else f"expires in {(r.expires_at - at).days}d"
+                if r.expires_at is not None and r.expires_within(within, at)
                 else "pending"
                 if r.pending
                 else "ok"
@@ -240,6 +285,7 @@ def register(group: click.Group) -> None:
                     r.version or "-",
                     format_time(r.last_rotated),
                     format_time(r.next_due),
+                    format_time(r.expires_at),
                     state_text,
                 )
             )

@@ -3,7 +3,8 @@
 Default intervals come from the secret's kind (the guide's rotation
 strategy): API keys 90 days, database passwords 30, encryption keys 365,
 JWT signing keys 90; ``generic`` secrets have no schedule unless the manifest
-gives one. "Last rotated" is the creation time of the ``current`` version.
+gives one. "Last rotated" is the creation time of the ``current`` version; its
+``expires_at`` metadata (if any) is reported as ``expires_at``.
 The clock is injectable; nothing here sleeps or reads the wall clock itself.
 """
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from sekret._expiry import expires_at
 from sekret.exceptions import SecretNotFound
 from sekret.manifest import DEFAULT_ROTATION_DAYS
 
@@ -55,6 +57,11 @@ class RotationStatus:
     overdue: bool
     pending: bool
     missing: bool = False
+    expires_at: datetime | None = None  # the current version's expiry (sekret._expiry)
+
+    def expires_within(self, days: int, now: datetime) -> bool:
+        """Whether the current version expires (or has expired) before ``now + days``."""
+        return self.expires_at is not None and self.expires_at <= now + timedelta(days=days)
 
     def as_dict(self) -> dict[str, object]:
         def iso(d: datetime | None) -> str | None:
@@ -70,6 +77,7 @@ class RotationStatus:
             "overdue": self.overdue,
             "pending": self.pending,
             "missing": self.missing,
+            "expires_at": iso(self.expires_at),
         }
 
 
@@ -106,6 +114,7 @@ def rotation_status(
                 due,
                 bool(due and at >= due),
                 pending,
+                expires_at=expires_at(current.metadata) if current else None,
             )
         )
     return out
