@@ -129,7 +129,7 @@ def checklist(
         " then force-push and have every clone re-cloned); CI logs and caches too"
     )
     files = " ".join(_audit_files(audit_specs)) or "AUDIT.jsonl"
-    when = f" --since {since.isoformat()}" if since else " --since 30d"
+    when = f" --since {since.replace(microsecond=0).isoformat()}" if since else " --since 30d"
     steps.append(
         f"check who read it since the leak: sekret audit show {files} --secret {full_name}"
         f" --action 'secret.read*'{when}"
