@@ -17,6 +17,8 @@ beyond the ``Secret`` objects it passes through.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sekret._values import Secret
 from sekret.exceptions import SecretExpired, SekretError
 
@@ -31,14 +33,18 @@ if TYPE_CHECKING:
 __all__ = ["EXPIRY_KEYS", "ExpiryReads", "audit_expired", "expires_at"]
 
 EXPIRY_KEYS = ("expires_at", "expires")
-"""Metadata keys holding a version's expiry, first found wins."""
+"""Metadata keys holding a version's expiry, first found wins (as ``expires_at`` reads them)."""
 
 
 def expires_at(metadata: Mapping[str, str]) -> datetime | None:
     """The expiry in ``metadata`` (aware, UTC when no offset), or None (absent or unreadable)."""
-    raw = next((metadata[k] for k in EXPIRY_KEYS if metadata.get(k)), None)
-    if raw is None:
-        return None
+    raw = metadata.get("expires_at") or metadata.get("expires")
+    return _parse(raw) if raw else None
+
+
+@lru_cache(maxsize=1024)
+def _parse(raw: str) -> datetime | None:
+    """One parse per distinct text: reads of the same version skip it."""
     from datetime import UTC, datetime  # lazy: `import sekret` stays light
 
     try:
