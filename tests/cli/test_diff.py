@@ -3,26 +3,10 @@
 from __future__ import annotations
 
 import json
-import secrets as _random
 from pathlib import Path
-
-import pytest
 
 from cli.clirunner import Cli
 from sekret.testing import sentinel_value
-
-
-@pytest.fixture(params=["local", "openbao"])
-def ops_cli(request: pytest.FixtureRequest, store_url: str) -> Cli:
-    """A runner on the local store or on the OpenBao dev server (a fresh app each time)."""
-    app = "diff" + _random.token_hex(4)
-    if request.param == "local":
-        return Cli(store_url, app=app)
-    server = request.getfixturevalue("openbao")
-    host = server.address.split("://", 1)[1]
-    return Cli(
-        f"vault+http://{host}/secret?admin=true", app=app, env={"VAULT_TOKEN": server.root_token}
-    )
 
 
 def _manifest(tmp_path: Path, cli: Cli) -> Path:

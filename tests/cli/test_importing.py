@@ -15,16 +15,6 @@ from sekret.testing import sentinel_value
 from servers.openbao import BaoServer, _bao, bao_binary
 
 
-@pytest.fixture(params=["local", "openbao"])
-def ops_cli(request: pytest.FixtureRequest, store_url: str) -> Cli:
-    """A runner on the local store or on the OpenBao dev server (a fresh app each time)."""
-    app = "imp" + _random.token_hex(4)
-    if request.param == "local":
-        return Cli(store_url, app=app)
-    server = request.getfixturevalue("openbao")
-    return Cli(_vault_url(server) + "?admin=true", app=app, env={"VAULT_TOKEN": server.root_token})
-
-
 def _vault_url(server: BaoServer) -> str:
     return f"vault+http://{server.address.split('://', 1)[1]}/secret"
 
