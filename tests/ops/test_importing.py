@@ -182,3 +182,25 @@ def test_mapping_parsers_name_the_bad_line(tmp_path: Path) -> None:
         read_mapping_file(path)
     path.write_text("A=a\nB = b\n")
     assert read_mapping_file(path) == {"A": "a", "B": "b"}
+
+
+def test_backend_source_reads_an_aws_prefix_written_by_boto3(moto_server: str) -> None:
+    """Secrets another tool put in AWS (two versions) import with both, current last."""
+    import secrets as _random
+
+    import boto3
+
+    root = "legacy" + _random.token_hex(4) + "/prod"
+    first, second = sentinel_value("v1-"), sentinel_value("v2-")
+    client = boto3.client("secretsmanager", region_name="us-east-1", endpoint_url=moto_server)
+    client.create_secret(Name=f"{root}/COHERE_KEY", SecretString=first)
+    client.put_secret_value(SecretId=f"{root}/COHERE_KEY", SecretString=second)
+    source = BackendSource(f"aws://us-east-1?endpoint_url={moto_server}", root)
+    target = _target()
+    try:
+        plan = Importer(source, target, {"COHERE_KEY": "cohere-api-key"}).apply()
+    finally:
+        source.close()
+    assert [(a.source, a.action, a.versions) for a in plan] == [(f"{root}/COHERE_KEY", "create", 2)]
+    assert target.get("cohere-api-key") == second
+    assert target.get("cohere-api-key", stage="previous") == first
