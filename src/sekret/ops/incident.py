@@ -116,8 +116,10 @@ def checklist(
         steps += [
             f"MANUAL ROTATION NEEDED: {full_name} was NOT rotated (no rotator is configured).",
             "  1. create a new value at the vendor or system that issued it;",
-            f"  2. store it: sekret put {report_name} < new-value-file (never as an argument);",
-            f"  3. revoke the old one here: sekret revoke-previous {report_name};",
+            f"  2. stage it: sekret put {report_name} --stage pending < new-value-file"
+            " (never as an argument);",
+            f"  3. deploy, then make it current: sekret promote {report_name};",
+            f"  4. revoke the leaked one: sekret revoke-previous {report_name};",
         ]
     if at_source != "revoked":
         steps.append(
