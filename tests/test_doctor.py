@@ -361,3 +361,26 @@ def test_expiry_warns_within_30_days_and_fails_once_expired(project: Project) ->
     late = at("2027-01-01")
     assert late.status == "fail"
     assert late.findings == ("api-key: expired 2027-01-01",)
+
+
+def test_expiry_in_a_strict_environment_fails(project: Project) -> None:
+    """With strict_expiry the read is refused; the expiry check still names the secret."""
+    backend = LocalBackend(project.store)
+    try:
+        backend.write(
+            "arrwdb/development/api-key",
+            SecretValue.of(sentinel_value()),
+            metadata={"expires_at": "2020-01-01T00:00:00Z"},
+        )
+    finally:
+        backend.close()
+    text = (project.root / "sekret.toml").read_text()
+    project.write(
+        "sekret.toml",
+        text.replace(
+            "[environments.development]\n", "[environments.development]\nstrict_expiry = true\n"
+        ),
+    )
+    result = project.run("expiry")["expiry"]
+    assert result.status == "fail"
+    assert result.findings == ("api-key: expired (strict_expiry refuses it)",)

@@ -51,6 +51,7 @@ from sekret.backends.base import Backend
 from sekret.exceptions import (
     ConfigurationError,
     SecretDeleted,
+    SecretExpired,
     SecretNotFound,
     SekretError,
 )
@@ -708,6 +709,10 @@ def check_expiry(project: Project) -> CheckResult:
     at = project.now()
     expired, soon, dated = [], [], 0
     for name, got in project.reads().items():
+        if isinstance(got, SecretExpired):  # a strict_expiry environment refused it
+            dated += 1
+            expired.append(f"{name}: expired (strict_expiry refuses it)")
+            continue
         when = expires_at(got.metadata) if isinstance(got, Secret) else None
         if when is None:
             continue

@@ -132,8 +132,14 @@ def test_manifest_rotator_options_are_used(cli: Cli, tmp_path: Path, store_url: 
     assert len(cli("get", "tenant-key", "-n").stdout) == 33
 
 
-def test_status_shows_expiry_within_days(cli: Cli, manifest: Path) -> None:
+def test_status_shows_expiry_within_days(ops_cli: Cli, tmp_path: Path) -> None:
     """status --within flags an expires_at inside the window and EXPIRED past it (--as-of)."""
+    cli = ops_cli
+    manifest = tmp_path / "ops.toml"
+    manifest.write_text(
+        f'app = "{cli.app}"\n[environments.development]\nbackend = "{cli.backend}"\n'
+        '[secrets.cohere-api-key]\nkind = "api_key"\n'
+    )
     value = sentinel_value()
     put = cli("put", "cohere-api-key", "--meta", "expires_at=2027-01-01", input=value)
     assert put.exit_code == 0, put.stderr

@@ -16,11 +16,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sekret._expiry import expires_at
-from sekret.exceptions import SecretNotFound
+from sekret.exceptions import SecretNotFound, SekretError
 from sekret.manifest import DEFAULT_ROTATION_DAYS
 
 if TYPE_CHECKING:
     from sekret._secrets import Secrets
+    from sekret._values import VersionInfo
 
 __all__ = ["DEFAULT_INTERVAL_DAYS", "RotationPlan", "RotationStatus", "rotation_status"]
 
@@ -81,6 +82,22 @@ class RotationStatus:
         }
 
 
+def _expiry(secrets: Secrets, name: str, current: VersionInfo | None) -> datetime | None:
+    """The current version's expiry; backends whose version list carries no metadata
+    (Vault keeps it in each version's data) are asked for that version."""
+    if current is None:
+        return None
+    if current.metadata:
+        return expires_at(current.metadata)
+    try:
+        # The backend itself, not the facade: a strict_expiry client would refuse the
+        # very version whose expiry this reports.
+        full = secrets.full_name(name)
+        return expires_at(secrets.backend.read(full, version=current.version).metadata)
+    except SekretError:
+        return None
+
+
 def rotation_status(
     secrets: Secrets,
     plans: Iterable[RotationPlan],
@@ -114,7 +131,7 @@ def rotation_status(
                 due,
                 bool(due and at >= due),
                 pending,
-                expires_at=expires_at(current.metadata) if current else None,
+                expires_at=_expiry(secrets, plan.name, current),
             )
         )
     return out
