@@ -153,3 +153,14 @@ def test_status_shows_expiry_within_days(ops_cli: Cli, tmp_path: Path) -> None:
     late = cli(*base, "--as-of", "2027-01-02")
     assert "EXPIRED" in late.stdout
     assert value not in late.output
+
+
+def test_revoke_previous_names_the_version_and_uses_the_manifest(cli: Cli, manifest: Path) -> None:
+    """revoke-previous prints the revoked version; a rotator without revoke acts in sekret only."""
+    _seed(cli, "database")
+    assert cli("rotate", "database", "--manifest", str(manifest)).exit_code == 0
+    result = cli("revoke-previous", "database", "--manifest", str(manifest))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == "database: previous version 1 revoked"
+    again = cli("revoke-previous", "database", "--manifest", str(manifest))
+    assert again.exit_code == 3  # nothing left to revoke
