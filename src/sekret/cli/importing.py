@@ -129,9 +129,11 @@ def register(group: click.Group) -> None:
             with environment_client(state, None, manifest, read_only=dry_run) as target:
                 importer = Importer(source, target, mapping or None, overwrite, field)
                 actions = importer.plan()
+                where = target.namespace.root
+                if not as_json:
+                    _print_plan(actions, origin, where)  # before any write
                 if not dry_run:
                     importer.apply()
-                where = target.namespace.root
         finally:
             source.close()
         if as_json:
@@ -143,7 +145,6 @@ def register(group: click.Group) -> None:
             }
             click.echo(to_json(document))
             return
-        _print_plan(actions, origin, where)
         written = sum(a.versions for a in actions if a.writes)
         if dry_run:
             click.echo(f"dry run: nothing changed ({written} version(s) would be written)")

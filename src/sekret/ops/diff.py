@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from sekret._values import CURRENT, Secret
 from sekret.exceptions import SecretNotFound, SekretError
+from sekret.manifest import DEFAULT_ROTATION_DAYS
 
 if TYPE_CHECKING:
     from sekret._secrets import Secrets
@@ -241,8 +242,6 @@ def _rotation(
         return None
     days = None
     if spec is not None:
-        from sekret.manifest import DEFAULT_ROTATION_DAYS
-
         days = spec.rotation_days or DEFAULT_ROTATION_DAYS.get(spec.kind)
     if days and ha.last_rotated and hb.last_rotated:
         due_a = (now - ha.last_rotated).days >= days

@@ -24,6 +24,10 @@ Rules (docs/operations.md):
   source's current becomes current and its predecessor ``previous``.
 * Each write goes through the target client: it is audited by the target
   environment's sinks like any ``put``.
+* A write that fails stops the import with its error. Targets finished
+  before it stay (and read as ``unchanged`` on a rerun); a target left with
+  only some of its versions reads as ``exists`` (``--overwrite`` completes
+  its current value).
 
 Values stay in ``SecretValue`` objects in memory; plans, errors and reprs
 carry keys, names and counts only.
@@ -37,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from sekret._values import CURRENT, PENDING, Secret, SecretValue, VersionInfo
-from sekret.exceptions import InvalidValue, SecretNotFound, SekretError
+from sekret.exceptions import InvalidValue, SecretNotFound, UnsupportedOperation
 from sekret.ops._audit import record
 
 if TYPE_CHECKING:
@@ -114,7 +118,7 @@ def _live_values(
     """Every live version of ``name`` oldest first with current last; pending is left out."""
     try:
         infos = versions(name)
-    except SekretError:
+    except UnsupportedOperation:  # env://, file://: the current value is all there is
         infos = None
     if not infos:
         return [read(name).value]
@@ -256,8 +260,8 @@ class Importer:
     mapping: Mapping[str, str] | None = None
     overwrite: bool = False
     text_field: str | None = None
-    _loaded: dict[str, list[SecretValue]] = field(default_factory=dict, repr=False)
-    _plan: list[ImportAction] | None = field(default=None, repr=False)
+    _loaded: dict[str, list[SecretValue]] = field(default_factory=dict, repr=False, init=False)
+    _plan: list[ImportAction] | None = field(default=None, repr=False, init=False)
 
     def _selected(self) -> list[tuple[str, str]]:
         keys = self.source.names()
