@@ -116,3 +116,15 @@ def test_strict_expiry_from_the_manifest() -> None:
     assert manifest.client_arguments("production")["strict_expiry"] is True
     with pytest.raises(Exception, match="strict_expiry: must be true or false"):
         parse_manifest('app = "a"\n[environments.p]\nbackend = "memory://"\nstrict_expiry = 1\n')
+
+
+def test_an_expired_previous_key_is_refused_not_raised() -> None:
+    """verify_api_key on a strict client: an expired previous key is simply not accepted."""
+    clock = Clock(EXPIRY + timedelta(days=1))
+    secrets, _, audit = _client(clock, strict=True)
+    old, new = sentinel_value(), sentinel_value()
+    secrets.put("api-key", old, metadata={"expires_at": "2027-01-01"})
+    secrets.put("api-key", new)
+    assert secrets.verify_api_key("api-key", new)
+    assert not secrets.verify_api_key("api-key", old, now=clock)
+    audit.close()

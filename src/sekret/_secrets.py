@@ -27,6 +27,7 @@ from sekret.exceptions import (
     AccessDenied,
     ConfigurationError,
     InvalidReference,
+    SecretExpired,
     SecretNotFound,
     SekretError,
     VersionNotFound,
@@ -454,7 +455,7 @@ class Secrets:
         ok = compare_digest(candidate, current.value.bytes())
         try:
             previous = self.get_secret(name, stage=PREVIOUS)
-        except VersionNotFound:
+        except (VersionNotFound, SecretExpired):  # an expired previous key is not accepted
             return ok
         at = (now or (lambda: datetime.now(UTC)))()
         window = grace if grace is not None else timedelta(days=7)

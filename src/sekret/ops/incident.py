@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from sekret._values import PREVIOUS, Secret
+from sekret._values import CURRENT, PREVIOUS, Secret
 from sekret.exceptions import SekretError, VersionNotFound
 from sekret.ops._audit import record
 
@@ -74,7 +74,7 @@ def revoke_previous(secrets: Secrets, name: str, rotator: Rotator | None) -> tup
     removed even when the source refused, so sekret stops serving the old
     value; the source's error is raised after that.
     """
-    old: Secret = secrets.get_secret(name, stage=PREVIOUS)
+    old: Secret = secrets.backend.read(secrets.full_name(name), stage=PREVIOUS)
     revoke = getattr(rotator, "revoke", None) if rotator is not None else None
     at_source: Revoked = "unsupported" if revoke is None else "revoked"
     failure: SekretError | None = None
@@ -161,7 +161,9 @@ def respond(
 
     full = secrets.full_name(name)
     secrets._writable("incident")
-    leaked = secrets.get_secret(name)  # the value in use now is the one presumed leaked
+    # The version in use now is the one presumed leaked; read past any expiry check
+    # (an expired secret can leak too).
+    leaked = secrets.backend.read(full, stage=CURRENT)
     since = since or leaked.created  # unknown leak time: every read of that version
     fields: dict[str, Any] = {"since": since.isoformat() if since else None}
     outcome: Literal["rotated", "manual"] = "manual"
