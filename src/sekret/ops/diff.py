@@ -114,8 +114,12 @@ class _Inventory:
 
     @classmethod
     def of(cls, client: Secrets) -> _Inventory:
-        names = sorted(info.name for info in client.list())
-        return cls(client.namespace.environment, client, client.get_many(names) if names else {})
+        """Every stored secret's current version, read from the backend itself (an
+        expired value is compared too, whatever the client's ``strict_expiry``)."""
+        fulls = {client.full_name(info.name): info.name for info in client.list()}
+        got = client.backend.read_many(sorted(fulls)) if fulls else {}
+        reads = {fulls[full]: result for full, result in got.items()}
+        return cls(client.namespace.environment, client, dict(sorted(reads.items())))
 
     def secret(self, name: str) -> Secret | None:
         got = self.reads.get(name)
