@@ -286,10 +286,10 @@ def test_without_git_the_git_checks_skip(tmp_path: Path) -> None:
         assert results[check_id].status == "skip"
 
 
-def _put(store: Path, name: str, value: object) -> None:
+def _put(store: Path, name: str, value: object, **metadata: str) -> None:
     backend = LocalBackend(store)
     try:
-        backend.write(name, SecretValue.of(value))
+        backend.write(name, SecretValue.of(value), metadata=metadata or None)
     finally:
         backend.close()
 
@@ -340,15 +340,12 @@ def test_environment_reuse_skips_outside_production(project: Project) -> None:
 
 def test_expiry_warns_within_30_days_and_fails_once_expired(project: Project) -> None:
     """The expiry check follows the injected clock: pass, warn inside 30 days, fail after."""
-    backend = LocalBackend(project.store)
-    try:
-        backend.write(
-            "arrwdb/development/api-key",
-            SecretValue.of(sentinel_value()),
-            metadata={"expires_at": "2027-01-01T00:00:00Z"},
-        )
-    finally:
-        backend.close()
+    _put(
+        project.store,
+        "arrwdb/development/api-key",
+        sentinel_value(),
+        expires_at="2027-01-01T00:00:00Z",
+    )
 
     def at(day: str) -> CheckResult:
         when = datetime.fromisoformat(day).replace(tzinfo=UTC)
@@ -365,15 +362,12 @@ def test_expiry_warns_within_30_days_and_fails_once_expired(project: Project) ->
 
 def test_expiry_in_a_strict_environment_fails(project: Project) -> None:
     """With strict_expiry the read is refused; the expiry check still names the secret."""
-    backend = LocalBackend(project.store)
-    try:
-        backend.write(
-            "arrwdb/development/api-key",
-            SecretValue.of(sentinel_value()),
-            metadata={"expires_at": "2020-01-01T00:00:00Z"},
-        )
-    finally:
-        backend.close()
+    _put(
+        project.store,
+        "arrwdb/development/api-key",
+        sentinel_value(),
+        expires_at="2020-01-01T00:00:00Z",
+    )
     text = (project.root / "sekret.toml").read_text()
     project.write(
         "sekret.toml",

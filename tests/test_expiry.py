@@ -27,6 +27,18 @@ class Clock:
         return self.now
 
 
+def strict_client(now: datetime) -> Secrets:
+    """A cache-less strict_expiry client on a fresh memory backend whose clock is ``now``."""
+    return Secrets(
+        MemoryBackend(),
+        app="a",
+        environment="p",
+        cache=False,
+        strict_expiry=True,
+        wall_clock=lambda: now,
+    )
+
+
 def _client(
     clock: Clock, *, strict: bool = False, cache: bool = False
 ) -> tuple[Secrets, CaptureSink, AuditLog]:

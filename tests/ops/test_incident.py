@@ -114,15 +114,10 @@ def test_an_expired_secret_on_a_strict_client_can_still_be_handled() -> None:
     """strict_expiry does not stand in the way of replacing an expired, leaked value."""
     from datetime import timedelta
 
+    from test_expiry import strict_client
+
     later = datetime(2028, 1, 1, tzinfo=UTC)
-    secrets = Secrets(
-        MemoryBackend(),
-        app="a",
-        environment="p",
-        cache=False,
-        strict_expiry=True,
-        wall_clock=lambda: later,
-    )
+    secrets = strict_client(later)
     secrets.put("k", sentinel_value(), metadata={"expires_at": "2027-01-01"})
     report = respond(secrets, "k", RevokingRotator(), since=later - timedelta(days=1))
     assert (report.outcome, report.revoked_version, report.at_source) == ("rotated", "1", "revoked")

@@ -45,20 +45,12 @@ def test_status_reports_expiry_even_for_a_strict_client() -> None:
     """expires_at shows in the status of a strict_expiry client, past the date too."""
     from datetime import UTC, datetime
 
-    from sekret import Secrets
-    from sekret.backends.memory import MemoryBackend
     from sekret.rotation import RotationPlan, rotation_status
     from sekret.testing import sentinel_value
+    from test_expiry import strict_client
 
     later = datetime(2028, 1, 1, tzinfo=UTC)
-    secrets = Secrets(
-        MemoryBackend(),
-        app="a",
-        environment="p",
-        cache=False,
-        strict_expiry=True,
-        wall_clock=lambda: later,
-    )
+    secrets = strict_client(later)
     secrets.put("k", sentinel_value(), metadata={"expires_at": "2027-01-01"})
     (row,) = rotation_status(secrets, [RotationPlan("k", "api_key")], now=lambda: later)
     assert row.expires_at == datetime(2027, 1, 1, tzinfo=UTC)
