@@ -110,7 +110,8 @@ def test_clean_project_passes_every_check(project: Project) -> None:
     """A careful project passes each check (none fails or warns)."""
     results = project.run()
     assert list(results) == [check_id for check_id, _ in CHECKS]
-    assert {r.id: r.status for r in results.values()} == dict.fromkeys(results, "pass")
+    expected = dict.fromkeys(results, "pass") | {"environment-reuse": "skip"}  # development
+    assert {r.id: r.status for r in results.values()} == expected
 
 
 def test_broken_manifest_fails_and_skips_the_rest(project: Project) -> None:
@@ -313,3 +314,97 @@ def test_without_git_the_git_checks_skip(tmp_path: Path) -> None:
     results = {r.id: r for r in run_checks(root / "sekret.toml", root=root, environ={})}
     for check_id in ("key-files-ignored", "dotenv-committed", "values-in-source"):
         assert results[check_id].status == "skip"
+
+
+def _put(store: Path, name: str, value: object, **metadata: str) -> None:
+    backend = LocalBackend(store)
+    try:
+        backend.write(name, SecretValue.of(value), metadata=metadata or None)
+    finally:
+        backend.close()
+
+
+def test_environment_reuse_fails_when_production_shares_a_value(project: Project) -> None:
+    """Run for production, a production value also stored in development fails, value-free."""
+    store = f"local://{project.store}"
+    _put(project.store, "arrwdb/production/api-key", project.values["api-key"])
+    _put(project.store, "arrwdb/production/db", {"password": sentinel_value()})
+    result = project.run("environment-reuse", environment="production", backend=store)[
+        "environment-reuse"
+    ]
+    assert result.status == "fail"
+    assert result.findings == ("production:api-key holds the same value as development:api-key",)
+    _put(project.store, "arrwdb/production/api-key", sentinel_value())
+    again = project.run("environment-reuse", environment="production", backend=store)
+    assert again["environment-reuse"].status == "pass"
+    assert again["environment-reuse"].detail == "production shares no value with development"
+
+
+def test_environment_reuse_warns_when_another_environment_is_unreadable(
+    project: Project, tmp_path: Path
+) -> None:
+    """An environment the doctor cannot open is named in a warning, not silently passed."""
+    prod_store = tmp_path / "prod.db"
+    init_store(prod_store)
+    _put(prod_store, "arrwdb/production/api-key", sentinel_value())
+    project.write(
+        "sekret.toml",
+        _manifest(
+            project.store,
+            production=f'[environments.production]\nbackend = "local://{prod_store}"\n'
+            f'[environments.staging]\nbackend = "local://{tmp_path}/absent/s.db"\n',
+        ),
+    )
+    result = project.run("environment-reuse", environment="production")["environment-reuse"]
+    assert result.status == "warn"
+    assert len(result.findings) == 1
+    assert result.findings[0].startswith("staging: not compared (")
+
+
+def test_environment_reuse_skips_outside_production(project: Project) -> None:
+    """For a development run the check is skipped and says how to run it."""
+    result = project.run("environment-reuse")["environment-reuse"]
+    assert result.status == "skip"
+    assert "--env production" in result.detail
+
+
+def test_expiry_warns_within_30_days_and_fails_once_expired(project: Project) -> None:
+    """The expiry check follows the injected clock: pass, warn inside 30 days, fail after."""
+    _put(
+        project.store,
+        "arrwdb/development/api-key",
+        sentinel_value(),
+        expires_at="2027-01-01T00:00:00Z",
+    )
+
+    def at(day: str) -> CheckResult:
+        when = datetime.fromisoformat(day).replace(tzinfo=UTC)
+        return project.run("expiry", now=lambda: when)["expiry"]
+
+    assert at("2026-11-01").status == "pass"
+    soon = at("2026-12-15")
+    assert soon.status == "warn"
+    assert soon.findings == ("api-key: expires 2027-01-01 (in 17d)",)
+    late = at("2027-01-01")
+    assert late.status == "fail"
+    assert late.findings == ("api-key: expired 2027-01-01",)
+
+
+def test_expiry_in_a_strict_environment_fails(project: Project) -> None:
+    """With strict_expiry the read is refused; the expiry check still names the secret."""
+    _put(
+        project.store,
+        "arrwdb/development/api-key",
+        sentinel_value(),
+        expires_at="2020-01-01T00:00:00Z",
+    )
+    text = (project.root / "sekret.toml").read_text()
+    project.write(
+        "sekret.toml",
+        text.replace(
+            "[environments.development]\n", "[environments.development]\nstrict_expiry = true\n"
+        ),
+    )
+    result = project.run("expiry")["expiry"]
+    assert result.status == "fail"
+    assert result.findings == ("api-key: expired (strict_expiry refuses it)",)

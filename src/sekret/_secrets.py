@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 
+from sekret._expiry import ExpiryReads, audit_expired
 from sekret._names import Namespace, validate_name
 from sekret._refs import field_text, field_value, looks_like_reference, parse_reference
 from sekret._values import CURRENT, PENDING, PREVIOUS, Secret, SecretInfo, SecretValue, VersionInfo
@@ -26,6 +27,7 @@ from sekret.exceptions import (
     AccessDenied,
     ConfigurationError,
     InvalidReference,
+    SecretExpired,
     SecretNotFound,
     SekretError,
     VersionNotFound,
@@ -59,6 +61,10 @@ def _no_hit(full: str) -> str | None:
 class Secrets:
     """Read and manage one app's secrets in one environment.
 
+    ``strict_expiry``: refuse (``SecretExpired``) a version whose ``expires_at``
+    metadata has passed; without it such reads only record a ``secret.expired``
+    audit warning. ``wall_clock`` (aware UTC datetimes) decides expiry.
+
     >>> secrets = Secrets("memory://", app="arrwdb", environment="development")
     >>> secrets.put("cohere-api-key", "example-value").version
     '1'
@@ -75,6 +81,8 @@ class Secrets:
         audit: AuditLog | None = None,
         read_only: bool = False,
         clock: Callable[[], float] | None = None,
+        strict_expiry: bool = False,
+        wall_clock: Callable[[], datetime] | None = None,
         **backend_options: Any,
     ) -> None:
         self.namespace = Namespace(app, environment, prefix)
@@ -85,6 +93,13 @@ class Secrets:
         self.audit = audit
         self.backend: Backend = (
             audit.wrap(raw, app=app, environment=environment) if audit is not None else raw
+        )
+        # Reads go through the expiry check (sekret._expiry); writes go to self.backend.
+        self._reads = ExpiryReads(
+            self.backend,
+            strict=strict_expiry,
+            clock=wall_clock,
+            on_expired=audit_expired(self.backend) if audit is not None else None,
         )
         self.read_only = read_only
         # short -> full, validated once (reads only); bounded, oldest out first, and at
@@ -99,7 +114,7 @@ class Secrets:
 
             policy = cache if isinstance(cache, CachePolicy) else CachePolicy()
             kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
-            self.cache = SecretCache(self.backend, policy, **kwargs)
+            self.cache = SecretCache(self._reads, policy, **kwargs)  # type: ignore[arg-type]
             self._memo_size = max(_MEMO_SIZE, policy.max_size)
             if audit is not None:
                 audit.attach_cache(self.cache)
@@ -175,7 +190,7 @@ class Secrets:
 
     def _read(self, full: str, version: str | None, stage: str | None) -> Secret:
         if self.cache is None:
-            return self.backend.read(full, version=version, stage=stage)
+            return self._reads.read(full, version=version, stage=stage)
         secret = self.cache.get(full, version=version, stage=stage)
         if self._on_read is not None:
             self._on_read(full, secret.version, stage)
@@ -297,7 +312,7 @@ class Secrets:
         if self.cache is not None:
             got = self.cache.prefetch(list(fulls))
         else:
-            got = self.backend.read_many(list(fulls))
+            got = self._reads.read_many(list(fulls))
         return {fulls[k]: v for k, v in got.items()}
 
     def prefetch(self, names: Sequence[str]) -> dict[str, Secret | SekretError]:
@@ -504,7 +519,7 @@ class Secrets:
         ok = compare_digest(candidate, current.value.bytes())
         try:
             previous = self.get_secret(name, stage=PREVIOUS)
-        except VersionNotFound:
+        except (VersionNotFound, SecretExpired):  # an expired previous key is not accepted
             return ok
         at = (now or (lambda: datetime.now(UTC)))()
         window = grace if grace is not None else timedelta(days=7)
@@ -536,7 +551,7 @@ class Secrets:
         full = self._target(name, None, None, None)[0]
         if self.cache is not None:
             return self.cache.refresh(full)
-        return self.backend.read(full)
+        return self._reads.read(full)
 
     # -- lifecycle ---------------------------------------------------------
     def close(self) -> None:

@@ -19,6 +19,9 @@ gives each check's rationale.
 ``secrets-exist``      every declared secret exists in the active environment
 ``cache-settings``     cache ttl at most 1 hour, max_stale at most 24 hours
 ``master-key-env``     no SEKRET_MASTER_KEY in the environment outside development
+``expiry``             no declared secret has expired or expires within 30 days
+``environment-reuse``  run for production: no production value is also stored in
+                       another environment (``sekret.ops.diff``, keyed hashes)
 =====================  =========================================================
 
 Git questions go to the ``git`` command (``check-ignore``, ``ls-files``) when it
@@ -37,7 +40,7 @@ import stat
 import subprocess
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -50,6 +53,7 @@ from sekret.exceptions import (
     ConfigurationError,
     InsecurePath,
     SecretDeleted,
+    SecretExpired,
     SecretNotFound,
     SekretError,
 )
@@ -73,6 +77,8 @@ MAX_TTL: Final = 3600.0
 MAX_STALE: Final = 86400.0
 DEFAULT_TTL: Final = 300.0
 DEFAULT_STALE: Final = 3600.0
+EXPIRY_DAYS: Final = 30
+"""``expiry`` warns about secrets expiring within this many days."""
 MIN_SCANNED_VALUE: Final = 8
 """Values shorter than this are not searched for (they match too much by chance)."""
 MAX_SCANNED_FILE: Final = 1024 * 1024
@@ -707,6 +713,101 @@ def check_master_key_env(project: Project) -> CheckResult:
     )
 
 
+def check_expiry(project: Project) -> CheckResult:
+    """No declared secret's current version has expired or expires within EXPIRY_DAYS."""
+    from sekret._expiry import expires_at
+
+    if project.manifest is None or not project.manifest.secrets:
+        return _result("expiry", "skip", "no declared secrets")
+    if project.client() is None:
+        return _result("expiry", "skip", f"no client: {project.client_error}")
+    at = project.now()
+    expired, soon, dated = [], [], 0
+    for name, got in project.reads().items():
+        if isinstance(got, SecretExpired):  # a strict_expiry environment refused it
+            dated += 1
+            expired.append(f"{name}: expired (strict_expiry refuses it)")
+            continue
+        when = expires_at(got.metadata) if isinstance(got, Secret) else None
+        if when is None:
+            continue
+        dated += 1
+        if when <= at:
+            expired.append(f"{name}: expired {when:%Y-%m-%d}")
+        elif when <= at + timedelta(days=EXPIRY_DAYS):
+            soon.append(f"{name}: expires {when:%Y-%m-%d} (in {(when - at).days}d)")
+    fix = "rotate it (sekret rotate NAME) or put a new value with a later expires_at"
+    if expired:
+        return _result("expiry", "fail", f"{len(expired)} secret(s) expired", fix, expired + soon)
+    if soon:
+        return _result(
+            "expiry", "warn", f"{len(soon)} secret(s) expire within {EXPIRY_DAYS} days", fix, soon
+        )
+    if not dated:
+        return _result("expiry", "pass", "no declared secret carries an expiry")
+    return _result("expiry", "pass", f"{dated} expiry date(s) more than {EXPIRY_DAYS} days away")
+
+
+def _environment_client(project: Project, manifest: Manifest, environment: str) -> Secrets:
+    """A read-only client for another declared environment (``backend`` overrides all)."""
+    if project.backend is not None:
+        return Secrets(
+            project.backend,
+            app=manifest.app,
+            environment=environment,
+            cache=False,
+            read_only=True,
+        )
+    return Secrets(**manifest.client_arguments(environment, cache=False, read_only=True))
+
+
+def check_environment_reuse(project: Project) -> CheckResult:
+    """Run for production: none of its values is stored in another environment."""
+    from sekret.ops.diff import find_reuse  # lazy: only this check compares environments
+
+    env = project.environment
+    manifest = project.manifest
+    if env is None or manifest is None or not is_production(env):
+        return _result(
+            "environment-reuse",
+            "skip",
+            "runs for a production environment (sekret doctor --env production);"
+            " sekret diff compares any two",
+        )
+    others = sorted(n for n in manifest.environments if n != env)
+    if not others:
+        return _result("environment-reuse", "skip", f"no environment besides {env}")
+    client = project.client()
+    if client is None:
+        return _result("environment-reuse", "skip", f"no client: {project.client_error}")
+    reused: list[str] = []
+    unread: list[str] = []
+    for other in others:
+        try:
+            with _environment_client(project, manifest, other) as peer:
+                reused += [f.detail for f in find_reuse(client, peer)]
+        except SekretError as exc:
+            unread.append(f"{other}: not compared ({exc.code})")
+    if reused:
+        return _result(
+            "environment-reuse",
+            "fail",
+            f"{len(reused)} production value(s) also stored elsewhere",
+            "rotate the production secret (sekret incident NAME) and give the other"
+            " environment its own value",
+            reused + unread,
+        )
+    if unread:
+        return _result(
+            "environment-reuse",
+            "warn",
+            "some environments could not be read",
+            "run the doctor with credentials that can read every environment",
+            unread,
+        )
+    return _result("environment-reuse", "pass", f"{env} shares no value with {', '.join(others)}")
+
+
 TITLES: Final[Mapping[str, str]] = {
     "manifest": "Manifest loads",
     "file-permissions": "Key and store files are 0600 and yours",
@@ -721,6 +822,8 @@ TITLES: Final[Mapping[str, str]] = {
     "secrets-exist": "Declared secrets exist",
     "cache-settings": "Cache settings are bounded",
     "master-key-env": "No master key in the environment outside development",
+    "expiry": "No secret expired or expiring soon",
+    "environment-reuse": "Production values are not reused in other environments",
 }
 
 CHECKS: Final[tuple[tuple[str, Check], ...]] = (
@@ -737,6 +840,8 @@ CHECKS: Final[tuple[tuple[str, Check], ...]] = (
     ("secrets-exist", check_secrets_exist),
     ("cache-settings", check_cache_settings),
     ("master-key-env", check_master_key_env),
+    ("expiry", check_expiry),
+    ("environment-reuse", check_environment_reuse),
 )
 """Every check, in the order it runs."""
 

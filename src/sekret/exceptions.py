@@ -25,6 +25,7 @@ SekretError
 │   ├── DecryptionError      a ciphertext did not open (tampered, moved, wrong key)
 │   └── WrongMasterKey       the master key does not unwrap the store's data key
 ├── AuditError               the audit trail could not record, or failed verification
+├── SecretExpired            the version's expiry has passed and the client has strict_expiry
 └── RotationError            a rotation step failed (the run was rolled back or can resume)
 ```
 
@@ -61,6 +62,7 @@ __all__ = [
     "ManifestError",
     "RotationError",
     "SecretDeleted",
+    "SecretExpired",
     "SecretNotFound",
     "SekretError",
     "Throttled",
@@ -247,6 +249,13 @@ class AuditError(SekretError):
     """The audit trail could not record an event, or a log failed verification."""
 
     code = "audit"
+
+
+class SecretExpired(SekretError):
+    """The version read carries an expiry (``expires_at``) that has passed, and the
+    client was built with ``strict_expiry``; the message names the secret and the time."""
+
+    code = "expired"
 
 
 class RotationError(SekretError):

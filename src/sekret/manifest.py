@@ -10,6 +10,7 @@ A project declares its secrets once::
     cache_ttl = 300                          # seconds (CachePolicy.ttl)
     max_stale = 3600                         # seconds (CachePolicy.max_stale)
     audit = ["jsonl:///var/log/arrwdb/audit.jsonl"]   # sink specs, kept as data
+    strict_expiry = false                    # true: refuse versions past expires_at
 
     [secrets.cohere-api-key]
     kind = "api_key"                         # api_key|db_credentials|encryption_key|
@@ -85,7 +86,7 @@ _ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _FIELD_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 _TOP_KEYS = frozenset({"app", "default_environment", "environments", "secrets", "doctor"})
 _DOCTOR_KEYS = frozenset({"accept"})
-_ENV_KEYS = frozenset({"backend", "cache_ttl", "max_stale", "audit", "read_only"})
+_ENV_KEYS = frozenset({"backend", "cache_ttl", "max_stale", "audit", "read_only", "strict_expiry"})
 _SECRET_KEYS = frozenset(
     {
         "kind",
@@ -111,6 +112,8 @@ class EnvironmentConfig:
     max_stale: float | None = None
     audit: tuple[AuditSpec, ...] = ()
     read_only: bool = False
+    #: refuse to read a version whose ``expires_at`` has passed (SecretExpired)
+    strict_expiry: bool = False
 
     def cache_policy(self) -> CachePolicy:
         """A ``CachePolicy`` with this environment's TTL and max_stale (defaults elsewhere)."""
@@ -184,6 +187,8 @@ class Manifest:
             options["audit"] = audit_log_from_specs(config.audit)
         if config.read_only:
             options.setdefault("read_only", True)
+        if config.strict_expiry:
+            options.setdefault("strict_expiry", True)
         options.update(
             {
                 k: v
@@ -438,6 +443,11 @@ class _Builder:
         read_only = table.get("read_only", False)
         if not isinstance(read_only, bool):
             raise self.fail((*keys, "read_only"), f"must be true or false, not {_type(read_only)}")
+        strict_expiry = table.get("strict_expiry", False)
+        if not isinstance(strict_expiry, bool):
+            raise self.fail(
+                (*keys, "strict_expiry"), f"must be true or false, not {_type(strict_expiry)}"
+            )
         return EnvironmentConfig(
             name=name,
             backend=backend,
@@ -445,6 +455,7 @@ class _Builder:
             max_stale=None if stale is None else self.seconds(stale, (*keys, "max_stale")),
             audit=self.audit(table.get("audit", []), (*keys, "audit")),
             read_only=read_only,
+            strict_expiry=strict_expiry,
         )
 
     def audit(self, raw: object, keys: tuple[str, ...]) -> tuple[AuditSpec, ...]:

@@ -469,3 +469,22 @@ def test_rewritten_companion_tags_raise_never_guess_pending(
         backend.write(name, SecretValue.of("again"), stages=[PENDING])
     assert backend.read(name).value.text() == "live"
     assert all(PENDING not in i.stages for i in backend.versions(name))
+
+
+def test_key_vault_expiry_is_reported_as_expires(
+    backend: AzureBackend, azure_fake: FakeKeyVault
+) -> None:
+    """A version another tool set with an expiry carries it as metadata 'expires' (UTC)."""
+    from datetime import UTC, datetime
+
+    from sekret._expiry import expires_at
+
+    name = "interop/dev/expiring"
+    when = datetime(2027, 1, 1, tzinfo=UTC)
+    _native(azure_fake).set_secret(AZURE.encode(name), sentinel_value(), expires_on=when)
+    got = backend.read(name)
+    assert got.metadata["expires"] == "2027-01-01T00:00:00+00:00"
+    assert expires_at(got.metadata) == when
+    assert expires_at(backend.versions(name)[-1].metadata) == when
+    plain = backend.write("interop/dev/not-expiring", SecretValue.of(sentinel_value()))
+    assert "expires" not in plain.metadata

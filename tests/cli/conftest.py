@@ -21,3 +21,18 @@ def store_url(tmp_path: Path) -> str:
 @pytest.fixture
 def cli(store_url: str) -> Cli:
     return Cli(store_url)
+
+
+@pytest.fixture(params=["local", "openbao"])
+def ops_cli(request: pytest.FixtureRequest, store_url: str) -> Cli:
+    """A runner on the local store or on the OpenBao dev server, for a fresh app each time."""
+    import secrets as _random
+
+    app = "ops" + _random.token_hex(4)
+    if request.param == "local":
+        return Cli(store_url, app=app)
+    server = request.getfixturevalue("openbao")
+    host = server.address.split("://", 1)[1]
+    return Cli(
+        f"vault+http://{host}/secret?admin=true", app=app, env={"VAULT_TOKEN": server.root_token}
+    )

@@ -198,3 +198,37 @@ def test_as_of_without_dry_run_needs_confirmation(cli: Cli, manifest: Path) -> N
     assert result.exit_code == 2
     assert "--dry-run" in result.stderr
     assert len(json.loads(cli("versions", "database", "--json").stdout)) == 1
+
+
+def test_status_shows_expiry_within_days(ops_cli: Cli, tmp_path: Path) -> None:
+    """status --within flags an expires_at inside the window and EXPIRED past it (--as-of)."""
+    cli = ops_cli
+    manifest = tmp_path / "ops.toml"
+    manifest.write_text(
+        f'app = "{cli.app}"\n[environments.development]\nbackend = "{cli.backend}"\n'
+        '[secrets.cohere-api-key]\nkind = "api_key"\n'
+    )
+    value = sentinel_value()
+    put = cli("put", "cohere-api-key", "--meta", "expires_at=2027-01-01", input=value)
+    assert put.exit_code == 0, put.stderr
+    base = ("rotation", "status", "--manifest", str(manifest))
+    early = cli(*base, "--as-of", "2026-11-01", "--json")
+    rows = {r["name"]: r for r in json.loads(early.stdout)}
+    assert rows["cohere-api-key"]["expires_at"] == "2027-01-01T00:00:00+00:00"
+    assert rows["cohere-api-key"]["expiring"] is False
+    soon = cli(*base, "--as-of", "2026-12-10", "--within", "30")
+    assert "expires in 22d" in soon.stdout
+    late = cli(*base, "--as-of", "2027-01-02")
+    assert "EXPIRED" in late.stdout
+    assert value not in late.output
+
+
+def test_revoke_previous_names_the_version_and_uses_the_manifest(cli: Cli, manifest: Path) -> None:
+    """revoke-previous prints the revoked version; a rotator without revoke acts in sekret only."""
+    _seed(cli, "database")
+    assert cli("rotate", "database", "--manifest", str(manifest)).exit_code == 0
+    result = cli("revoke-previous", "database", "--manifest", str(manifest))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == "database: previous version 1 revoked"
+    again = cli("revoke-previous", "database", "--manifest", str(manifest))
+    assert again.exit_code == 3  # nothing left to revoke

@@ -73,6 +73,19 @@ def _creds(server: PostgresServer, role: str, password: str) -> dict[str, object
     }
 
 
+def _alternating(
+    server: PostgresServer, secrets: Secrets, prefix: str
+) -> tuple[str, str, dict[str, object], PostgresRotator]:
+    """Two fresh roles, the first one's credentials stored as "database", and the rotator."""
+    a, b = prefix + _random.token_hex(3), prefix + _random.token_hex(3)
+    first = _creds(server, a, _random.token_urlsafe(16))
+    _make_role(server, a, str(first["password"]))
+    _make_role(server, b, _random.token_urlsafe(16))
+    secrets.put("database", first)
+    rotator = PostgresRotator(admin=server.admin_creds(), strategy="alternating", users=[a, b])
+    return a, b, first, rotator
+
+
 def test_rotated_password_is_stored_as_the_servers_scram_verifier(
     postgres_server: PostgresServer, role: str, secrets: Secrets
 ) -> None:
@@ -108,14 +121,7 @@ def test_single_role_rotation(postgres_server: PostgresServer, role: str, secret
 
 def test_alternating_users(postgres_server: PostgresServer, secrets: Secrets) -> None:
     """With two roles, each rotation moves to the other role and the live one keeps working."""
-    a, b = "alt_" + _random.token_hex(3), "alt_" + _random.token_hex(3)
-    first = _creds(postgres_server, a, _random.token_urlsafe(16))
-    _make_role(postgres_server, a, str(first["password"]))
-    _make_role(postgres_server, b, _random.token_urlsafe(16))
-    secrets.put("database", first)
-    rotator = PostgresRotator(
-        admin=postgres_server.admin_creds(), strategy="alternating", users=[a, b]
-    )
+    a, b, first, rotator = _alternating(postgres_server, secrets, "alt_")
 
     def still_live(name: str, step: Step, version: str) -> None:
         if step == Step.SET:
@@ -165,3 +171,31 @@ def test_bad_admin_credentials_are_a_clear_error(
     assert str(wrong["password"]) not in str(info.value)
     assert str(old["password"]) not in str(info.value)
     assert _can_login(old)
+
+
+def test_revoke_disables_the_previous_alternate_role(
+    postgres_server: PostgresServer, secrets: Secrets
+) -> None:
+    """revoke(old) makes the previous role's credentials fail at once; set re-enables it."""
+    _, _, first, rotator = _alternating(postgres_server, secrets, "rev_")
+    RotationEngine(secrets).rotate("database", rotator)
+    assert _can_login(first)
+    rotator.revoke(secrets.get_secret("database", stage=PREVIOUS))
+    assert not _can_login(first)
+    assert _can_login(secrets.get_json("database"))
+    RotationEngine(secrets).rotate("database", rotator)  # a's turn again: LOGIN restored
+    assert _can_login(secrets.get_json("database"))
+
+
+def test_revoke_in_the_single_strategy_changes_nothing(
+    postgres_server: PostgresServer, role: str, secrets: Secrets
+) -> None:
+    """Single strategy: set already replaced the old password; revoke keeps the role usable."""
+    old = _creds(postgres_server, role, _random.token_urlsafe(16))
+    _make_role(postgres_server, role, str(old["password"]))
+    secrets.put("database", old)
+    rotator = PostgresRotator(admin=postgres_server.admin_creds())
+    RotationEngine(secrets).rotate("database", rotator)
+    rotator.revoke(secrets.get_secret("database", stage=PREVIOUS))
+    assert not _can_login(old)
+    assert _can_login(secrets.get_json("database"))

@@ -39,3 +39,19 @@ def test_status_reports_due_dates_and_overdue() -> None:
     assert status["key"].pending
     assert status["absent"].missing
     assert status["db"].as_dict()["next_due"] == (start + timedelta(days=30)).isoformat()
+
+
+def test_status_reports_expiry_even_for_a_strict_client() -> None:
+    """expires_at shows in the status of a strict_expiry client, past the date too."""
+    from datetime import UTC, datetime
+
+    from sekret.rotation import RotationPlan, rotation_status
+    from sekret.testing import sentinel_value
+    from test_expiry import strict_client
+
+    later = datetime(2028, 1, 1, tzinfo=UTC)
+    secrets = strict_client(later)
+    secrets.put("k", sentinel_value(), metadata={"expires_at": "2027-01-01"})
+    (row,) = rotation_status(secrets, [RotationPlan("k", "api_key")], now=lambda: later)
+    assert row.expires_at == datetime(2027, 1, 1, tzinfo=UTC)
+    assert row.expires_within(0, later)

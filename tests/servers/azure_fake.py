@@ -9,7 +9,7 @@ self-signed certificate made at test time, see ``make_certificate``) on
 Where each behaviour comes from (Microsoft Learn, Key Vault documentation):
 
 * Operations, paths and JSON shapes (SecretBundle, SecretItem,
-  DeletedSecretBundle, ``attributes`` with Unix-time ``created``/``updated``,
+  DeletedSecretBundle, ``attributes`` with Unix-time ``created``/``updated`` (and ``exp``),
   ``id`` = ``{vault}/secrets/{name}/{version}``, paged ``{"value": [...],
   "nextLink": ...}`` with ``maxresults`` at most 25): REST API reference,
   "Key Vault > Secrets": Set Secret, Get Secret (empty version = latest),
@@ -124,6 +124,7 @@ class _Version:
     enabled: bool
     created: int
     updated: int
+    expires: int | None = None  # attributes.exp (Unix time), as Key Vault keeps it
 
 
 @dataclass
@@ -249,13 +250,16 @@ class FakeKeyVault:
         return out
 
     def _attributes(self, v: _Version) -> dict[str, Any]:
-        return {
+        out = {
             "enabled": v.enabled,
             "created": v.created,
             "updated": v.updated,
             "recoveryLevel": "Recoverable+Purgeable",
             "recoverableDays": self.retention_days,
         }
+        if v.expires is not None:
+            out["exp"] = v.expires
+        return out
 
     def _deleted_bundle(self, s: _Secret) -> dict[str, Any]:
         out = self._bundle(s, s.latest, value=False)
@@ -384,6 +388,7 @@ class FakeKeyVault:
             bool(attributes.get("enabled", True)),
             ts,
             ts,
+            int(attributes["exp"]) if attributes.get("exp") is not None else None,
         )
         secret.versions.append(v)
         return self._bundle(secret, v)

@@ -450,7 +450,7 @@ class AzureBackend(Backend):
             _loaded(item.value, props.content_type),
             stages,
             _aware(props.created_on),
-            _metadata(props.tags),
+            _metadata(props),
         )
 
     # -- reads -------------------------------------------------------------
@@ -483,7 +483,7 @@ class AzureBackend(Backend):
                 p.version,
                 view.stages.of(p.version),
                 _aware(p.created_on),
-                _metadata(p.tags),
+                _metadata(p),
             )
             for p in view.history
         ]
@@ -491,9 +491,7 @@ class AzureBackend(Backend):
             vid = PENDING_MARK + p.version
             if view.stages.of(vid):
                 out.append(
-                    VersionInfo(
-                        name, vid, view.stages.of(vid), _aware(p.created_on), _metadata(p.tags)
-                    )
+                    VersionInfo(name, vid, view.stages.of(vid), _aware(p.created_on), _metadata(p))
                 )
         return out
 
@@ -516,7 +514,7 @@ class AzureBackend(Backend):
                     full,
                     created=_aware(props.created_on),
                     updated=_aware(props.updated_on),
-                    metadata=_metadata(props.tags),
+                    metadata=_metadata(props),
                 )
         if include_deleted:
             for item in self._call(lambda: list(self._client.list_deleted_secrets()), None):
@@ -606,7 +604,7 @@ class AzureBackend(Backend):
                         if props.version == current.properties.version
                         else frozenset(),
                         _aware(props.created_on),
-                        _metadata(props.tags),
+                        _metadata(props),
                     )
         seq = _seq(current.properties.tags) if current is not None else 0
         tags = {SEQ: str(seq + 1), **meta}
@@ -619,7 +617,7 @@ class AzureBackend(Backend):
             props.version,
             frozenset({CURRENT}),
             _aware(props.created_on),
-            _metadata(props.tags),
+            _metadata(props),
         )
 
     def _write_companion(
@@ -651,7 +649,7 @@ class AzureBackend(Backend):
                         vid,
                         frozenset(s for s, v in labels.map().items() if v == vid),
                         _aware(props.created_on),
-                        _metadata(props.tags),
+                        _metadata(props),
                     )
         stage_map = labels.map()
         for stage in sorted(stage_set):
@@ -669,7 +667,7 @@ class AzureBackend(Backend):
             vid,
             frozenset(s for s, v in stage_map.items() if v == SELF),
             _aware(props.created_on),
-            _metadata(props.tags),
+            _metadata(props),
         )
 
     def _set(
@@ -939,8 +937,13 @@ def _seq(tags: Mapping[str, str] | None) -> int:
         return 0
 
 
-def _metadata(tags: Mapping[str, str] | None) -> dict[str, str]:
-    return {k[len(META) :]: v for k, v in (tags or {}).items() if k.startswith(META)}
+def _metadata(props: Any) -> dict[str, str]:
+    """sekret's metadata tags of a version, plus Key Vault's own expiry as ``expires``."""
+    out = {k[len(META) :]: v for k, v in (props.tags or {}).items() if k.startswith(META)}
+    expires_on = _aware(getattr(props, "expires_on", None))
+    if expires_on is not None and "expires" not in out:
+        out["expires"] = expires_on.isoformat()
+    return out
 
 
 def _stamp(when: datetime | None) -> float:

@@ -55,6 +55,10 @@ COMMANDS: Mapping[str, str] = MappingProxyType(
         "inject": "sekret.cli.inject",
         "precommit": "sekret.cli.precommit",
         "agent": "sekret.cli.agent",
+        "diff": "sekret.cli.diff",
+        "import": "sekret.cli.importing",
+        "manifest": "sekret.cli.importing",
+        "incident": "sekret.cli.incident",
     }
 )
 """Top-level command -> the module whose ``register(group)`` adds it; add yours here.

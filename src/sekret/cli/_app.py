@@ -160,6 +160,11 @@ class CliState:
             self.flags = dataclasses.replace(self.flags, **changes)
             self._context = None
 
+    @property
+    def environ(self) -> Mapping[str, str] | None:
+        """The variables the context is resolved from (None: the process's)."""
+        return self._environ
+
     def reload(self) -> None:
         """Resolve the context again on next use (the agent's SIGHUP re-reads the manifest)."""
         self._context = None

@@ -160,6 +160,10 @@ class Context:
             if declared is not None:
                 options["cache"] = declared.cache_policy()
         if self.manifest is not None:
+            declared = self.manifest.environments.get(self.environment)
+            if declared is not None and declared.strict_expiry:
+                options.setdefault("strict_expiry", True)
+        if self.manifest is not None:
             options.update(
                 {
                     k: v

@@ -35,6 +35,7 @@ from sekret.manifest import Manifest, SecretSpec
 from sekret.rotation import (
     RotationEngine,
     RotationPlan,
+    RotationStatus,
     Rotator,
     make_rotator,
     rotation_status,
@@ -65,6 +66,10 @@ def _manifest(state: CliState, path: str | None) -> Manifest | None:
 
 def _client(state: CliState) -> Secrets:
     return state.secrets()
+
+
+def _expired(row: RotationStatus, at: datetime) -> bool:
+    return row.expires_at is not None and row.expires_at <= at
 
 
 def _plans(manifest: Manifest | None) -> list[RotationPlan]:
@@ -205,6 +210,9 @@ def register(group: click.Group) -> None:
         help="A rotator option (repeatable).",
     )
     @click.option("--rollback", is_flag=True, help="Abandon a pending rotation of NAME.")
+    @click.option(
+        "--compromised", is_flag=True, help="NAME leaked: the same as sekret incident NAME."
+    )
     @click.option("--manifest", "manifest_path", metavar="PATH", help="sekret.toml to use.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @click.option("--dry-run", is_flag=True, help="Print the plan (what, which rotator, steps).")
@@ -218,6 +226,7 @@ def register(group: click.Group) -> None:
         rotator_name: str | None,
         pairs: tuple[str, ...],
         rollback: bool,
+        compromised: bool,
         manifest_path: str | None,
         as_json: bool,
         dry_run: bool,
@@ -236,6 +245,13 @@ def register(group: click.Group) -> None:
         if dry_run and rollback:
             raise click.UsageError("--dry-run and --rollback exclude each other")
         _confirm_as_of(as_of, dry_run, yes)
+        if compromised:
+            from sekret.cli.incident import run_incident
+
+            if rollback or name is None:
+                raise click.UsageError("--compromised takes NAME and no --rollback")
+            options = _parse_options(pairs)
+            return run_incident(state, name, rotator_name, options, None, manifest_path, as_json)
         manifest = _manifest(state, manifest_path)
         secrets = _client(state)
         options = _parse_options(pairs)
@@ -322,26 +338,61 @@ def register(group: click.Group) -> None:
     @rotation.command("status")
     @click.option("--manifest", "manifest_path", metavar="PATH", help="sekret.toml to use.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    @click.option(
+        "--within",
+        type=click.IntRange(0, 3650),
+        default=30,
+        show_default=True,
+        metavar="DAYS",
+        help="Flag secrets whose expires_at falls within DAYS.",
+    )
     @_AS_OF
     @pass_state
     def status(
-        state: CliState, manifest_path: str | None, as_json: bool, as_of: datetime | None
+        state: CliState,
+        manifest_path: str | None,
+        as_json: bool,
+        within: int,
+        as_of: datetime | None,
     ) -> None:
         """Each manifest secret's last rotation, next due date and overdue flag."""
         manifest = _manifest(state, manifest_path)
         secrets = _client(state)
-        rows = rotation_status(secrets, _plans(manifest), now=_clock(as_of))
+        now = _clock(as_of)
+        rows = rotation_status(secrets, _plans(manifest), now=now)
+        at = now()
         if as_json:
-            click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+            documents = [
+                {
+                    **r.as_dict(),
+                    "expiring": r.expires_within(within, at),
+                    "expired": _expired(r, at),
+                }
+                for r in rows
+            ]
+            click.echo(json.dumps(documents, indent=2))
             return
-        header = ("NAME", "KIND", "EVERY", "VERSION", "LAST ROTATED", "NEXT DUE", "STATE")
+        header = (
+            "NAME",
+            "KIND",
+            "EVERY",
+            "VERSION",
+            "LAST ROTATED",
+            "NEXT DUE",
+            "EXPIRES",
+            "STATE",
+        )
         lines = []
         for r in rows:
             state_text = (
                 "missing"
                 if r.missing
+                else "EXPIRED"
+                if _expired(r, at)
                 else "OVERDUE"
                 if r.overdue
+                else f"expires in {(r.expires_at - at).days}d"
+                if r.expires_at is not None and r.expires_within(within, at)
                 else "pending"
                 if r.pending
                 else "ok"
@@ -354,6 +405,7 @@ def register(group: click.Group) -> None:
                     r.version or "-",
                     format_time(r.last_rotated),
                     format_time(r.next_due),
+                    format_time(r.expires_at),
                     state_text,
                 )
             )
@@ -361,8 +413,22 @@ def register(group: click.Group) -> None:
 
     @group.command("revoke-previous")
     @click.argument("name")
+    @click.option("--manifest", "manifest_path", metavar="PATH", help="sekret.toml to use.")
     @pass_state
-    def revoke_previous(state: CliState, name: str) -> None:
-        """Stop accepting the previous value of NAME (after clients moved to current)."""
-        state.secrets().revoke_previous(name)
-        click.echo(f"{name}: previous version revoked")
+    def revoke_previous(state: CliState, name: str, manifest_path: str | None) -> None:
+        """Stop accepting the previous value of NAME (after clients moved to current).
+
+        When NAME's rotator (manifest) can revoke at the source (postgres), it does too.
+        """
+        from sekret.ops.incident import revoke_previous as revoke
+
+        manifest = _manifest(state, manifest_path)
+        spec = manifest.secrets.get(name) if manifest is not None else None
+        secrets = _client(state)
+        rotator = None
+        if spec is not None and spec.rotator:
+            options = _resolve_secret_options(secrets, dict(spec.rotator_options))
+            rotator = make_rotator(spec.rotator, **options)
+        version, at_source = revoke(secrets, name, rotator)
+        where = " (and at the source)" if at_source == "revoked" else ""
+        click.echo(f"{name}: previous version {version} revoked{where}")

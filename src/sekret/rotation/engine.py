@@ -311,7 +311,13 @@ class RotationEngine:
         short = self.secrets.namespace.short(full)
         outcome = "resumed" if run.resumed else "rotated"
         previous = current.version if current.version != pending.version else None
-        return RotationResult(short, outcome, pending.version, previous, tuple(run.steps))
+        # Native-first backends (Vault, Azure, Google) promote by writing the pending
+        # value as a new latest version: report the id that holds current now.
+        try:
+            final = backend.read(full, stage=CURRENT).version
+        except SekretError:
+            final = pending.version
+        return RotationResult(short, outcome, final, previous, tuple(run.steps))
 
     # -- helpers ---------------------------------------------------------------
     def _drop_pending(self, full: str, version: str) -> None:

@@ -8,6 +8,9 @@ The secret is JSON: ``{"username", "password", "host", "port", "dbname"}``.
 * ``strategy="alternating"`` (AWS's alternating users): two roles take turns;
   *set* changes the password of the role that is *not* current, so the live
   credentials keep working through the whole rotation.
+* ``revoke(old)`` (``sekret revoke-previous``, ``sekret incident``): the
+  previous role's password is replaced by one nobody holds and its login is
+  disabled (alternating); in the single strategy *set* already invalidated it.
 
 Passwords reach the server as verifiers computed by libpq on the admin
 connection (``PQencryptPasswordConn`` through psycopg's
@@ -100,12 +103,14 @@ class PostgresRotator(Rotator):
                 f" as {creds['username']!r} ({type(exc).__name__})"
             ) from None
 
-    def _set_password(self, role: str, password: str) -> None:
+    def _set_password(self, role: str, password: str, *, login: bool = True) -> None:
         sql = self._psycopg.sql
         with self._connect(self.admin) as conn:
             try:
-                statement = sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
-                    sql.Identifier(role), sql.Literal(encrypted_password(conn, role, password))
+                statement = sql.SQL("ALTER ROLE {} WITH {} PASSWORD {}").format(
+                    sql.Identifier(role),
+                    sql.SQL("LOGIN" if login else "NOLOGIN"),
+                    sql.Literal(encrypted_password(conn, role, password)),
                 )
                 conn.execute(statement)
             except self._psycopg.Error as exc:
@@ -138,3 +143,18 @@ class PostgresRotator(Rotator):
         new = _creds(pending, f"secret {pending.name!r}")
         if old["username"] == new["username"]:
             self._set_password(old["username"], old["password"])
+
+    def revoke(self, old: Secret) -> None:
+        """Invalidate ``old`` at the database now (``sekret incident``, ``revoke-previous``).
+
+        The old credentials' role gets a fresh random password nobody holds; a
+        role that is not the current one (alternating strategy) also loses
+        ``LOGIN`` until its next turn, when *set* gives it back. In the single
+        strategy the role is the current one: *set* already replaced its
+        password, so nothing is changed (its login stays).
+        """
+        creds = _creds(old, f"secret {old.name!r}")
+        if self.strategy == "single":
+            return
+        unusable = "".join(_random.choice(_ALPHABET) for _ in range(self.password_length))
+        self._set_password(creds["username"], unusable, login=False)

@@ -3,7 +3,8 @@
 Default intervals come from the secret's kind (the guide's rotation
 strategy): API keys 90 days, database passwords 30, encryption keys 365,
 JWT signing keys 90; ``generic`` secrets have no schedule unless the manifest
-gives one. "Last rotated" is the creation time of the ``current`` version.
+gives one. "Last rotated" is the creation time of the ``current`` version; its
+``expires_at`` metadata (if any) is reported as ``expires_at``.
 The clock is injectable; nothing here sleeps or reads the wall clock itself.
 """
 
@@ -14,11 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sekret.exceptions import SecretNotFound
+from sekret._expiry import expires_at
+from sekret.exceptions import SecretNotFound, SekretError
 from sekret.manifest import DEFAULT_ROTATION_DAYS
 
 if TYPE_CHECKING:
     from sekret._secrets import Secrets
+    from sekret._values import VersionInfo
 
 __all__ = ["DEFAULT_INTERVAL_DAYS", "RotationPlan", "RotationStatus", "rotation_status"]
 
@@ -55,6 +58,11 @@ class RotationStatus:
     overdue: bool
     pending: bool
     missing: bool = False
+    expires_at: datetime | None = None  # the current version's expiry (sekret._expiry)
+
+    def expires_within(self, days: int, now: datetime) -> bool:
+        """Whether the current version expires (or has expired) before ``now + days``."""
+        return self.expires_at is not None and self.expires_at <= now + timedelta(days=days)
 
     def as_dict(self) -> dict[str, object]:
         def iso(d: datetime | None) -> str | None:
@@ -70,7 +78,24 @@ class RotationStatus:
             "overdue": self.overdue,
             "pending": self.pending,
             "missing": self.missing,
+            "expires_at": iso(self.expires_at),
         }
+
+
+def _expiry(secrets: Secrets, name: str, current: VersionInfo | None) -> datetime | None:
+    """The current version's expiry; backends whose version list carries no metadata
+    (Vault keeps it in each version's data) are asked for that version."""
+    if current is None:
+        return None
+    if current.metadata:
+        return expires_at(current.metadata)
+    try:
+        # The backend itself, not the facade: a strict_expiry client would refuse the
+        # very version whose expiry this reports.
+        full = secrets.full_name(name)
+        return expires_at(secrets.backend.read(full, version=current.version).metadata)
+    except SekretError:
+        return None
 
 
 def rotation_status(
@@ -106,6 +131,7 @@ def rotation_status(
                 due,
                 bool(due and at >= due),
                 pending,
+                expires_at=_expiry(secrets, plan.name, current),
             )
         )
     return out

@@ -890,7 +890,7 @@ class VaultBackend(Backend):
         self._check_name(name)
         validate_stage(stage)
         self._need_admin("move_stage", Capability.STAGES)
-        if stage == PREVIOUS:
+        if stage == PREVIOUS and version is not None:
             raise InvalidValue(
                 "on vault, previous is derived (the version before current); move current instead"
             )
@@ -905,7 +905,11 @@ class VaultBackend(Backend):
             expected = view.resolve(expected_version) if expected_version else expected_version
             check_stage_holder(name, stage, held, expected, backend=self.describe())
             try:
-                if stage != CURRENT:
+                if stage == PREVIOUS:  # revoke-previous: nothing below current is previous
+                    if held is not None and view.current is not None:
+                        view.comp.floor = int(view.current)
+                        self._save(name, view.comp)
+                elif stage != CURRENT:
                     comp = view.comp
                     self._set_label(comp, stage, version)
                     self._save(name, comp)

@@ -7,7 +7,8 @@ metadata, check-and-set counters). ``Companion`` is sekret's hidden entry
 records. ``View`` combines them under the native-first rule:
 
 * ``current`` is the latest KV version, whoever wrote it;
-* ``previous`` is the newest live version below it (derived, never stored);
+* ``previous`` is the newest live version below it (derived, never stored),
+  unless revoke-previous set the companion's ``floor`` at or above it;
 * a staged id (``p<n>``) whose record shows up on a KV version was promoted
   (a crash may have stopped before the companion was updated): its labels
   belong to that version.
@@ -126,6 +127,8 @@ class Companion:
     next_id: int = 1
     purge_at: str | None = None
     aliases: dict[str, str] = field(default_factory=dict)  # promoted staged id -> KV version
+    # revoke-previous: no version below this KV version is ``previous`` any more
+    floor: int = 0
 
     @classmethod
     def of(cls, data: object, cas: int, where: str) -> Companion:
@@ -134,6 +137,7 @@ class Companion:
         labels, staged = data.get("labels") or {}, data.get("staged") or {}
         records, purge = data.get("records") or {}, data.get("purge_at")
         nxt, aliases = data.get("next", 1), data.get("aliases") or {}
+        floor = data.get("floor", 0)
         if not (
             isinstance(labels, dict)
             and all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items())
@@ -145,9 +149,11 @@ class Companion:
             and isinstance(nxt, int)
             and isinstance(aliases, dict)
             and all(isinstance(k, str) and isinstance(v, str) for k, v in aliases.items())
+            and isinstance(floor, int)
+            and not isinstance(floor, bool)
         ):
             raise IntegrityError(f"{where}: sekret's companion entry is malformed")
-        return cls(cas, dict(labels), dict(staged), dict(records), nxt, purge, dict(aliases))
+        return cls(cas, dict(labels), dict(staged), dict(records), nxt, purge, dict(aliases), floor)
 
     def dump(self) -> dict[str, Any]:
         return {
@@ -158,6 +164,7 @@ class Companion:
             "next": self.next_id,
             "purge_at": self.purge_at,
             "aliases": self.aliases,
+            "floor": self.floor,
         }
 
     @property
@@ -175,7 +182,7 @@ class View:
         self.live = main.live if main else []
         latest = main.latest if main else None
         self.current = latest if latest is not None and main and main.is_live(latest) else None
-        below = [v for v in self.live if self.current and int(v) < int(self.current)]
+        below = [v for v in self.live if self.current and comp.floor <= int(v) < int(self.current)]
         self.previous = below[-1] if below else None
         # staged ids already promoted to a KV version (the companion may lag after a crash)
         self.promoted: dict[str, str] = {
