@@ -785,3 +785,56 @@ def test_export_github_prints_no_mask_lines_to_a_terminal(project: Path) -> None
     assert b"key-1234" not in shown
     assert b"::add-mask:: lines not printed" in done.stderr
     assert "key-1234" in (project / "gh.env").read_text()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_DUMPABLE is Linux")
+def test_sekret_run_makes_itself_non_dumpable_before_the_child_starts(project: Path) -> None:
+    """The child cannot read sekret's own environment (/proc/<ppid>/environ, ptrace):
+    run_child turns sekret non-dumpable first; the child is dumpable again after exec."""
+    _write_env(project, "key-1234")
+    child = _script(
+        project,
+        "dumpable.py",
+        "import ctypes, os, sys\n"
+        "libc = ctypes.CDLL(None)\n"
+        "mine = libc.prctl(3, 0, 0, 0, 0)\n"  # PR_GET_DUMPABLE of the child itself
+        "status = open(f'/proc/{os.getppid()}/status').read()\n"
+        "sys.stdout.write(f'child={mine}\\n')\n",
+    )
+    done = _sekret(project, "run", "--", sys.executable, child)
+    assert done.returncode == 0, done.stderr
+    assert b"child=1" in done.stdout
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import ctypes, sys\n"
+            "from sekret.cli._child import hide_own_environment\n"
+            "assert hide_own_environment()\n"
+            "sys.exit(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))\n",
+        ],
+        capture_output=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert probe.returncode == 0, probe.stderr  # PR_GET_DUMPABLE is 0 after the call
+
+
+def test_run_child_hides_sekrets_environment_before_starting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """run_child calls hide_own_environment before the child exists."""
+    from sekret.cli import _child
+
+    calls: list[str] = []
+    real_child = _child._Child
+
+    def spy_child(*args: object, **kwargs: object) -> object:
+        calls.append("child")
+        return real_child(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_child, "hide_own_environment", lambda: calls.append("hide") or True)
+    monkeypatch.setattr(_child, "_Child", spy_child)
+    code = _child.run_child([sys.executable, "-c", "pass"], dict(os.environ))
+    assert code == 0
+    assert calls == ["hide", "child"]

@@ -11,7 +11,9 @@
   USR1, USR2; TSTP stops the child and then sekret, CONT resumes both), and on
   Linux sets a parent-death signal so a SIGKILLed sekret never leaves the
   child running (checked against the race where sekret died before the
-  child's ``prctl``).
+  child's ``prctl``). sekret itself turns non-dumpable first
+  (``hide_own_environment``), so the child cannot read the credentials
+  still in sekret's environment through ``/proc/<ppid>/environ``.
 * ``--mask``: one thread reads both pipes and feeds one ``SharedMasker``, so
   a value split across writes, or across stdout and stderr, is still masked.
 
@@ -41,6 +43,7 @@ __all__ = ["CLEAN_ENV_ALLOW", "FORWARDED", "child_environment", "run_child"]
 FORWARDED: Final = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 CLEAN_ENV_ALLOW: Final = ("PATH", "HOME", "LANG", "TERM", "TZ", "USER")
 _PR_SET_PDEATHSIG: Final = 1
+_PR_SET_DUMPABLE: Final = 4
 _DEATH_SIGNAL: Final = int(getattr(signal, "SIGKILL", 9))  # used on Linux only
 _STOPPING: Final = frozenset(
     int(getattr(signal, name)) for name in ("SIGTERM", "SIGINT", "SIGQUIT") if hasattr(signal, name)
@@ -76,6 +79,29 @@ def child_environment(
     env.update(variables)
     env[RUN_ENVIRONMENT_VARIABLE] = environment
     return env
+
+
+def hide_own_environment() -> bool:
+    """Make this process non-dumpable (Linux ``PR_SET_DUMPABLE`` 0) before a child starts.
+
+    sekret's own environment may hold the credentials it removed from the
+    child's (``SEKRET_MASTER_KEY``, ``VAULT_TOKEN``...); a child of the same
+    user could otherwise read them from ``/proc/<sekret>/environ`` (or attach a
+    debugger). A non-dumpable process's ``/proc`` files belong to root and it
+    cannot be ptraced by its user's other processes; its children are
+    dumpable again after ``exec``. Returns whether it took effect.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes  # lazy: only `sekret run` needs it
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return False
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return bool(prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
 
 
 def _death_signal_preexec() -> Callable[[], None] | None:
@@ -222,6 +248,7 @@ def run_child(
     seconds; a returned environment restarts the child with it.
     """
     outputs = sinks or (sys.stdout.buffer, sys.stderr.buffer)
+    hide_own_environment()
     child = _Child(argv, env, redactor, mask_timeout, outputs)
     lock = threading.RLock()  # the handler runs on the main thread, maybe inside the lock
     stopping = threading.Event()  # SIGTERM/SIGINT/SIGQUIT received: never restart after it
