@@ -305,6 +305,13 @@ class AgentServer:
                 )
                 with contextlib.suppress(OSError):
                     wire.send_frame(conn, self._error(refusal))
+                    # Half-close and drain what the client already sent, so the close
+                    # does not reset the connection before it read the refusal.
+                    conn.shutdown(socket.SHUT_WR)
+                    conn.settimeout(1.0)
+                    for _ in range(16):  # bounded: a refused peer cannot hold the thread
+                        if not conn.recv(65536):
+                            break
                 return
             with self._lock:
                 self._conns.add(conn)
