@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import sekret
 from sekret import BackendNotInstalled, Capability, Conflict, InvalidValue
 from sekret.backends.base import (
     capability_names,
@@ -63,3 +65,22 @@ def test_env_backend_does_not_import_the_manifest() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.split() == ["False", "False", "TENANTS_ACME_1_KEY"]
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "page_size must be at least 1",
+        "token already used for a different value",
+        "def utcnow(",
+    ],
+)
+def test_shared_rules_are_written_once(written: str) -> None:
+    """The page-size check, the token-reuse error and the UTC clock are written only in base.py."""
+    root = Path(sekret.__file__).parent
+    holders = sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if written in path.read_text(encoding="utf-8")
+    )
+    assert holders == ["backends/base.py"]

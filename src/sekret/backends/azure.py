@@ -85,9 +85,12 @@ from sekret.backends.base import (
     DEFAULT_RECOVERY_DAYS,
     Backend,
     Capability,
+    check_page_size,
     check_stage_holder,
     move_label,
     require,
+    token_reused,
+    utcnow,
 )
 from sekret.exceptions import (
     AccessDenied,
@@ -505,8 +508,7 @@ class AzureBackend(Backend):
         page_token: str | None = None,
         include_deleted: bool = False,
     ) -> Page:
-        if page_size < 1:
-            raise InvalidValue("page_size must be at least 1")
+        check_page_size(page_size)
         code = AZURE.encode_prefix(prefix)
         found: dict[str, SecretInfo] = {}
         for props in self._call(lambda: list(self._client.list_properties_of_secrets()), None):
@@ -699,12 +701,7 @@ class AzureBackend(Backend):
             return None
         item = self._get(name, native, vid)
         if _loaded(item.value, props.content_type) != value:
-            raise Conflict(
-                f"secret {name!r}: token already used for a different value",
-                name=name,
-                version=vid,
-                backend=self.describe(),
-            )
+            raise token_reused(name, vid, backend=self.describe())
         return props
 
     def _info_of(self, name: str, native: str, version: str) -> VersionInfo:
@@ -818,7 +815,7 @@ class AzureBackend(Backend):
         until = self._delete_one(name, native)
         with contextlib.suppress(SecretNotFound):
             self._delete_one(name, AZURE.companion(native))
-        return until or datetime.now(UTC) + timedelta(days=recovery_days)
+        return until or utcnow() + timedelta(days=recovery_days)
 
     def _delete_one(self, name: str, target: str) -> datetime | None:
         poller = self._call(

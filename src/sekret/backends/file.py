@@ -70,7 +70,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from sekret._files import check_folder, check_owner
 from sekret._names import validate_name
 from sekret._values import CURRENT, Page, Secret, SecretInfo, SecretValue, VersionInfo
-from sekret.backends.base import Backend, Capability
+from sekret.backends.base import Backend, Capability, check_page_size
 from sekret.exceptions import (
     ConfigurationError,
     InsecurePath,
@@ -298,8 +298,7 @@ class FileBackend(Backend):
         With ``layout=short`` the ``app/environment/`` part is taken from the
         prefix (every file of the mount belongs to it).
         """
-        if page_size < 1:
-            raise InvalidValue("page_size must be at least 1")
+        check_page_size(page_size)
         real_root = self._real_root()
         head = ""
         rest = prefix

@@ -84,9 +84,12 @@ from sekret.backends.base import (
     DEFAULT_RECOVERY_DAYS,
     Backend,
     Capability,
+    check_page_size,
     check_stage_holder,
     move_label,
     require,
+    token_reused,
+    utcnow,
 )
 from sekret.exceptions import (
     AccessDenied,
@@ -128,10 +131,6 @@ _LOGS = SdkLogGuard("google", "grpc", "urllib3", "requests")
 
 def _size(annotations: Mapping[str, str]) -> int:
     return sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items())
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _kind(recorded: object, data: bytes) -> Kind:
@@ -580,8 +579,7 @@ class GcpBackend(Backend):
         page_token: str | None = None,
         include_deleted: bool = False,
     ) -> Page:
-        if page_size < 1:
-            raise InvalidValue("page_size must be at least 1")
+        check_page_size(page_size)
         code = GOOGLE.encode_prefix(prefix)
         now = self._clock()
         found: dict[str, SecretInfo] = {}
@@ -793,12 +791,7 @@ class GcpBackend(Backend):
             )
             data = bytes(got.payload.data)
             if SecretValue(data, _kind(info.get("k"), data)) != value:
-                raise Conflict(
-                    f"secret {name!r}: token already used for a different value",
-                    name=name,
-                    version=mark + number,
-                    backend=self.describe(),
-                )
+                raise token_reused(name, mark + number, backend=self.describe())
             created = datetime.fromisoformat(info["c"]) if "c" in info else None
             labels = _labels_of(state) if mark else {}
             stages = frozenset(s for s, v in labels.items() if v == mark + number)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,7 +28,7 @@ from sekret.backends._native import no_version
 from sekret.backends._sdklogs import SdkLogGuard
 from sekret.backends.aws._errors import translate
 from sekret.backends.aws._names import to_utc
-from sekret.backends.base import require
+from sekret.backends.base import require, utcnow
 from sekret.exceptions import (
     BackendUnavailable,
     ConfigurationError,
@@ -48,10 +48,6 @@ _LOGS = SdkLogGuard("botocore", "boto3", "urllib3", "s3transfer")
 
 # AWS region names (botocore's host-label rule, lower case as urlsplit gives it).
 _REGION = re.compile(r"(?![0-9]+\Z)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class AwsClient:

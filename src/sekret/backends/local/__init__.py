@@ -74,6 +74,8 @@ from sekret.backends.base import (
     Capability,
     PutResults,
     WriteRequest,
+    check_page_size,
+    utcnow,
 )
 from sekret.backends.local._errors import gone, malformed, no_version, not_found
 from sekret.backends.local._errors import translate as _translate
@@ -87,7 +89,6 @@ from sekret.backends.local._rows import from_us as _from_us
 from sekret.backends.local._rows import metadata_of as _metadata
 from sekret.backends.local._rows import stage_set as _stage_set
 from sekret.backends.local._rows import to_us as _to_us
-from sekret.backends.local._rows import utcnow as utcnow
 from sekret.backends.local._rows import version_number as _version_number
 from sekret.backends.local._schema import (
     CURSOR,
@@ -545,8 +546,7 @@ class LocalBackend(Backend):
     ) -> Page:
         if not isinstance(prefix, str):
             raise InvalidValue(f"prefix must be a str, not {type(prefix).__name__}")
-        if page_size < 1:
-            raise InvalidValue("page_size must be at least 1")
+        check_page_size(page_size)
         if page_token is not None and not isinstance(page_token, str):
             raise InvalidValue("page_token must be a str from a previous page")
         # Names are ASCII, so every name starting with prefix sorts below prefix + U+007F.

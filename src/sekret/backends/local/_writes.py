@@ -18,12 +18,12 @@ import sqlite3
 
 from sekret import _sealing
 from sekret._values import CURRENT, SecretValue, VersionInfo
-from sekret.backends.base import check_expected_version, check_stage_holder
+from sekret.backends.base import check_expected_version, check_stage_holder, token_reused
 from sekret.backends.base import move_label as move_in_map
 from sekret.backends.local._errors import gone, no_version, not_found
 from sekret.backends.local._rows import NO_LIMIT, from_us, metadata_of, stage_set, version_number
 from sekret.backends.local._schema import SYNC_CURRENT, SYNC_STAGES
-from sekret.exceptions import Conflict, InvalidValue
+from sekret.exceptions import InvalidValue
 
 __all__ = [
     "add_version",
@@ -127,12 +127,7 @@ def add_version(
             number, ctype, sealed = found
             plain = sealer.open(sealed, name=name, uid=row[0], version=number, ctype=ctype)
             if SecretValue.from_stored(plain, ctype, max_bytes=NO_LIMIT) != value:
-                raise Conflict(
-                    f"secret {name!r}: token already used for a different value",
-                    name=name,
-                    version=str(number),
-                    backend=backend,
-                )
+                raise token_reused(name, str(number), backend=backend)
             return info(conn, name, number)
     if row is None:
         return _first_version(conn, now, sealer, name, value, stage_list, token, meta_text)
