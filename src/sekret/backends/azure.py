@@ -88,7 +88,7 @@ from sekret.backends.base import (
     check_page_size,
     check_stage_holder,
     move_label,
-    require,
+    require_extra,
     token_reused,
     utcnow,
 )
@@ -262,11 +262,11 @@ class AzureBackend(Backend):
         self._vault_url = f"https://{parts.netloc}"
         self._polling = polling_interval
         self._lock = threading.Lock()  # serialises this process's check-then-set stage moves
-        self._errors = require("azure.core.exceptions", "azure")
+        self._errors = require_extra("azure.core.exceptions", "azure")
         if client is None:
-            sdk = require("azure.keyvault.secrets", "azure")
+            sdk = require_extra("azure.keyvault.secrets", "azure")
             if credential is None:
-                credential = require("azure.identity", "azure").DefaultAzureCredential()
+                credential = require_extra("azure.identity", "azure").DefaultAzureCredential()
             client = sdk.SecretClient(self._vault_url, credential, **client_options)
         self._client = client
 

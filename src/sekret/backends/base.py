@@ -160,7 +160,7 @@ def require_extra(module: str, extra: str) -> ModuleType:
 
 
 require = require_extra
-"""The former name of ``require_extra`` (backends still call it)."""
+"""The former name of ``require_extra``, kept for third-party backends."""
 
 
 def utcnow() -> datetime:

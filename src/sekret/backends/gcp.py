@@ -87,7 +87,7 @@ from sekret.backends.base import (
     check_page_size,
     check_stage_holder,
     move_label,
-    require,
+    require_extra,
     token_reused,
     utcnow,
 )
@@ -274,8 +274,8 @@ class GcpBackend(Backend):
             raise ConfigurationError(f"invalid Google Cloud project id {str(project)[:40]!r}")
         self._project = project
         self._clock = clock
-        self._errors = require("google.api_core.exceptions", "gcp")
-        sdk = require("google.cloud.secretmanager_v1", "gcp")
+        self._errors = require_extra("google.api_core.exceptions", "gcp")
+        sdk = require_extra("google.cloud.secretmanager_v1", "gcp")
         self._sdk = sdk
         if client is None:
             kwargs: dict[str, Any] = {}

@@ -10,7 +10,7 @@ operation on an existing secret needs: scheduled for deletion or not. It is
 not a backend: ``AwsBackend`` (``sekret.backends.aws``) composes one.
 
 This module must never import ``boto3``/``botocore`` at import time (only the
-constructor does, through ``require``), never do I/O in the constructor,
+constructor does, through ``require_extra``), never do I/O in the constructor,
 never show credentials (``describe`` drops URL userinfo; ``identity`` is the
 role ARN, never keys), and never let a botocore exception reach the caller.
 """
@@ -28,7 +28,7 @@ from sekret.backends._native import no_version
 from sekret.backends._sdklogs import SdkLogGuard
 from sekret.backends.aws._errors import translate
 from sekret.backends.aws._names import to_utc
-from sekret.backends.base import require, utcnow
+from sekret.backends.base import require_extra, utcnow
 from sekret.exceptions import (
     BackendUnavailable,
     ConfigurationError,
@@ -71,9 +71,9 @@ class AwsClient:
         client: Any = None,
         clock: Clock = utcnow,
     ) -> None:
-        self._boto3 = require("boto3", "aws")
-        self._errors = require("botocore.exceptions", "aws")
-        botocore_config = require("botocore.config", "aws")
+        self._boto3 = require_extra("boto3", "aws")
+        self._errors = require_extra("botocore.exceptions", "aws")
+        botocore_config = require_extra("botocore.config", "aws")
         if region is not None and not _REGION.match(region):
             raise ConfigurationError(
                 f"aws region {region[:40]!r} is not a region name (like eu-west-1):"

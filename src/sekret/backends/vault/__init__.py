@@ -76,7 +76,7 @@ from sekret.backends.base import (
     check_expected_version,
     check_page_size,
     check_stage_holder,
-    require,
+    require_extra,
     token_reused,
     utcnow,
 )
@@ -178,7 +178,7 @@ class VaultBackend(Backend):
         check_mount: bool = True,
         **auth_options: Any,
     ) -> None:
-        require("hvac", "vault")  # fail first, and name the extra, if the SDK is missing
+        require_extra("hvac", "vault")  # fail first, and name the extra, if the SDK is missing
         if address is None and not addresses:
             address = _env("VAULT_ADDR", "BAO_ADDR") or DEFAULT_ADDR
         addrs = list(addresses or ([address] if isinstance(address, str) else address or []))
