@@ -138,7 +138,7 @@ class AwsClient:
 
     @property
     def identity(self) -> str | None:
-        """The IAM role this backend assumes, when one is configured (never keys)."""
+        """The ``role_arn`` this client assumes (None: the default credential chain)."""
         return self._role_arn
 
     def close(self) -> None:

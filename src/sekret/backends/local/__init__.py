@@ -372,7 +372,7 @@ class LocalBackend(Backend):
         return _to_us(self._clock())
 
     def _write(self, fn: Callable[[sqlite3.Connection, int], T]) -> T:
-        """Run ``fn(conn, now_us)`` in one BEGIN IMMEDIATE transaction, retried when busy.
+        """``run_write`` guarded by the data key.
 
         First, inside the transaction, the store's data key must still be the one
         this backend holds: a write sealed with a data key another process has
@@ -395,11 +395,11 @@ class LocalBackend(Backend):
         )
 
     def _query(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
-        """All rows of one read statement, retried when busy, errors translated."""
+        """``run_query`` with this store's retries and path."""
         return run_query(self._conn, sql, params, retries=self._retries, path=self.path)
 
     def _snapshot(self) -> AbstractContextManager[None]:
-        """One read transaction around several reads (read_many)."""
+        """``snapshot`` on this store's connection."""
         return snapshot(self._conn(), self.path)
 
     # -- errors ------------------------------------------------------------
@@ -407,7 +407,7 @@ class LocalBackend(Backend):
         return not_found(name, self.describe(), suffix)
 
     def _gone(self, name: str, purge_at: int) -> SecretNotFound:
-        """The error for a secret pending deletion (or past its window)."""
+        """``gone`` as of this backend's clock."""
         return gone(name, purge_at, self._clock(), self.describe())
 
     def _no_version(self, name: str, version: str | None, stage: str | None) -> VersionNotFound:

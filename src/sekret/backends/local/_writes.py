@@ -7,6 +7,7 @@ version and its stages) and ``move_label`` (``move_stage``). The steps
 (``secret_row``, ``stage_of``, ``move``, ``sync``, ``info``) keep the copied
 columns (``secrets.current``, ``versions.stages``) in step with ``stages``.
 
+Each function takes ``backend`` (the store's ``describe()``) for its errors.
 This module must never open its own transaction or connection, change a
 stored version, or put a value or a key in an error.
 """
@@ -101,10 +102,9 @@ def add_version(
 ) -> VersionInfo:
     """``write``'s transaction: the earlier version for a repeated token, else a new one.
 
-    ``sealer`` seals the new version; ``backend`` (the store's ``describe()``)
-    goes into errors. Every ``SekretError`` is raised before the first change,
-    so a failed write leaves its transaction as it found it (``put_many``
-    relies on this to batch writes without a savepoint each).
+    ``sealer`` seals the new version. Every ``SekretError`` is raised before
+    the first change, so a failed write leaves its transaction as it found it
+    (``put_many`` relies on this to batch writes without a savepoint each).
     """
     row = secret_row(conn, name)
     if row is not None and row[2] is not None:
@@ -190,10 +190,7 @@ def move_label(
     version: str | None,
     expected_version: str | None,
 ) -> None:
-    """``move_stage``'s transaction: check the version and the holder, move, sync.
-
-    ``backend`` (the store's ``describe()``) goes into errors.
-    """
+    """``move_stage``'s transaction: check the version and the holder, move, sync."""
     row = secret_row(conn, name)
     if row is None:
         raise not_found(name, backend)
