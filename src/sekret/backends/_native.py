@@ -5,7 +5,8 @@ On these services every native reader takes the latest version, so sekret's
 before it, unless revoked), and every other stage (``pending``, rotation
 locks) is a label kept in a companion secret that native readers never read.
 ``Stages`` answers "which version holds a stage" and "which stages does a
-version hold" from those three facts, the same way for both backends.
+version hold" from those three facts, the same way for both backends (and
+for Vault/OpenBao, whose ``View`` derives the same three facts from KV v2).
 ``check_write``, ``tls_failure`` and ``no_version`` are checks and error
 helpers they share (AWS uses ``no_version`` too).
 
