@@ -40,6 +40,7 @@ from sekret.exceptions import ConfigurationError, Conflict, InsecureKeyFile, Ins
 __all__ = [
     "check_folder",
     "check_owner",
+    "fsync_folder",
     "open_owned",
     "open_private_append",
     "read_private",
@@ -85,7 +86,8 @@ def check_folder(folder: Path, *, what: str) -> None:
         )
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
+    """Make a rename or a new file in ``folder`` durable (a no-op off POSIX)."""
     if not _POSIX:
         return
     fd = os.open(folder, os.O_RDONLY)
@@ -145,7 +147,7 @@ def write_private_stream(
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    _fsync_folder(folder)
+    fsync_folder(folder)
 
 
 def open_private_append(path: Path, *, what: str = "file", check: bool = True) -> int:

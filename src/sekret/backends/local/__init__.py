@@ -56,7 +56,7 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from sekret import _sealing
-from sekret._files import check_folder, check_owner
+from sekret._files import check_folder, check_owner, fsync_folder
 from sekret._names import validate_name
 from sekret._values import (
     CONTENT_TYPES,
@@ -80,7 +80,6 @@ from sekret.backends.base import (
 from sekret.backends.local._errors import gone, malformed, no_version, not_found
 from sekret.backends.local._errors import translate as _translate
 from sekret.backends.local._keys import default_key_file as default_key_file
-from sekret.backends.local._keys import fsync_dir as _fsync_dir
 from sekret.backends.local._keys import init_master, new_master, resolve_master
 from sekret.backends.local._rows import MEMO_SIZE as _MEMO_SIZE
 from sekret.backends.local._rows import NO_LIMIT as _NO_LIMIT
@@ -781,7 +780,7 @@ class LocalBackend(Backend):
             raise
         if staged is not None:
             os.replace(staged[0], staged[1])
-            _fsync_dir(staged[1].parent)
+            fsync_folder(staged[1].parent)
         self._key_file = target if mode == MODE_KEY else None
         self._master, self._mode = master, mode
         # Drop the old wrapped key from the WAL (best effort: readers may pin it).
