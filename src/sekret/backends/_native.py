@@ -54,6 +54,21 @@ class Stages:
             out.add(PREVIOUS)
         return frozenset(out)
 
+    def pick(self, name: str, version: str | None, stage: str | None, *, backend: str) -> str:
+        """The version a read of ``version`` and/or ``stage`` (one at least) asks for.
+
+        ``VersionNotFound`` when no version holds ``stage``, or ``version`` does not.
+        """
+        if version is None:
+            assert stage is not None
+            held = self.holder(stage)
+            if held is None:
+                raise no_version(name, None, stage, backend=backend)
+            return held
+        if stage is not None and self.holder(stage) != version:
+            raise no_version(name, version, stage, backend=backend)
+        return version
+
 
 def check_write(
     name: str, stages: Collection[str], expected_version: str | None, *, backend: str, why: str

@@ -467,13 +467,7 @@ class AzureBackend(Backend):
         view = self._view(name, native)
         if stage not in (None, CURRENT, PREVIOUS):
             view.labels.check(name, self.describe())
-        if version is None:
-            assert stage is not None
-            version = view.stages.holder(stage)
-            if version is None:
-                raise self._no_version(name, None, stage)
-        elif stage is not None and view.stages.holder(stage) != version:
-            raise self._no_version(name, version, stage)
+        version = view.stages.pick(name, version, stage, backend=self.describe())
         item = view.current if version == view.current_id else self._get(name, native, version)
         return self._secret(name, item, version, view.stages.of(version))
 

@@ -547,13 +547,7 @@ class GcpBackend(Backend):
         view = self._view(name)
         if stage not in (None, CURRENT, PREVIOUS):
             _check_labels(name, view.companion, self.describe())
-        if version is None:
-            assert stage is not None
-            version = view.stages.holder(stage)
-            if version is None:
-                raise self._no_version(name, None, stage)
-        elif stage is not None and view.stages.holder(stage) != version:
-            raise self._no_version(name, version, stage)
+        version = view.stages.pick(name, version, stage, backend=self.describe())
         return self._access(name, version, view)
 
     def versions(self, name: str) -> list[VersionInfo]:
