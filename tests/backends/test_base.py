@@ -14,6 +14,7 @@ from sekret.backends.base import (
     capability_names,
     check_page_size,
     require_extra,
+    text_kind,
     token_reused,
     utcnow,
 )
@@ -84,3 +85,12 @@ def test_shared_rules_are_written_once(written: str) -> None:
         if written in path.read_text(encoding="utf-8")
     )
     assert holders == ["backends/base.py"]
+
+
+def test_text_kind_is_json_only_for_a_parsable_object_or_array() -> None:
+    """Stored text is json when it parses as an object or array, text otherwise."""
+    assert text_kind('{"user": "u"}') == "json"
+    assert text_kind("[1, 2]") == "json"
+    assert text_kind("{not json") == "text"
+    assert text_kind("42") == "text"
+    assert text_kind("") == "text"

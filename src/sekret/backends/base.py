@@ -62,6 +62,8 @@ if TYPE_CHECKING:
     from types import ModuleType, TracebackType
     from typing import Any, ClassVar, Final
 
+    from sekret._values import Kind
+
 __all__ = [
     "ABSENT",
     "CORE_CREDENTIAL_ENV",
@@ -79,6 +81,7 @@ __all__ = [
     "move_label",
     "require",
     "require_extra",
+    "text_kind",
     "token_reused",
     "utcnow",
 ]
@@ -168,6 +171,22 @@ def utcnow() -> datetime:
     from datetime import UTC, datetime  # runtime import; see TYPE_CHECKING
 
     return datetime.now(UTC)
+
+
+def text_kind(text: str) -> Kind:
+    """``json`` for text holding a JSON object or array, else ``text``.
+
+    The kind of a value read from a store that records none (variables, files).
+    """
+    if text[:1] in ("{", "["):
+        import json  # runtime import: only stores without kinds guess
+
+        try:
+            json.loads(text)
+        except ValueError:
+            return "text"
+        return "json"
+    return "text"
 
 
 def check_page_size(page_size: int) -> None:

@@ -37,7 +37,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import os
 import secrets as _random
 from collections.abc import Collection, Mapping, Sequence
@@ -47,7 +46,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 from sekret._names import validate_name
 from sekret._values import CURRENT, Page, Secret, SecretInfo, SecretValue, VersionInfo
-from sekret.backends.base import Backend, Capability, check_page_size, require_extra, utcnow
+from sekret.backends.base import (
+    Backend,
+    Capability,
+    check_page_size,
+    require_extra,
+    text_kind,
+    utcnow,
+)
 from sekret.exceptions import ConfigurationError, InvalidValue, SecretNotFound, VersionNotFound
 
 __all__ = ["BINARY_PREFIX", "EnvBackend", "default_env_var", "env_text", "parse_env_value"]
@@ -82,14 +88,7 @@ def parse_env_value(text: str, *, max_bytes: int) -> SecretValue:
             raise InvalidValue("a sekret:b64: value is not valid base64") from None
         return SecretValue(data, "bytes", max_bytes=max_bytes)
     raw = text.encode("utf-8", "surrogateescape")
-    if text[:1] in ("{", "["):
-        try:
-            json.loads(text)
-        except ValueError:
-            pass
-        else:
-            return SecretValue(raw, "json", max_bytes=max_bytes)
-    return SecretValue(raw, "text", max_bytes=max_bytes)
+    return SecretValue(raw, text_kind(text), max_bytes=max_bytes)
 
 
 class EnvBackend(Backend):

@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import secrets as _random
 import stat
@@ -70,7 +69,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from sekret._files import check_folder, check_owner
 from sekret._names import validate_name
 from sekret._values import CURRENT, Page, Secret, SecretInfo, SecretValue, VersionInfo
-from sekret.backends.base import Backend, Capability, check_page_size
+from sekret.backends.base import Backend, Capability, check_page_size, text_kind
 from sekret.exceptions import (
     ConfigurationError,
     InsecurePath,
@@ -245,14 +244,7 @@ class FileBackend(Backend):
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             return SecretValue(data, "bytes", max_bytes=max_bytes)
-        if text[:1] in ("{", "["):
-            try:
-                json.loads(text)
-            except ValueError:
-                pass
-            else:
-                return SecretValue(data, "json", max_bytes=max_bytes)
-        return SecretValue(data, "text", max_bytes=max_bytes)
+        return SecretValue(data, text_kind(text), max_bytes=max_bytes)
 
     def read(self, name: str, *, version: str | None = None, stage: str | None = None) -> Secret:
         data, st = self._read_file(name)
