@@ -66,7 +66,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from sekret._files import check_folder, check_owner
+from sekret._files import check_folder, check_owner, read_limited
 from sekret._names import validate_name
 from sekret._values import CURRENT, Page, Secret, SecretInfo, SecretValue, VersionInfo
 from sekret.backends.base import Backend, Capability, check_page_size, text_kind
@@ -220,19 +220,10 @@ class FileBackend(Backend):
                     + f": mount it with mode {fix} (Kubernetes defaultMode, Docker mode)"
                 )
         limit = self.max_value_bytes
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            chunk = os.read(fd, min(65536, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                raise InvalidValue(
-                    f"secret {name!r}: {shown} is larger than {limit} bytes",
-                )
-        return b"".join(chunks), st
+        data = read_limited(fd, limit)
+        if data is None:
+            raise InvalidValue(f"secret {name!r}: {shown} is larger than {limit} bytes")
+        return data, st
 
     def _version(self, name: str, data: bytes) -> str:
         digest = hmac.new(_VERSION_KEY, name.encode() + b"\0" + data, hashlib.sha256)
