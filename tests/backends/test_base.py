@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 import sekret
-from sekret import BackendNotInstalled, Capability, Conflict, InvalidValue
+from sekret import BackendNotInstalled, Capability, Conflict, InvalidValue, VersionNotFound
 from sekret.backends.base import (
     capability_names,
+    check_one_version,
     check_page_size,
     require_extra,
     text_kind,
@@ -94,3 +95,13 @@ def test_text_kind_is_json_only_for_a_parsable_object_or_array() -> None:
     assert text_kind("{not json") == "text"
     assert text_kind("42") == "text"
     assert text_kind("") == "text"
+
+
+def test_a_one_version_store_has_only_current() -> None:
+    """A one-version store serves current; another version or stage is VersionNotFound."""
+    check_one_version("a/b/c", None, None, "v1", backend="x", why="files hold")
+    check_one_version("a/b/c", "v1", "current", "v1", backend="x", why="files hold")
+    with pytest.raises(VersionNotFound, match=r"no version 'v0' \(files hold one version\)"):
+        check_one_version("a/b/c", "v0", None, "v1", backend="x", why="files hold")
+    with pytest.raises(VersionNotFound, match="no stage 'pending'"):
+        check_one_version("a/b/c", None, "pending", "v1", backend="x", why="files hold")

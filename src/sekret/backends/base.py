@@ -53,6 +53,7 @@ from sekret.exceptions import (
     InvalidValue,
     SekretError,
     UnsupportedOperation,
+    VersionNotFound,
 )
 
 TYPE_CHECKING = False  # annotations only: keeps typing off the import path of sekret
@@ -75,6 +76,7 @@ __all__ = [
     "ReadOnlyView",
     "capability_names",
     "check_expected_version",
+    "check_one_version",
     "check_page_size",
     "check_stage_holder",
     "is_credential_env",
@@ -187,6 +189,24 @@ def text_kind(text: str) -> Kind:
             return "text"
         return "json"
     return "text"
+
+
+def check_one_version(
+    name: str, version: str | None, stage: str | None, current: str, *, backend: str, why: str
+) -> None:
+    """The read rule of a store that holds one version (``why`` says which store).
+
+    Only ``current`` exists: another ``version`` or any other ``stage`` is
+    ``VersionNotFound``.
+    """
+    if (version is not None and version != current) or stage not in (None, CURRENT):
+        wanted = f"version {version!r}" if version is not None else f"stage {stage!r}"
+        raise VersionNotFound(
+            f"secret {name!r} has no {wanted} ({why} one version)",
+            name=name,
+            version=version,
+            backend=backend,
+        )
 
 
 def check_page_size(page_size: int) -> None:

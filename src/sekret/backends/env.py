@@ -49,12 +49,13 @@ from sekret._values import CURRENT, Page, Secret, SecretInfo, SecretValue, Versi
 from sekret.backends.base import (
     Backend,
     Capability,
+    check_one_version,
     check_page_size,
     require_extra,
     text_kind,
     utcnow,
 )
-from sekret.exceptions import ConfigurationError, InvalidValue, SecretNotFound, VersionNotFound
+from sekret.exceptions import ConfigurationError, InvalidValue, SecretNotFound
 
 __all__ = ["BINARY_PREFIX", "EnvBackend", "default_env_var", "env_text", "parse_env_value"]
 
@@ -200,14 +201,9 @@ class EnvBackend(Backend):
                 backend=self.describe(),
             )
         current = self._version(variable, text)
-        if (version is not None and version != current) or stage not in (None, CURRENT):
-            wanted = f"version {version!r}" if version is not None else f"stage {stage!r}"
-            raise VersionNotFound(
-                f"secret {name!r} has no {wanted} (environment variables hold one version)",
-                name=name,
-                version=version,
-                backend=self.describe(),
-            )
+        check_one_version(
+            name, version, stage, current, backend=self.describe(), why="environment variables hold"
+        )
         value = parse_env_value(text, max_bytes=self.max_value_bytes)
         return Secret(name, current, value, frozenset({CURRENT}), self._started)
 

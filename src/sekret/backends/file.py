@@ -69,13 +69,18 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from sekret._files import check_folder, check_owner, read_limited
 from sekret._names import validate_name
 from sekret._values import CURRENT, Page, Secret, SecretInfo, SecretValue, VersionInfo
-from sekret.backends.base import Backend, Capability, check_page_size, text_kind
+from sekret.backends.base import (
+    Backend,
+    Capability,
+    check_one_version,
+    check_page_size,
+    text_kind,
+)
 from sekret.exceptions import (
     ConfigurationError,
     InsecurePath,
     InvalidValue,
     SecretNotFound,
-    VersionNotFound,
 )
 
 __all__ = ["FileBackend"]
@@ -240,14 +245,9 @@ class FileBackend(Backend):
     def read(self, name: str, *, version: str | None = None, stage: str | None = None) -> Secret:
         data, st = self._read_file(name)
         current = self._version(name, data)
-        if (version is not None and version != current) or stage not in (None, CURRENT):
-            wanted = f"version {version!r}" if version is not None else f"stage {stage!r}"
-            raise VersionNotFound(
-                f"secret {name!r} has no {wanted} (a mounted file holds one version)",
-                name=name,
-                version=version,
-                backend=self.describe(),
-            )
+        check_one_version(
+            name, version, stage, current, backend=self.describe(), why="a mounted file holds"
+        )
         created = datetime.fromtimestamp(st.st_mtime, UTC)
         if not data:
             raise InvalidValue(f"secret {name!r}: {self.root / self.relative(name)} is empty")

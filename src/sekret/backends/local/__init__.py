@@ -501,14 +501,8 @@ class LocalBackend(Backend):
 
     def read_many(self, names: Sequence[str]) -> dict[str, Secret | SekretError]:
         """The current version of each name, all from one consistent snapshot."""
-        out: dict[str, Secret | SekretError] = {}
         with self._snapshot():
-            for name in names:
-                try:
-                    out[name] = self.read(name)
-                except SekretError as exc:
-                    out[name] = exc
-        return out
+            return super().read_many(names)
 
     def versions(self, name: str) -> list[VersionInfo]:
         validate_name(name)
