@@ -250,14 +250,18 @@ def test_rotate_data_key_keeps_the_master_key(cli: Cli, store_url: str) -> None:
     assert cli("get", "k", "-n").stdout == value
 
 
+def _dev_manifest(folder: Path) -> None:
+    (folder / "sekret.toml").write_text(
+        'app = "arrwdb"\ndefault_environment = "dev"\n'
+        '[environments.dev]\nbackend = "local://.sekret/dev.db"\n'
+    )
+
+
 def test_init_of_the_manifest_store_does_not_suggest_sekret_backend(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """init of the store a manifest names says nothing about SEKRET_BACKEND."""
-    (tmp_path / "sekret.toml").write_text(
-        'app = "arrwdb"\ndefault_environment = "dev"\n'
-        '[environments.dev]\nbackend = "local://.sekret/dev.db"\n'
-    )
+    _dev_manifest(tmp_path)
     sub = tmp_path / "src"
     sub.mkdir()
     monkeypatch.chdir(sub)
@@ -271,10 +275,7 @@ def test_init_with_a_path_still_shows_how_to_use_the_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """init PATH under a manifest prints the SEKRET_BACKEND line for that other store."""
-    (tmp_path / "sekret.toml").write_text(
-        'app = "arrwdb"\ndefault_environment = "dev"\n'
-        '[environments.dev]\nbackend = "local://.sekret/dev.db"\n'
-    )
+    _dev_manifest(tmp_path)
     monkeypatch.chdir(tmp_path)
     db = tmp_path / "other.db"
     result = Cli("unused://").run(["init", str(db)])
