@@ -98,6 +98,9 @@ class MemoryBackend(Backend):
         # netloc + path of the URL, without loading urllib.parse (see the imports above)
         rest = url.partition(":")[2].removeprefix("//")
         rest = rest.split("#", 1)[0].split("?", 1)[0]
+        host = rest.split("/", 1)[0]
+        if "[" in host or "]" in host:
+            raise ValueError("Invalid IPv6 URL")  # as urllib.parse says; open_backend words it
         return cls(store=rest.strip("/") or None, **options)
 
     def describe(self) -> str:
