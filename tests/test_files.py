@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sekret._files import open_private_append, read_private, write_private
+from sekret._files import open_private_append, read_limited, read_private, write_private
 from sekret.exceptions import ConfigurationError, Conflict, InsecureKeyFile, InsecurePath
 
 
@@ -102,3 +102,16 @@ def test_a_file_owned_by_another_account_is_refused(tmp_path: Path) -> None:
     os.chown(other, 65534, 65534)
     with pytest.raises(InsecurePath, match="belongs to uid 65534"):
         read_private(other)
+
+
+def test_read_limited_returns_up_to_the_limit_and_none_past_it(tmp_path: Path) -> None:
+    """A file of exactly ``limit`` bytes is read whole; one byte more gives None."""
+    path = tmp_path / "f"
+    write_private(path, b"x" * 70_000)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert read_limited(fd, 70_000) == b"x" * 70_000
+        os.lseek(fd, 0, os.SEEK_SET)
+        assert read_limited(fd, 69_999) is None
+    finally:
+        os.close(fd)

@@ -388,3 +388,50 @@ def test_relative_local_paths_resolve_from_the_manifest_folder(tmp_path: Path) -
     chain = manifest.environments["d"].backend
     assert f"local://{tmp_path}/.sekret/s.db" in chain
     assert "env://" in chain
+
+
+def test_relative_audit_paths_resolve_from_the_manifest_folder(tmp_path: Path) -> None:
+    """Relative audit log, key, TLS and anchor paths are made absolute from the manifest folder."""
+    (tmp_path / "sekret.toml").write_text(
+        'app = "a"\n[environments.d]\nbackend = "memory://"\naudit = [\n'
+        '  "stdout",\n'
+        '  "file://logs/audit.jsonl?key=keys/audit.key&anchor_sink=file://logs/anchors.jsonl",\n'
+        '  "jsonl:///var/log/a/audit.jsonl?key=/etc/a/audit.key",\n'
+        '  "syslog+tls://relay:6514?ca_file=certs/ca.pem",\n'
+        '  "https://collector.invalid/ingest",\n'
+        '  { sink = "file", path = "logs/t.jsonl", key = "keys/t.key",'
+        ' anchor_sink = { sink = "file", path = "logs/t-anchors.jsonl" } },\n'
+        "]\n"
+    )
+    specs = load_manifest(tmp_path / "sekret.toml").environments["d"].audit
+    assert specs[0] == "stdout"
+    assert specs[1] == (
+        f"file://{tmp_path}/logs/audit.jsonl?key={tmp_path}/keys/audit.key"
+        f"&anchor_sink=file://{tmp_path}/logs/anchors.jsonl"
+    )
+    assert specs[2] == "jsonl:///var/log/a/audit.jsonl?key=/etc/a/audit.key"
+    assert specs[3] == f"syslog+tls://relay:6514?ca_file={tmp_path}/certs/ca.pem"
+    assert specs[4] == "https://collector.invalid/ingest"
+    table = specs[5]
+    assert not isinstance(table, str)
+    assert table["path"] == f"{tmp_path}/logs/t.jsonl"
+    assert table["key"] == f"{tmp_path}/keys/t.key"
+    assert table["anchor_sink"]["path"] == f"{tmp_path}/logs/t-anchors.jsonl"
+
+
+def test_manifest_audit_file_is_written_beside_the_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client built from a subfolder writes a relative audit log under the manifest's folder."""
+    (tmp_path / "logs").mkdir(mode=0o700)
+    (tmp_path / "sekret.toml").write_text(
+        'app = "a"\n[environments.d]\nbackend = "memory://"\naudit = ["file://logs/audit.jsonl"]\n'
+    )
+    sub = tmp_path / "src" / "pkg"
+    sub.mkdir(parents=True)
+    monkeypatch.chdir(sub)
+    manifest = load_manifest(tmp_path / "sekret.toml")
+    with Secrets(**manifest.client_arguments("d")) as client:
+        client.list()
+    assert (tmp_path / "logs" / "audit.jsonl").is_file()
+    assert not (sub / "logs").exists()

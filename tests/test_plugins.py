@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import sekret
 from sekret import BackendNotInstalled, ConfigurationError
 from sekret._plugins import Registry
 
@@ -71,3 +73,24 @@ def test_backends_sinks_and_rotators_share_the_registry() -> None:
     from sekret.rotation.rotators import ROTATORS
 
     assert all(isinstance(r, Registry) for r in (BACKENDS, SINKS, ROTATORS))
+
+
+def _modules_with(text: str) -> list[str]:
+    root = Path(sekret.__file__).parent
+    return sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if text in path.read_text(encoding="utf-8")
+    )
+
+
+def test_only_the_registry_scans_entry_points_or_builds_import_errors() -> None:
+    """Entry points are scanned and BackendNotInstalled built in _plugins and require_extra only."""
+    assert _modules_with("entry_points(group=") == ["_plugins.py"]
+    assert _modules_with("raise BackendNotInstalled(") == ["_plugins.py", "backends/base.py"]
+
+
+def test_sekret_imports_optional_modules_through_require_extra() -> None:
+    """No sekret module calls the old ``require`` alias; every optional import names its extra."""
+    assert _modules_with(" require(") == []
+    assert _modules_with("import require\n") == []

@@ -40,8 +40,10 @@ from sekret.exceptions import ConfigurationError, Conflict, InsecureKeyFile, Ins
 __all__ = [
     "check_folder",
     "check_owner",
+    "fsync_folder",
     "open_owned",
     "open_private_append",
+    "read_limited",
     "read_private",
     "write_private",
     "write_private_stream",
@@ -85,7 +87,8 @@ def check_folder(folder: Path, *, what: str) -> None:
         )
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
+    """Make a rename or a new file in ``folder`` durable (a no-op off POSIX)."""
     if not _POSIX:
         return
     fd = os.open(folder, os.O_RDONLY)
@@ -145,7 +148,43 @@ def write_private_stream(
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    _fsync_folder(folder)
+    fsync_folder(folder)
+
+
+def _open_regular(path: Path, flags: int, *, what: str) -> int:
+    """A descriptor on ``path``, never through a symlink: a regular file of this user (or root).
+
+    Without ``O_CREAT`` in ``flags``, a missing file is ``ConfigurationError``.
+    """
+    try:
+        fd = os.open(path, flags | _NOFOLLOW, 0o600)
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError) and not flags & os.O_CREAT:
+            raise ConfigurationError(f"{what} {path} does not exist") from None
+        if os.path.islink(path):
+            raise InsecurePath(f"{what} {path} is a symbolic link; refusing to follow it") from exc
+        raise ConfigurationError(f"{what} {path} cannot be opened: {exc.strerror}") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InsecurePath(f"{what} {path} is not a regular file")
+        check_owner(st, path, what=what)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _check_private_mode(
+    fd: int, path: Path, *, what: str, error: type[InsecurePath] = InsecurePath
+) -> None:
+    """``error`` when the open file grants group or others any access (POSIX only)."""
+    st = os.fstat(fd)
+    if _POSIX and st.st_mode & 0o077:
+        raise error(
+            f"{what} {path} has mode {stat.S_IMODE(st.st_mode):04o}; group and others"
+            f" must have no access: chmod 600 {path}"
+        )
 
 
 def open_private_append(path: Path, *, what: str = "file", check: bool = True) -> int:
@@ -158,22 +197,9 @@ def open_private_append(path: Path, *, what: str = "file", check: bool = True) -
     if check:
         check_folder(path.parent, what=what)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = _open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, what=what)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o600)
-    except OSError as exc:
-        if os.path.islink(path):
-            raise InsecurePath(f"{what} {path} is a symbolic link; refusing to follow it") from exc
-        raise ConfigurationError(f"{what} {path} cannot be opened: {exc.strerror}") from exc
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise InsecurePath(f"{what} {path} is not a regular file")
-        check_owner(st, path, what=what)
-        if _POSIX and st.st_mode & 0o077:
-            raise InsecurePath(
-                f"{what} {path} has mode {stat.S_IMODE(st.st_mode):04o}; group and others"
-                f" must have no access: chmod 600 {path}"
-            )
+        _check_private_mode(fd, path, what=what)
     except BaseException:
         os.close(fd)
         raise
@@ -183,24 +209,21 @@ def open_private_append(path: Path, *, what: str = "file", check: bool = True) -
 def open_owned(path: Path, *, what: str = "file") -> int:
     """A read-only descriptor on ``path``: never through a symlink, a regular file
     of this user (or root). A missing file is ``ConfigurationError``."""
-    path = Path(path)
-    try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
-    except FileNotFoundError:
-        raise ConfigurationError(f"{what} {path} does not exist") from None
-    except OSError as exc:
-        if os.path.islink(path):
-            raise InsecurePath(f"{what} {path} is a symbolic link; refusing to follow it") from exc
-        raise ConfigurationError(f"{what} {path} cannot be opened: {exc.strerror}") from exc
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise InsecurePath(f"{what} {path} is not a regular file")
-        check_owner(st, path, what=what)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+    return _open_regular(Path(path), os.O_RDONLY, what=what)
+
+
+def read_limited(fd: int, limit: int) -> bytes | None:
+    """Everything left to read on ``fd``, or None as soon as it exceeds ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = os.read(fd, min(65536, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return None
 
 
 def read_private(
@@ -215,23 +238,10 @@ def read_private(
     path = Path(path)
     fd = open_owned(path, what=what)
     try:
-        st = os.fstat(fd)
-        if _POSIX and st.st_mode & 0o077:
-            error = InsecureKeyFile if key else InsecurePath
-            raise error(
-                f"{what} {path} has mode {stat.S_IMODE(st.st_mode):04o}; group and others"
-                f" must have no access: chmod 600 {path}"
-            )
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            chunk = os.read(fd, min(65536, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                raise ConfigurationError(f"{what} {path} is larger than {limit} bytes")
-        return b"".join(chunks)
+        _check_private_mode(fd, path, what=what, error=InsecureKeyFile if key else InsecurePath)
+        data = read_limited(fd, limit)
     finally:
         os.close(fd)
+    if data is None:
+        raise ConfigurationError(f"{what} {path} is larger than {limit} bytes")
+    return data

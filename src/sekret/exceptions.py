@@ -7,7 +7,7 @@ SekretError
 ├── InvalidValue             empty/oversize/wrongly typed value (also ValueError)
 ├── ConfigurationError       bad backend URL, option or key setup
 │   ├── ManifestError        sekret.toml / [tool.sekret] is broken
-│   ├── BackendNotInstalled  the backend's SDK is missing; names the extra (also ImportError)
+│   ├── BackendNotInstalled  an optional SDK is missing; names the extra (also ImportError)
 │   └── InsecurePath         a file or folder another account could read, write or swap
 │       └── InsecureKeyFile  a key file readable by group or others
 ├── UnsupportedOperation     the backend lacks the capability asked for
@@ -132,7 +132,7 @@ class ManifestError(ConfigurationError):
 
 
 class BackendNotInstalled(ConfigurationError, ImportError):
-    """The SDK a backend needs is not installed; the message names the extra."""
+    """An optional dependency (a backend SDK, a framework) is missing; names the extra."""
 
     code = "not_installed"
 

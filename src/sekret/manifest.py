@@ -59,6 +59,7 @@ __all__ = [
     "find_manifest",
     "load_manifest",
     "parse_manifest",
+    "resolve_audit_spec",
     "resolve_backend_url",
 ]
 
@@ -256,6 +257,59 @@ def resolve_backend_url(url: str, base: Path | None) -> str:
             query.append((k, v))
         return "chain://?" + urlencode(query, safe="/:,?=")
     return url
+
+
+# Audit sink options that name a file; with the file sink's path, they are the project's.
+_SINK_FILE_OPTIONS: Final = ("key", "ca_file", "cert_file", "key_file")
+_FILE_SINKS: Final = ("file", "jsonl")
+
+
+def _from_base(path: str, base: Path) -> str:
+    return path if not path or Path(path).is_absolute() else str(base / path)
+
+
+def _sink_option(key: str, value: str, base: Path) -> str:
+    if key == "anchor_sink":
+        return _resolve_sink_url(value, base)
+    return _from_base(value, base) if key in _SINK_FILE_OPTIONS else value
+
+
+def _resolve_sink_url(url: str, base: Path) -> str:
+    if "://" not in url:
+        return url  # a bare sink name ("stdout"): no path
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    resolved = [(k, _sink_option(k, v, base)) for k, v in query]
+    head = url.split("?", 1)[0]
+    if parts.scheme.lower() in _FILE_SINKS and parts.netloc + parts.path:
+        head = f"{parts.scheme}://{_from_base(parts.netloc + parts.path, base)}"
+    elif resolved == query:
+        return url
+    return f"{head}?{urlencode(resolved, safe='/:')}" if query else head
+
+
+def resolve_audit_spec(spec: AuditSpec, base: Path | None) -> AuditSpec:
+    """Relative file paths in an audit sink ``spec`` made absolute from ``base``.
+
+    The file sink's path, key files (``key``, ``ca_file``, ``cert_file``,
+    ``key_file``) and a nested ``anchor_sink`` are resolved, in a URL as in a
+    table; remote addresses and plugin options are returned unchanged, and so is
+    everything when ``base`` is None.
+    """
+    if base is None:
+        return spec
+    if isinstance(spec, str):
+        return _resolve_sink_url(spec, base)
+    table = dict(spec)
+    for key, value in table.items():
+        if not isinstance(value, str):
+            continue
+        if key in _SINK_FILE_OPTIONS or (key == "path" and table.get("sink") in _FILE_SINKS):
+            table[key] = _from_base(value, base)
+    anchor = table.get("anchor_sink")
+    if isinstance(anchor, str | Mapping):
+        table["anchor_sink"] = resolve_audit_spec(anchor, base)
+    return MappingProxyType(table)
 
 
 # -- discovery ---------------------------------------------------------------
@@ -461,12 +515,14 @@ class _Builder:
     def audit(self, raw: object, keys: tuple[str, ...]) -> tuple[AuditSpec, ...]:
         if not isinstance(raw, list):
             raise self.fail(keys, f"must be a list of sink specs, not {_type(raw)}")
+        # Relative log, key and anchor paths belong to the project, like local:// paths.
+        base = self.path.parent.absolute() if self.path else None
         sinks: list[AuditSpec] = []
         for i, item in enumerate(raw):
             if isinstance(item, str) and item:
-                sinks.append(item)
+                sinks.append(resolve_audit_spec(item, base))
             elif isinstance(item, dict) and isinstance(item.get("sink"), str):
-                sinks.append(MappingProxyType(dict(item)))
+                sinks.append(resolve_audit_spec(MappingProxyType(dict(item)), base))
             else:
                 raise self.fail(
                     (*keys, str(i)), "a sink spec is a URL string or a table with a 'sink' key"

@@ -132,3 +132,17 @@ def test_file_sink_table_ships_anchors_to_stdout(
     external = tmp_path / "anchors.jsonl"
     external.write_text("".join(json.dumps(a) + "\n" for a in shipped))
     assert verify([path], key, anchors=external).ok
+
+
+def test_a_file_url_with_a_relative_path_keeps_every_segment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """file://logs/a.jsonl is the relative path logs/a.jsonl (like local://), not /a.jsonl."""
+    (tmp_path / "logs").mkdir(mode=0o700)
+    monkeypatch.chdir(tmp_path)
+    sink = sink_from_spec("file://logs/a.jsonl")
+    try:
+        assert isinstance(sink, FileSink)
+        assert sink.path == Path("logs/a.jsonl")
+    finally:
+        sink.close()

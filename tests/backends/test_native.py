@@ -31,6 +31,18 @@ def test_a_label_map_cannot_claim_current_or_previous() -> None:
     assert stages.holder(PREVIOUS) is None
 
 
+def test_pick_resolves_a_stage_or_checks_a_version_against_it() -> None:
+    """pick maps a stage to its holder and refuses an unheld stage or a version without it."""
+    stages = Stages("3", "2", {PENDING: "p7"})
+    assert stages.pick("a/b/c", None, PENDING, backend="x") == "p7"
+    assert stages.pick("a/b/c", "2", None, backend="x") == "2"
+    assert stages.pick("a/b/c", "3", CURRENT, backend="x") == "3"
+    with pytest.raises(VersionNotFound, match="in stage 'rotating'"):
+        stages.pick("a/b/c", None, "rotating", backend="x")
+    with pytest.raises(VersionNotFound, match="version '2' in stage 'current'"):
+        stages.pick("a/b/c", "2", CURRENT, backend="x")
+
+
 def test_no_version_names_version_and_stage() -> None:
     """The error names the secret, the version and the stage asked for."""
     error = no_version("app/dev/k", "v9", PENDING, backend="azure://v")

@@ -8,10 +8,11 @@ import pytest
 
 from sekret import Secrets, SecretValue
 from sekret.backends.base import WriteRequest
+from sekret.backends.env import EnvBackend
 from sekret.backends.local import LocalBackend, init_store
 from sekret.backends.memory import MemoryBackend
 from sekret.backup import create_backup_key, export_backup, restore_backup
-from sekret.exceptions import ConfigurationError
+from sekret.exceptions import ConfigurationError, UnsupportedOperation
 from sekret.testing import sentinel_value
 
 
@@ -106,3 +107,12 @@ def test_restore_into_a_backend_without_batches_takes_the_careful_path(
     assert report.count("restored") == 1_500
     versions = memory.versions("arrwdb/development/k0000")
     assert [sorted(v.stages) for v in versions] == [["previous"], ["current"], ["pending"]]
+
+
+def test_restore_into_a_read_only_kind_names_capabilities_as_words(backup: Path, key: Path) -> None:
+    """A target that cannot take a restore is refused with capability words, never an enum repr."""
+    with pytest.raises(UnsupportedOperation) as caught:
+        restore_backup(backup, EnvBackend(), key_file=key)
+    message = str(caught.value)
+    assert "it offers read, list" in message
+    assert "Capability" not in message

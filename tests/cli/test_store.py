@@ -248,3 +248,36 @@ def test_rotate_data_key_keeps_the_master_key(cli: Cli, store_url: str) -> None:
     assert result.exit_code == 0, result.stderr
     assert Path(str(db) + ".key").read_text() == key
     assert cli("get", "k", "-n").stdout == value
+
+
+def _dev_manifest(folder: Path) -> None:
+    (folder / "sekret.toml").write_text(
+        'app = "arrwdb"\ndefault_environment = "dev"\n'
+        '[environments.dev]\nbackend = "local://.sekret/dev.db"\n'
+    )
+
+
+def test_init_of_the_manifest_store_does_not_suggest_sekret_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """init of the store a manifest names says nothing about SEKRET_BACKEND."""
+    _dev_manifest(tmp_path)
+    sub = tmp_path / "src"
+    sub.mkdir()
+    monkeypatch.chdir(sub)
+    result = Cli("unused://").run(["init"])
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / ".sekret" / "dev.db").is_file()
+    assert "SEKRET_BACKEND" not in result.output
+
+
+def test_init_with_a_path_still_shows_how_to_use_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """init PATH under a manifest prints the SEKRET_BACKEND line for that other store."""
+    _dev_manifest(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "other.db"
+    result = Cli("unused://").run(["init", str(db)])
+    assert result.exit_code == 0, result.stderr
+    assert f"export SEKRET_BACKEND=local://{db}" in result.stdout

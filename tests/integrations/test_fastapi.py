@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -151,3 +153,19 @@ def test_settings_dependency_builds_per_request() -> None:
     with TestClient(app) as client:
         assert client.get("/").json() == 1
         assert client.get("/").json() == 2
+
+
+def test_missing_fastapi_names_the_extra_not_a_backend() -> None:
+    """Without fastapi, importing the integration names the extra and never says 'backend'."""
+    code = (
+        "import sys; sys.modules['fastapi'] = None\n"
+        "from sekret import BackendNotInstalled\n"
+        "try:\n"
+        "    import sekret.integrations.fastapi\n"
+        "except BackendNotInstalled as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "'fastapi' is not installed: pip install \"sekret[fastapi]\""

@@ -70,9 +70,10 @@ def sink_from_spec(spec: str | Mapping[str, Any]) -> Sink:
     options = _options(parts.query)
     scheme = parts.scheme.lower()
     if scheme in ("file", "jsonl"):
-        if not parts.path:
+        path = parts.netloc + parts.path  # file://logs/a.jsonl is relative, as local:// is
+        if not path:
             raise ConfigurationError(f"audit sink {spec[:80]!r} has no path")
-        return open_sink("file", path=parts.path, **options)
+        return open_sink("file", path=path, **options)
     if scheme in ("syslog", "syslog+udp", "syslog+tcp", "syslog+tls"):
         _facility(options)
         transport = scheme.partition("+")[2] or ("udp" if parts.netloc else "unix")

@@ -5,7 +5,8 @@ On these services every native reader takes the latest version, so sekret's
 before it, unless revoked), and every other stage (``pending``, rotation
 locks) is a label kept in a companion secret that native readers never read.
 ``Stages`` answers "which version holds a stage" and "which stages does a
-version hold" from those three facts, the same way for both backends.
+version hold" from those three facts, the same way for both backends (and
+for Vault/OpenBao, whose ``View`` derives the same three facts from KV v2).
 ``check_write``, ``tls_failure`` and ``no_version`` are checks and error
 helpers they share (AWS uses ``no_version`` too).
 
@@ -52,6 +53,21 @@ class Stages:
         if version == self.previous:
             out.add(PREVIOUS)
         return frozenset(out)
+
+    def pick(self, name: str, version: str | None, stage: str | None, *, backend: str) -> str:
+        """The version a read of ``version`` and/or ``stage`` (one at least) asks for.
+
+        ``VersionNotFound`` when no version holds ``stage``, or ``version`` does not.
+        """
+        if version is None:
+            assert stage is not None
+            held = self.holder(stage)
+            if held is None:
+                raise no_version(name, None, stage, backend=backend)
+            return held
+        if stage is not None and self.holder(stage) != version:
+            raise no_version(name, version, stage, backend=backend)
+        return version
 
 
 def check_write(

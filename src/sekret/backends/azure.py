@@ -85,9 +85,12 @@ from sekret.backends.base import (
     DEFAULT_RECOVERY_DAYS,
     Backend,
     Capability,
+    check_page_size,
     check_stage_holder,
     move_label,
-    require,
+    require_extra,
+    token_reused,
+    utcnow,
 )
 from sekret.exceptions import (
     AccessDenied,
@@ -259,11 +262,11 @@ class AzureBackend(Backend):
         self._vault_url = f"https://{parts.netloc}"
         self._polling = polling_interval
         self._lock = threading.Lock()  # serialises this process's check-then-set stage moves
-        self._errors = require("azure.core.exceptions", "azure")
+        self._errors = require_extra("azure.core.exceptions", "azure")
         if client is None:
-            sdk = require("azure.keyvault.secrets", "azure")
+            sdk = require_extra("azure.keyvault.secrets", "azure")
             if credential is None:
-                credential = require("azure.identity", "azure").DefaultAzureCredential()
+                credential = require_extra("azure.identity", "azure").DefaultAzureCredential()
             client = sdk.SecretClient(self._vault_url, credential, **client_options)
         self._client = client
 
@@ -464,13 +467,7 @@ class AzureBackend(Backend):
         view = self._view(name, native)
         if stage not in (None, CURRENT, PREVIOUS):
             view.labels.check(name, self.describe())
-        if version is None:
-            assert stage is not None
-            version = view.stages.holder(stage)
-            if version is None:
-                raise self._no_version(name, None, stage)
-        elif stage is not None and view.stages.holder(stage) != version:
-            raise self._no_version(name, version, stage)
+        version = view.stages.pick(name, version, stage, backend=self.describe())
         item = view.current if version == view.current_id else self._get(name, native, version)
         return self._secret(name, item, version, view.stages.of(version))
 
@@ -503,8 +500,7 @@ class AzureBackend(Backend):
         page_token: str | None = None,
         include_deleted: bool = False,
     ) -> Page:
-        if page_size < 1:
-            raise InvalidValue("page_size must be at least 1")
+        check_page_size(page_size)
         code = AZURE.encode_prefix(prefix)
         found: dict[str, SecretInfo] = {}
         for props in self._call(lambda: list(self._client.list_properties_of_secrets()), None):
@@ -697,12 +693,7 @@ class AzureBackend(Backend):
             return None
         item = self._get(name, native, vid)
         if _loaded(item.value, props.content_type) != value:
-            raise Conflict(
-                f"secret {name!r}: token already used for a different value",
-                name=name,
-                version=vid,
-                backend=self.describe(),
-            )
+            raise token_reused(name, vid, backend=self.describe())
         return props
 
     def _info_of(self, name: str, native: str, version: str) -> VersionInfo:
@@ -816,7 +807,7 @@ class AzureBackend(Backend):
         until = self._delete_one(name, native)
         with contextlib.suppress(SecretNotFound):
             self._delete_one(name, AZURE.companion(native))
-        return until or datetime.now(UTC) + timedelta(days=recovery_days)
+        return until or utcnow() + timedelta(days=recovery_days)
 
     def _delete_one(self, name: str, target: str) -> datetime | None:
         poller = self._call(

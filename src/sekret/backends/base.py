@@ -53,6 +53,7 @@ from sekret.exceptions import (
     InvalidValue,
     SekretError,
     UnsupportedOperation,
+    VersionNotFound,
 )
 
 TYPE_CHECKING = False  # annotations only: keeps typing off the import path of sekret
@@ -61,6 +62,8 @@ if TYPE_CHECKING:
     from datetime import datetime
     from types import ModuleType, TracebackType
     from typing import Any, ClassVar, Final
+
+    from sekret._values import Kind
 
 __all__ = [
     "ABSENT",
@@ -73,12 +76,14 @@ __all__ = [
     "ReadOnlyView",
     "capability_names",
     "check_expected_version",
+    "check_one_version",
     "check_page_size",
     "check_stage_holder",
     "is_credential_env",
     "move_label",
     "require",
     "require_extra",
+    "text_kind",
     "token_reused",
     "utcnow",
 ]
@@ -160,7 +165,7 @@ def require_extra(module: str, extra: str) -> ModuleType:
 
 
 require = require_extra
-"""The former name of ``require_extra`` (backends still call it)."""
+"""The former name of ``require_extra``, kept for third-party backends."""
 
 
 def utcnow() -> datetime:
@@ -168,6 +173,40 @@ def utcnow() -> datetime:
     from datetime import UTC, datetime  # runtime import; see TYPE_CHECKING
 
     return datetime.now(UTC)
+
+
+def text_kind(text: str) -> Kind:
+    """``json`` for text holding a JSON object or array, else ``text``.
+
+    The kind of a value read from a store that records none (variables, files).
+    """
+    if text[:1] in ("{", "["):
+        import json  # runtime import: only stores without kinds guess
+
+        try:
+            json.loads(text)
+        except ValueError:
+            return "text"
+        return "json"
+    return "text"
+
+
+def check_one_version(
+    name: str, version: str | None, stage: str | None, current: str, *, backend: str, why: str
+) -> None:
+    """The read rule of a store that holds one version (``why`` says which store).
+
+    Only ``current`` exists: another ``version`` or any other ``stage`` is
+    ``VersionNotFound``.
+    """
+    if (version is not None and version != current) or stage not in (None, CURRENT):
+        wanted = f"version {version!r}" if version is not None else f"stage {stage!r}"
+        raise VersionNotFound(
+            f"secret {name!r} has no {wanted} ({why} one version)",
+            name=name,
+            version=version,
+            backend=backend,
+        )
 
 
 def check_page_size(page_size: int) -> None:

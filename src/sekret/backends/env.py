@@ -37,7 +37,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import os
 import secrets as _random
 from collections.abc import Collection, Mapping, Sequence
@@ -47,8 +46,16 @@ from urllib.parse import parse_qsl, urlsplit
 
 from sekret._names import validate_name
 from sekret._values import CURRENT, Page, Secret, SecretInfo, SecretValue, VersionInfo
-from sekret.backends.base import Backend, Capability, check_page_size, require_extra, utcnow
-from sekret.exceptions import ConfigurationError, InvalidValue, SecretNotFound, VersionNotFound
+from sekret.backends.base import (
+    Backend,
+    Capability,
+    check_one_version,
+    check_page_size,
+    require_extra,
+    text_kind,
+    utcnow,
+)
+from sekret.exceptions import ConfigurationError, InvalidValue, SecretNotFound
 
 __all__ = ["BINARY_PREFIX", "EnvBackend", "default_env_var", "env_text", "parse_env_value"]
 
@@ -82,14 +89,7 @@ def parse_env_value(text: str, *, max_bytes: int) -> SecretValue:
             raise InvalidValue("a sekret:b64: value is not valid base64") from None
         return SecretValue(data, "bytes", max_bytes=max_bytes)
     raw = text.encode("utf-8", "surrogateescape")
-    if text[:1] in ("{", "["):
-        try:
-            json.loads(text)
-        except ValueError:
-            pass
-        else:
-            return SecretValue(raw, "json", max_bytes=max_bytes)
-    return SecretValue(raw, "text", max_bytes=max_bytes)
+    return SecretValue(raw, text_kind(text), max_bytes=max_bytes)
 
 
 class EnvBackend(Backend):
@@ -201,14 +201,9 @@ class EnvBackend(Backend):
                 backend=self.describe(),
             )
         current = self._version(variable, text)
-        if (version is not None and version != current) or stage not in (None, CURRENT):
-            wanted = f"version {version!r}" if version is not None else f"stage {stage!r}"
-            raise VersionNotFound(
-                f"secret {name!r} has no {wanted} (environment variables hold one version)",
-                name=name,
-                version=version,
-                backend=self.describe(),
-            )
+        check_one_version(
+            name, version, stage, current, backend=self.describe(), why="environment variables hold"
+        )
         value = parse_env_value(text, max_bytes=self.max_value_bytes)
         return Secret(name, current, value, frozenset({CURRENT}), self._started)
 

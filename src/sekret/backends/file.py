@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import secrets as _random
 import stat
@@ -67,16 +66,21 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from sekret._files import check_folder, check_owner
+from sekret._files import check_folder, check_owner, read_limited
 from sekret._names import validate_name
 from sekret._values import CURRENT, Page, Secret, SecretInfo, SecretValue, VersionInfo
-from sekret.backends.base import Backend, Capability
+from sekret.backends.base import (
+    Backend,
+    Capability,
+    check_one_version,
+    check_page_size,
+    text_kind,
+)
 from sekret.exceptions import (
     ConfigurationError,
     InsecurePath,
     InvalidValue,
     SecretNotFound,
-    VersionNotFound,
 )
 
 __all__ = ["FileBackend"]
@@ -221,19 +225,10 @@ class FileBackend(Backend):
                     + f": mount it with mode {fix} (Kubernetes defaultMode, Docker mode)"
                 )
         limit = self.max_value_bytes
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            chunk = os.read(fd, min(65536, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                raise InvalidValue(
-                    f"secret {name!r}: {shown} is larger than {limit} bytes",
-                )
-        return b"".join(chunks), st
+        data = read_limited(fd, limit)
+        if data is None:
+            raise InvalidValue(f"secret {name!r}: {shown} is larger than {limit} bytes")
+        return data, st
 
     def _version(self, name: str, data: bytes) -> str:
         digest = hmac.new(_VERSION_KEY, name.encode() + b"\0" + data, hashlib.sha256)
@@ -245,26 +240,14 @@ class FileBackend(Backend):
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             return SecretValue(data, "bytes", max_bytes=max_bytes)
-        if text[:1] in ("{", "["):
-            try:
-                json.loads(text)
-            except ValueError:
-                pass
-            else:
-                return SecretValue(data, "json", max_bytes=max_bytes)
-        return SecretValue(data, "text", max_bytes=max_bytes)
+        return SecretValue(data, text_kind(text), max_bytes=max_bytes)
 
     def read(self, name: str, *, version: str | None = None, stage: str | None = None) -> Secret:
         data, st = self._read_file(name)
         current = self._version(name, data)
-        if (version is not None and version != current) or stage not in (None, CURRENT):
-            wanted = f"version {version!r}" if version is not None else f"stage {stage!r}"
-            raise VersionNotFound(
-                f"secret {name!r} has no {wanted} (a mounted file holds one version)",
-                name=name,
-                version=version,
-                backend=self.describe(),
-            )
+        check_one_version(
+            name, version, stage, current, backend=self.describe(), why="a mounted file holds"
+        )
         created = datetime.fromtimestamp(st.st_mtime, UTC)
         if not data:
             raise InvalidValue(f"secret {name!r}: {self.root / self.relative(name)} is empty")
@@ -298,8 +281,7 @@ class FileBackend(Backend):
         With ``layout=short`` the ``app/environment/`` part is taken from the
         prefix (every file of the mount belongs to it).
         """
-        if page_size < 1:
-            raise InvalidValue("page_size must be at least 1")
+        check_page_size(page_size)
         real_root = self._real_root()
         head = ""
         rest = prefix

@@ -84,9 +84,12 @@ from sekret.backends.base import (
     DEFAULT_RECOVERY_DAYS,
     Backend,
     Capability,
+    check_page_size,
     check_stage_holder,
     move_label,
-    require,
+    require_extra,
+    token_reused,
+    utcnow,
 )
 from sekret.exceptions import (
     AccessDenied,
@@ -128,10 +131,6 @@ _LOGS = SdkLogGuard("google", "grpc", "urllib3", "requests")
 
 def _size(annotations: Mapping[str, str]) -> int:
     return sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items())
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _kind(recorded: object, data: bytes) -> Kind:
@@ -275,8 +274,8 @@ class GcpBackend(Backend):
             raise ConfigurationError(f"invalid Google Cloud project id {str(project)[:40]!r}")
         self._project = project
         self._clock = clock
-        self._errors = require("google.api_core.exceptions", "gcp")
-        sdk = require("google.cloud.secretmanager_v1", "gcp")
+        self._errors = require_extra("google.api_core.exceptions", "gcp")
+        sdk = require_extra("google.cloud.secretmanager_v1", "gcp")
         self._sdk = sdk
         if client is None:
             kwargs: dict[str, Any] = {}
@@ -548,13 +547,7 @@ class GcpBackend(Backend):
         view = self._view(name)
         if stage not in (None, CURRENT, PREVIOUS):
             _check_labels(name, view.companion, self.describe())
-        if version is None:
-            assert stage is not None
-            version = view.stages.holder(stage)
-            if version is None:
-                raise self._no_version(name, None, stage)
-        elif stage is not None and view.stages.holder(stage) != version:
-            raise self._no_version(name, version, stage)
+        version = view.stages.pick(name, version, stage, backend=self.describe())
         return self._access(name, version, view)
 
     def versions(self, name: str) -> list[VersionInfo]:
@@ -580,8 +573,7 @@ class GcpBackend(Backend):
         page_token: str | None = None,
         include_deleted: bool = False,
     ) -> Page:
-        if page_size < 1:
-            raise InvalidValue("page_size must be at least 1")
+        check_page_size(page_size)
         code = GOOGLE.encode_prefix(prefix)
         now = self._clock()
         found: dict[str, SecretInfo] = {}
@@ -793,12 +785,7 @@ class GcpBackend(Backend):
             )
             data = bytes(got.payload.data)
             if SecretValue(data, _kind(info.get("k"), data)) != value:
-                raise Conflict(
-                    f"secret {name!r}: token already used for a different value",
-                    name=name,
-                    version=mark + number,
-                    backend=self.describe(),
-                )
+                raise token_reused(name, mark + number, backend=self.describe())
             created = datetime.fromisoformat(info["c"]) if "c" in info else None
             labels = _labels_of(state) if mark else {}
             stages = frozenset(s for s, v in labels.items() if v == mark + number)

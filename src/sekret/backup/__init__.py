@@ -47,7 +47,7 @@ from sekret import _sealing
 from sekret._files import write_private_stream
 from sekret._names import validate_name
 from sekret._values import Secret, SecretValue
-from sekret.backends.base import Backend, Capability
+from sekret.backends.base import Backend, Capability, capability_names
 from sekret.backup._files import LocalCopy, backup_local_store
 from sekret.backup._format import (
     FORMAT,
@@ -406,7 +406,7 @@ def restore_backup(
     if needed not in backend.capabilities:
         raise UnsupportedOperation(
             f"backend {backend.describe()} cannot take a restore (needs write, versions and"
-            f" stages; it declares {backend.capabilities!r})",
+            f" stages; it offers {capability_names(backend.capabilities)})",
             backend=backend.describe(),
         )
     renamed = _renamer(rename, where)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote
 
-from sekret._files import check_folder, open_owned
+from sekret._files import check_folder, fsync_folder, open_owned
 from sekret.exceptions import ConfigurationError, Conflict, IntegrityError
 
 
@@ -38,16 +38,6 @@ def open_backup_file(path: Path) -> BinaryIO:
             raise ConfigurationError(f"no backup at {path}") from None
         raise
     return os.fdopen(fd, "rb")
-
-
-def _fsync_dir(path: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +82,7 @@ def backup_local_store(
         for leftover in (temp, Path(f"{temp}-journal"), Path(f"{temp}-wal"), Path(f"{temp}-shm")):
             leftover.unlink(missing_ok=True)
         raise
-    _fsync_dir(dest.parent)
+    fsync_folder(dest.parent)
     return LocalCopy(source, dest, dest.stat().st_size, count)
 
 

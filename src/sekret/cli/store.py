@@ -116,7 +116,8 @@ def init(state: CliState, path: Path | None, key_file: Path | None, use_passphra
     else:
         how = "reused existing key file" if reused else "master key written to"
         click.echo(f"{how} {made} (mode 0600); back it up and keep it out of version control")
-    click.echo(f"use it: export SEKRET_BACKEND=local://{db}")
+    if path is not None or state.context.origins["backend"].kind != "manifest":
+        click.echo(f"use it: export SEKRET_BACKEND=local://{db}")  # a manifest already names it
     if made is not None and made != default_key_file(db):
         click.echo(f"        export SEKRET_KEY_FILE={made}")
 

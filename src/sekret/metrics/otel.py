@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from sekret.backends.base import require
+from sekret.backends.base import require_extra
 from sekret.metrics import METRICS, Labels, Metrics, Sample
 
 __all__ = ["enable"]
@@ -27,7 +27,7 @@ def enable(metrics: Metrics, *, meter: Any = None, max_age: float = 1.0) -> Any:
     One ``collect()`` serves every instrument's callback of the same export
     (it is reused for ``max_age`` seconds).
     """
-    api = require("opentelemetry.metrics", "otel")
+    api = require_extra("opentelemetry.metrics", "otel")
     if meter is None:
         meter = api.get_meter("sekret")
     lock = threading.Lock()

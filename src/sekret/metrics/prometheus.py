@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sekret.backends.base import require
+from sekret.backends.base import require_extra
 from sekret.metrics import BUCKETS, METRICS, Metrics
 
 __all__ = ["SekretCollector", "register"]
@@ -21,7 +21,7 @@ class SekretCollector:
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
-        self._core = require("prometheus_client.core", "prometheus")
+        self._core = require_extra("prometheus_client.core", "prometheus")
 
     def describe(self) -> list[Any]:
         return []  # no fixed description: families depend on what was recorded
@@ -55,6 +55,6 @@ def register(metrics: Metrics, registry: Any = None) -> SekretCollector:
     """Register a collector for ``metrics`` in ``registry`` (default: the global one)."""
     collector = SekretCollector(metrics)
     if registry is None:
-        registry = require("prometheus_client", "prometheus").REGISTRY
+        registry = require_extra("prometheus_client", "prometheus").REGISTRY
     registry.register(collector)
     return collector

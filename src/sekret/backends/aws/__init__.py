@@ -90,6 +90,8 @@ from sekret.backends.base import (
     Backend,
     Capability,
     check_expected_version,
+    check_page_size,
+    token_reused,
 )
 from sekret.exceptions import (
     AccessDenied,
@@ -337,8 +339,7 @@ class AwsBackend(Backend):
         page_token: str | None = None,
         include_deleted: bool = False,
     ) -> Page:
-        if page_size < 1:
-            raise InvalidValue("page_size must be at least 1")
+        check_page_size(page_size)
         params: dict[str, Any] = {
             "MaxResults": min(page_size, 100),
             "IncludePlannedDeletion": include_deleted,
@@ -447,12 +448,7 @@ class AwsBackend(Backend):
                 continue
             stored = self.read(name, version=info.version)
             if stored.value != value:
-                raise Conflict(
-                    f"secret {name!r}: token already used for a different value",
-                    name=name,
-                    version=info.version,
-                    backend=self.describe(),
-                )
+                raise token_reused(name, info.version, backend=self.describe())
             return info
         return None
 

@@ -10,7 +10,7 @@ operation on an existing secret needs: scheduled for deletion or not. It is
 not a backend: ``AwsBackend`` (``sekret.backends.aws``) composes one.
 
 This module must never import ``boto3``/``botocore`` at import time (only the
-constructor does, through ``require``), never do I/O in the constructor,
+constructor does, through ``require_extra``), never do I/O in the constructor,
 never show credentials (``describe`` drops URL userinfo; ``identity`` is the
 role ARN, never keys), and never let a botocore exception reach the caller.
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,7 +28,7 @@ from sekret.backends._native import no_version
 from sekret.backends._sdklogs import SdkLogGuard
 from sekret.backends.aws._errors import translate
 from sekret.backends.aws._names import to_utc
-from sekret.backends.base import require
+from sekret.backends.base import require_extra, utcnow
 from sekret.exceptions import (
     BackendUnavailable,
     ConfigurationError,
@@ -48,10 +48,6 @@ _LOGS = SdkLogGuard("botocore", "boto3", "urllib3", "s3transfer")
 
 # AWS region names (botocore's host-label rule, lower case as urlsplit gives it).
 _REGION = re.compile(r"(?![0-9]+\Z)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class AwsClient:
@@ -75,9 +71,9 @@ class AwsClient:
         client: Any = None,
         clock: Clock = utcnow,
     ) -> None:
-        self._boto3 = require("boto3", "aws")
-        self._errors = require("botocore.exceptions", "aws")
-        botocore_config = require("botocore.config", "aws")
+        self._boto3 = require_extra("boto3", "aws")
+        self._errors = require_extra("botocore.exceptions", "aws")
+        botocore_config = require_extra("botocore.config", "aws")
         if region is not None and not _REGION.match(region):
             raise ConfigurationError(
                 f"aws region {region[:40]!r} is not a region name (like eu-west-1):"
@@ -142,7 +138,7 @@ class AwsClient:
 
     @property
     def identity(self) -> str | None:
-        """The IAM role this backend assumes, when one is configured (never keys)."""
+        """The ``role_arn`` this client assumes (None: the default credential chain)."""
         return self._role_arn
 
     def close(self) -> None:

@@ -56,7 +56,7 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from sekret import _sealing
-from sekret._files import check_folder, check_owner
+from sekret._files import check_folder, check_owner, fsync_folder
 from sekret._names import validate_name
 from sekret._values import (
     CONTENT_TYPES,
@@ -74,11 +74,12 @@ from sekret.backends.base import (
     Capability,
     PutResults,
     WriteRequest,
+    check_page_size,
+    utcnow,
 )
 from sekret.backends.local._errors import gone, malformed, no_version, not_found
 from sekret.backends.local._errors import translate as _translate
 from sekret.backends.local._keys import default_key_file as default_key_file
-from sekret.backends.local._keys import fsync_dir as _fsync_dir
 from sekret.backends.local._keys import init_master, new_master, resolve_master
 from sekret.backends.local._rows import MEMO_SIZE as _MEMO_SIZE
 from sekret.backends.local._rows import NO_LIMIT as _NO_LIMIT
@@ -87,7 +88,6 @@ from sekret.backends.local._rows import from_us as _from_us
 from sekret.backends.local._rows import metadata_of as _metadata
 from sekret.backends.local._rows import stage_set as _stage_set
 from sekret.backends.local._rows import to_us as _to_us
-from sekret.backends.local._rows import utcnow as utcnow
 from sekret.backends.local._rows import version_number as _version_number
 from sekret.backends.local._schema import (
     CURSOR,
@@ -371,7 +371,7 @@ class LocalBackend(Backend):
         return _to_us(self._clock())
 
     def _write(self, fn: Callable[[sqlite3.Connection, int], T]) -> T:
-        """Run ``fn(conn, now_us)`` in one BEGIN IMMEDIATE transaction, retried when busy.
+        """``run_write`` guarded by the data key.
 
         First, inside the transaction, the store's data key must still be the one
         this backend holds: a write sealed with a data key another process has
@@ -394,11 +394,11 @@ class LocalBackend(Backend):
         )
 
     def _query(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
-        """All rows of one read statement, retried when busy, errors translated."""
+        """``run_query`` with this store's retries and path."""
         return run_query(self._conn, sql, params, retries=self._retries, path=self.path)
 
     def _snapshot(self) -> AbstractContextManager[None]:
-        """One read transaction around several reads (read_many)."""
+        """``snapshot`` on this store's connection."""
         return snapshot(self._conn(), self.path)
 
     # -- errors ------------------------------------------------------------
@@ -406,7 +406,7 @@ class LocalBackend(Backend):
         return not_found(name, self.describe(), suffix)
 
     def _gone(self, name: str, purge_at: int) -> SecretNotFound:
-        """The error for a secret pending deletion (or past its window)."""
+        """``gone`` as of this backend's clock."""
         return gone(name, purge_at, self._clock(), self.describe())
 
     def _no_version(self, name: str, version: str | None, stage: str | None) -> VersionNotFound:
@@ -501,14 +501,8 @@ class LocalBackend(Backend):
 
     def read_many(self, names: Sequence[str]) -> dict[str, Secret | SekretError]:
         """The current version of each name, all from one consistent snapshot."""
-        out: dict[str, Secret | SekretError] = {}
         with self._snapshot():
-            for name in names:
-                try:
-                    out[name] = self.read(name)
-                except SekretError as exc:
-                    out[name] = exc
-        return out
+            return super().read_many(names)
 
     def versions(self, name: str) -> list[VersionInfo]:
         validate_name(name)
@@ -545,8 +539,7 @@ class LocalBackend(Backend):
     ) -> Page:
         if not isinstance(prefix, str):
             raise InvalidValue(f"prefix must be a str, not {type(prefix).__name__}")
-        if page_size < 1:
-            raise InvalidValue("page_size must be at least 1")
+        check_page_size(page_size)
         if page_token is not None and not isinstance(page_token, str):
             raise InvalidValue("page_token must be a str from a previous page")
         # Names are ASCII, so every name starting with prefix sorts below prefix + U+007F.
@@ -781,7 +774,7 @@ class LocalBackend(Backend):
             raise
         if staged is not None:
             os.replace(staged[0], staged[1])
-            _fsync_dir(staged[1].parent)
+            fsync_folder(staged[1].parent)
         self._key_file = target if mode == MODE_KEY else None
         self._master, self._mode = master, mode
         # Drop the old wrapped key from the WAL (best effort: readers may pin it).

@@ -21,7 +21,7 @@ from sekret import _sealing
 from sekret.backends.local._schema import MODE_KEY, MODE_PASSPHRASE
 from sekret.exceptions import ConfigurationError, Conflict, IntegrityError
 
-__all__ = ["default_key_file", "fsync_dir", "init_master", "new_master", "resolve_master"]
+__all__ = ["default_key_file", "init_master", "new_master", "resolve_master"]
 
 
 def default_key_file(path: str | Path) -> Path:
@@ -163,13 +163,3 @@ def new_master(
                 ) from None
             staged = (temp, target)
     return master, mode, params, staged, target
-
-
-def fsync_dir(path: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

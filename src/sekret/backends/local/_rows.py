@@ -25,7 +25,6 @@ __all__ = [
     "metadata_of",
     "stage_set",
     "to_us",
-    "utcnow",
     "version_number",
 ]
 
@@ -35,10 +34,6 @@ NO_STAGES: Final[frozenset[str]] = frozenset()
 NO_METADATA: Final[Mapping[str, str]] = {}
 MEMO_SIZE: Final = 4096
 NO_LIMIT: Final = 2**31  # sizes were checked on write; a store may predate a lower limit
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def to_us(when: datetime) -> int:

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from sekret._sealing import KdfParams
+from sekret.backends.base import utcnow
 from sekret.backends.local._errors import translate
-from sekret.backends.local._rows import to_us, utcnow
+from sekret.backends.local._rows import to_us
 from sekret.exceptions import ConfigurationError, IntegrityError
 
 __all__ = [

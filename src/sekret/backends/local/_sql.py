@@ -52,6 +52,20 @@ def open_connection(path: Path, *, timeout: float) -> sqlite3.Connection:
 # -- transactions ----------------------------------------------------------
 
 
+def _retried(attempt: Callable[[], T], *, retries: int, path: Path) -> T:
+    """``attempt()``, retried with a short backoff while the store is busy, errors translated."""
+    started = time.monotonic()
+    for n in range(retries):
+        try:
+            return attempt()
+        except sqlite3.Error as exc:
+            if is_busy(exc) and n + 1 < retries:
+                time.sleep(0.01 * (n + 1))
+                continue
+            raise translate(exc, path, waited=time.monotonic() - started) from exc
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def run_write(
     conn: sqlite3.Connection,
     fn: Callable[[sqlite3.Connection, int], T],
@@ -61,28 +75,21 @@ def run_write(
     path: Path,
 ) -> T:
     """Run ``fn(conn, now_us)`` in one BEGIN IMMEDIATE transaction, retried when busy."""
-    started = time.monotonic()
-    for attempt in range(retries):
+
+    def attempt() -> T:
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                now = now_us()
-                conn.execute(
-                    "DELETE FROM secrets WHERE purge_at IS NOT NULL AND purge_at <= ?", (now,)
-                )
-                result = fn(conn, now)
-                conn.execute("COMMIT")
-                return result
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            if is_busy(exc) and attempt + 1 < retries:
-                time.sleep(0.01 * (attempt + 1))
-                continue
-            raise translate(exc, path, waited=time.monotonic() - started) from exc
-    raise AssertionError("unreachable")  # pragma: no cover
+            now = now_us()
+            conn.execute("DELETE FROM secrets WHERE purge_at IS NOT NULL AND purge_at <= ?", (now,))
+            result = fn(conn, now)
+            conn.execute("COMMIT")
+            return result
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    return _retried(attempt, retries=retries, path=path)
 
 
 def run_query(
@@ -94,16 +101,7 @@ def run_query(
     path: Path,
 ) -> list[Any]:
     """All rows of one read statement, retried when busy, errors translated."""
-    started = time.monotonic()
-    for attempt in range(retries):
-        try:
-            return conn().execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            if is_busy(exc) and attempt + 1 < retries:
-                time.sleep(0.01 * (attempt + 1))
-                continue
-            raise translate(exc, path, waited=time.monotonic() - started) from exc
-    raise AssertionError("unreachable")  # pragma: no cover
+    return _retried(lambda: conn().execute(sql, params).fetchall(), retries=retries, path=path)
 
 
 @contextmanager

@@ -7,6 +7,7 @@ version and its stages) and ``move_label`` (``move_stage``). The steps
 (``secret_row``, ``stage_of``, ``move``, ``sync``, ``info``) keep the copied
 columns (``secrets.current``, ``versions.stages``) in step with ``stages``.
 
+Each function takes ``backend`` (the store's ``describe()``) for its errors.
 This module must never open its own transaction or connection, change a
 stored version, or put a value or a key in an error.
 """
@@ -18,12 +19,12 @@ import sqlite3
 
 from sekret import _sealing
 from sekret._values import CURRENT, SecretValue, VersionInfo
-from sekret.backends.base import check_expected_version, check_stage_holder
+from sekret.backends.base import check_expected_version, check_stage_holder, token_reused
 from sekret.backends.base import move_label as move_in_map
 from sekret.backends.local._errors import gone, no_version, not_found
 from sekret.backends.local._rows import NO_LIMIT, from_us, metadata_of, stage_set, version_number
 from sekret.backends.local._schema import SYNC_CURRENT, SYNC_STAGES
-from sekret.exceptions import Conflict, InvalidValue
+from sekret.exceptions import InvalidValue
 
 __all__ = [
     "add_version",
@@ -101,10 +102,9 @@ def add_version(
 ) -> VersionInfo:
     """``write``'s transaction: the earlier version for a repeated token, else a new one.
 
-    ``sealer`` seals the new version; ``backend`` (the store's ``describe()``)
-    goes into errors. Every ``SekretError`` is raised before the first change,
-    so a failed write leaves its transaction as it found it (``put_many``
-    relies on this to batch writes without a savepoint each).
+    ``sealer`` seals the new version. Every ``SekretError`` is raised before
+    the first change, so a failed write leaves its transaction as it found it
+    (``put_many`` relies on this to batch writes without a savepoint each).
     """
     row = secret_row(conn, name)
     if row is not None and row[2] is not None:
@@ -127,12 +127,7 @@ def add_version(
             number, ctype, sealed = found
             plain = sealer.open(sealed, name=name, uid=row[0], version=number, ctype=ctype)
             if SecretValue.from_stored(plain, ctype, max_bytes=NO_LIMIT) != value:
-                raise Conflict(
-                    f"secret {name!r}: token already used for a different value",
-                    name=name,
-                    version=str(number),
-                    backend=backend,
-                )
+                raise token_reused(name, str(number), backend=backend)
             return info(conn, name, number)
     if row is None:
         return _first_version(conn, now, sealer, name, value, stage_list, token, meta_text)
@@ -195,10 +190,7 @@ def move_label(
     version: str | None,
     expected_version: str | None,
 ) -> None:
-    """``move_stage``'s transaction: check the version and the holder, move, sync.
-
-    ``backend`` (the store's ``describe()``) goes into errors.
-    """
+    """``move_stage``'s transaction: check the version and the holder, move, sync."""
     row = secret_row(conn, name)
     if row is None:
         raise not_found(name, backend)

@@ -74,8 +74,11 @@ from sekret.backends.base import (
     Backend,
     Capability,
     check_expected_version,
+    check_page_size,
     check_stage_holder,
-    require,
+    require_extra,
+    token_reused,
+    utcnow,
 )
 from sekret.backends.vault._auth import AuthMethod, auth_from_options
 from sekret.backends.vault._connection import (
@@ -116,10 +119,6 @@ _CREDENTIAL_OPTIONS = ("token", "secret_id", "jwt", "password")
 _MAX_MARKERS = 48  # Vault allows 64 custom_metadata keys; leave room for other tools
 _MAX_STAGED = 8
 _RETRIES = 8
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _env(*names: str) -> str | None:
@@ -179,7 +178,7 @@ class VaultBackend(Backend):
         check_mount: bool = True,
         **auth_options: Any,
     ) -> None:
-        require("hvac", "vault")  # fail first, and name the extra, if the SDK is missing
+        require_extra("hvac", "vault")  # fail first, and name the extra, if the SDK is missing
         if address is None and not addresses:
             address = _env("VAULT_ADDR", "BAO_ADDR") or DEFAULT_ADDR
         addrs = list(addresses or ([address] if isinstance(address, str) else address or []))
@@ -593,8 +592,7 @@ class VaultBackend(Backend):
         page_token: str | None = None,
         include_deleted: bool = False,
     ) -> Page:
-        if page_size < 1:
-            raise InvalidValue("page_size must be at least 1")
+        check_page_size(page_size)
         if prefix:
             validate_name(prefix.rstrip("/"), what="list prefix")
         items: list[SecretInfo] = []
@@ -865,12 +863,7 @@ class VaultBackend(Backend):
         entry: Mapping[str, Any],
     ) -> VersionInfo:
         if stored != data or rec.fmt != fmt:
-            raise Conflict(
-                f"secret {name!r}: token already used for a different value",
-                name=name,
-                version=version,
-                backend=self.describe(),
-            )
+            raise token_reused(name, version, backend=self.describe())
         created = entry.get("created") or (entry.get("metadata") or {}).get("created_time")
         return VersionInfo(
             name, version, view.stages_of(version), parse_time(created), rec.metadata

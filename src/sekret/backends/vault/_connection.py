@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sekret.backends.base import require
+from sekret.backends.base import require_extra
 from sekret.backends.vault._auth import AuthMethod, TokenKeeper
 from sekret.exceptions import (
     AccessDenied,
@@ -70,8 +70,8 @@ class VaultConnection:
         failover_rounds: int = 2,
         max_throttle_retries: int = 4,
     ) -> None:
-        hvac = require("hvac", "vault")
-        requests = require("requests", "vault")
+        hvac = require_extra("hvac", "vault")
+        requests = require_extra("requests", "vault")
         self._conn_errors: tuple[type[BaseException], ...] = (
             requests.exceptions.ConnectionError,
             requests.exceptions.Timeout,

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sekret._values import CURRENT, PREVIOUS
+from sekret.backends._native import Stages
 from sekret.backends.vault._shape import Record
 from sekret.exceptions import IntegrityError
 
@@ -195,11 +195,13 @@ class View:
         self.staged = sorted(
             (s for s in comp.staged if s not in self.promoted), key=lambda s: _int(s[1:])
         )
-        self.labels: dict[str, str] = {}
+        labels: dict[str, str] = {}
         for label, target in comp.labels.items():
             target = self.promoted.get(target, target)
             if target in self.staged or target in self.live:
-                self.labels[label] = target
+                labels[label] = target
+        self.stages = Stages(self.current, self.previous, labels)
+        self.labels = self.stages.labels
 
     def record(self, version: str) -> Record:
         """sekret's record of KV ``version``: from custom_metadata, else the mirror."""
@@ -221,19 +223,10 @@ class View:
         return self.promoted.get(version, version) if version else version
 
     def holder(self, stage: str) -> str | None:
-        if stage == CURRENT:
-            return self.current
-        if stage == PREVIOUS:
-            return self.previous
-        return self.labels.get(stage)
+        return self.stages.holder(stage)
 
     def stages_of(self, version: str) -> frozenset[str]:
-        out = {s for s, v in self.labels.items() if v == version}
-        if version == self.current:
-            out.add(CURRENT)
-        if version == self.previous:
-            out.add(PREVIOUS)
-        return frozenset(out)
+        return self.stages.of(version)
 
     def exists(self, version: str) -> bool:
         return version in self.staged or version in self.live
