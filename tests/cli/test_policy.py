@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -98,3 +99,32 @@ def test_policy_of_an_unknown_backend_exits_8() -> None:
     result = Cli("unused://").run(["policy", "nosuch", "--app", "a", "--env", "e"])
     assert result.exit_code == 8
     assert "known:" in result.stderr
+
+
+def test_policy_without_backend_uses_the_manifest_backend_of_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sekret policy --env production` in a project prints the policy for the backend the
+    manifest names there: a Vault URL's mount, an AWS region and account."""
+    (tmp_path / "sekret.toml").write_text(
+        'app = "arrwdb"\n'
+        '[environments.production]\nbackend = "vault+https://v:8200/team/kv"\n'
+        '[environments.staging]\nbackend = "aws://eu-west-1?account=123456789012"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    vault = Cli("unused://").run(["policy", "--env", "production"])
+    assert vault.exit_code == 0, vault.stderr
+    assert 'path "team/kv/data/arrwdb/production/*"' in vault.stdout
+    aws = Cli("unused://").run(["policy", "--env", "staging"])
+    assert aws.exit_code == 0, aws.stderr
+    assert "arn:aws:secretsmanager:eu-west-1:123456789012:secret:arrwdb/staging/" in aws.stdout
+
+
+def test_policy_without_backend_or_manifest_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No BACKEND and no manifest naming one: exit 2 saying what to give."""
+    monkeypatch.chdir(tmp_path)
+    result = Cli("unused://").run(["policy", "--env", "production", "--app", "arrwdb"])
+    assert result.exit_code == 2
+    assert "policy needs a backend" in result.stderr

@@ -121,6 +121,22 @@ def test_refresh_failure_and_stale_serves() -> None:
     assert value not in metrics.render_prometheus()
 
 
+def test_circuit_breaker_state_is_a_gauge() -> None:
+    """sekret_cache_breaker_open is 0 while the backend answers and 1 once the breaker opens."""
+    now = [0.0]
+    backend = Flaky()
+    policy = CachePolicy(ttl=10, max_stale=600, jitter=0, breaker_failures=2)
+    secrets = Secrets(backend, app="arrwdb", environment="dev", cache=policy, clock=lambda: now[0])
+    metrics = instrument(secrets, Metrics())
+    assert metrics.value("sekret_cache_breaker_open", backend="flaky") == 0
+    backend.down = True
+    for name in ("a", "b", "c"):
+        with contextlib.suppress(BackendUnavailable):
+            secrets.get(name)
+    assert metrics.value("sekret_cache_breaker_open", backend="flaky") == 1
+    assert "sekret_cache_breaker_open" in metrics.render_prometheus()
+
+
 def test_rotation_due_and_overdue() -> None:
     """watch_rotation reports seconds until due per secret and the overdue count."""
     secrets, _, _ = _client()

@@ -33,7 +33,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from sekret._secrets import Secrets
+    from sekret import Secrets
 
 __all__ = ["print_reference", "register"]
 

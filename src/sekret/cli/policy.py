@@ -20,7 +20,7 @@ __all__ = ["register"]
 
 
 @click.command()
-@click.argument("backend", metavar="BACKEND")
+@click.argument("backend", metavar="[BACKEND]", required=False)
 @click.option(
     "--env",
     "env",
@@ -46,7 +46,7 @@ __all__ = ["register"]
 @pass_state
 def policy(
     state: CliState,
-    backend: str,
+    backend: str | None,
     env: str | None,
     app: str | None,
     access: str,
@@ -54,7 +54,9 @@ def policy(
 ) -> None:
     """Print BACKEND's least-privilege policy for APP/ENV.
 
-    BACKEND is a scheme (vault, aws, azure, gcp) or a backend URL.
+    BACKEND is a scheme (vault, aws, azure, gcp) or a backend URL; without it,
+    the backend the manifest (or --backend / SEKRET_BACKEND) names for ENV, so
+    the policy uses its mount, region, account, vault or project.
 
     \b
       sekret policy vault --app arrwdb --env production
@@ -63,6 +65,14 @@ def policy(
     env = env or state.env
     if not env:
         raise click.UsageError("policy needs the environment: pass --env NAME or set SEKRET_ENV")
+    if backend is None:
+        state.override(env=env)
+        if not state.backend_explicit:
+            raise click.UsageError(
+                "policy needs a backend: pass BACKEND (a scheme or URL), or run it in a"
+                " project whose sekret.toml names the environment's backend"
+            )
+        backend = state.backend_url
     app = app or state.app
     if not app:
         raise click.UsageError("policy needs the app: pass --app NAME or set SEKRET_APP")

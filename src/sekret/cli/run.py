@@ -49,9 +49,8 @@ from urllib.parse import parse_qsl
 
 import click
 
+from sekret import Secret, Secrets, SecretValue
 from sekret._files import check_owner, write_private
-from sekret._secrets import Secrets
-from sekret._values import Secret, SecretValue
 from sekret.backends.base import Backend, is_credential_env
 from sekret.backends.env import env_text
 from sekret.cli._child import FORWARDED, child_environment, run_child

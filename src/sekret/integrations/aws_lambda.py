@@ -52,8 +52,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sekret._secrets import Secrets
-from sekret._values import CURRENT, PENDING, Secret, SecretValue
+from sekret import CURRENT, PENDING, Secret, Secrets, SecretValue
 from sekret.exceptions import (
     ConfigurationError,
     Conflict,

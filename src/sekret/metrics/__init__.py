@@ -65,6 +65,7 @@ METRICS: Final[dict[str, tuple[Kind, str]]] = {
     "sekret_cache_stale_entries": ("gauge", "Entries being served stale now."),
     "sekret_cache_negative_entries": ("gauge", "Cached not-found answers."),
     "sekret_cache_entries": ("gauge", "Entries in the cache."),
+    "sekret_cache_breaker_open": ("gauge", "1 while the circuit breaker fails reads fast."),
     "sekret_backend_request_seconds": ("histogram", "Backend call duration."),
     "sekret_errors": ("counter", "Backend errors by sekret error code."),
     "sekret_audit_records": ("counter", "Audit records a sink accepted."),

@@ -167,5 +167,6 @@ def cache_source(cache: SecretCache, label: str) -> Any:
         yield Sample("sekret_cache_entries", labels, float(stats.entries))
         yield Sample("sekret_cache_negative_entries", labels, float(stats.negative))
         yield Sample("sekret_cache_stale_entries", labels, float(stale))
+        yield Sample("sekret_cache_breaker_open", labels, float(stats.breaker_open))
 
     return source
