@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
@@ -494,6 +495,66 @@ def test_lru_evicts_the_least_recently_used(
     cache.get("a/2")
     assert backend.reads == 4
     assert cache.stats().entries == 2
+
+
+def test_eviction_gives_an_entry_read_since_it_was_queued_a_second_chance(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """CLOCK order: the first unread entry in fill order goes; read ones are requeued."""
+    cache = make(backend, clock, jobs, max_size=3)
+    for n in ("a/1", "a/2", "a/3", "a/4", "a/5"):
+        backend.set(n, n)
+    for n in ("a/1", "a/2", "a/3"):
+        cache.get(n)
+        clock.advance(1)
+    cache.get("a/2")  # queue a/1 a/2* a/3: a/1 was never read again
+    clock.advance(1)
+    cache.get("a/4")  # evicts a/1
+    cache.get("a/1")
+    assert backend.reads == 5
+    # filling a/1 requeued a/2 (read since queued, mark cleared) and evicted a/3 (unread);
+    # the queue is now a/4 a/1 a/2
+    reads = backend.reads
+    cache.get("a/2")
+    cache.get("a/4")
+    cache.get("a/1")
+    assert backend.reads == reads
+    cache.get("a/3")
+    assert backend.reads == reads + 1
+
+
+class CountingDeque(deque[tuple[object, int, float]]):
+    """A deque that counts the records eviction takes from its front."""
+
+    pops = 0
+
+    def popleft(self) -> tuple[object, int, float]:
+        CountingDeque.pops += 1
+        return super().popleft()
+
+
+def test_eviction_work_per_fill_does_not_grow_with_max_size(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """Each fill looks at no more queue records than one plus the hits since the last fill."""
+    for size in (16, 4096):
+        cache = make(backend, clock, jobs, max_size=size)
+        cache._order = CountingDeque(cache._order)
+        CountingDeque.pops = 0
+        backend.set("hot/x", "h")
+        fills = hits = 0
+        for i in range(3 * size):
+            backend.set(f"n/{i}", "v")
+            cache.get(f"n/{i}")
+            fills += 1
+            clock.advance(0.001)
+            cache.get("hot/x")
+            hits += 1
+        assert cache.stats().entries == size
+        assert CountingDeque.pops <= fills + hits
+        cache.get("hot/x")  # read all along: never evicted
+        assert backend.reads == fills + 1
+        backend.reads = 0
 
 
 def test_invalidate_drops_every_version_and_stage(cache: SecretCache, backend: FakeBackend) -> None:
@@ -1238,7 +1299,7 @@ def test_eviction_keeps_the_bound_and_recently_read_entries(
         clock.advance(0.01)
         cache.get("hot/x")
     assert cache.stats().entries == 8
-    assert len(cache._order) <= 2 * 8 + 64  # nor does the eviction heap
+    assert len(cache._order) <= 2 * 8 + 64  # nor does the eviction queue
     reads = backend.reads
     cache.get("hot/x")
     cache.get("n/79")
@@ -1315,7 +1376,7 @@ def test_async_get_hit_stays_on_the_loop_and_misses_still_read(
     assert asyncio.run(run()) == ("v1", "v1")
 
 
-def test_eviction_heap_stays_bounded_under_fill_and_invalidate(
+def test_eviction_queue_stays_bounded_under_fill_and_invalidate(
     backend: FakeBackend, clock: FakeClock, jobs: Jobs
 ) -> None:
     """Entries filled and invalidated over and over leave no growing bookkeeping behind."""
