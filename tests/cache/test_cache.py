@@ -35,7 +35,7 @@ from sekret import (
 from sekret._names import Namespace
 from sekret.backends.base import Backend, Capability
 from sekret.backends.memory import MemoryBackend
-from sekret.cache import CachePolicy, HitStats, SecretCache
+from sekret.cache import CachePolicy, CacheStats, HitStats, SecretCache
 from sekret.exceptions import SekretError
 from sekret.testing import sentinel_value
 
@@ -1277,6 +1277,33 @@ def test_batch_prefetch_respects_the_open_breaker(clock: FakeClock, jobs: Jobs) 
     got = cache.prefetch(["a/1", "a/2"])
     assert all(isinstance(v, BackendUnavailable) for v in got.values())
     assert backend.batch_calls == 0
+
+
+def test_policy_replace_copies_with_changes_and_checks_them() -> None:
+    """CachePolicy.replace returns a checked copy; the original is unchanged and immutable."""
+    policy = CachePolicy(ttl=30, per_secret_ttl={"a/b": 5})
+    other = policy.replace(max_stale=10)
+    assert (other.ttl, other.max_stale, other.per_secret_ttl) == (30, 10, {"a/b": 5})
+    assert policy.max_stale == 3600.0
+    assert other == CachePolicy(ttl=30, max_stale=10, per_secret_ttl={"a/b": 5})
+    assert other != policy
+    with pytest.raises(ConfigurationError, match="ttl"):
+        policy.replace(ttl=-1)
+    with pytest.raises(ConfigurationError, match="no setting 'tll'"):
+        policy.replace(tll=1)
+    with pytest.raises(AttributeError):
+        policy.ttl = 1  # type: ignore[misc]
+    assert repr(CachePolicy()).startswith("CachePolicy(ttl=300.0, max_stale=3600.0,")
+
+
+def test_records_pickle_compare_and_hash() -> None:
+    """CachePolicy, HitStats and CacheStats survive pickling; the stats are hashable."""
+    import pickle
+
+    for record in (CachePolicy(ttl=1), HitStats(2, 1.0, 3.0), CacheStats(1, 2, 3, 4, True, 5)):
+        assert pickle.loads(pickle.dumps(record)) == record  # noqa: S301 - our own bytes
+    assert hash(HitStats(2, 1.0, 3.0)) == hash(HitStats(2, 1.0, 3.0))
+    assert CacheStats(1, 0, 0, 0).breaker_open is False
 
 
 def test_policy_checks_the_breaker_and_wait_settings() -> None:
