@@ -109,6 +109,8 @@ from sekret.backends.local._schema import VERSIONS as _VERSIONS
 from sekret.backends.local._sql import open_connection as _open_connection
 from sekret.backends.local._sql import run_query, run_write, snapshot
 from sekret.backends.local._writes import (
+    absent,
+    add_first_versions,
     add_version,
     move_label,
     secret_row,
@@ -648,8 +650,37 @@ class LocalBackend(Backend):
         sealer, backend = self._sealer, self.describe()
 
         def run(conn: sqlite3.Connection, now: int, batch: list[Any]) -> None:
+            # The first write of each name the store lacks, without expected_version,
+            # creates version 1: all of those go in one executemany per table. Every
+            # other write then runs in order; none of them touches those names before
+            # their first write (a name's first write is never one of the others).
+            names = [w.name for _, w, _ in batch]
+            new: set[str] = set()
+            for i in range(0, len(names), 900):  # SQLite's variable limit may be 999
+                new |= absent(conn, names[i : i + 900])
+            first, rest = [], []
+            for item in batch:
+                name = item[1].name
+                if name in new:
+                    new.discard(name)  # later writes of this name see version 1
+                    if item[1].expected_version is None:
+                        first.append(item)
+                        continue
+                rest.append(item)
+            if first:
+                made = add_first_versions(
+                    conn,
+                    now,
+                    sealer,
+                    [
+                        (a["name"], a["value"], a["stage_list"], w.token, a["meta_text"])
+                        for _, w, a in first
+                    ],
+                )
+                for (index, _, _), result in zip(first, made, strict=True):
+                    out[index] = result
             # add_version raises every SekretError before its first change: no savepoints
-            for index, w, args in batch:
+            for index, w, args in rest:
                 try:
                     out[index] = add_version(
                         conn,
