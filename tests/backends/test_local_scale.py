@@ -247,3 +247,17 @@ def test_facade_put_many_audits_each_write(tmp_path: Path) -> None:
         assert client.get("two") == "2"
     writes = [e for e in sink.events if e["action"] == "secret.write"]
     assert sorted(e["secret"] for e in writes) == ["app/env/one", "app/env/two"]
+
+
+def test_put_many_checks_stage_tuples_every_time(backend: LocalBackend) -> None:
+    """Remembered stage lists never let a bad label, or an unhashable one, through."""
+    from sekret.exceptions import InvalidValue
+
+    good = WriteRequest("app/env/s1", SecretValue.of("v"), stages=("current", "pending"))
+    bad = WriteRequest("app/env/s2", SecretValue.of("v"), stages=("current", "bad label"))
+    odd = WriteRequest("app/env/s3", SecretValue.of("v"), stages=("current", ["x"]))  # type: ignore[arg-type]
+    for _ in range(2):
+        results = backend.put_many([good, bad, odd])
+        assert isinstance(results[1], InvalidValue)
+        assert isinstance(results[2], InvalidValue)
+    assert sorted(backend.versions("app/env/s1")[-1].stages) == ["current", "pending"]

@@ -136,6 +136,8 @@ __all__ = ["LocalBackend", "check_store_file", "default_key_file", "init_store"]
 
 T = TypeVar("T")
 _BATCH = 1000  # writes per transaction in put_many: one fsync per batch, short lock holds
+_STAGE_LISTS: dict[tuple[str, ...], list[str]] = {}
+"""Checked, ordered stage lists by the stage tuple a write gave (never mutated)."""
 # What a hand-damaged row raises while it is converted (wrong type, out of range).
 _DAMAGE = (
     TypeError,
@@ -620,7 +622,13 @@ class LocalBackend(Backend):
     ) -> dict[str, Any]:
         """A write's checked arguments for ``add_version`` (name, value, stages, metadata)."""
         validate_name(name)
-        stage_list = sorted({validate_stage(s) for s in stages}, key=lambda s: s != CURRENT)
+        # bulk writes repeat the same few stage tuples (only str items: always hashable)
+        memo = type(stages) is tuple and all(type(s) is str for s in stages)
+        stage_list = _STAGE_LISTS.get(stages) if memo else None  # type: ignore[call-overload]
+        if stage_list is None:
+            stage_list = sorted({validate_stage(s) for s in stages}, key=lambda s: s != CURRENT)
+            if memo and len(_STAGE_LISTS) < 64:
+                _STAGE_LISTS[stages] = stage_list  # type: ignore[index]
         value = SecretValue.of(value, max_bytes=self.max_value_bytes)
         meta = dict(metadata or {})
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
