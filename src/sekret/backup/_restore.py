@@ -88,12 +88,19 @@ class RestoreReport:
         }
 
 
-@dataclass(frozen=True, slots=True)
 class _Version:
-    version: str
-    stages: frozenset[str]
-    metadata: Mapping[str, str]
-    value: SecretValue
+    """One backed-up version (a plain slotted class: a frozen dataclass's ``__init__``
+    costs a microsecond per field, and a restore builds one per version)."""
+
+    __slots__ = ("metadata", "stages", "value", "version")
+
+    def __init__(
+        self, version: str, stages: frozenset[str], metadata: Mapping[str, str], value: SecretValue
+    ) -> None:
+        self.version = version
+        self.stages = stages
+        self.metadata = metadata
+        self.value = value
 
 
 def versions_of(entry: Mapping[str, Any], where: Path) -> list[_Version]:
