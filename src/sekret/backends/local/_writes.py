@@ -166,25 +166,7 @@ def _first_version(
     meta_text: str | None,
 ) -> VersionInfo:
     """A new secret's version 1: its rows written directly, copies included (3 statements)."""
-    uid = _sealing.new_key()[:16]
-    sealed = sealer.seal(value.bytes(), name=name, uid=uid, version=1, ctype=value.content_type)
-    conn.execute(
-        "INSERT INTO secrets (name, uid, counter, current, created, updated)"
-        " VALUES (?, ?, 1, ?, ?, ?)",
-        (name, uid, 1 if CURRENT in stage_list else None, now, now),
-    )
-    conn.execute(
-        "INSERT INTO versions"
-        " (name, version, created, content_type, token, metadata, stages, sealed)"
-        " VALUES (?, 1, ?, ?, ?, ?, ?, ?)",
-        (name, now, value.content_type, token, meta_text, " ".join(stage_list) or None, sealed),
-    )
-    if stage_list:
-        conn.executemany(
-            "INSERT INTO stages (name, stage, version) VALUES (?, ?, 1)",
-            [(name, stage) for stage in stage_list],
-        )
-    return VersionInfo(name, "1", frozenset(stage_list), from_us(now), metadata_of(meta_text))
+    return add_first_versions(conn, now, sealer, [(name, value, stage_list, token, meta_text)])[0]
 
 
 def absent(conn: sqlite3.Connection, names: list[str]) -> set[str]:
