@@ -54,7 +54,7 @@ value anywhere but in its entries.
 
 Hit counts (``drain_hits``) are plain unlocked counters: under heavy thread
 contention a few hits may go uncounted (never counted twice), which is
-accepted for an aggregate audit report. Recency for the LRU bound is the
+accepted for an aggregate audit report. The mark eviction reads is the
 clock reading of the last hit (a plain attribute store); the lock-free reads
 rely on single dict operations being atomic under CPython's GIL.
 
@@ -146,7 +146,8 @@ class _Entry:
         self.stale_until = stale_until
         # Hits: a running count only the hit path increments; drain_hits reports the
         # difference from `drained` and moves `drained` up, so a racing hit can be
-        # lost but never counted twice. `used` is the last hit (or the fill): LRU.
+        # lost but never counted twice. `used` is the last hit (or the fill): its change
+        # since the entry was queued is the second-chance mark eviction reads.
         self.hits = 0
         self.drained = 0
         self.first = 0.0  # the first hit after the last drain
