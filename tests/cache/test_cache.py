@@ -523,6 +523,23 @@ def test_eviction_gives_an_entry_read_since_it_was_queued_a_second_chance(
     assert backend.reads == reads + 1
 
 
+def test_a_hit_leaves_the_eviction_queue_alone(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """Hits only stamp their entry: the queue's records and order are not touched."""
+    cache = make(backend, clock, jobs, max_size=4)
+    for n in ("q/1", "q/2", "q/3"):
+        backend.set(n, n)
+        cache.get(n)
+    before = list(cache._order)
+    clock.advance(1)
+    for n in ("q/3", "q/1", "q/2", "q/1"):
+        cache.get(n)
+        cache.get_text(n)
+    assert list(cache._order) == before
+    assert cache.stats().entries == 3
+
+
 class CountingDeque(deque[tuple[object, int, float]]):
     """A deque that counts the records eviction takes from its front."""
 
