@@ -259,6 +259,7 @@ def bench_imports() -> tuple[Imports, Costs]:
 SCALE_START = "<!-- scale: written by bench_local.py --scale -->"
 SCALE_END = "<!-- /scale -->"
 SMALL, LARGE = 10_000, 100_000
+CPU: dict[str, float] = {}  # CPU seconds (user + sys, this process) of the timed steps
 LIST_ROUNDS = 3
 
 # Peak memory from /proc/self/status VmHWM: ru_maxrss would carry over the
@@ -293,9 +294,10 @@ def _filled_store(folder: Path, count: int) -> tuple[LocalBackend, float]:
         WriteRequest(f"app/env/secret-{i:06d}", SecretValue.of(secrets.token_urlsafe(24)))
         for i in range(count)
     ]
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     results = backend.put_many(writes)
     elapsed = time.perf_counter() - start
+    CPU[f"put{count}"] = time.process_time() - cpu
     assert all(not isinstance(r, Exception) for r in results)
     return backend, elapsed
 
@@ -358,9 +360,10 @@ def bench_scale() -> str:
         backup_size = (folder / "b.bak").stat().st_size / 1e6
         init_store(folder / "restored.db")
         target = LocalBackend(folder / "restored.db")
-        start = time.perf_counter()
+        cpu, start = time.process_time(), time.perf_counter()
         report = restore_backup(folder / "b.bak", target, key_file=key)
         restore_s = time.perf_counter() - start
+        CPU["restore"] = time.process_time() - cpu
         assert report.count("restored") == LARGE
         for backend in (small, large, target):
             backend.close()
@@ -388,14 +391,14 @@ def bench_scale() -> str:
         f"| one page, page 1 of 1,000 (median of 200) | {page_1:.0f} µs | |",
         f"| one page, page 900 of 1,000 | {page_900:.0f} µs"
         f" | ~ page 1: {verdict(page_900 <= 2 * page_1)} ({page_900 / page_1:.2f}x) |",
-        f"| 10k puts through `put_many` | {put_small:.2f} s | |",
-        f"| 100k puts through `put_many` | {put_large:.2f} s"
+        f"| 10k puts through `put_many` | {put_small:.2f} s ({CPU['put10000']:.2f} s CPU) | |",
+        f"| 100k puts through `put_many` | {put_large:.2f} s ({CPU['put100000']:.2f} s CPU)"
         f" | <= 10 s: {verdict(put_large <= 10)} |",
         f"| `backup create` of 100k secrets ({backup_size:.1f} MB file) | {backup_s:.2f} s | |",
         f"| peak memory growth of that `backup create` (VmHWM) | {backup_mb:.0f} MB"
         " | bounded by a chunk (`backup create` without `--json`: no per-name summary) |",
         f"| restore of that backup into an empty store | {restore_s:.2f} s"
-        f" | <= 10 s: {verdict(restore_s <= 10)} |",
+        f" ({CPU['restore']:.2f} s CPU) | <= 10 s: {verdict(restore_s <= 10)} |",
         SCALE_END,
     ]
     return "\n".join(lines)

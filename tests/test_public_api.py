@@ -59,3 +59,10 @@ def test_import_path_stays_light() -> None:
     """`from sekret import Secrets` does not pull typing, dataclasses, re, json or the cache."""
     light = ["typing", "dataclasses", "re", "json", "hmac", "sekret.cache", "sekret.audit"]
     assert _loaded_after("from sekret import Secrets", light) == ""
+
+
+def test_building_a_memory_client_stays_light() -> None:
+    """`Secrets('memory://')` with its cache loads no dataclasses, typing, logging, re, datetime."""
+    light = ["dataclasses", "typing", "logging", "re", "inspect", "datetime", "json", "asyncio"]
+    built = "from sekret import Secrets; Secrets('memory://', app='a', environment='b').get"
+    assert _loaded_after(built, light) == ""

@@ -29,7 +29,6 @@ found, and the reason. This module parses with the standard library's
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import tomllib
@@ -122,9 +121,9 @@ class EnvironmentConfig:
 
         policy = CachePolicy()
         if self.cache_ttl is not None:
-            policy = dataclasses.replace(policy, ttl=self.cache_ttl)
+            policy = policy.replace(ttl=self.cache_ttl)
         if self.max_stale is not None:
-            policy = dataclasses.replace(policy, max_stale=self.max_stale)
+            policy = policy.replace(max_stale=self.max_stale)
         return policy
 
 

@@ -123,6 +123,71 @@ def test_put_many_stores_every_value_in_few_transactions(backend: LocalBackend) 
     assert backend.read("app/env/k01234").value.text() == values["app/env/k01234"]
 
 
+def test_put_many_of_new_secrets_runs_no_statement_per_secret(backend: LocalBackend) -> None:
+    """New secrets in one batch are probed by one query, and each row is one insert."""
+    writes = [WriteRequest(f"app/env/n{i:04d}", SecretValue.of("v")) for i in range(500)]
+    sql = _statements(backend, lambda: backend.put_many(writes))
+    assert sum(1 for s in sql if s.startswith("SELECT")) <= 3
+    assert sum(1 for s in sql if s.startswith("INSERT")) == 3 * 500  # secret, version, stage
+    assert not any(s.startswith("UPDATE") for s in sql)
+    assert [v.version for v in backend.versions("app/env/n0499")] == ["1"]
+
+
+def test_put_many_mixed_batch_ends_as_the_same_writes_one_by_one(tmp_path: Path) -> None:
+    """Repeated names, compare-and-set on absent names, deleted and existing secrets:
+    put_many leaves every stage, version and value (and result) as writes in order do."""
+
+    def batch() -> list[WriteRequest]:
+        return [
+            WriteRequest("app/env/a", SecretValue.of("a1"), metadata={"k": "v"}),
+            WriteRequest("app/env/c", SecretValue.of("c1"), expected_version="1"),
+            WriteRequest("app/env/b", SecretValue.of("b1"), stages=("current", "pending")),
+            WriteRequest("app/env/a", SecretValue.of("a2"), stages=("pending",)),
+            WriteRequest("app/env/c", SecretValue.of("c2"), expected_version=ABSENT),
+            WriteRequest("app/env/c", SecretValue.of("c3"), expected_version="1"),
+            WriteRequest("app/env/old", SecretValue.of("o2")),
+            WriteRequest("app/env/gone", SecretValue.of("g2")),
+            WriteRequest("app/env/d", SecretValue.of("d1"), stages=()),
+        ]
+
+    def state(b: LocalBackend) -> list[object]:
+        out: list[object] = []
+        for name in ("a", "b", "c", "d", "old"):
+            for info in b.versions(f"app/env/{name}"):
+                value = b.read(f"app/env/{name}", version=info.version).value.text()
+                out.append((name, info.version, sorted(info.stages), dict(info.metadata), value))
+        return out
+
+    ends = []
+    for how in ("many", "one"):
+        init_store(tmp_path / f"{how}.db")
+        with LocalBackend(tmp_path / f"{how}.db") as b:
+            b.write("app/env/old", SecretValue.of("o1"))
+            b.write("app/env/gone", SecretValue.of("g1"))
+            b.delete("app/env/gone")
+            if how == "many":
+                results = b.put_many(batch())
+            else:
+                results = []
+                for w in batch():
+                    try:
+                        results.append(
+                            b.write(
+                                w.name,
+                                w.value,
+                                stages=w.stages,
+                                expected_version=w.expected_version,
+                                metadata=w.metadata,
+                            )
+                        )
+                    except Exception as exc:  # compared by type below
+                        results.append(exc)
+            shown = [type(r).__name__ if isinstance(r, Exception) else r.version for r in results]
+            ends.append((shown, state(b)))
+    assert ends[0] == ends[1]
+    assert ends[0][0][1] != "1"  # compare-and-set on an absent secret failed in both
+
+
 def test_put_many_new_secret_needs_no_probe_for_an_earlier_token(backend: LocalBackend) -> None:
     """A new secret with a token is written without looking the token up."""
     writes = [WriteRequest("app/env/new", SecretValue.of("v"), token="t1")]
@@ -182,3 +247,17 @@ def test_facade_put_many_audits_each_write(tmp_path: Path) -> None:
         assert client.get("two") == "2"
     writes = [e for e in sink.events if e["action"] == "secret.write"]
     assert sorted(e["secret"] for e in writes) == ["app/env/one", "app/env/two"]
+
+
+def test_put_many_checks_stage_tuples_every_time(backend: LocalBackend) -> None:
+    """Remembered stage lists never let a bad label, or an unhashable one, through."""
+    from sekret.exceptions import InvalidValue
+
+    good = WriteRequest("app/env/s1", SecretValue.of("v"), stages=("current", "pending"))
+    bad = WriteRequest("app/env/s2", SecretValue.of("v"), stages=("current", "bad label"))
+    odd = WriteRequest("app/env/s3", SecretValue.of("v"), stages=("current", ["x"]))  # type: ignore[arg-type]
+    for _ in range(2):
+        results = backend.put_many([good, bad, odd])
+        assert isinstance(results[1], InvalidValue)
+        assert isinstance(results[2], InvalidValue)
+    assert sorted(backend.versions("app/env/s1")[-1].stages) == ["current", "pending"]

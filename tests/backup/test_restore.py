@@ -116,3 +116,16 @@ def test_restore_into_a_read_only_kind_names_capabilities_as_words(backup: Path,
     message = str(caught.value)
     assert "it offers read, list" in message
     assert "Capability" not in message
+
+
+def test_restore_tokens_are_stable_across_releases() -> None:
+    """The idempotency token of a source version is HMAC-SHA256(backup id, name@version):
+    an interrupted restore resumes under a later release without writing versions twice."""
+    import hmac
+
+    from sekret.backup._restore import _token
+
+    backup_id = "00112233445566778899aabbccddeeff"
+    expected = hmac.new(bytes.fromhex(backup_id), b"app/env/db@7", "sha256").hexdigest()
+    assert _token(backup_id, "app/env/db", "7") == "bk" + expected[:30]
+    assert _token(backup_id, "app/env/db", "7") == "bk3b230b76139aac398e2f620fb03295"

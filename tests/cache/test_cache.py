@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
@@ -34,7 +35,7 @@ from sekret import (
 from sekret._names import Namespace
 from sekret.backends.base import Backend, Capability
 from sekret.backends.memory import MemoryBackend
-from sekret.cache import CachePolicy, HitStats, SecretCache
+from sekret.cache import CachePolicy, CacheStats, HitStats, SecretCache
 from sekret.exceptions import SekretError
 from sekret.testing import sentinel_value
 
@@ -494,6 +495,83 @@ def test_lru_evicts_the_least_recently_used(
     cache.get("a/2")
     assert backend.reads == 4
     assert cache.stats().entries == 2
+
+
+def test_eviction_gives_an_entry_read_since_it_was_queued_a_second_chance(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """CLOCK order: the first unread entry in fill order goes; read ones are requeued."""
+    cache = make(backend, clock, jobs, max_size=3)
+    for n in ("a/1", "a/2", "a/3", "a/4", "a/5"):
+        backend.set(n, n)
+    for n in ("a/1", "a/2", "a/3"):
+        cache.get(n)
+        clock.advance(1)
+    cache.get("a/2")  # queue a/1 a/2* a/3: a/1 was never read again
+    clock.advance(1)
+    cache.get("a/4")  # evicts a/1
+    cache.get("a/1")
+    assert backend.reads == 5
+    # filling a/1 requeued a/2 (read since queued, mark cleared) and evicted a/3 (unread);
+    # the queue is now a/4 a/1 a/2
+    reads = backend.reads
+    cache.get("a/2")
+    cache.get("a/4")
+    cache.get("a/1")
+    assert backend.reads == reads
+    cache.get("a/3")
+    assert backend.reads == reads + 1
+
+
+def test_a_hit_leaves_the_eviction_queue_alone(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """Hits only stamp their entry: the queue's records and order are not touched."""
+    cache = make(backend, clock, jobs, max_size=4)
+    for n in ("q/1", "q/2", "q/3"):
+        backend.set(n, n)
+        cache.get(n)
+    before = list(cache._order)
+    clock.advance(1)
+    for n in ("q/3", "q/1", "q/2", "q/1"):
+        cache.get(n)
+        cache.get_text(n)
+    assert list(cache._order) == before
+    assert cache.stats().entries == 3
+
+
+class CountingDeque(deque[tuple[object, int, float]]):
+    """A deque that counts the records eviction takes from its front."""
+
+    pops = 0
+
+    def popleft(self) -> tuple[object, int, float]:
+        CountingDeque.pops += 1
+        return super().popleft()
+
+
+def test_eviction_work_per_fill_does_not_grow_with_max_size(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """Each fill looks at no more queue records than one plus the hits since the last fill."""
+    for size in (16, 4096):
+        cache = make(backend, clock, jobs, max_size=size)
+        cache._order = CountingDeque(cache._order)
+        CountingDeque.pops = 0
+        backend.set("hot/x", "h")
+        fills = hits = 0
+        for i in range(3 * size):
+            backend.set(f"n/{i}", "v")
+            cache.get(f"n/{i}")
+            fills += 1
+            clock.advance(0.001)
+            cache.get("hot/x")
+            hits += 1
+        assert cache.stats().entries == size
+        assert CountingDeque.pops <= fills + hits
+        cache.get("hot/x")  # read all along: never evicted
+        assert backend.reads == fills + 1
+        backend.reads = 0
 
 
 def test_invalidate_drops_every_version_and_stage(cache: SecretCache, backend: FakeBackend) -> None:
@@ -1218,6 +1296,33 @@ def test_batch_prefetch_respects_the_open_breaker(clock: FakeClock, jobs: Jobs) 
     assert backend.batch_calls == 0
 
 
+def test_policy_replace_copies_with_changes_and_checks_them() -> None:
+    """CachePolicy.replace returns a checked copy; the original is unchanged and immutable."""
+    policy = CachePolicy(ttl=30, per_secret_ttl={"a/b": 5})
+    other = policy.replace(max_stale=10)
+    assert (other.ttl, other.max_stale, other.per_secret_ttl) == (30, 10, {"a/b": 5})
+    assert policy.max_stale == 3600.0
+    assert other == CachePolicy(ttl=30, max_stale=10, per_secret_ttl={"a/b": 5})
+    assert other != policy
+    with pytest.raises(ConfigurationError, match="ttl"):
+        policy.replace(ttl=-1)
+    with pytest.raises(ConfigurationError, match="no setting 'tll'"):
+        policy.replace(tll=1)
+    with pytest.raises(AttributeError):
+        policy.ttl = 1  # type: ignore[misc]
+    assert repr(CachePolicy()).startswith("CachePolicy(ttl=300.0, max_stale=3600.0,")
+
+
+def test_records_pickle_compare_and_hash() -> None:
+    """CachePolicy, HitStats and CacheStats survive pickling; the stats are hashable."""
+    import pickle
+
+    for record in (CachePolicy(ttl=1), HitStats(2, 1.0, 3.0), CacheStats(1, 2, 3, 4, True, 5)):
+        assert pickle.loads(pickle.dumps(record)) == record  # noqa: S301 - our own bytes
+    assert hash(HitStats(2, 1.0, 3.0)) == hash(HitStats(2, 1.0, 3.0))
+    assert CacheStats(1, 0, 0, 0).breaker_open is False
+
+
 def test_policy_checks_the_breaker_and_wait_settings() -> None:
     """Negative waits, negative thresholds and a zero cooldown are refused."""
     for bad in ({"stale_wait": -1}, {"breaker_failures": -1}, {"breaker_cooldown": 0}):
@@ -1238,7 +1343,7 @@ def test_eviction_keeps_the_bound_and_recently_read_entries(
         clock.advance(0.01)
         cache.get("hot/x")
     assert cache.stats().entries == 8
-    assert len(cache._order) <= 2 * 8 + 64  # nor does the eviction heap
+    assert len(cache._order) <= 2 * 8 + 64  # nor does the eviction queue
     reads = backend.reads
     cache.get("hot/x")
     cache.get("n/79")
@@ -1315,7 +1420,7 @@ def test_async_get_hit_stays_on_the_loop_and_misses_still_read(
     assert asyncio.run(run()) == ("v1", "v1")
 
 
-def test_eviction_heap_stays_bounded_under_fill_and_invalidate(
+def test_eviction_queue_stays_bounded_under_fill_and_invalidate(
     backend: FakeBackend, clock: FakeClock, jobs: Jobs
 ) -> None:
     """Entries filled and invalidated over and over leave no growing bookkeeping behind."""

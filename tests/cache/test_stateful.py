@@ -2,7 +2,8 @@
 
 The model is a plain dict of (value, fetched time, failing) per key with the
 documented rules written out naively: TTL, stale-if-error up to max_stale,
-negative caching, LRU eviction, invalidation. Refresh-ahead is off
+negative caching, second-chance (CLOCK) eviction over a list in fill order,
+invalidation. Refresh-ahead is off
 (``refresh_ratio=1``) and retries have no backoff, so background refreshes
 (run inline) happen exactly when a stale value is served.
 """
@@ -51,7 +52,8 @@ class ModelBackend(Backend):
 class Slot:
     value: str
     fetched: float
-    used: float
+    used: float  # the last hit (or the first fill)
+    queued: float  # `used` when the slot was last put at the back of the queue
     failing: bool = False
 
 
@@ -78,6 +80,7 @@ class CacheModel(RuleBasedStateMachine):
             self.backend, policy, clock=lambda: self.now, spawn=lambda job: job()
         )
         self.slots: dict[Key, Slot] = {}
+        self.queue: list[Key] = []  # eviction order: the front is looked at first
         self.negative: dict[Key, float] = {}
         self.reads = 0
         self.hits: dict[str, int] = {}
@@ -95,16 +98,26 @@ class CacheModel(RuleBasedStateMachine):
         return versions[-1] if version is None else versions[int(version) - 1]
 
     def install(self, key: Key, value: str) -> None:
-        old = self.slots.get(key)  # a refill keeps the slot's last-hit time (LRU by hits)
-        self.slots[key] = Slot(value, self.now, old.used if old else self.now)
+        old = self.slots.get(key)  # a refill keeps the slot's hit time and its place
+        if old is None:
+            self.slots[key] = Slot(value, self.now, self.now, self.now)
+            self.queue.append(key)
+        else:
+            self.slots[key] = Slot(value, self.now, old.used, old.queued)
         self.negative.pop(key, None)
-        while len(self.slots) > MAX_SIZE:
-            oldest = min(self.slots, key=lambda k: self.slots[k].used)
-            del self.slots[oldest]
+        while len(self.slots) > MAX_SIZE:  # second chance: read since queued -> to the back
+            front = self.queue.pop(0)
+            slot = self.slots[front]
+            if slot.used != slot.queued or front == key:
+                slot.queued = slot.used
+                self.queue.append(front)
+            else:
+                del self.slots[front]
 
     def drop_name(self, name: str) -> None:
         for key in [k for k in self.slots if k[0] == name]:
             del self.slots[key]
+            self.queue.remove(key)
 
     def apply(self, key: Key, got: str | type[Exception]) -> str | type[Exception]:
         """What a completed read does to the model; returns the caller's answer."""

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 
 from sekret._names import validate_name
 from sekret._values import (
@@ -45,35 +43,48 @@ from sekret.exceptions import (
     VersionNotFound,
 )
 
-# typing is not loaded for `Secrets("memory://")` (import cost).
+# typing, dataclasses and datetime are not loaded for `Secrets("memory://")` (import cost):
+# datetime loads with the first write (utcnow), timedelta with the first delete.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from datetime import datetime
     from typing import Any, ClassVar
 
 __all__ = ["MemoryBackend"]
 
 _STORE_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/"
 
-Clock = Callable[[], datetime]
+Clock = Callable[[], "datetime"]
 
 
-@dataclass
 class _Version:
-    version: str
-    value: SecretValue
-    created: datetime
-    token: str | None
-    metadata: dict[str, str]
+    __slots__ = ("created", "metadata", "token", "value", "version")
+
+    def __init__(
+        self,
+        version: str,
+        value: SecretValue,
+        created: datetime,
+        token: str | None,
+        metadata: dict[str, str],
+    ) -> None:
+        self.version = version
+        self.value = value
+        self.created = created
+        self.token = token
+        self.metadata = metadata
 
 
-@dataclass
 class _Entry:
-    versions: dict[str, _Version] = field(default_factory=dict)
-    stages: dict[str, str] = field(default_factory=dict)  # stage -> version
-    counter: int = 0
-    created: datetime | None = None
-    updated: datetime | None = None
-    purge_at: datetime | None = None
+    __slots__ = ("counter", "created", "purge_at", "stages", "updated", "versions")
+
+    def __init__(self, created: datetime | None = None) -> None:
+        self.versions: dict[str, _Version] = {}
+        self.stages: dict[str, str] = {}  # stage -> version
+        self.counter = 0
+        self.created = created
+        self.updated: datetime | None = None
+        self.purge_at: datetime | None = None
 
 
 _SHARED: dict[str, dict[str, _Entry]] = {}
@@ -274,6 +285,8 @@ class MemoryBackend(Backend):
             raise InvalidValue(f"recovery_days must be 1-365, not {recovery_days}")
         with self._lock:
             entry = self._live(name)
+            from datetime import timedelta  # lazy: see TYPE_CHECKING above
+
             entry.purge_at = self._clock() + timedelta(days=recovery_days)
             return entry.purge_at
 

@@ -38,19 +38,23 @@ What it guarantees:
   ``AccessDenied`` and not-found answers are never covered by a stale value:
   they drop the entry at once.
 * Not-found answers are cached for ``negative_ttl``; other errors never are.
-* An exact LRU bound of ``max_size`` entries that costs nothing on a hit
-  (a hit only stamps its entry) and O(log max_size) amortised per fill,
-  whatever the number of entries: a heap of (last use, fill order) records,
-  updated lazily when eviction finds a record older than its entry's last
-  use. Ties go to the oldest fill. ``invalidate``/``refresh`` per name. A
-  prefetch of more names than fit warns once.
+* A bound of ``max_size`` entries that costs nothing on a hit (a hit only
+  stamps its entry) and O(1) amortised per fill, whatever ``max_size``:
+  second-chance (CLOCK) eviction over a queue of entries in fill order. The
+  entry at the front is evicted unless it was read since it was last
+  queued, in which case it goes to the back (its mark cleared) and the next
+  one is looked at. Each hit buys at most one such move, so a fill pays for
+  at most one move per hit since the last fill, plus one eviction. An entry
+  read since its last pass is never evicted while one that was not is
+  queued before it. ``invalidate``/``refresh`` per name. A prefetch of more
+  names than fit warns once.
 
 It must never hold a lock while doing I/O, log or raise a value, or keep a
 value anywhere but in its entries.
 
 Hit counts (``drain_hits``) are plain unlocked counters: under heavy thread
 contention a few hits may go uncounted (never counted twice), which is
-accepted for an aggregate audit report. Recency for the LRU bound is the
+accepted for an aggregate audit report. The mark eviction reads is the
 clock reading of the last hit (a plain attribute store); the lock-free reads
 rely on single dict operations being atomic under CPython's GIL.
 
@@ -64,9 +68,9 @@ cold helpers (flights, refresh workers, backoff, stale reporting) in
 from __future__ import annotations
 
 import functools
-import heapq
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
 from sekret._values import Secret, SecretValue
@@ -142,7 +146,8 @@ class _Entry:
         self.stale_until = stale_until
         # Hits: a running count only the hit path increments; drain_hits reports the
         # difference from `drained` and moves `drained` up, so a racing hit can be
-        # lost but never counted twice. `used` is the last hit (or the fill): LRU.
+        # lost but never counted twice. `used` is the last hit (or the fill): its change
+        # since the entry was queued is the second-chance mark eviction reads.
         self.hits = 0
         self.drained = 0
         self.first = 0.0  # the first hit after the last drain
@@ -152,7 +157,7 @@ class _Entry:
         self.failing_since = 0.0
         self.error: BaseException | None = None
         self.next_retry = float("-inf")
-        self.seq = 0  # fill order of this key (kept across refills): LRU ties
+        self.seq = 0  # which fill of this key (kept across refills): tells live queue records
 
 
 def _key(name: str, version: str | None, stage: str | None) -> Key:
@@ -191,9 +196,9 @@ class SecretCache:
         self._spawn: Spawn = spawn if spawn is not None else self._spawn_daemon
         self._lock = threading.Lock()
         self._entries: dict[Key, _Entry] = {}
-        # Eviction heap: (entry.used when pushed, fill sequence, key); stale records are
-        # re-pushed or dropped when they reach the top.
-        self._order: list[tuple[float, int, Key]] = []
+        # Eviction queue (second chance): (key, fill sequence, entry.used when queued), in
+        # the order queued; a record whose entry left is dropped when it reaches the front.
+        self._order: deque[tuple[Key, int, float]] = deque()
         self._fills = 0
         # Pinned versions/stages per name (the bare-name key is not listed: no set per name).
         self._variants: dict[str, set[Key]] = {}
@@ -560,7 +565,7 @@ class SecretCache:
         else:
             self._fills += 1
             entry.seq = self._fills
-            heapq.heappush(self._order, (entry.used, entry.seq, key))
+            self._order.append((key, entry.seq, now))
             if not isinstance(key, str):
                 self._variants.setdefault(key[0], set()).add(key)
         self._entries[key] = entry
@@ -574,38 +579,37 @@ class SecretCache:
         return changed
 
     def _evict(self, count: int, keep: Key) -> None:
-        """Drop ``count`` entries, least recently used first (lock held).
+        """Drop ``count`` entries by second chance (lock held).
 
-        The top record is exact when its time equals its entry's ``used``
-        (every other entry was used at or after it); a record older than its
-        entry's last use is pushed again with that time, one left by a dropped
-        entry is discarded. Each hit causes at most one such push, so a fill
-        costs O(log max_size) amortised. ``keep`` (the entry just filled) is
-        never the one evicted.
+        The front record is the entry queued longest ago: if the entry was
+        read since (its ``used`` moved past the time in the record) it is
+        queued again at the back with its mark cleared, otherwise it is
+        evicted. A record left by an entry that has gone is discarded. Each
+        hit causes at most one requeue, so a fill costs O(1) amortised.
+        ``keep`` (the entry just filled) is never the one evicted.
         """
         order, entries = self._order, self._entries
-        kept: list[tuple[float, int, Key]] = []
         while count > 0 and order:
-            used, seq, key = heapq.heappop(order)
+            key, seq, queued = order.popleft()
             entry = entries.get(key)
             if entry is None or entry.seq != seq:
                 continue  # the entry left (or was filled again under a new record)
-            if entry.used != used:
-                heapq.heappush(order, (entry.used, seq, key))
-                continue
-            if key == keep:
-                kept.append((used, seq, key))
+            if entry.used != queued or key == keep:
+                order.append((key, seq, entry.used))  # read since it was queued: a second chance
                 continue
             del entries[key]
             self._forget(key, entry)
             count -= 1
-        for record in kept:
-            heapq.heappush(order, record)
 
     def _compact(self) -> None:
-        """Rebuild the eviction heap without the records of entries that left (lock held)."""
-        self._order = [(e.used, e.seq, k) for k, e in self._entries.items()]
-        heapq.heapify(self._order)
+        """Drop the queue records of entries that left, keeping the order (lock held)."""
+        entries = self._entries
+
+        def live(record: tuple[Key, int, float]) -> bool:
+            entry = entries.get(record[0])
+            return entry is not None and entry.seq == record[1]
+
+        self._order = deque(filter(live, self._order))
 
     def _put_negative(self, key: Key, error: SecretNotFound, now: float) -> None:
         self._negative.pop(key, None)
@@ -614,7 +618,7 @@ class SecretCache:
             del self._negative[next(iter(self._negative))]
 
     def _forget(self, key: Key, entry: _Entry) -> None:
-        """Bookkeeping for an entry that left ``_entries`` (its heap record goes lazily)."""
+        """Bookkeeping for an entry that left ``_entries`` (its queue record goes lazily)."""
         if not isinstance(key, str):
             keys = self._variants.get(key[0])
             if keys is not None:

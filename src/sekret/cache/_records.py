@@ -4,22 +4,40 @@
 import them from there. ``CachePolicy`` checks its fields when built and
 raises ``ConfigurationError`` for a value out of range.
 
+They are immutable records with ``__slots__`` (``sekret._values._Record``:
+repr, equality and hash from their fields), not dataclasses: importing
+``dataclasses`` (which loads ``inspect``, ``ast``, ``re``...) cost about
+20 ms, more than everything else ``Secrets(...)`` loads.
+``CachePolicy.replace(**changes)`` is the copy-with-changes that
+``dataclasses.replace`` used to give.
+
 This module must never hold or mention a secret value, and never import
-anything heavier than ``dataclasses`` (``import sekret.cache`` stays light).
+anything heavier than ``sekret._values`` (``import sekret.cache`` stays light).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-
+from sekret._values import _Record
 from sekret.exceptions import ConfigurationError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 __all__ = ["CachePolicy", "CacheStats", "HitStats"]
 
 
-@dataclass(frozen=True, slots=True)
-class CachePolicy:
+class _Frozen(_Record):
+    """A ``_Record`` that can be pickled and copied (its ``__init__`` takes its slots in order)."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[Any, tuple[object, ...]]:
+        return type(self), self._fields()
+
+
+class CachePolicy(_Frozen):
     """How long values live and how the cache behaves when the backend fails.
 
     Times are seconds. ``ttl`` is shortened by up to ``jitter`` (a fraction)
@@ -36,24 +54,78 @@ class CachePolicy:
     circuit breaker opens: reads that would call the backend fail fast (or
     are served stale) for ``breaker_cooldown`` seconds, then one probe read
     decides whether it closes.
+
+    Immutable: ``policy.replace(ttl=60)`` is a copy with changes.
     """
 
-    ttl: float = 300.0
-    max_stale: float = 3600.0
-    negative_ttl: float = 5.0
-    max_size: int = 1024
-    refresh_ratio: float = 0.8
-    jitter: float = 0.1
-    per_secret_ttl: Mapping[str, float] = field(default_factory=dict)
-    retry_base: float = 1.0
-    retry_max: float = 60.0
-    refresh_workers: int = 4
-    prefetch_concurrency: int = 16
-    stale_wait: float | None = 0.25
-    breaker_failures: int = 3
-    breaker_cooldown: float = 5.0
+    __slots__ = (
+        "ttl",
+        "max_stale",
+        "negative_ttl",
+        "max_size",
+        "refresh_ratio",
+        "jitter",
+        "per_secret_ttl",
+        "retry_base",
+        "retry_max",
+        "refresh_workers",
+        "prefetch_concurrency",
+        "stale_wait",
+        "breaker_failures",
+        "breaker_cooldown",
+    )
 
-    def __post_init__(self) -> None:
+    ttl: float
+    max_stale: float
+    negative_ttl: float
+    max_size: int
+    refresh_ratio: float
+    jitter: float
+    per_secret_ttl: Mapping[str, float]
+    retry_base: float
+    retry_max: float
+    refresh_workers: int
+    prefetch_concurrency: int
+    stale_wait: float | None
+    breaker_failures: int
+    breaker_cooldown: float
+
+    def __init__(
+        self,
+        ttl: float = 300.0,
+        max_stale: float = 3600.0,
+        negative_ttl: float = 5.0,
+        max_size: int = 1024,
+        refresh_ratio: float = 0.8,
+        jitter: float = 0.1,
+        per_secret_ttl: Mapping[str, float] | None = None,
+        retry_base: float = 1.0,
+        retry_max: float = 60.0,
+        refresh_workers: int = 4,
+        prefetch_concurrency: int = 16,
+        stale_wait: float | None = 0.25,
+        breaker_failures: int = 3,
+        breaker_cooldown: float = 5.0,
+    ) -> None:
+        self._set(
+            ttl=ttl,
+            max_stale=max_stale,
+            negative_ttl=negative_ttl,
+            max_size=max_size,
+            refresh_ratio=refresh_ratio,
+            jitter=jitter,
+            per_secret_ttl={} if per_secret_ttl is None else per_secret_ttl,
+            retry_base=retry_base,
+            retry_max=retry_max,
+            refresh_workers=refresh_workers,
+            prefetch_concurrency=prefetch_concurrency,
+            stale_wait=stale_wait,
+            breaker_failures=breaker_failures,
+            breaker_cooldown=breaker_cooldown,
+        )
+        self._check()
+
+    def _check(self) -> None:
         checks = {
             "ttl": self.ttl >= 0,
             "max_stale": self.max_stale >= 0,
@@ -78,27 +150,69 @@ class CachePolicy:
             if ttl < 0:
                 raise ConfigurationError(f"CachePolicy.per_secret_ttl[{name!r}]={ttl!r} < 0")
 
+    def replace(self, **changes: Any) -> CachePolicy:
+        """A copy with ``changes`` (field=value), checked like a new policy."""
+        unknown = set(changes) - set(self.__slots__)
+        if unknown:
+            raise ConfigurationError(f"CachePolicy has no setting {sorted(unknown)[0]!r}")
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        return CachePolicy(**{**fields, **changes})
+
     def ttl_for(self, name: str) -> float:
         """The configured (unjittered) TTL of a full secret name."""
         return self.per_secret_ttl.get(name, self.ttl)
 
 
-@dataclass(frozen=True, slots=True)
-class HitStats:
+class HitStats(_Frozen):
     """Cache hits of one secret since the last ``drain_hits``: monotonic clock readings."""
+
+    __slots__ = ("count", "first", "last")
 
     count: int
     first: float
     last: float
 
+    def __init__(self, count: int, first: float, last: float) -> None:
+        self._set(count=count, first=first, last=last)
 
-@dataclass(frozen=True, slots=True)
-class CacheStats:
-    """A snapshot for metrics and tests: sizes and reads in flight."""
+
+class CacheStats(_Frozen):
+    """A snapshot for metrics and tests: sizes and reads in flight.
+
+    ``breaker_open``: reads that would call the backend are refused now;
+    ``backend_failures``: consecutive failed backend reads (any name).
+    """
+
+    __slots__ = (
+        "entries",
+        "negative",
+        "in_flight",
+        "callers_waiting",
+        "breaker_open",
+        "backend_failures",
+    )
 
     entries: int
     negative: int
     in_flight: int
     callers_waiting: int
-    breaker_open: bool = False  # reads that would call the backend are refused now
-    backend_failures: int = 0  # consecutive failed backend reads (any name)
+    breaker_open: bool
+    backend_failures: int
+
+    def __init__(
+        self,
+        entries: int,
+        negative: int,
+        in_flight: int,
+        callers_waiting: int,
+        breaker_open: bool = False,
+        backend_failures: int = 0,
+    ) -> None:
+        self._set(
+            entries=entries,
+            negative=negative,
+            in_flight=in_flight,
+            callers_waiting=callers_waiting,
+            breaker_open=breaker_open,
+            backend_failures=backend_failures,
+        )

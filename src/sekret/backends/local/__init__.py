@@ -109,6 +109,8 @@ from sekret.backends.local._schema import VERSIONS as _VERSIONS
 from sekret.backends.local._sql import open_connection as _open_connection
 from sekret.backends.local._sql import run_query, run_write, snapshot
 from sekret.backends.local._writes import (
+    absent,
+    add_first_versions,
     add_version,
     move_label,
     secret_row,
@@ -134,6 +136,8 @@ __all__ = ["LocalBackend", "check_store_file", "default_key_file", "init_store"]
 
 T = TypeVar("T")
 _BATCH = 1000  # writes per transaction in put_many: one fsync per batch, short lock holds
+_STAGE_LISTS: dict[tuple[str, ...], list[str]] = {}
+"""Checked, ordered stage lists by the stage tuple a write gave (never mutated)."""
 # What a hand-damaged row raises while it is converted (wrong type, out of range).
 _DAMAGE = (
     TypeError,
@@ -611,7 +615,13 @@ class LocalBackend(Backend):
     ) -> dict[str, Any]:
         """A write's checked arguments for ``add_version`` (name, value, stages, metadata)."""
         validate_name(name)
-        stage_list = sorted({validate_stage(s) for s in stages}, key=lambda s: s != CURRENT)
+        # bulk writes repeat the same few stage tuples (only str items: always hashable)
+        memo = type(stages) is tuple and all(type(s) is str for s in stages)
+        stage_list = _STAGE_LISTS.get(stages) if memo else None  # type: ignore[call-overload]
+        if stage_list is None:
+            stage_list = sorted({validate_stage(s) for s in stages}, key=lambda s: s != CURRENT)
+            if memo and len(_STAGE_LISTS) < 64:
+                _STAGE_LISTS[stages] = stage_list  # type: ignore[index]
         value = SecretValue.of(value, max_bytes=self.max_value_bytes)
         meta = dict(metadata or {})
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
@@ -641,8 +651,37 @@ class LocalBackend(Backend):
         sealer, backend = self._sealer, self.describe()
 
         def run(conn: sqlite3.Connection, now: int, batch: list[Any]) -> None:
+            # The first write of each name the store lacks, without expected_version,
+            # creates version 1: all of those go in one executemany per table. Every
+            # other write then runs in order; none of them touches those names before
+            # their first write (a name's first write is never one of the others).
+            names = [w.name for _, w, _ in batch]
+            new: set[str] = set()
+            for i in range(0, len(names), 900):  # SQLite's variable limit may be 999
+                new |= absent(conn, names[i : i + 900])
+            first, rest = [], []
+            for item in batch:
+                name = item[1].name
+                if name in new:
+                    new.discard(name)  # later writes of this name see version 1
+                    if item[1].expected_version is None:
+                        first.append(item)
+                        continue
+                rest.append(item)
+            if first:
+                made = add_first_versions(
+                    conn,
+                    now,
+                    sealer,
+                    [
+                        (a["name"], a["value"], a["stage_list"], w.token, a["meta_text"])
+                        for _, w, a in first
+                    ],
+                )
+                for (index, _, _), result in zip(first, made, strict=True):
+                    out[index] = result
             # add_version raises every SekretError before its first change: no savepoints
-            for index, w, args in batch:
+            for index, w, args in rest:
                 try:
                     out[index] = add_version(
                         conn,

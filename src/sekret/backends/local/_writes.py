@@ -27,6 +27,8 @@ from sekret.backends.local._schema import SYNC_CURRENT, SYNC_STAGES
 from sekret.exceptions import InvalidValue
 
 __all__ = [
+    "absent",
+    "add_first_versions",
     "add_version",
     "info",
     "move",
@@ -159,25 +161,56 @@ def _first_version(
     meta_text: str | None,
 ) -> VersionInfo:
     """A new secret's version 1: its rows written directly, copies included (3 statements)."""
-    uid = _sealing.new_key()[:16]
-    sealed = sealer.seal(value.bytes(), name=name, uid=uid, version=1, ctype=value.content_type)
-    conn.execute(
+    return add_first_versions(conn, now, sealer, [(name, value, stage_list, token, meta_text)])[0]
+
+
+def absent(conn: sqlite3.Connection, names: list[str]) -> set[str]:
+    """Which of ``names`` (at most 999) the store holds no row for, deleted ones included."""
+    marks = ",".join("?" * len(names))
+    sql = f"SELECT name FROM secrets WHERE name IN ({marks})"  # noqa: S608 - placeholders only
+    held = conn.execute(sql, names).fetchall()
+    return set(names).difference(name for (name,) in held)
+
+
+def add_first_versions(
+    conn: sqlite3.Connection,
+    now: int,
+    sealer: _sealing.Sealer,
+    writes: list[tuple[str, SecretValue, list[str], str | None, str | None]],
+) -> list[VersionInfo]:
+    """Version 1 of many new secrets (name, value, stage_list, token, meta_text): one
+    ``executemany`` per table for the whole batch instead of ``_first_version``'s
+    statements per secret. The caller guarantees every name is absent (``absent``)
+    and appears once; the rows are exactly what ``_first_version`` writes."""
+    secrets_rows: list[tuple[object, ...]] = []
+    version_rows: list[tuple[object, ...]] = []
+    stage_rows: list[tuple[str, str]] = []
+    out: list[VersionInfo] = []
+    created = from_us(now)
+    for name, value, stage_list, token, meta_text in writes:
+        uid = _sealing.new_key()[:16]
+        ctype = value.content_type
+        sealed = sealer.seal(value.bytes(), name=name, uid=uid, version=1, ctype=ctype)
+        current = 1 if CURRENT in stage_list else None
+        secrets_rows.append((name, uid, current, now, now))
+        labels = " ".join(stage_list) or None
+        version_rows.append((name, now, ctype, token, meta_text, labels, sealed))
+        stage_rows.extend((name, stage) for stage in stage_list)
+        stages = frozenset(stage_list)
+        out.append(VersionInfo(name, "1", stages, created, metadata_of(meta_text)))
+    conn.executemany(
         "INSERT INTO secrets (name, uid, counter, current, created, updated)"
         " VALUES (?, ?, 1, ?, ?, ?)",
-        (name, uid, 1 if CURRENT in stage_list else None, now, now),
+        secrets_rows,
     )
-    conn.execute(
+    conn.executemany(
         "INSERT INTO versions"
         " (name, version, created, content_type, token, metadata, stages, sealed)"
         " VALUES (?, 1, ?, ?, ?, ?, ?, ?)",
-        (name, now, value.content_type, token, meta_text, " ".join(stage_list) or None, sealed),
+        version_rows,
     )
-    if stage_list:
-        conn.executemany(
-            "INSERT INTO stages (name, stage, version) VALUES (?, ?, 1)",
-            [(name, stage) for stage in stage_list],
-        )
-    return VersionInfo(name, "1", frozenset(stage_list), from_us(now), metadata_of(meta_text))
+    conn.executemany("INSERT INTO stages (name, stage, version) VALUES (?, ?, 1)", stage_rows)
+    return out
 
 
 def move_label(
