@@ -73,10 +73,12 @@ from sekret.backends.base import (
     DEFAULT_RECOVERY_DAYS,
     Backend,
     Capability,
+    LeaseGrant,
     check_expected_version,
     check_stage_holder,
     require,
 )
+from sekret.backends.vault import _leases
 from sekret.backends.vault._auth import AuthMethod, auth_from_options
 from sekret.backends.vault._connection import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -111,7 +113,9 @@ __all__ = ["VaultBackend"]
 
 DEFAULT_ADDR = "http://127.0.0.1:8200"
 DEFAULT_FIELD = "value"
-READ_ONLY = Capability.READ | Capability.VERSIONS | Capability.STAGES | Capability.LIST
+READ_ONLY = (
+    Capability.READ | Capability.VERSIONS | Capability.STAGES | Capability.LIST | Capability.LEASES
+)
 _CREDENTIAL_OPTIONS = ("token", "secret_id", "jwt", "password")
 _MAX_MARKERS = 48  # Vault allows 64 custom_metadata keys; leave room for other tools
 _MAX_STAGED = 8
@@ -177,6 +181,7 @@ class VaultBackend(Backend):
         failover_rounds: int = 2,
         max_throttle_retries: int = 4,
         check_mount: bool = True,
+        lease_roles: Mapping[str, str] | None = None,
         **auth_options: Any,
     ) -> None:
         require("hvac", "vault")  # fail first, and name the extra, if the SDK is missing
@@ -205,7 +210,8 @@ class VaultBackend(Backend):
         )
         if verify is None:
             verify = _env("VAULT_CACERT", "BAO_CACERT", "VAULT_CAPATH", "BAO_CAPATH") or True
-        self.capabilities = Capability.full() if admin else READ_ONLY
+        self.capabilities = (Capability.full() | Capability.LEASES) if admin else READ_ONLY
+        self._lease_roles = _leases.LeaseRoles(lease_roles)
         self._clock = clock
         method = auth if isinstance(auth, AuthMethod) else auth_from_options(auth, auth_options)
         if auth_options:
@@ -272,6 +278,9 @@ class VaultBackend(Backend):
         per_secret = {k[6:]: opts.pop(k) for k in list(opts) if k.startswith("field.")}
         if per_secret:
             opts["fields"] = per_secret
+        roles = {k[5:]: opts.pop(k) for k in list(opts) if k.startswith("role.")}
+        if roles:
+            opts["lease_roles"] = roles
         opts.update(options)
         hosts = [f"{proto}://{h}" for h in netloc.split(",") if h]
         return cls(hosts, mount=parts.path.strip("/") or "secret", **opts)
@@ -1015,6 +1024,18 @@ class VaultBackend(Backend):
         self._call("DELETE", self._path("metadata", name))
         with contextlib.suppress(SecretNotFound):
             self._call("DELETE", self._path("metadata", f"{COMPANION}/{name}"))
+
+    # -- leases (database secrets engine; see _leases) ----------------------------
+    def issue_lease(self, name: str, *, replaces: str | None = None) -> LeaseGrant:
+        """New credentials for ``name`` from its engine role (``?role.<name>=mount/role``)."""
+        self._check_name(name)
+        return _leases.issue(self._conn, self._lease_roles, name)
+
+    def renew_lease(self, lease_id: str, *, increment: float | None = None) -> float:
+        return _leases.renew(self._conn, lease_id, increment)
+
+    def revoke_lease(self, lease_id: str) -> None:
+        _leases.revoke(self._conn, lease_id)
 
     # -- least privilege ---------------------------------------------------------
     @classmethod
