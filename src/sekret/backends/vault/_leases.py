@@ -67,7 +67,9 @@ def issue(conn: VaultConnection, roles: LeaseRoles, name: str) -> LeaseGrant:
     mount, role = roles.of(name)
     try:
         reply = conn.call("GET", f"{mount}/creds/{role}")
-    except SecretNotFound as exc:
+    except (SecretNotFound, ConfigurationError) as exc:
+        if isinstance(exc, ConfigurationError) and "unknown role" not in exc.message:
+            raise
         raise SecretNotFound(
             f"no database role {role!r} on mount {mount!r} for {name!r}: declare it in the "
             'manifest (kind = "dynamic", role = ...) or create it in the engine',

@@ -1,0 +1,187 @@
+"""Dynamic database credentials from a real OpenBao against a real PostgreSQL.
+
+The database secrets engine is enabled at a fresh mount and pointed at the
+suite's PostgreSQL; each role's ``creation_statements`` create a login role
+valid until the lease's expiry. Logins prove what the leases promise.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sekret import Secrets
+from sekret.backends.vault import VaultBackend
+from sekret.exceptions import SecretNotFound
+from sekret.leases.hooks import connect_kwargs, psycopg_pool
+from servers.openbao import BaoServer
+from servers.postgres import PostgresServer
+
+pytestmark = pytest.mark.service
+psycopg = pytest.importorskip("psycopg")
+
+CREATE = [
+    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
+    'GRANT CONNECT ON DATABASE postgres TO "{{name}}";',
+]
+
+
+def _api(server: BaoServer, method: str, path: str, body: Any = None) -> Any:
+    import requests
+
+    resp = requests.request(
+        method,
+        f"{server.address}/v1/{path}",
+        headers={"X-Vault-Token": server.root_token},
+        json=body,
+        timeout=10,
+    )
+    assert resp.status_code in (200, 204), resp.text[:300]
+    return resp.json() if resp.content else None
+
+
+@pytest.fixture(scope="module")
+def engine(openbao: BaoServer, postgres_server: PostgresServer) -> Iterator[str]:
+    """A database secrets engine mount configured against the test PostgreSQL."""
+    mount = f"db-{uuid.uuid4().hex[:8]}"
+    _api(openbao, "POST", f"sys/mounts/{mount}", {"type": "database"})
+    pg = postgres_server
+    _api(
+        openbao,
+        "POST",
+        f"{mount}/config/pg",
+        {
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": (
+                "postgresql://{{username}}:{{password}}@"
+                f"{pg.host}:{pg.port}/postgres?sslmode=disable"
+            ),
+            "username": pg.admin_user,
+            "password": pg.admin_password,
+            "allowed_roles": "*",
+        },
+    )
+    yield mount
+    _api(openbao, "DELETE", f"sys/mounts/{mount}")
+
+
+def make_role(server: BaoServer, mount: str, ttl: str, max_ttl: str) -> str:
+    role = f"r{uuid.uuid4().hex[:8]}"
+    _api(
+        server,
+        "POST",
+        f"{mount}/roles/{role}",
+        {
+            "db_name": "pg",
+            "creation_statements": CREATE,
+            "default_ttl": ttl,
+            "max_ttl": max_ttl,
+        },
+    )
+    return role
+
+
+def client(server: BaoServer, mount: str, role: str) -> Secrets:
+    backend = VaultBackend(
+        server.address,
+        token=server.root_token,
+        check_mount=False,
+        lease_roles={"db-credentials": f"{mount}/{role}"},
+    )
+    return Secrets(backend, app="arrwdb", environment="production", cache=False, read_only=True)
+
+
+def login(pg: PostgresServer, creds: dict[str, str]) -> int:
+    with psycopg.connect(
+        host=pg.host, port=pg.port, dbname="postgres", connect_timeout=5, **creds
+    ) as conn:
+        row = conn.execute("SELECT 1").fetchone()
+        return int(row[0]) if row else 0
+
+
+def test_a_lease_logs_in_and_revoke_makes_login_fail(
+    openbao: BaoServer, postgres_server: PostgresServer, engine: str
+) -> None:
+    """Leased credentials log in to PostgreSQL; after close() (revoke) the same login fails."""
+    secrets = client(openbao, engine, make_role(openbao, engine, "1m", "5m"))
+    lease = secrets.lease("db-credentials", start=False)
+    creds = connect_kwargs(lease)
+    assert lease.lease_id.startswith(f"{engine}/creds/")
+    assert lease.renewable
+    assert login(postgres_server, creds) == 1
+    secrets.close()
+    with pytest.raises(psycopg.OperationalError):
+        login(postgres_server, creds)
+
+
+def test_renewal_extends_the_lease(openbao: BaoServer, engine: str) -> None:
+    """renew() asks for the full TTL again and the server's answer becomes the new expiry."""
+    clock = [5000.0]
+    secrets = client(openbao, engine, make_role(openbao, engine, "60s", "10m"))
+    lease = secrets.lease(
+        "db-credentials", start=False, monotonic=lambda: clock[0], wall=lambda: clock[0]
+    )
+    first = lease.expires_at
+    clock[0] += 30
+    assert lease.renew() is False  # renewed in place, same credentials
+    assert lease.ttl >= 59
+    assert (lease.expires_at - first).total_seconds() >= 29
+    looked = _api(openbao, "PUT", "sys/leases/lookup", {"lease_id": lease.lease_id})
+    assert looked["data"]["ttl"] > 50
+    secrets.close()
+
+
+def test_unknown_role_is_a_clear_error(openbao: BaoServer, engine: str) -> None:
+    """A role the engine does not have is SecretNotFound naming the role and mount."""
+    secrets = client(openbao, engine, "no-such-role")
+    with pytest.raises(SecretNotFound, match="no-such-role"):
+        secrets.lease("db-credentials")
+
+
+def test_pool_keeps_serving_across_switches(
+    openbao: BaoServer, postgres_server: PostgresServer, engine: str
+) -> None:
+    """Short max TTL: the lease switches users several times, and no pooled query fails."""
+    pytest.importorskip("psycopg_pool")
+    secrets = client(openbao, engine, make_role(openbao, engine, "2s", "5s"))
+    lease = secrets.lease("db-credentials")
+    pg = postgres_server
+    pool = psycopg_pool(
+        lease,
+        f"host={pg.host} port={pg.port} dbname=postgres connect_timeout=5",
+        min_size=1,
+        max_size=4,
+        open=True,
+    )
+    users: set[str] = set()
+    failures: list[str] = []
+    done = threading.Event()
+    switched = threading.Event()
+    lease.on_rotate(lambda held: switched.set() if held.generation >= 3 else None)
+
+    def work() -> None:
+        while not done.is_set():
+            try:
+                with pool.connection(timeout=10) as conn:
+                    row = conn.execute("SELECT current_user").fetchone()
+                    users.add(str(row[0]) if row else "")
+            except Exception as exc:  # noqa: BLE001  # counted, then asserted to be none
+                failures.append(type(exc).__name__)
+
+    workers = [threading.Thread(target=work) for _ in range(3)]
+    for w in workers:
+        w.start()
+    try:
+        assert switched.wait(60), "the lease did not switch three times"
+    finally:
+        done.set()
+        for w in workers:
+            w.join(30)
+        pool.close()
+        secrets.close()
+    assert failures == []
+    assert len(users) >= 3
