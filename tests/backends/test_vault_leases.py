@@ -169,7 +169,7 @@ def test_pool_keeps_serving_across_switches(
                 with pool.connection(timeout=10) as conn:
                     row = conn.execute("SELECT current_user").fetchone()
                     users.add(str(row[0]) if row else "")
-            except Exception as exc:  # noqa: BLE001  # counted, then asserted to be none
+            except Exception as exc:  # counted, then asserted to be none
                 failures.append(type(exc).__name__)
 
     workers = [threading.Thread(target=work) for _ in range(3)]
