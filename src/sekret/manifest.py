@@ -226,17 +226,27 @@ class Manifest:
         )
         return {"backend": config.backend, "app": self.app, "environment": config.name, **options}
 
+    def lease_roles(self, environment: str) -> dict[str, str]:
+        """Full name -> ``mount/role`` of every dynamic secret in ``environment``.
+
+        Without a declared role the role is the full name with ``/`` as ``-``
+        (``arrwdb/production/db`` -> ``arrwdb-production-db``), the Vault default.
+        """
+        roles = {}
+        for name, spec in self.secrets.items():
+            if spec.kind == "dynamic":
+                full = f"{self.app}/{environment}/{name}"
+                role = spec.role_for(self.app, environment) or full.replace("/", "-")
+                roles[full] = f"{spec.mount}/{role}"
+        return roles
+
     def backend_options(self, backend: str, environment: str) -> dict[str, Any]:
         """Backend options the manifest implies: its ``env`` names for ``env``/``chain``."""
         root = f"{self.app}/{environment}"
         mapping = {f"{root}/{n}": spec.env for n, spec in self.secrets.items()}
         scheme = backend.split("://", 1)[0].split("+", 1)[0].lower()
         if scheme == "vault":
-            roles = {
-                f"{root}/{n}": f"{spec.mount}/{role}"
-                for n, spec in self.secrets.items()
-                if spec.kind == "dynamic" and (role := spec.role_for(self.app, environment))
-            }
+            roles = self.lease_roles(environment)
             return {"lease_roles": roles} if roles else {}
         if scheme == "env":
             return {"mapping": mapping}

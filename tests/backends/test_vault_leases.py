@@ -16,7 +16,7 @@ import pytest
 
 from sekret import Secrets
 from sekret.backends.vault import VaultBackend
-from sekret.exceptions import SecretNotFound
+from sekret.exceptions import AccessDenied, SecretNotFound, SekretError
 from sekret.leases.hooks import connect_kwargs, psycopg_pool
 from servers.openbao import BaoServer
 from servers.postgres import PostgresServer
@@ -185,3 +185,46 @@ def test_pool_keeps_serving_across_switches(
         secrets.close()
     assert failures == []
     assert len(users) >= 3
+
+
+def test_generated_policy_allows_own_leases_only(openbao: BaoServer, engine: str) -> None:
+    """VaultBackend.policy(leases=...) lets a token lease, renew, revoke its role, not another's."""
+    mine = make_role(openbao, engine, "1m", "5m")
+    other = make_role(openbao, engine, "1m", "5m")
+    name = f"lease-{mine}"
+    hcl = VaultBackend.policy("arrwdb/production", leases=f"{engine}/{mine}")
+    _api(openbao, "PUT", f"sys/policies/acl/{name}", {"policy": hcl})
+    token = _api(openbao, "POST", "auth/token/create", {"policies": [name], "ttl": "10m"})
+    limited = VaultBackend(
+        openbao.address,
+        token=token["auth"]["client_token"],
+        check_mount=False,
+        lease_roles={"db-credentials": f"{engine}/{mine}", "other": f"{engine}/{other}"},
+    )
+    grant = limited.issue_lease("arrwdb/production/db-credentials")
+    assert limited.renew_lease(grant.lease_id, increment=60) > 0
+    with pytest.raises(AccessDenied):
+        limited.issue_lease("arrwdb/production/other")
+    foreign = _api(openbao, "GET", f"{engine}/creds/{other}")["lease_id"]
+    with pytest.raises(AccessDenied):
+        limited.renew_lease(foreign, increment=60)
+    with pytest.raises(AccessDenied):
+        limited.revoke_lease(foreign)
+    limited.revoke_lease(grant.lease_id)
+    with pytest.raises(SekretError):
+        _api_lookup(openbao, grant.lease_id)
+    _api(openbao, "PUT", "sys/leases/revoke", {"lease_id": foreign})
+
+
+def _api_lookup(server: BaoServer, lease_id: str) -> Any:
+    import requests
+
+    resp = requests.put(
+        f"{server.address}/v1/sys/leases/lookup",
+        headers={"X-Vault-Token": server.root_token},
+        json={"lease_id": lease_id},
+        timeout=10,
+    )
+    if resp.status_code != 200:
+        raise SekretError(f"lookup: HTTP {resp.status_code}")
+    return resp.json()

@@ -85,7 +85,13 @@ from sekret.backends.vault._connection import (
     DEFAULT_READ_TIMEOUT,
     VaultConnection,
 )
-from sekret.backends.vault._policy import COMPANION, mount_of_url, policy_hcl, valid_mount
+from sekret.backends.vault._policy import (
+    COMPANION,
+    lease_policy_hcl,
+    mount_of_url,
+    policy_hcl,
+    valid_mount,
+)
 from sekret.backends.vault._shape import Record, decode, encode
 from sekret.backends.vault._state import (
     MANAGED,
@@ -1051,11 +1057,21 @@ class VaultBackend(Backend):
         access: str = "read",
         mount: str | None = None,
         url: str | None = None,
+        leases: str | Sequence[str] | None = None,
         **options: Any,
     ) -> str:
-        """HCL granting ``access`` (read|rotate) under ``root`` on ``mount`` or ``url``'s."""
+        """HCL granting ``access`` (read|rotate) under ``root`` on ``mount`` or ``url``'s.
+
+        ``leases``: engine roles (``role`` or ``mount/role``, comma-separated or a
+        list) whose dynamic credentials the client may read, renew and revoke.
+        """
         if options:
             raise ConfigurationError(f"unknown policy option(s): {', '.join(sorted(options))}")
         if mount is None:
             mount = mount_of_url(url) if url else "secret"
-        return policy_hcl(root, access=access, mount=mount)
+        document = policy_hcl(root, access=access, mount=mount)
+        specs = leases.split(",") if isinstance(leases, str) else list(leases or [])
+        roles = [_leases.LeaseRoles.parse(s, s) for s in (x.strip() for x in specs) if s]
+        if roles:
+            document += "\n" + lease_policy_hcl(roles)
+        return document
