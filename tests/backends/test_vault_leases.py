@@ -8,7 +8,6 @@ valid until the lease's expiry. Logins prove what the leases promise.
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,71 +17,21 @@ from sekret import Secrets
 from sekret.backends.vault import VaultBackend
 from sekret.exceptions import AccessDenied, SecretNotFound, SekretError
 from sekret.leases.hooks import connect_kwargs, psycopg_pool
+from servers.dbengine import api as _api
+from servers.dbengine import enable_engine, make_role
 from servers.openbao import BaoServer
 from servers.postgres import PostgresServer
 
 pytestmark = pytest.mark.service
 psycopg = pytest.importorskip("psycopg")
 
-CREATE = [
-    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
-    'GRANT CONNECT ON DATABASE postgres TO "{{name}}";',
-]
-
-
-def _api(server: BaoServer, method: str, path: str, body: Any = None) -> Any:
-    import requests
-
-    resp = requests.request(
-        method,
-        f"{server.address}/v1/{path}",
-        headers={"X-Vault-Token": server.root_token},
-        json=body,
-        timeout=10,
-    )
-    assert resp.status_code in (200, 204), resp.text[:300]
-    return resp.json() if resp.content else None
-
 
 @pytest.fixture(scope="module")
 def engine(openbao: BaoServer, postgres_server: PostgresServer) -> Iterator[str]:
     """A database secrets engine mount configured against the test PostgreSQL."""
-    mount = f"db-{uuid.uuid4().hex[:8]}"
-    _api(openbao, "POST", f"sys/mounts/{mount}", {"type": "database"})
-    pg = postgres_server
-    _api(
-        openbao,
-        "POST",
-        f"{mount}/config/pg",
-        {
-            "plugin_name": "postgresql-database-plugin",
-            "connection_url": (
-                "postgresql://{{username}}:{{password}}@"
-                f"{pg.host}:{pg.port}/postgres?sslmode=disable"
-            ),
-            "username": pg.admin_user,
-            "password": pg.admin_password,
-            "allowed_roles": "*",
-        },
-    )
+    mount = enable_engine(openbao, postgres_server)
     yield mount
     _api(openbao, "DELETE", f"sys/mounts/{mount}")
-
-
-def make_role(server: BaoServer, mount: str, ttl: str, max_ttl: str) -> str:
-    role = f"r{uuid.uuid4().hex[:8]}"
-    _api(
-        server,
-        "POST",
-        f"{mount}/roles/{role}",
-        {
-            "db_name": "pg",
-            "creation_statements": CREATE,
-            "default_ttl": ttl,
-            "max_ttl": max_ttl,
-        },
-    )
-    return role
 
 
 def client(server: BaoServer, mount: str, role: str) -> Secrets:
