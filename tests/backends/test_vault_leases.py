@@ -16,6 +16,7 @@ import pytest
 from sekret import Secrets
 from sekret.backends.vault import VaultBackend
 from sekret.exceptions import AccessDenied, SecretNotFound, SekretError
+from sekret.leases import Lease
 from sekret.leases.hooks import connect_kwargs, psycopg_pool
 from servers.dbengine import api as _api
 from servers.dbengine import enable_engine, make_role
@@ -177,3 +178,84 @@ def _api_lookup(server: BaoServer, lease_id: str) -> Any:
     if resp.status_code != 200:
         raise SekretError(f"lookup: HTTP {resp.status_code}")
     return resp.json()
+
+
+def test_openbao_down_during_renewal_keeps_valid_credentials(
+    postgres_server: PostgresServer,
+) -> None:
+    """OpenBao dies: renewal fails, the lease keeps its still-valid credentials and backs off."""
+    from servers.openbao import start_dev_server
+
+    server = start_dev_server()
+    try:
+        mount = enable_engine(server, postgres_server)
+        role = make_role(server, mount, "5m", "10m")
+        backend = VaultBackend(
+            server.address,
+            token=server.root_token,
+            check_mount=False,
+            lease_roles={"db": f"{mount}/{role}"},
+            sleep=lambda _s: None,
+            connect_timeout=1,
+        )
+        clock = [100.0]
+        lease = Lease(
+            backend, "arrwdb/production/db", start=False, monotonic=lambda: clock[0], backoff=2.0
+        )
+        before = lease.json()
+        server.node.kill()
+        assert lease.renew() is False
+        assert lease.json() == before
+        assert lease.next_action == clock[0] + 2.0  # first retry after the backoff
+        clock[0] = lease.next_action
+        assert lease.maintain() is False
+        assert lease.next_action == clock[0] + 4.0  # then doubled
+        assert login(postgres_server, connect_kwargs(lease)) == 1  # still valid
+        lease.close()  # revoke fails (server gone): left to expire by TTL, no error
+    finally:
+        server.stop()
+
+
+def test_killed_process_credentials_expire_by_ttl(
+    openbao: BaoServer, postgres_server: PostgresServer, engine: str, tmp_path: Any
+) -> None:
+    """A SIGKILLed process cannot revoke: its credentials stop working when the lease ends."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    role = make_role(openbao, engine, "2s", "3s")
+    script = (
+        "import json, sys, time\n"
+        "from sekret.backends.vault import VaultBackend\n"
+        "from sekret.leases import Lease\n"
+        f"b = VaultBackend({openbao.address!r}, token={openbao.root_token!r}, check_mount=False,"
+        f" lease_roles={{'db': '{engine}/{role}'}})\n"
+        "lease = Lease(b, 'arrwdb/production/db')\n"
+        f"open({str(tmp_path / 'creds.json')!r}, 'w').write(json.dumps(lease.json()))\n"
+        "time.sleep(60)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env)
+    creds_file = tmp_path / "creds.json"
+    try:
+        deadline = time.monotonic() + 30
+        while not creds_file.exists() or not creds_file.read_text():
+            assert time.monotonic() < deadline, "the child never wrote its credentials"
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    import json
+
+    doc = json.loads(creds_file.read_text())
+    creds = {"user": doc["username"], "password": doc["password"]}
+    deadline = time.monotonic() + 30
+    while True:  # the lease (max 3 s) ends; then the login must fail
+        try:
+            login(postgres_server, creds)
+        except psycopg.OperationalError:
+            break
+        assert time.monotonic() < deadline, "credentials of a killed process still work"
+        time.sleep(0.2)
