@@ -448,3 +448,16 @@ def test_dynamic_keys_only_on_dynamic_secrets() -> None:
     """role/mount/ttl on a non-dynamic secret is refused (a typo must not pass silently)."""
     with pytest.raises(ManifestError, match=r"secrets\.db-credentials\.role"):
         parse_manifest(DYNAMIC.replace('kind = "dynamic"', 'kind = "db_credentials"'))
+
+
+def test_dynamic_secret_on_aws_names_an_iam_role() -> None:
+    """On aws://, a dynamic secret's role is an IAM role ARN passed as the backend's lease role."""
+    arn = "arn:aws:iam::123456789012:role/{app}-{environment}-s3"
+    text = DYNAMIC.replace('"{app}-{environment}-ro"', f'"{arn}"').replace('mount = "pg"\n', "")
+    manifest = parse_manifest(text)
+    options = manifest.backend_options("aws://eu-west-1", "production")
+    assert options == {
+        "lease_roles": {
+            "arrwdb/production/db-credentials": "arn:aws:iam::123456789012:role/arrwdb-production-s3"
+        }
+    }

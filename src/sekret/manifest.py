@@ -115,7 +115,9 @@ _SECRET_KEYS = frozenset(
 )
 _DYNAMIC_KEYS: Final = ("role", "mount", "ttl", "max_ttl")
 DEFAULT_LEASE_MOUNT: Final = "database"
-_ROLE_CHARS = re.compile(r"[A-Za-z0-9._{}-]{1,128}\Z")
+_ROLE_CHARS = re.compile(
+    r"[A-Za-z0-9._{}-]{1,128}\Z|arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/{}-]{1,512}\Z"
+)
 AuditSpec = str | Mapping[str, Any]
 
 
@@ -248,6 +250,14 @@ class Manifest:
         if scheme == "vault":
             roles = self.lease_roles(environment)
             return {"lease_roles": roles} if roles else {}
+        if scheme == "aws":  # dynamic secrets: the IAM role ARN whose STS session they are
+            arns = {
+                f"{root}/{n}": role
+                for n, spec in self.secrets.items()
+                if spec.kind == "dynamic"
+                and (role := spec.role_for(self.app, environment) or "").startswith("arn:")
+            }
+            return {"lease_roles": arns} if arns else {}
         if scheme == "env":
             return {"mapping": mapping}
         if scheme == "chain":
