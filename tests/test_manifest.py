@@ -415,13 +415,15 @@ def test_dynamic_secret_role_becomes_the_vault_lease_role() -> None:
 
 
 def test_dynamic_role_per_environment() -> None:
-    """A role table names the role per environment; an environment without one gets none."""
+    """A role table names the role per environment; one without gets the default role name."""
     manifest = parse_manifest(DYNAMIC.replace('"{app}-{environment}-ro"', '{production = "p"}'))
     url = "vault+https://vault:8200/secret"
     assert manifest.backend_options(url, "production") == {
         "lease_roles": {"arrwdb/production/db-credentials": "pg/p"}
     }
-    assert manifest.backend_options(url, "staging") == {}
+    assert manifest.backend_options(url, "staging") == {
+        "lease_roles": {"arrwdb/staging/db-credentials": "pg/arrwdb-staging-db-credentials"}
+    }
 
 
 @pytest.mark.parametrize(
@@ -456,8 +458,5 @@ def test_dynamic_secret_on_aws_names_an_iam_role() -> None:
     text = DYNAMIC.replace('"{app}-{environment}-ro"', f'"{arn}"').replace('mount = "pg"\n', "")
     manifest = parse_manifest(text)
     options = manifest.backend_options("aws://eu-west-1", "production")
-    assert options == {
-        "lease_roles": {
-            "arrwdb/production/db-credentials": "arn:aws:iam::123456789012:role/arrwdb-production-s3"
-        }
-    }
+    role = "arn:aws:iam::123456789012:role/arrwdb-production-s3"
+    assert options == {"lease_roles": {"arrwdb/production/db-credentials": role}}
