@@ -239,7 +239,8 @@ class Manifest:
             if spec.kind == "dynamic":
                 full = f"{self.app}/{environment}/{name}"
                 role = spec.role_for(self.app, environment) or full.replace("/", "-")
-                roles[full] = f"{spec.mount}/{role}"
+                if not role.startswith("arn:"):  # an IAM role is for aws:// (backend_options)
+                    roles[full] = f"{spec.mount}/{role}"
         return roles
 
     def backend_options(self, backend: str, environment: str) -> dict[str, Any]:

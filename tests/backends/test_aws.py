@@ -689,3 +689,20 @@ def test_lease_role_must_be_an_iam_role_arn() -> None:
     """A lease role that is not an IAM role ARN is a ConfigurationError before any request."""
     with pytest.raises(ConfigurationError, match="IAM role ARN"):
         AwsBackend(MOTO_REGION, lease_roles={"x": "not-an-arn"})
+
+
+def test_policy_with_leases_adds_assume_role_on_those_roles_only() -> None:
+    """policy(leases=ARN,...) adds one sts:AssumeRole statement on exactly those role ARNs."""
+    other = "arn:aws:iam::123456789012:role/other"
+    doc = json.loads(AwsBackend.policy("arrwdb/production", leases=f"{LEASE_ROLE},{other}"))
+    assume = [s for s in doc["Statement"] if s["Action"] == "sts:AssumeRole"]
+    assert assume == [
+        {
+            "Sid": "SekretLeases",
+            "Effect": "Allow",
+            "Action": "sts:AssumeRole",
+            "Resource": [LEASE_ROLE, other],
+        }
+    ]
+    with pytest.raises(ConfigurationError, match="IAM role ARN"):
+        AwsBackend.policy("arrwdb/production", leases="arn:aws:s3:::bucket")

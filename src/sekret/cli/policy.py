@@ -62,8 +62,9 @@ def policy(
       sekret policy aws --app arrwdb --env production --access rotate
       sekret policy vault --env production --option leases=database/arrwdb-prod
 
-    With a manifest, vault's policy also covers the engine roles of its
-    kind = "dynamic" secrets (read creds, renew and revoke their own leases).
+    With a manifest, the policy also covers its kind = "dynamic" secrets:
+    vault, their engine roles (read creds, renew and revoke their own leases);
+    aws, sts:AssumeRole on their IAM roles.
     """
     env = env or state.env
     if not env:
@@ -76,15 +77,16 @@ def policy(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--option") from None
     root = Namespace(app, env).root
-    if "leases" not in extra and backend.split("://", 1)[0].split("+", 1)[0].lower() == "vault":
-        roles = _manifest_lease_roles(state, env)
-        if roles:  # the manifest's dynamic secrets: their engine roles too
+    scheme = backend.split("://", 1)[0].split("+", 1)[0].lower()
+    if "leases" not in extra and scheme in ("vault", "aws"):
+        roles = _manifest_lease_roles(state, env, scheme)
+        if roles:  # the manifest's dynamic secrets: their engine roles / IAM roles too
             extra["leases"] = ",".join(sorted(set(roles.values())))
     document = policy_document(backend, root, access=access, **extra)
     click.echo(document.rstrip("\n"))
 
 
-def _manifest_lease_roles(state: CliState, env: str) -> dict[str, str]:
+def _manifest_lease_roles(state: CliState, env: str, scheme: str) -> dict[str, str]:
     """The manifest's dynamic secrets in ``env`` (none when there is no usable manifest)."""
     try:
         manifest = state.context.manifest
@@ -92,7 +94,8 @@ def _manifest_lease_roles(state: CliState, env: str) -> dict[str, str]:
         return {}
     if manifest is None or env not in manifest.environments:
         return {}
-    return manifest.lease_roles(env)
+    options = manifest.backend_options(f"{scheme}://", env)
+    return dict(options.get("lease_roles", {}))
 
 
 def register(group: click.Group) -> None:

@@ -51,6 +51,7 @@ the ones above must never import them at import time.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -68,7 +69,7 @@ from sekret._values import (
 )
 from sekret.backends.aws._client import AwsClient
 from sekret.backends.aws._errors import from_code
-from sekret.backends.aws._leases import StsLeases
+from sekret.backends.aws._leases import StsLeases, check_role_arn
 from sekret.backends.aws._names import JSON_VERSION_PREFIX as JSON_VERSION_PREFIX
 from sekret.backends.aws._names import (
     check_aws_name,
@@ -571,15 +572,29 @@ class AwsBackend(Backend):
         """IAM policy JSON for ``access`` (read|rotate|admin) to the secrets under ``root``.
 
         Options: ``region`` and ``account`` (default ``*``), ``kms_key_arn`` (adds the
-        KMS permissions, limited to use through Secrets Manager), ``partition`` (``aws``).
+        KMS permissions, limited to use through Secrets Manager), ``partition`` (``aws``),
+        ``leases`` (IAM role ARNs, comma-separated: adds ``sts:AssumeRole`` on them, for
+        the dynamic secrets whose STS sessions the client leases).
         """
-        unknown = sorted(set(options) - {"region", "account", "kms_key_arn", "partition"})
+        known = {"region", "account", "kms_key_arn", "partition", "leases"}
+        unknown = sorted(set(options) - known)
         if unknown:
             raise ConfigurationError(
                 f"unknown aws policy option(s) {', '.join(unknown)};"
-                " known: region, account, kms_key_arn, partition"
+                " known: region, account, kms_key_arn, partition, leases"
             )
-        return iam_policy(root, access=access, **options)
+        leases = options.pop("leases", None)
+        document = iam_policy(root, access=access, **options)
+        arns = [a.strip() for a in (leases or "").split(",") if a.strip()]
+        if not arns:
+            return document
+        for arn in arns:
+            check_role_arn("policy option leases", arn)
+        doc = json.loads(document)
+        doc["Statement"].append(
+            {"Sid": "SekretLeases", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arns}
+        )
+        return json.dumps(doc, indent=2)
 
 
 _ROLE_ARN = re.compile(r"arn:(aws[a-z-]*):iam::(\d{12}):role/")

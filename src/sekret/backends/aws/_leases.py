@@ -24,9 +24,18 @@ from sekret.backends.aws._names import to_utc
 from sekret.backends.base import LeaseGrant
 from sekret.exceptions import ConfigurationError
 
-__all__ = ["StsLeases"]
+__all__ = ["StsLeases", "check_role_arn"]
 
 _ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}\Z")
+
+
+def check_role_arn(what: str, arn: object) -> str:
+    """``arn`` if it is an IAM role ARN, else ConfigurationError naming ``what``."""
+    if not isinstance(arn, str) or not _ARN.match(arn):
+        raise ConfigurationError(
+            f"aws lease role of {what} must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)"
+        )
+    return arn
 
 
 class StsLeases:
@@ -42,11 +51,7 @@ class StsLeases:
         clock: Callable[[], datetime],
     ) -> None:
         for name, arn in (roles or {}).items():
-            if not isinstance(arn, str) or not _ARN.match(arn):
-                raise ConfigurationError(
-                    f"aws lease role of {name!r} must be an IAM role ARN"
-                    " (arn:aws:iam::<account>:role/<name>)"
-                )
+            check_role_arn(repr(name), arn)
         if not isinstance(duration, int) or not 900 <= duration <= 43200:
             raise ConfigurationError("aws lease_duration must be 900-43200 seconds")
         self._roles = dict(roles or {})
