@@ -206,3 +206,12 @@ def test_audit_records_ids_and_ttls_never_credentials() -> None:
     assert events[0]["ttl"] == 10.0
     assert events[2]["replaces"] == "database/creds/role/1"
     assert all(p not in repr(events) for p in backend.passwords.values())
+
+
+def test_lease_without_expiry_is_never_renewed() -> None:
+    """A grant with TTL 0 (no expiry) is kept as is: no renewal, no switch, no busy loop."""
+    lease, backend, clock = make(ttl=0)
+    clock.now += 10**6
+    assert lease.maintain() is False
+    assert backend.calls == ["issue"]
+    assert lease.remaining == float("inf")

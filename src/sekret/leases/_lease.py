@@ -25,6 +25,7 @@ log line or an exception message (lease ids are identifiers and may be shown).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -120,7 +121,7 @@ class Lease:
 
     @property
     def remaining(self) -> float:
-        """Seconds until the current credentials expire (0 when they have)."""
+        """Seconds until the current credentials expire (0 when they have; inf: no expiry)."""
         return max(0.0, self._expires - self._mono())
 
     @property
@@ -142,10 +143,14 @@ class Lease:
     def _adopt(self, ttl: float) -> None:
         now = self._mono()
         self._ttl = ttl
+        self._failures = 0
+        if ttl <= 0:  # the service set no expiry: nothing to renew, nothing to switch
+            self._expires = self._due = math.inf
+            self._expires_at = datetime.max.replace(tzinfo=UTC)
+            return
         self._expires = now + ttl
         self._expires_at = datetime.fromtimestamp(self._wall(), UTC) + timedelta(seconds=ttl)
         self._due = now + ttl * self._fraction
-        self._failures = 0
 
     def maintain(self) -> bool:
         """Do what is due now (renew or switch); True if the credentials changed."""
