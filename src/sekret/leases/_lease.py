@@ -189,6 +189,10 @@ class Lease:
             new = self._backend.issue_lease(self.name, replaces=old.lease_id)
         except SekretError as exc:
             return self._retry_later("re-issue", exc)
+        if new.lease_id == old.lease_id:  # a shared lease (agent) that was renewed for us
+            self._grant = new
+            self._adopt(new.ttl)
+            return False
         self._superseded.append((old.lease_id, self._expires))
         self._grant = new
         self._adopt(new.ttl)
