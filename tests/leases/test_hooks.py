@@ -98,3 +98,45 @@ def test_async_lease_returns_the_same_live_lease() -> None:
     first, second = asyncio.run(main())
     assert first is second
     assert backend.revoked == [first.lease_id]
+
+
+def test_asyncpg_hooks_connect_with_current_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """asyncpg_connect passes the current user/password; a switch expires the pool on its loop."""
+    import sys
+    import threading
+    import types
+
+    from sekret.leases.hooks import asyncpg_connect, expire_on_rotate
+
+    seen: list[dict[str, Any]] = []
+
+    async def fake_connect(*args: Any, **kwargs: Any) -> str:
+        seen.append(kwargs)
+        return "conn"
+
+    monkeypatch.setitem(sys.modules, "asyncpg", types.SimpleNamespace(connect=fake_connect))
+    lease, _, clock = _lease()
+    connect = asyncpg_connect(lease)
+
+    class Pool:
+        expired = threading.Event()
+
+        async def expire_connections(self) -> None:
+            self.expired.set()
+
+    async def main() -> str:
+        pool = Pool()
+        expire_on_rotate(lease, pool, asyncio.get_running_loop())
+        first = await connect("postgres://db/app", timeout=5)
+        clock.now += 5
+        await asyncio.to_thread(lease.maintain)  # the switch happens off the loop
+        for _ in range(100):
+            if pool.expired.is_set():
+                break
+            await asyncio.sleep(0.01)
+        await connect("postgres://db/app")
+        return first if pool.expired.is_set() else "not expired"
+
+    assert asyncio.run(main()) == "conn"
+    assert [s["user"] for s in seen] == ["u1", "u2"]
+    assert seen[0]["timeout"] == 5

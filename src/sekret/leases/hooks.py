@@ -10,6 +10,10 @@
 * ``sqlalchemy_creator(lease, connect)`` + ``dispose_on_rotate(lease, engine)``:
   ``create_engine("postgresql+psycopg://", creator=...)`` connects with the
   current credentials; the engine's pool is disposed on each switch.
+* ``asyncpg_connect(lease)`` + ``expire_on_rotate(lease, pool, loop)``:
+  ``asyncpg.create_pool(dsn, connect=asyncpg_connect(lease))`` (asyncpg 0.30+)
+  connects with the current credentials; a switch expires the pool's
+  connections (replaced at their next acquire) on the pool's event loop.
 
 On the hot path (a query on a pooled connection) none of these run: the
 credentials are read only when the pool opens a connection. The lease
@@ -19,15 +23,19 @@ moment logs in. No hook ever logs or raises with the credentials.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sekret.backends.base import require_extra
+from sekret.exceptions import BackendNotInstalled
 from sekret.leases._lease import Lease
 
 __all__ = [
+    "asyncpg_connect",
     "connect_kwargs",
     "dispose_on_rotate",
+    "expire_on_rotate",
     "psycopg_connect",
     "psycopg_pool",
     "sqlalchemy_creator",
@@ -76,3 +84,30 @@ def dispose_on_rotate(lease: Lease, engine: Any) -> None:
     """Dispose ``engine``'s pool on each switch: checked-in connections close, new ones log in
     with the new credentials; connections in use finish their work and are not reused."""
     lease.on_rotate(lambda _lease: engine.dispose())
+
+
+def asyncpg_connect(lease: Lease) -> Callable[..., Awaitable[Any]]:
+    """``connect=`` for ``asyncpg.create_pool``: ``asyncpg.connect``, current credentials."""
+    try:
+        asyncpg = importlib.import_module("asyncpg")
+    except ImportError as exc:  # not one of sekret's extras: the user's own driver
+        raise BackendNotInstalled("'asyncpg' is not installed: pip install asyncpg") from exc
+
+    async def connect(*args: Any, **kwargs: Any) -> Any:
+        return await asyncpg.connect(*args, **{**kwargs, **connect_kwargs(lease)})
+
+    return connect
+
+
+def expire_on_rotate(lease: Lease, pool: Any, loop: Any) -> None:
+    """On each switch, run ``pool.expire_connections()`` on ``loop`` (the pool's event loop).
+
+    The lease switches on its own thread; the coroutine is handed to the loop
+    thread-safely. Connections in use finish; each is replaced when next acquired.
+    """
+    import asyncio  # lazy: only asyncpg users need it
+
+    def expire(_lease: Lease) -> None:
+        asyncio.run_coroutine_threadsafe(pool.expire_connections(), loop)
+
+    lease.on_rotate(expire)
