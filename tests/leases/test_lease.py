@@ -215,3 +215,31 @@ def test_lease_without_expiry_is_never_renewed() -> None:
     assert lease.maintain() is False
     assert backend.calls == ["issue"]
     assert lease.remaining == float("inf")
+
+
+def test_interpreter_exit_revokes_leases_not_closed() -> None:
+    """A program that ends without close() still revokes its leases (atexit)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """\
+        from sekret._values import SecretValue
+        from sekret.backends.base import Backend, Capability, LeaseGrant
+        from sekret.leases import Lease
+
+        class B(Backend):
+            capabilities = Capability.LEASES
+            def issue_lease(self, name, *, replaces=None):
+                return LeaseGrant("db/creds/r/1", SecretValue.of({}), ttl=60, renewable=True)
+            def revoke_lease(self, lease_id):
+                print("revoked", lease_id, flush=True)
+
+        kept = Lease(B(), "a/b/c")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout == "revoked db/creds/r/1\n"

@@ -14,7 +14,8 @@ A ``Lease`` holds the current ``LeaseGrant`` of one secret and keeps it alive:
 One lock makes every renewal single-flight: the background thread and an
 explicit ``renew()`` never both talk to the backend. ``close()`` (or
 ``revoke()``) revokes the current lease and every superseded one still alive;
-a process that crashes leaves them to expire by TTL.
+so does a normal interpreter exit (``atexit``) for every lease not closed
+yet; a process that crashes or is killed leaves them to expire by TTL.
 
 Time: ``monotonic`` decides when to act, ``wall`` only stamps ``expires_at``;
 both are injectable, and ``start=False`` plus ``maintain()`` drives the lease
@@ -24,10 +25,12 @@ log line or an exception message (lease ids are identifiers and may be shown).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,6 +45,14 @@ RotateCallback = Callable[["Lease"], None]
 
 _log = logging.getLogger("sekret.leases")
 _TOLERANCE = 1.0  # seconds: Vault rounds TTLs to whole seconds
+_LIVE: weakref.WeakSet[Lease] = weakref.WeakSet()  # closed at interpreter exit
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """Revoke (per each lease's ``revoke_on_close``) what the program did not close."""
+    for lease in list(_LIVE):
+        lease.close()
 
 
 class Lease:
@@ -82,6 +93,7 @@ class Lease:
         """How many times the credentials changed (0: the first grant)."""
         self._grant = backend.issue_lease(name)
         self._adopt(self._grant.ttl)
+        _LIVE.add(self)
         self._thread: threading.Thread | None = None
         if start:
             self._thread = threading.Thread(
