@@ -119,3 +119,35 @@ def test_run_lease_restarts_the_child_with_new_credentials(
     assert len(set(users)) == 2  # every start logged in, each with its own user
     assert b"switched to new credentials; restarting" in done.stderr
     assert not any(role_exists(postgres_server, u) for u in users)
+
+
+def test_run_without_lease_notes_the_dynamic_secret(tmp_path: Path) -> None:
+    """Without --lease, a declared dynamic secret is not read from the store; run says so."""
+    (tmp_path / "sekret.toml").write_text(
+        'app = "arrwdb"\ndefault_environment = "development"\n'
+        '[environments.development]\nbackend = "env://"\n'
+        '[secrets.db-credentials]\nkind = "dynamic"\nmax_ttl = 600\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEKRET_")}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    done = subprocess.run(
+        [
+            *SEKRET,
+            "run",
+            "--",
+            sys.executable,
+            "-c",
+            "import os; print('DB_CREDENTIALS' in os.environ)",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert done.stdout == b"False\n"
+    assert (
+        b"dynamic secret 'db-credentials' is not set (lease it: --lease db-credentials)"
+        in done.stderr
+    )

@@ -359,6 +359,12 @@ def run_command(
     with secrets:  # closing the client revokes every lease
         got = _resolved_or_fail(secrets, manifest, allow_missing, env_files)
         leases = {name: secrets.lease(name) for name in lease_names}
+        for name, spec in (manifest.secrets if manifest is not None else {}).items():
+            if spec.kind == "dynamic" and name not in leases:
+                click.echo(
+                    f"note: dynamic secret {name!r} is not set (lease it: --lease {name})",
+                    err=True,
+                )
         generations = {name: lease.generation for name, lease in leases.items()}
         backend = secrets.backend.describe()
 
