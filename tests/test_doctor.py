@@ -408,3 +408,26 @@ def test_expiry_in_a_strict_environment_fails(project: Project) -> None:
     result = project.run("expiry")["expiry"]
     assert result.status == "fail"
     assert result.findings == ("api-key: expired (strict_expiry refuses it)",)
+
+
+def test_dynamic_secret_without_max_ttl_fails(project: Project) -> None:
+    """A kind = "dynamic" secret without a bounded max_ttl fails dynamic-ttls, naming it."""
+    extra = '[secrets.db-lease]\nkind = "dynamic"\nrole = "r"\n'
+    project.write("sekret.toml", _manifest(project.store, extra=extra))
+    result = project.run("dynamic-ttls")["dynamic-ttls"]
+    assert result.status == "fail"
+    assert result.findings == ("db-lease: no max_ttl",)
+    extra += "max_ttl = 172800\n"
+    project.write("sekret.toml", _manifest(project.store, extra=extra))
+    result = project.run("dynamic-ttls")["dynamic-ttls"]
+    assert result.findings == ("db-lease: max_ttl 172800 s",)
+
+
+def test_dynamic_secret_with_bounded_ttl_passes_and_is_not_read(project: Project) -> None:
+    """A bounded dynamic secret passes; secrets-exist does not look for it in the store."""
+    extra = '[secrets.db-lease]\nkind = "dynamic"\nttl = 600\nmax_ttl = 3600\n'
+    project.write("sekret.toml", _manifest(project.store, extra=extra))
+    results = project.run("dynamic-ttls", "secrets-exist")
+    assert results["dynamic-ttls"].status == "pass"
+    assert "could be" in results["dynamic-ttls"].detail  # the static db password: advice
+    assert results["secrets-exist"].status == "pass"

@@ -435,3 +435,75 @@ def test_manifest_audit_file_is_written_beside_the_manifest(
         client.list()
     assert (tmp_path / "logs" / "audit.jsonl").is_file()
     assert not (sub / "logs").exists()
+
+
+DYNAMIC = """\
+app = "arrwdb"
+[environments.production]
+backend = "vault+https://vault:8200/secret"
+[environments.staging]
+backend = "vault+https://vault:8200/secret"
+[secrets.db-credentials]
+kind = "dynamic"
+role = "{app}-{environment}-ro"
+mount = "pg"
+ttl = 60
+max_ttl = 600
+"""
+
+
+def test_dynamic_secret_role_becomes_the_vault_lease_role() -> None:
+    """kind = "dynamic": role (placeholders filled) and mount reach the vault backend options."""
+    manifest = parse_manifest(DYNAMIC)
+    spec = manifest.secrets["db-credentials"]
+    assert (spec.kind, spec.ttl, spec.max_ttl, spec.rotation_days) == ("dynamic", 60, 600, None)
+    options = manifest.backend_options("vault+https://vault:8200/secret", "staging")
+    assert options == {"lease_roles": {"arrwdb/staging/db-credentials": "pg/arrwdb-staging-ro"}}
+
+
+def test_dynamic_role_per_environment() -> None:
+    """A role table names the role per environment; one without gets the default role name."""
+    manifest = parse_manifest(DYNAMIC.replace('"{app}-{environment}-ro"', '{production = "p"}'))
+    url = "vault+https://vault:8200/secret"
+    assert manifest.backend_options(url, "production") == {
+        "lease_roles": {"arrwdb/production/db-credentials": "pg/p"}
+    }
+    assert manifest.backend_options(url, "staging") == {
+        "lease_roles": {"arrwdb/staging/db-credentials": "pg/arrwdb-staging-db-credentials"}
+    }
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ('role = "a b"', "engine role name"),
+        ("ttl = 6000", "must not exceed max_ttl"),
+        ("ttl = 0", "at least 1 second"),
+        ('mount = "a//b"', "mount path"),
+    ],
+)
+def test_bad_dynamic_keys_fail_with_the_key(line: str, reason: str) -> None:
+    """A malformed role, mount or TTL of a dynamic secret is a ManifestError naming the key."""
+    key = line.split(" ", 1)[0]
+    text = (
+        "\n".join(row for row in DYNAMIC.splitlines() if not row.startswith(f"{key} "))
+        + f"\n{line}\n"
+    )
+    with pytest.raises(ManifestError, match=f"secrets.db-credentials.{key}: .*{reason}"):
+        parse_manifest(text)
+
+
+def test_dynamic_keys_only_on_dynamic_secrets() -> None:
+    """role/mount/ttl on a non-dynamic secret is refused (a typo must not pass silently)."""
+    with pytest.raises(ManifestError, match=r"secrets\.db-credentials\.role"):
+        parse_manifest(DYNAMIC.replace('kind = "dynamic"', 'kind = "db_credentials"'))
+
+
+def test_dynamic_secret_on_aws_names_an_iam_role() -> None:
+    """On aws://, a dynamic secret's role is an IAM role ARN passed as the backend's lease role."""
+    arn = "arn:aws:iam::123456789012:role/{app}-{environment}-s3"
+    text = DYNAMIC.replace('"{app}-{environment}-ro"', f'"{arn}"').replace('mount = "pg"\n', "")
+    manifest = parse_manifest(text)
+    options = manifest.backend_options("aws://eu-west-1", "production")
+    role = "arn:aws:iam::123456789012:role/arrwdb-production-s3"
+    assert options == {"lease_roles": {"arrwdb/production/db-credentials": role}}

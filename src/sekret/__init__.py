@@ -28,6 +28,7 @@ _EXPORTS = {
     "Backend": "sekret.backends.base",
     "CachePolicy": "sekret.cache",
     "Capability": "sekret.backends.base",
+    "Lease": "sekret.leases",
     "Namespace": "sekret._names",
     "Page": "sekret._values",
     "Secret": "sekret._values",
@@ -64,6 +65,7 @@ __all__ = [
     "InvalidReference",
     "InvalidSecretName",
     "InvalidValue",
+    "Lease",
     "ManifestError",
     "Namespace",
     "Page",
@@ -146,3 +148,4 @@ if TYPE_CHECKING:
         VersionNotFound,
         WrongMasterKey,
     )
+    from sekret.leases import Lease

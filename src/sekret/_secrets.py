@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from sekret._refs import Reference
     from sekret.audit import AuditLog
     from sekret.cache import CachePolicy, SecretCache
+    from sekret.leases import Lease
 
     P = ParamSpec("P")
     T = TypeVar("T")
@@ -108,6 +109,7 @@ class Secrets:
         self._memo_size = _MEMO_SIZE
         # reference text -> (parsed, full name), checked once (reads only)
         self._references: dict[str, tuple[Reference, str]] = {}
+        self._leases: dict[str, Lease] = {}  # full name -> the one live lease (see lease())
         self.cache: SecretCache | None = None
         if cache is not False:
             from sekret.cache import CachePolicy, SecretCache  # lazy: see TYPE_CHECKING above
@@ -553,8 +555,31 @@ class Secrets:
             return self.cache.refresh(full)
         return self._reads.read(full)
 
+    # -- dynamic credentials -------------------------------------------------
+    def lease(self, name: str, **options: Any) -> Lease:
+        """Dynamic credentials for ``name`` (e.g. a database user), renewed in the background.
+
+        One live ``Lease`` per name and client: later calls return the same one
+        (``options`` apply to the first). ``close()`` revokes it. Backends
+        without leases raise ``UnsupportedOperation``. See docs/leases.md.
+        """
+        import threading  # lazy: keeps `import sekret` light
+
+        from sekret.leases import Lease  # lazy: see TYPE_CHECKING above
+
+        full = self.namespace.full(name)
+        lock = self.__dict__.setdefault("_lease_lock", threading.Lock())
+        with lock:
+            held = self._leases.get(full)
+            if held is None or held.closed:
+                held = self._leases[full] = Lease(self.backend, full, **options)
+            return held
+
     # -- lifecycle ---------------------------------------------------------
     def close(self) -> None:
+        leases, self._leases = list(self._leases.values()), {}
+        for held in leases:  # revoke first: credentials must not outlive the client
+            held.close()
         if self.cache is not None:
             self.cache.close()
         if self.audit is not None:
@@ -718,6 +743,10 @@ class AsyncSecrets:
 
     def invalidate(self, name: str) -> None:
         self.sync.invalidate(name)
+
+    async def lease(self, name: str, **options: Any) -> Lease:
+        """``Secrets.lease`` from async code (issuing runs in a worker thread)."""
+        return await self._run(self.sync.lease, name, **options)
 
     async def aclose(self) -> None:
         await self._run(self.sync.close)

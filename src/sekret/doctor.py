@@ -74,6 +74,8 @@ __all__ = [
 Status = Literal["pass", "warn", "fail", "skip"]
 
 MAX_TTL: Final = 3600.0
+MAX_LEASE_TTL: Final = 86400.0
+"""The longest ``max_ttl`` a dynamic secret may declare (one day)."""
 MAX_STALE: Final = 86400.0
 DEFAULT_TTL: Final = 300.0
 DEFAULT_STALE: Final = 3600.0
@@ -232,7 +234,8 @@ class Project:
             if client is None or self.manifest is None:
                 self._reads = {}
             else:
-                self._reads = client.get_many(list(self.manifest.secrets))
+                static = [n for n, spec in self.manifest.secrets.items() if spec.kind != "dynamic"]
+                self._reads = client.get_many(static)  # dynamic ones are issued, not stored
         return self._reads
 
     def close(self) -> None:
@@ -808,6 +811,37 @@ def check_environment_reuse(project: Project) -> CheckResult:
     return _result("environment-reuse", "pass", f"{env} shares no value with {', '.join(others)}")
 
 
+def check_dynamic_ttls(project: Project) -> CheckResult:
+    """Dynamic secrets declare a bounded max TTL; production database passwords could be dynamic."""
+    if project.manifest is None or not project.manifest.secrets:
+        return _result("dynamic-ttls", "skip", "no declared secrets")
+    specs = project.manifest.secrets.values()
+    dynamic = [s for s in specs if s.kind == "dynamic"]
+    unbounded = [
+        f"{s.name}: " + ("no max_ttl" if s.max_ttl is None else f"max_ttl {s.max_ttl:g} s")
+        for s in dynamic
+        if s.max_ttl is None or s.max_ttl > MAX_LEASE_TTL
+    ]
+    if unbounded:
+        return _result(
+            "dynamic-ttls",
+            "fail",
+            f"{len(unbounded)} dynamic secret(s) without a bounded max TTL",
+            f"declare max_ttl (at most {MAX_LEASE_TTL:g} s) and give the engine role the same",
+            unbounded,
+        )
+    static = [s for s in specs if s.kind == "db_credentials"] if _production(project) else []
+    if static:  # advice, not a failure: a rotated password is fine, a lease is better
+        return _result(
+            "dynamic-ttls",
+            "pass",
+            f"{len(dynamic)} dynamic secret(s); {len(static)} static database password(s) in"
+            ' production could be kind = "dynamic" (docs/leases.md)',
+            findings=[s.name for s in static],
+        )
+    return _result("dynamic-ttls", "pass", f"{len(dynamic)} dynamic secret(s), max TTLs bounded")
+
+
 TITLES: Final[Mapping[str, str]] = {
     "manifest": "Manifest loads",
     "file-permissions": "Key and store files are 0600 and yours",
@@ -824,6 +858,7 @@ TITLES: Final[Mapping[str, str]] = {
     "master-key-env": "No master key in the environment outside development",
     "expiry": "No secret expired or expiring soon",
     "environment-reuse": "Production values are not reused in other environments",
+    "dynamic-ttls": "Dynamic secrets have bounded TTLs",
 }
 
 CHECKS: Final[tuple[tuple[str, Check], ...]] = (
@@ -842,6 +877,7 @@ CHECKS: Final[tuple[tuple[str, Check], ...]] = (
     ("master-key-env", check_master_key_env),
     ("expiry", check_expiry),
     ("environment-reuse", check_environment_reuse),
+    ("dynamic-ttls", check_dynamic_ttls),
 )
 """Every check, in the order it runs."""
 

@@ -21,6 +21,13 @@ A project declares its secrets once::
     owner = "search-team"
     rotator = "cohere"                       # for the rotation engine
 
+    [secrets.db-credentials]                 # dynamic: issued per process, with a lease
+    kind = "dynamic"
+    role = "arrwdb-{environment}"            # engine role; or a table {production = "..."}
+    mount = "database"                       # the database secrets engine's mount
+    ttl = 3600                               # seconds the role's default_ttl should be
+    max_ttl = 86400                          # seconds the role's max_ttl should be (bounded)
+
 Loading is strict: an unknown key, a wrong type or a bad value raises
 ``ManifestError`` naming the file, the key path, the line when it can be
 found, and the reason. This module parses with the standard library's
@@ -62,13 +69,16 @@ __all__ = [
     "resolve_backend_url",
 ]
 
-Kind = Literal["api_key", "db_credentials", "encryption_key", "jwt_signing_key", "generic"]
+Kind = Literal[
+    "api_key", "db_credentials", "encryption_key", "jwt_signing_key", "generic", "dynamic"
+]
 KINDS: Final[tuple[Kind, ...]] = (
     "api_key",
     "db_credentials",
     "encryption_key",
     "jwt_signing_key",
     "generic",
+    "dynamic",
 )
 DEFAULT_ROTATION_DAYS: Final[Mapping[str, int | None]] = MappingProxyType(
     {
@@ -77,6 +87,7 @@ DEFAULT_ROTATION_DAYS: Final[Mapping[str, int | None]] = MappingProxyType(
         "encryption_key": 365,
         "jwt_signing_key": 90,
         "generic": None,
+        "dynamic": None,  # leases expire by TTL: nothing to rotate
     }
 )
 MANIFEST_FILE: Final = "sekret.toml"
@@ -97,7 +108,16 @@ _SECRET_KEYS = frozenset(
         "owner",
         "rotator",
         "rotator_options",
+        "role",
+        "mount",
+        "ttl",
+        "max_ttl",
     }
+)
+_DYNAMIC_KEYS: Final = ("role", "mount", "ttl", "max_ttl")
+DEFAULT_LEASE_MOUNT: Final = "database"
+_ROLE_CHARS = re.compile(
+    r"[A-Za-z0-9._{}-]{1,128}\Z|arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/{}-]{1,512}\Z"
 )
 AuditSpec = str | Mapping[str, Any]
 
@@ -141,6 +161,21 @@ class SecretSpec:
     rotator_options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     #: environment variable -> field of the JSON value (``sekret run`` sets each one)
     fields: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: kind = "dynamic": engine role (one for all environments, ``{app}``/``{environment}``
+    #: filled in, or per environment), its mount, and the TTLs the role should have
+    role: str | Mapping[str, str] | None = None
+    mount: str = DEFAULT_LEASE_MOUNT
+    ttl: float | None = None
+    max_ttl: float | None = None
+
+    def role_for(self, app: str, environment: str) -> str | None:
+        """The engine role in ``environment`` (None: the backend's default role name)."""
+        role = self.role
+        if isinstance(role, Mapping):
+            role = role.get(environment)
+        if role is None:
+            return None
+        return role.replace("{app}", app).replace("{environment}", environment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,11 +233,37 @@ class Manifest:
         )
         return {"backend": config.backend, "app": self.app, "environment": config.name, **options}
 
+    def lease_roles(self, environment: str) -> dict[str, str]:
+        """Full name -> ``mount/role`` of every dynamic secret in ``environment``.
+
+        Without a declared role the role is the full name with ``/`` as ``-``
+        (``arrwdb/production/db`` -> ``arrwdb-production-db``), the Vault default.
+        """
+        roles = {}
+        for name, spec in self.secrets.items():
+            if spec.kind == "dynamic":
+                full = f"{self.app}/{environment}/{name}"
+                role = spec.role_for(self.app, environment) or full.replace("/", "-")
+                if not role.startswith("arn:"):  # an IAM role is for aws:// (backend_options)
+                    roles[full] = f"{spec.mount}/{role}"
+        return roles
+
     def backend_options(self, backend: str, environment: str) -> dict[str, Any]:
         """Backend options the manifest implies: its ``env`` names for ``env``/``chain``."""
         root = f"{self.app}/{environment}"
         mapping = {f"{root}/{n}": spec.env for n, spec in self.secrets.items()}
         scheme = backend.split("://", 1)[0].split("+", 1)[0].lower()
+        if scheme == "vault":
+            roles = self.lease_roles(environment)
+            return {"lease_roles": roles} if roles else {}
+        if scheme == "aws":  # dynamic secrets: the IAM role ARN whose STS session they are
+            arns = {
+                f"{root}/{n}": role
+                for n, spec in self.secrets.items()
+                if spec.kind == "dynamic"
+                and (role := spec.role_for(self.app, environment) or "").startswith("arn:")
+            }
+            return {"lease_roles": arns} if arns else {}
         if scheme == "env":
             return {"mapping": mapping}
         if scheme == "chain":
@@ -551,6 +612,7 @@ class _Builder:
         rotator = table.get("rotator")
         rotator_options = self.table(table.get("rotator_options", {}), (*keys, "rotator_options"))
         fields = self.fields(table.get("fields", {}), (*keys, "fields"))
+        dynamic = self.dynamic(kind, table, keys)
         return SecretSpec(
             name=name,
             kind=kind,
@@ -561,7 +623,49 @@ class _Builder:
             rotator=None if rotator is None else self.string(rotator, (*keys, "rotator")),
             rotator_options=MappingProxyType(rotator_options),
             fields=MappingProxyType(fields),
+            **dynamic,
         )
+
+    def dynamic(self, kind: str, table: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+        """``role``/``mount``/``ttl``/``max_ttl`` of a ``kind = "dynamic"`` secret."""
+        present = [k for k in _DYNAMIC_KEYS if k in table]
+        if kind != "dynamic":
+            if present:
+                raise self.fail((*keys, present[0]), 'only a kind = "dynamic" secret has it')
+            return {}
+        out: dict[str, Any] = {}
+        if "role" in table:
+            raw = table["role"]
+            if isinstance(raw, dict):
+                out["role"] = MappingProxyType(
+                    {env: self.role(value, (*keys, "role", env)) for env, value in raw.items()}
+                )
+            else:
+                out["role"] = self.role(raw, (*keys, "role"))
+        if "mount" in table:
+            mount = self.string(table["mount"], (*keys, "mount")).strip("/")
+            if not mount or not all(
+                re.fullmatch(r"[A-Za-z0-9._-]+", part) for part in mount.split("/")
+            ):
+                raise self.fail((*keys, "mount"), "must be a mount path ([A-Za-z0-9._-] segments)")
+            out["mount"] = mount
+        for key in ("ttl", "max_ttl"):
+            if key in table:
+                seconds = self.seconds(table[key], (*keys, key))
+                if seconds < 1:
+                    raise self.fail((*keys, key), "must be at least 1 second")
+                out[key] = seconds
+        if "ttl" in out and "max_ttl" in out and out["ttl"] > out["max_ttl"]:
+            raise self.fail((*keys, "ttl"), "must not exceed max_ttl")
+        return out
+
+    def role(self, value: object, keys: tuple[str, ...]) -> str:
+        text = self.string(value, keys)
+        if not _ROLE_CHARS.match(text):
+            raise self.fail(
+                keys, "must be an engine role name ([A-Za-z0-9._-], {app}, {environment})"
+            )
+        return text
 
     def fields(self, raw: object, keys: tuple[str, ...]) -> dict[str, str]:
         """``fields = { DB_PASSWORD = "password" }``: variable -> field of a JSON value."""

@@ -126,3 +126,36 @@ def test_client_loads_no_server_code() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_processes_share_the_agents_one_lease(sock_dir: Path) -> None:
+    """Through the agent, every process gets the same lease; only the agent talks to the backend."""
+    import threading
+
+    from leases.test_lease import Clock, FakeLeases
+    from sekret.agent import AgentConfig, AgentServer
+
+    leasing = FakeLeases(Clock(), ttl=600, max_ttl=3600)
+    server = AgentServer(
+        AgentConfig(sock_dir / "lease.sock"),
+        lambda: Secrets(leasing, app="arrwdb", environment="production", cache=False),
+    )
+    server.bind()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"agent://{sock_dir / 'lease.sock'}"
+    workers = [Secrets(url, app="arrwdb", environment="production") for _ in range(3)]
+    try:
+        leases = [w.lease("db", start=False) for w in workers]
+        assert {ls.lease_id for ls in leases} == {"database/creds/role/1"}
+        assert leases[0].json() == leases[1].json()
+        assert leases[0].renew() is False  # asks the agent again: same lease, no switch
+        assert leases[0].generation == 0
+        assert leasing.calls == ["issue"]
+        for w in workers:
+            w.close()  # a worker does not revoke the shared lease
+        assert leasing.revoked == []
+    finally:
+        server.stop()
+        thread.join(10)
+    assert leasing.revoked == ["database/creds/role/1"]  # the agent revokes it when it stops

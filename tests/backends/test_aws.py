@@ -650,3 +650,59 @@ def test_unexpected_sdk_exception_is_backend_unavailable(moto_server: str) -> No
     with AwsBackend(MOTO_REGION, client=client) as b, pytest.raises(BackendUnavailable) as info:
         b.read("awstest/unexpected/key")
     assert "RuntimeError" in str(info.value)
+
+
+# -- leases: STS AssumeRole session credentials ---------------------------------------------
+LEASE_ROLE = "arn:aws:iam::123456789012:role/arrwdb-production-s3"
+
+
+def test_lease_is_sts_session_credentials(moto_server: str) -> None:
+    """A dynamic secret on aws:// is an AssumeRole session: not renewable, re-issued instead."""
+    from sekret import Secrets
+
+    backend = AwsBackend.from_url(
+        f"aws://{MOTO_REGION}?endpoint_url={moto_server}&sts_endpoint_url={moto_server}"
+        f"&role.s3-access={LEASE_ROLE}&lease_duration=900"
+    )
+    secrets = Secrets(backend, app="arrwdb", environment="production", cache=False)
+    lease = secrets.lease("s3-access", start=False)
+    doc = lease.json()
+    assert set(doc) == {"access_key_id", "secret_access_key", "session_token", "expiration"}
+    assert lease.lease_id == f"aws-sts/arrwdb-production-s3/{doc['access_key_id']}"
+    assert not lease.renewable
+    assert 0 < lease.ttl <= 900
+    assert doc["secret_access_key"] not in repr(lease) + lease.lease_id
+    assert lease.renew() is True  # not renewable: renew() means new credentials
+    assert lease.json()["access_key_id"] != doc["access_key_id"]
+    secrets.close()  # revoke is a no-op for STS: no error
+
+
+def test_lease_without_a_role_is_unsupported(shared_backend: AwsBackend) -> None:
+    """Without lease_roles the aws backend has no LEASES capability and says so."""
+    from sekret.exceptions import UnsupportedOperation
+
+    with pytest.raises(UnsupportedOperation, match="leases"):
+        shared_backend.issue_lease("arrwdb/production/s3-access")
+
+
+def test_lease_role_must_be_an_iam_role_arn() -> None:
+    """A lease role that is not an IAM role ARN is a ConfigurationError before any request."""
+    with pytest.raises(ConfigurationError, match="IAM role ARN"):
+        AwsBackend(MOTO_REGION, lease_roles={"x": "not-an-arn"})
+
+
+def test_policy_with_leases_adds_assume_role_on_those_roles_only() -> None:
+    """policy(leases=ARN,...) adds one sts:AssumeRole statement on exactly those role ARNs."""
+    other = "arn:aws:iam::123456789012:role/other"
+    doc = json.loads(AwsBackend.policy("arrwdb/production", leases=f"{LEASE_ROLE},{other}"))
+    assume = [s for s in doc["Statement"] if s["Action"] == "sts:AssumeRole"]
+    assert assume == [
+        {
+            "Sid": "SekretLeases",
+            "Effect": "Allow",
+            "Action": "sts:AssumeRole",
+            "Resource": [LEASE_ROLE, other],
+        }
+    ]
+    with pytest.raises(ConfigurationError, match="IAM role ARN"):
+        AwsBackend.policy("arrwdb/production", leases="arn:aws:s3:::bucket")

@@ -128,3 +128,21 @@ def test_policy_without_backend_or_manifest_is_a_usage_error(
     result = Cli("unused://").run(["policy", "--env", "production", "--app", "arrwdb"])
     assert result.exit_code == 2
     assert "policy needs a backend" in result.stderr
+
+
+def test_vault_policy_covers_the_manifests_dynamic_secrets(tmp_path: Any) -> None:
+    """With a manifest, the vault policy adds read/renew/revoke for its dynamic secrets' roles."""
+    manifest = tmp_path / "sekret.toml"
+    manifest.write_text(
+        'app = "arrwdb"\n[environments.production]\n'
+        'backend = "vault+https://vault:8200/secret"\n'
+        '[secrets.db-credentials]\nkind = "dynamic"\nrole = "{app}-{environment}"\n'
+        "max_ttl = 3600\n"
+    )
+    result = Cli("unused://").run(
+        ["--manifest", str(manifest), "--env", "production", "policy", "vault"]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert 'path "database/creds/arrwdb-production" {' in result.stdout
+    assert '"lease_id" = ["database/creds/arrwdb-production/*"]' in result.stdout
+    assert 'path "secret/data/arrwdb/production/*" {' in result.stdout

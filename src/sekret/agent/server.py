@@ -411,6 +411,17 @@ class AgentServer:
                     for n, r in got.items()
                 }
             }
+        if op == "lease":  # one shared lease per name and host, renewed here (issue 19)
+            name = self._check_name(req["name"])
+            held = secrets.lease(name[len(self._prefix) :])
+            current = Secret(name, held.lease_id, held.credentials)
+            return {
+                "lease": {
+                    "lease_id": held.lease_id,
+                    "ttl": held.remaining if held.ttl > 0 else 0,
+                    "secret": wire.secret_to_wire(current),
+                }
+            }
         if op == "versions":
             infos = backend.versions(self._check_name(req["name"]))
             return {"versions": [wire.info_to_wire(i) for i in infos]}

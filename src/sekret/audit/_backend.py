@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from sekret._values import CURRENT, Page, Secret, SecretValue, VersionInfo
 from sekret.audit.events import AuditEvent, make_event
-from sekret.backends.base import DEFAULT_RECOVERY_DAYS, Backend, PutResults, WriteRequest
+from sekret.backends.base import (
+    DEFAULT_RECOVERY_DAYS,
+    Backend,
+    LeaseGrant,
+    PutResults,
+    WriteRequest,
+)
 from sekret.exceptions import SekretError
 
 if TYPE_CHECKING:
@@ -276,6 +282,46 @@ class AuditedBackend(Backend):
             self._record("secret.destroy", started, name, exc)
             raise
         self._record("secret.destroy", started, name)
+
+    # -- leases: ids and TTLs, never the credentials ------------------------------------
+    def issue_lease(self, name: str, *, replaces: str | None = None) -> LeaseGrant:
+        action = "lease.issue" if replaces is None else "lease.reissue"
+        fields: dict[str, Any] = {} if replaces is None else {"replaces": replaces}
+        started = time.monotonic()
+        try:
+            grant = self.inner.issue_lease(name, replaces=replaces)
+        except BaseException as exc:
+            self._record(action, started, name, exc, **fields)
+            raise
+        self._record(
+            action,
+            started,
+            name,
+            lease_id=grant.lease_id,
+            ttl=grant.ttl,
+            renewable=grant.renewable,
+            **fields,
+        )
+        return grant
+
+    def renew_lease(self, lease_id: str, *, increment: float | None = None) -> float:
+        started = time.monotonic()
+        try:
+            ttl = self.inner.renew_lease(lease_id, increment=increment)
+        except BaseException as exc:
+            self._record("lease.renew", started, None, exc, lease_id=lease_id)
+            raise
+        self._record("lease.renew", started, None, lease_id=lease_id, ttl=ttl)
+        return ttl
+
+    def revoke_lease(self, lease_id: str) -> None:
+        started = time.monotonic()
+        try:
+            self.inner.revoke_lease(lease_id)
+        except BaseException as exc:
+            self._record("lease.revoke", started, None, exc, lease_id=lease_id)
+            raise
+        self._record("lease.revoke", started, None, lease_id=lease_id)
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:

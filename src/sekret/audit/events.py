@@ -48,6 +48,10 @@ ACTIONS: Final = (
     "secret.restore",
     "secret.destroy",
     "audit.checkpoint",
+    "lease.issue",
+    "lease.reissue",
+    "lease.renew",
+    "lease.revoke",
 )
 """The actions sekret itself emits (rotation adds ``secret.rotate.*``)."""
 

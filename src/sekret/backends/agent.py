@@ -33,13 +33,18 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from sekret._names import validate_name
 from sekret._values import CURRENT, Page, Secret, SecretValue, VersionInfo
 from sekret.agent import protocol as wire
-from sekret.backends.base import DEFAULT_RECOVERY_DAYS, Backend, Capability
-from sekret.exceptions import BackendUnavailable, ConfigurationError, SekretError
+from sekret.backends.base import DEFAULT_RECOVERY_DAYS, Backend, Capability, LeaseGrant
+from sekret.exceptions import (
+    BackendUnavailable,
+    ConfigurationError,
+    SekretError,
+    UnsupportedOperation,
+)
 
 __all__ = ["AgentBackend"]
 
 _READS = Capability.READ | Capability.VERSIONS | Capability.STAGES | Capability.LIST
-_READS |= Capability.BATCH_READ
+_READS |= Capability.BATCH_READ | Capability.LEASES  # the agent answers when its backend can
 
 
 class AgentBackend(Backend):
@@ -54,7 +59,9 @@ class AgentBackend(Backend):
             )
         self.path = path
         self.timeout = float(timeout)
-        self.capabilities = Capability.full() | Capability.BATCH_READ if writes else _READS
+        self.capabilities = (
+            Capability.full() | Capability.BATCH_READ | Capability.LEASES if writes else _READS
+        )
         self._local = threading.local()
         self._lock = threading.Lock()
         self._socks: set[socket.socket] = set()
@@ -127,6 +134,29 @@ class AgentBackend(Backend):
         if not answer.get("ok"):
             raise wire.error_from_wire(answer.get("error"))
         return answer
+
+    # -- leases: the agent's one shared lease per name (issue 19) ----------------------
+    def issue_lease(self, name: str, *, replaces: str | None = None) -> LeaseGrant:
+        """The agent's current lease of ``name``: shared by every process on the host.
+
+        Not renewable from here: the agent renews it, and the process's ``Lease``
+        asks again at half the time left, picking up the agent's next credentials
+        before the old ones expire. Revoking is the agent's job (when it stops).
+        """
+        validate_name(name)
+        answer = self._call({"op": "lease", "name": name})["lease"]
+        secret = wire.secret_from_wire(answer["secret"])
+        return LeaseGrant(
+            str(answer["lease_id"]), secret.value, ttl=float(answer["ttl"]), renewable=False
+        )
+
+    def renew_lease(self, lease_id: str, *, increment: float | None = None) -> float:
+        raise UnsupportedOperation(
+            "the sekret agent renews shared leases itself", backend=self.describe()
+        )
+
+    def revoke_lease(self, lease_id: str) -> None:
+        """Nothing: the lease is shared by the host's processes; the agent revokes it."""
 
     # -- reads --------------------------------------------------------------------
     def read(self, name: str, *, version: str | None = None, stage: str | None = None) -> Secret:

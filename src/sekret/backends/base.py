@@ -73,6 +73,7 @@ __all__ = [
     "WriteRequest",
     "Backend",
     "Capability",
+    "LeaseGrant",
     "ReadOnlyView",
     "capability_names",
     "check_expected_version",
@@ -134,6 +135,7 @@ class Capability(enum.Flag):
     BATCH_READ = enum.auto()  # read_many in fewer round trips than names
     BATCH_WRITE = enum.auto()  # put_many in fewer transactions than writes
     CAS = enum.auto()  # write(expected_version=...)
+    LEASES = enum.auto()  # issue_lease / renew_lease / revoke_lease (dynamic credentials)
 
     @classmethod
     def full(cls) -> Capability:
@@ -275,6 +277,28 @@ def move_label(stages: dict[str, str], stage: str, version: str | None) -> None:
         stages[stage] = version
         if stage == CURRENT and old is not None:
             stages[PREVIOUS] = old
+
+
+class LeaseGrant:
+    """One set of dynamic credentials a backend issued: what ``issue_lease`` returns.
+
+    ``credentials`` is a JSON ``SecretValue`` (never in a repr); ``lease_id`` is
+    an identifier (safe to log and audit); ``ttl`` is the lease duration in
+    seconds when issued; ``renewable`` says whether ``renew_lease`` may extend it.
+    """
+
+    __slots__ = ("credentials", "lease_id", "renewable", "ttl")
+
+    def __init__(
+        self, lease_id: str, credentials: SecretValue, *, ttl: float, renewable: bool
+    ) -> None:
+        self.lease_id = lease_id
+        self.credentials = credentials
+        self.ttl = float(ttl)
+        self.renewable = renewable
+
+    def __repr__(self) -> str:  # never the credentials
+        return f"LeaseGrant({self.lease_id!r}, ttl={self.ttl:g}, renewable={self.renewable})"
 
 
 PutResults = list[VersionInfo | SekretError]
@@ -439,6 +463,22 @@ class Backend:
         """Delete every version now, permanently."""
         raise self._unsupported("destroy", Capability.DESTROY)
 
+    # -- leases (dynamic credentials) ----------------------------------------
+    def issue_lease(self, name: str, *, replaces: str | None = None) -> LeaseGrant:
+        """New dynamic credentials for ``name`` (``replaces``: the lease they succeed)."""
+        raise self._unsupported("issue_lease", Capability.LEASES)
+
+    def renew_lease(self, lease_id: str, *, increment: float | None = None) -> float:
+        """Extend a lease by ``increment`` seconds (None: its default); the new TTL.
+
+        The service may grant less than asked (a max TTL): the caller compares.
+        """
+        raise self._unsupported("renew_lease", Capability.LEASES)
+
+    def revoke_lease(self, lease_id: str) -> None:
+        """End a lease now: its credentials stop working. Idempotent."""
+        raise self._unsupported("revoke_lease", Capability.LEASES)
+
     # -- least privilege ---------------------------------------------------
     @classmethod
     def policy(cls, root: str, *, access: str = "read", **options: Any) -> str:
@@ -479,7 +519,9 @@ def capability_names(caps: Capability) -> str:
 
 
 READ_CAPABILITIES: Final = Capability.READ | Capability.VERSIONS | Capability.LIST
-READ_CAPABILITIES_ALL: Final = READ_CAPABILITIES | Capability.BATCH_READ | Capability.STAGES
+READ_CAPABILITIES_ALL: Final = (
+    READ_CAPABILITIES | Capability.BATCH_READ | Capability.STAGES | Capability.LEASES
+)
 
 
 class ReadOnlyView(Backend):
@@ -526,6 +568,15 @@ class ReadOnlyView(Backend):
         return self._inner.list(
             prefix, page_size=page_size, page_token=page_token, include_deleted=include_deleted
         )
+
+    def issue_lease(self, name: str, *, replaces: str | None = None) -> LeaseGrant:
+        return self._inner.issue_lease(name, replaces=replaces)  # a lease is a read
+
+    def renew_lease(self, lease_id: str, *, increment: float | None = None) -> float:
+        return self._inner.renew_lease(lease_id, increment=increment)
+
+    def revoke_lease(self, lease_id: str) -> None:
+        self._inner.revoke_lease(lease_id)  # giving back what this client was issued
 
     def _refuse(self, operation: str) -> AccessDenied:
         return AccessDenied(

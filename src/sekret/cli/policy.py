@@ -15,6 +15,7 @@ from sekret._names import Namespace
 from sekret.backends import policy_document
 from sekret.cli._app import CliState, pass_state
 from sekret.cli._output import metadata_pairs
+from sekret.exceptions import SekretError
 
 __all__ = ["register"]
 
@@ -61,6 +62,11 @@ def policy(
     \b
       sekret policy vault --app arrwdb --env production
       sekret policy aws --app arrwdb --env production --access rotate
+      sekret policy vault --env production --option leases=database/arrwdb-prod
+
+    With a manifest, the policy also covers its kind = "dynamic" secrets:
+    vault, their engine roles (read creds, renew and revoke their own leases);
+    aws, sts:AssumeRole on their IAM roles.
     """
     env = env or state.env
     if not env:
@@ -77,12 +83,29 @@ def policy(
     if not app:
         raise click.UsageError("policy needs the app: pass --app NAME or set SEKRET_APP")
     try:
-        extra = metadata_pairs(options)
+        extra = dict(metadata_pairs(options))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--option") from None
     root = Namespace(app, env).root
+    scheme = backend.split("://", 1)[0].split("+", 1)[0].lower()
+    if "leases" not in extra and scheme in ("vault", "aws"):
+        roles = _manifest_lease_roles(state, env, scheme)
+        if roles:  # the manifest's dynamic secrets: their engine roles / IAM roles too
+            extra["leases"] = ",".join(sorted(set(roles.values())))
     document = policy_document(backend, root, access=access, **extra)
     click.echo(document.rstrip("\n"))
+
+
+def _manifest_lease_roles(state: CliState, env: str, scheme: str) -> dict[str, str]:
+    """The manifest's dynamic secrets in ``env`` (none when there is no usable manifest)."""
+    try:
+        manifest = state.context.manifest
+    except SekretError:
+        return {}
+    if manifest is None or env not in manifest.environments:
+        return {}
+    options = manifest.backend_options(f"{scheme}://", env)
+    return dict(options.get("lease_roles", {}))
 
 
 def register(group: click.Group) -> None:

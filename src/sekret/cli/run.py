@@ -23,6 +23,14 @@ another environment.
   the variable's text (``sekret:b64:...`` for binary values) and every string
   inside a JSON value. A tail that could be the start of a value is held
   until the next write, ``--mask-timeout`` seconds, or the end of the stream.
+* ``--lease NAME`` (repeatable): NAME is leased (``Secrets.lease``: dynamic
+  credentials, e.g. a database user from Vault's database engine) instead of
+  read; its variable (and its ``fields`` variables) hold the leased
+  credentials. The lease renews for the child's lifetime; when it switches to
+  new credentials the child is restarted with them (SIGTERM, ``--grace``,
+  SIGKILL) before the old ones expire; when the child exits (or sekret is
+  stopped) every lease is revoked. Declared ``kind = "dynamic"`` secrets are
+  never read from the store: they are set only when named with ``--lease``.
 * ``--watch``: every ``--interval`` seconds the current version of each
   secret is re-read from the backend; when one changed, the child gets
   SIGTERM, ``--grace`` seconds, then SIGKILL, and starts again with the new
@@ -42,6 +50,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,14 +61,21 @@ import click
 from sekret import Secret, Secrets, SecretValue
 from sekret._files import check_owner, write_private
 from sekret.backends.base import Backend, is_credential_env
-from sekret.backends.env import env_text
+from sekret.backends.env import default_env_var, env_text
 from sekret.cli._child import FORWARDED, child_environment, run_child
 from sekret.cli._export import FORMATS, github_masks, render
 from sekret.exceptions import InsecurePath, SecretNotFound, SekretError
 from sekret.integrations.redaction import child_strings, default_redactor
 from sekret.manifest import Manifest, load_manifest
 
-__all__ = ["FORWARDED", "Resolved", "register", "render", "resolve", "run_child"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from sekret.leases import Lease
+
+__all__ = ["FORWARDED", "Resolved", "leased", "register", "render", "resolve", "run_child"]
+
+LEASE_POLL = 1.0
+"""Seconds between checks of ``--lease`` switches (no I/O: the lease renews itself)."""
 
 
 @dataclass
@@ -83,9 +99,14 @@ class Resolved:
 
 
 def resolve(secrets: Secrets, manifest: Manifest, *, fresh: bool = False) -> Resolved:
-    """Read every declared secret; ``fresh`` bypasses the cache (for ``--watch``)."""
+    """Read every declared secret; ``fresh`` bypasses the cache (for ``--watch``).
+
+    ``kind = "dynamic"`` secrets are issued, not stored: ``leased`` sets them.
+    """
     out = Resolved()
     for name, spec in manifest.secrets.items():
+        if spec.kind == "dynamic":
+            continue
         try:
             secret = secrets.refresh(name) if fresh else secrets.get_secret(name)
         except SecretNotFound:
@@ -96,6 +117,21 @@ def resolve(secrets: Secrets, manifest: Manifest, *, fresh: bool = False) -> Res
         out.versions[name] = secret.version
         if spec.fields:
             _set_fields(out, secret, spec.fields, secrets.backend.describe())
+    return out
+
+
+def leased(leases: Mapping[str, Lease], manifest: Manifest | None, backend: str) -> Resolved:
+    """The variables of each lease's current credentials (manifest ``env`` and ``fields``)."""
+    out = Resolved()
+    for name, lease in leases.items():
+        spec = manifest.secrets.get(name) if manifest is not None else None
+        value = lease.credentials
+        out.variables[spec.env if spec is not None else default_env_var(name)] = env_text(value)
+        out.values.append(value)
+        out.versions[name] = lease.lease_id
+        if spec is not None and spec.fields:
+            secret = Secret(lease.name, lease.lease_id, value)
+            _set_fields(out, secret, spec.fields, backend)
     return out
 
 
@@ -267,6 +303,14 @@ _keep_env_option = click.option(
 )
 @click.option("--allow-missing", is_flag=True, help="Start even if a declared secret is missing.")
 @click.option(
+    "--lease",
+    "lease_names",
+    multiple=True,
+    metavar="NAME",
+    help="Lease dynamic credentials for NAME (repeatable): renewed while the command runs,"
+    " the command restarted when they change, revoked when it exits.",
+)
+@click.option(
     "--env-file",
     "env_files",
     multiple=True,
@@ -296,6 +340,7 @@ def run_command(
     interval: float,
     grace: float,
     allow_missing: bool,
+    lease_names: tuple[str, ...],
     env_files: tuple[Path, ...],
     keep_env: tuple[str, ...],
     clean_env: bool,
@@ -307,9 +352,28 @@ def run_command(
     With --env-file, the file's NAME=sekret://... lines are resolved too and
     its literal lines pass through; the manifest is then optional.
     """
-    manifest, secrets = _open(manifest_path, environment, need_manifest=not env_files)
-    with secrets:
+    manifest, secrets = _open(
+        manifest_path, environment, need_manifest=not (env_files or lease_names)
+    )
+    with secrets:  # closing the client revokes every lease
         got = _resolved_or_fail(secrets, manifest, allow_missing, env_files)
+        leases = {name: secrets.lease(name) for name in lease_names}
+        for name, spec in (manifest.secrets if manifest is not None else {}).items():
+            if spec.kind == "dynamic" and name not in leases:
+                click.echo(
+                    f"note: dynamic secret {name!r} is not set (lease it: --lease {name})",
+                    err=True,
+                )
+        generations = {name: lease.generation for name, lease in leases.items()}
+        backend = secrets.backend.describe()
+
+        def with_leases(base: Resolved) -> Resolved:
+            layer = leased(leases, manifest, backend)
+            base.variables.update(layer.variables)
+            base.values.extend(layer.values)
+            return base
+
+        got = with_leases(got)
         url = _backend_url()
         consumed = consumed_env(secrets.backend, url)
         parent = dict(os.environ)
@@ -329,7 +393,24 @@ def run_command(
         redactor.register(got.strings())
         versions = dict(got.versions)
 
+        last_watch = [time.monotonic()]
+
         def check() -> dict[str, str] | None:
+            changed_leases = sorted(
+                n for n, ls in leases.items() if ls.generation != generations[n]
+            )
+            if changed_leases:
+                generations.update({n: ls.generation for n, ls in leases.items()})
+                click.echo(
+                    f"sekret: {', '.join(changed_leases)} switched to new credentials; restarting",
+                    err=True,
+                )
+                fresh = with_leases(_with_env_files(secrets, manifest, env_files))
+                redactor.register(fresh.strings())
+                return environ(fresh.variables)
+            if not watch or (leases and time.monotonic() - last_watch[0] < interval):
+                return None  # with leases, check() runs every LEASE_POLL s: --watch every interval
+            last_watch[0] = time.monotonic()
             try:
                 fresh = _with_env_files(secrets, manifest, env_files, fresh=True)
             except SekretError as exc:
@@ -348,7 +429,7 @@ def run_command(
             versions.clear()
             versions.update(fresh.versions)
             redactor.register(fresh.strings())
-            return environ(fresh.variables)
+            return environ(with_leases(fresh).variables)
 
         try:
             code = run_child(
@@ -356,8 +437,8 @@ def run_command(
                 environ(got.variables),
                 redactor=redactor if mask else None,
                 mask_timeout=mask_timeout,
-                watch=check if watch else None,
-                interval=interval,
+                watch=check if (watch or leases) else None,
+                interval=min(interval, LEASE_POLL) if leases else interval,
                 grace=grace,
             )
         except FileNotFoundError:

@@ -115,6 +115,15 @@ class MeteredBackend(Backend):
     def destroy(self, name: str) -> None:
         self._timed("destroy", self.inner.destroy, name)
 
+    def issue_lease(self, name: str, **options: Any) -> Any:
+        return self._timed("issue_lease", self.inner.issue_lease, name, **options)
+
+    def renew_lease(self, lease_id: str, **options: Any) -> Any:
+        return self._timed("renew_lease", self.inner.renew_lease, lease_id, **options)
+
+    def revoke_lease(self, lease_id: str) -> None:
+        self._timed("revoke_lease", self.inner.revoke_lease, lease_id)
+
     def close(self) -> None:
         self.inner.close()
 

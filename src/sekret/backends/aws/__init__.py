@@ -51,6 +51,7 @@ the ones above must never import them at import time.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -68,6 +69,7 @@ from sekret._values import (
 )
 from sekret.backends.aws._client import AwsClient
 from sekret.backends.aws._errors import from_code
+from sekret.backends.aws._leases import StsLeases, check_role_arn
 from sekret.backends.aws._names import JSON_VERSION_PREFIX as JSON_VERSION_PREFIX
 from sekret.backends.aws._names import (
     check_aws_name,
@@ -89,6 +91,7 @@ from sekret.backends.base import (
     DEFAULT_RECOVERY_DAYS,
     Backend,
     Capability,
+    LeaseGrant,
     check_expected_version,
     check_page_size,
     token_reused,
@@ -103,6 +106,7 @@ from sekret.exceptions import (
     SecretDeleted,
     SecretNotFound,
     SekretError,
+    UnsupportedOperation,
 )
 
 __all__ = ["AwsBackend"]
@@ -122,7 +126,8 @@ _URL_OPTIONS = (
     "connect_timeout",
     "read_timeout",
     "kms_key_id",
-)
+    "lease_duration",
+)  # and role.<name>=<IAM role ARN> (lease_roles)
 # Read by ``policy_options`` only (the runtime client does not need them).
 _POLICY_ONLY = ("account", "partition")
 
@@ -152,10 +157,39 @@ class AwsBackend(Backend):
     capabilities = Capability.full() | Capability.BATCH_READ
     max_value_bytes: int = MAX_VALUE_BYTES
 
-    def __init__(self, region: str | None = None, **options: Any) -> None:
-        """``region`` and ``AwsClient``'s options (endpoint_url, profile, role_arn...)."""
+    def __init__(
+        self,
+        region: str | None = None,
+        *,
+        lease_roles: Mapping[str, str] | None = None,
+        lease_duration: int = 3600,
+        **options: Any,
+    ) -> None:
+        """``region`` and ``AwsClient``'s options (endpoint_url, profile, role_arn...).
+
+        ``lease_roles``: secret name (full or short) -> IAM role ARN whose STS
+        session credentials ``issue_lease`` returns (``lease_duration`` seconds).
+        """
         self._aws = AwsClient(region, **options)
         self._batch_allowed = True
+        self._sts = StsLeases(lease_roles, duration=lease_duration, clock=self._aws.clock)
+        if self._sts:
+            self.capabilities = type(self).capabilities | Capability.LEASES
+
+    # -- leases: STS AssumeRole (see _leases) ---------------------------------------
+    def issue_lease(self, name: str, *, replaces: str | None = None) -> LeaseGrant:
+        if not self._sts:
+            raise self._unsupported("issue_lease", Capability.LEASES)
+        return self._sts.issue(self._aws, name)
+
+    def renew_lease(self, lease_id: str, *, increment: float | None = None) -> float:
+        raise UnsupportedOperation(
+            "STS session credentials cannot be renewed; the lease fetches new ones",
+            backend=self.describe(),
+        )
+
+    def revoke_lease(self, lease_id: str) -> None:
+        """Nothing to do: an STS session cannot be revoked alone; it ends at its expiration."""
 
     def describe(self) -> str:
         return self._aws.describe()
@@ -187,9 +221,12 @@ class AwsBackend(Backend):
         """
         region, raw = _parse_url(url)
         query: dict[str, Any] = {k: v for k, v in raw.items() if k not in _POLICY_ONLY}
-        for key in ("max_attempts",):
+        for key in ("max_attempts", "lease_duration"):
             if key in query:
                 query[key] = _int_option(key, query[key])
+        roles = {k[5:]: query.pop(k) for k in list(query) if k.startswith("role.")}
+        if roles:  # ?role.<name>=arn:aws:iam::...: the IAM role a dynamic secret assumes
+            query["lease_roles"] = roles
         for key in ("connect_timeout", "read_timeout"):
             if key in query:
                 query[key] = _float_option(key, query[key])
@@ -531,15 +568,29 @@ class AwsBackend(Backend):
         """IAM policy JSON for ``access`` (read|rotate|admin) to the secrets under ``root``.
 
         Options: ``region`` and ``account`` (default ``*``), ``kms_key_arn`` (adds the
-        KMS permissions, limited to use through Secrets Manager), ``partition`` (``aws``).
+        KMS permissions, limited to use through Secrets Manager), ``partition`` (``aws``),
+        ``leases`` (IAM role ARNs, comma-separated: adds ``sts:AssumeRole`` on them, for
+        the dynamic secrets whose STS sessions the client leases).
         """
-        unknown = sorted(set(options) - {"region", "account", "kms_key_arn", "partition"})
+        known = {"region", "account", "kms_key_arn", "partition", "leases"}
+        unknown = sorted(set(options) - known)
         if unknown:
             raise ConfigurationError(
                 f"unknown aws policy option(s) {', '.join(unknown)};"
-                " known: region, account, kms_key_arn, partition"
+                " known: region, account, kms_key_arn, partition, leases"
             )
-        return iam_policy(root, access=access, **options)
+        leases = options.pop("leases", None)
+        document = iam_policy(root, access=access, **options)
+        arns = [a.strip() for a in (leases or "").split(",") if a.strip()]
+        if not arns:
+            return document
+        for arn in arns:
+            check_role_arn("policy option leases", arn)
+        doc = json.loads(document)
+        doc["Statement"].append(
+            {"Sid": "SekretLeases", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arns}
+        )
+        return json.dumps(doc, indent=2)
 
 
 _ROLE_ARN = re.compile(r"arn:(aws[a-z-]*):iam::(\d{12}):role/")
@@ -556,7 +607,7 @@ def _parse_url(url: str) -> tuple[str | None, dict[str, str]]:
         raise ConfigurationError("aws backend URL must be aws://<region>[?option=value&...]")
     query: dict[str, str] = {}
     for key, raw in parse_qsl(parts.query, keep_blank_values=False):
-        if key not in _URL_OPTIONS and key not in _POLICY_ONLY:
+        if key not in _URL_OPTIONS and key not in _POLICY_ONLY and not key.startswith("role."):
             known = ", ".join((*_URL_OPTIONS, *_POLICY_ONLY))
             raise ConfigurationError(f"unknown aws URL option {key[:40]!r}; known: {known}")
         query[key] = raw

@@ -193,31 +193,40 @@ class AwsClient:
             return self._client
 
     def _assume_role(self) -> Any:
-        assert self._session is not None
         assert self._role_arn is not None
+        creds = self.assume(self._role_arn, session_name=self._role_session_name)
+        expiration = to_utc(creds.get("Expiration")) or self.clock() + timedelta(minutes=15)
+        self._expires = expiration - timedelta(minutes=5)
+        return self._new_client(creds)
+
+    def assume(
+        self, role_arn: str, *, session_name: str, duration: int | None = None
+    ) -> dict[str, Any]:
+        """STS ``AssumeRole``: the session credentials (``AccessKeyId``, ..., ``Expiration``)."""
+        if self._session is None:
+            raise ConfigurationError(
+                f"{self.describe()} was built on an injected client: it cannot call STS"
+            )
         sts = self._session.client(
             "sts",
             region_name=self._region,
             endpoint_url=self._sts_endpoint_url,
             config=self._config,
         )
-        args: dict[str, Any] = {
-            "RoleArn": self._role_arn,
-            "RoleSessionName": self._role_session_name,
-        }
+        args: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": session_name}
         if self._external_id:
             args["ExternalId"] = self._external_id
+        if duration is not None:
+            args["DurationSeconds"] = duration
         try:
             with _LOGS.quiet():
-                creds = sts.assume_role(**args)["Credentials"]
+                creds: dict[str, Any] = sts.assume_role(**args)["Credentials"]
         except (self._errors.ClientError, self._errors.BotoCoreError) as exc:
-            what = f"assuming role {self._role_arn!r}"
+            what = f"assuming role {role_arn!r}"
             raise translate(self._errors, exc, what, None, backend=self.describe()) from exc
         finally:
             sts.close()
-        expiration = to_utc(creds.get("Expiration")) or self.clock() + timedelta(minutes=15)
-        self._expires = expiration - timedelta(minutes=5)
-        return self._new_client(creds)
+        return creds
 
     def call(
         self,

@@ -73,6 +73,7 @@ from sekret.backends.base import (
     DEFAULT_RECOVERY_DAYS,
     Backend,
     Capability,
+    LeaseGrant,
     check_expected_version,
     check_page_size,
     check_stage_holder,
@@ -80,13 +81,20 @@ from sekret.backends.base import (
     token_reused,
     utcnow,
 )
+from sekret.backends.vault import _leases
 from sekret.backends.vault._auth import AuthMethod, auth_from_options
 from sekret.backends.vault._connection import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
     VaultConnection,
 )
-from sekret.backends.vault._policy import COMPANION, mount_of_url, policy_hcl, valid_mount
+from sekret.backends.vault._policy import (
+    COMPANION,
+    lease_policy_hcl,
+    mount_of_url,
+    policy_hcl,
+    valid_mount,
+)
 from sekret.backends.vault._shape import Record, decode, encode
 from sekret.backends.vault._state import (
     MANAGED,
@@ -114,7 +122,9 @@ __all__ = ["VaultBackend"]
 
 DEFAULT_ADDR = "http://127.0.0.1:8200"
 DEFAULT_FIELD = "value"
-READ_ONLY = Capability.READ | Capability.VERSIONS | Capability.STAGES | Capability.LIST
+READ_ONLY = (
+    Capability.READ | Capability.VERSIONS | Capability.STAGES | Capability.LIST | Capability.LEASES
+)
 _CREDENTIAL_OPTIONS = ("token", "secret_id", "jwt", "password")
 _MAX_MARKERS = 48  # Vault allows 64 custom_metadata keys; leave room for other tools
 _MAX_STAGED = 8
@@ -176,6 +186,7 @@ class VaultBackend(Backend):
         failover_rounds: int = 2,
         max_throttle_retries: int = 4,
         check_mount: bool = True,
+        lease_roles: Mapping[str, str] | None = None,
         **auth_options: Any,
     ) -> None:
         require_extra("hvac", "vault")  # fail first, and name the extra, if the SDK is missing
@@ -204,7 +215,8 @@ class VaultBackend(Backend):
         )
         if verify is None:
             verify = _env("VAULT_CACERT", "BAO_CACERT", "VAULT_CAPATH", "BAO_CAPATH") or True
-        self.capabilities = Capability.full() if admin else READ_ONLY
+        self.capabilities = (Capability.full() | Capability.LEASES) if admin else READ_ONLY
+        self._lease_roles = _leases.LeaseRoles(lease_roles)
         self._clock = clock
         method = auth if isinstance(auth, AuthMethod) else auth_from_options(auth, auth_options)
         if auth_options:
@@ -271,6 +283,9 @@ class VaultBackend(Backend):
         per_secret = {k[6:]: opts.pop(k) for k in list(opts) if k.startswith("field.")}
         if per_secret:
             opts["fields"] = per_secret
+        roles = {k[5:]: opts.pop(k) for k in list(opts) if k.startswith("role.")}
+        if roles:
+            opts["lease_roles"] = roles
         opts.update(options)
         hosts = [f"{proto}://{h}" for h in netloc.split(",") if h]
         return cls(hosts, mount=parts.path.strip("/") or "secret", **opts)
@@ -1013,6 +1028,18 @@ class VaultBackend(Backend):
         with contextlib.suppress(SecretNotFound):
             self._call("DELETE", self._path("metadata", f"{COMPANION}/{name}"))
 
+    # -- leases (database secrets engine; see _leases) ----------------------------
+    def issue_lease(self, name: str, *, replaces: str | None = None) -> LeaseGrant:
+        """New credentials for ``name`` from its engine role (``?role.<name>=mount/role``)."""
+        self._check_name(name)
+        return _leases.issue(self._conn, self._lease_roles, name)
+
+    def renew_lease(self, lease_id: str, *, increment: float | None = None) -> float:
+        return _leases.renew(self._conn, lease_id, increment)
+
+    def revoke_lease(self, lease_id: str) -> None:
+        _leases.revoke(self._conn, lease_id)
+
     # -- least privilege ---------------------------------------------------------
     @classmethod
     def policy_options(cls, url: str) -> dict[str, str]:
@@ -1027,11 +1054,21 @@ class VaultBackend(Backend):
         access: str = "read",
         mount: str | None = None,
         url: str | None = None,
+        leases: str | Sequence[str] | None = None,
         **options: Any,
     ) -> str:
-        """HCL granting ``access`` (read|rotate) under ``root`` on ``mount`` or ``url``'s."""
+        """HCL granting ``access`` (read|rotate) under ``root`` on ``mount`` or ``url``'s.
+
+        ``leases``: engine roles (``role`` or ``mount/role``, comma-separated or a
+        list) whose dynamic credentials the client may read, renew and revoke.
+        """
         if options:
             raise ConfigurationError(f"unknown policy option(s): {', '.join(sorted(options))}")
         if mount is None:
             mount = mount_of_url(url) if url else "secret"
-        return policy_hcl(root, access=access, mount=mount)
+        document = policy_hcl(root, access=access, mount=mount)
+        specs = leases.split(",") if isinstance(leases, str) else list(leases or [])
+        roles = [_leases.LeaseRoles.parse(s, s) for s in (x.strip() for x in specs) if s]
+        if roles:
+            document += "\n" + lease_policy_hcl(roles)
+        return document
