@@ -23,12 +23,10 @@ moment logs in. No hook ever logs or raises with the credentials.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sekret.backends.base import require_extra
-from sekret.exceptions import BackendNotInstalled
 from sekret.leases._lease import Lease
 
 __all__ = [
@@ -88,10 +86,7 @@ def dispose_on_rotate(lease: Lease, engine: Any) -> None:
 
 def asyncpg_connect(lease: Lease) -> Callable[..., Awaitable[Any]]:
     """``connect=`` for ``asyncpg.create_pool``: ``asyncpg.connect``, current credentials."""
-    try:
-        asyncpg = importlib.import_module("asyncpg")
-    except ImportError as exc:  # not one of sekret's extras: the user's own driver
-        raise BackendNotInstalled("'asyncpg' is not installed: pip install asyncpg") from exc
+    asyncpg = require_extra("asyncpg", "asyncpg")
 
     async def connect(*args: Any, **kwargs: Any) -> Any:
         return await asyncpg.connect(*args, **{**kwargs, **connect_kwargs(lease)})
