@@ -22,7 +22,7 @@ another environment.
   between the two streams. Every string the child can see is registered:
   the variable's text (``sekret:b64:...`` for binary values) and every string
   inside a JSON value. A tail that could be the start of a value is held
-  until the next write, ``--mask-timeout`` seconds, or the end of the stream.
+  until the next write, ``--mask-timeout`` seconds, or the end of both streams.
 * ``--watch``: every ``--interval`` seconds the current version of each
   secret is re-read from the backend; when one changed, the child gets
   SIGTERM, ``--grace`` seconds, then SIGKILL, and starts again with the new
