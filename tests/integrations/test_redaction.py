@@ -326,6 +326,52 @@ def test_shared_masker_masks_a_value_split_between_streams() -> None:
     assert (stdout, stderr) == (b"out ***", b" err\n")
 
 
+def _by_stream(pieces: list[tuple[int, bytes]]) -> list[bytes]:
+    return [b"".join(p for s, p in pieces if s == i) for i in (0, 1)]
+
+
+@pytest.mark.parametrize("begins", [0, 1])
+def test_shared_masker_feed_round_joins_a_value_whichever_stream_began_it(begins: int) -> None:
+    """feed_round: chunks read in one round are fed so a value begun on either stream is masked."""
+    from sekret.integrations.redaction import SharedMasker
+
+    value = sentinel_value("split").encode()
+    masker = SharedMasker(Redactor([value.decode()]))
+    ends = 1 - begins
+    chunks = sorted([(begins, b"half " + value[:10]), (ends, value[10:] + b" end\n")])
+    pieces = masker.feed_round(chunks) + masker.flush()
+    out = _by_stream(pieces)
+    assert out[begins] == b"half ***"
+    assert out[ends] == b" end\n"
+    assert not any(value[10:] in part or value[:10] in part for part in out)
+
+
+def test_shared_masker_prefers_a_streams_own_held_start_to_the_other_streams() -> None:
+    """Both streams hold the same start: the rest on stdout finishes stdout's, not stderr's."""
+    from sekret.integrations.redaction import SharedMasker
+
+    value = sentinel_value().encode()
+    masker = SharedMasker(Redactor([value.decode()]))
+    pieces = masker.feed(0, b"out=" + value[:9])
+    pieces += masker.feed(1, b"err=" + value[:9])
+    pieces += masker.feed(0, value[9:] + b" done\n")
+    assert _by_stream(pieces) == [b"out=*** done\n", b"err="]
+    pieces += masker.feed(1, value[9:] + b" done\n")
+    assert _by_stream(pieces) == [b"out=*** done\n", b"err=*** done\n"]
+
+
+def test_shared_masker_feed_round_keeps_a_streams_own_continuation_first() -> None:
+    """One round with stdout's rest and stderr's start of the same value: stdout's is masked."""
+    from sekret.integrations.redaction import SharedMasker
+
+    value = sentinel_value().encode()
+    masker = SharedMasker(Redactor([value.decode()]))
+    pieces = masker.feed(0, b"out=" + value[:9])
+    pieces += masker.feed_round([(0, value[9:] + b" done\n"), (1, b"err=" + value[:9])])
+    pieces += masker.feed(1, value[9:] + b" done\n")
+    assert _by_stream(pieces) == [b"out=*** done\n", b"err=*** done\n"]
+
+
 def test_child_strings_cover_what_a_child_sees() -> None:
     """child_strings: binary as sekret:b64 text and raw bytes, every JSON string leaf."""
     import base64

@@ -129,7 +129,15 @@ def _death_signal_preexec() -> Callable[[], None] | None:
 
 
 class _Pump(threading.Thread):
-    """Copies the child's stdout and stderr to two sinks through one ``SharedMasker``."""
+    """Copies the child's stdout and stderr to two sinks through one ``SharedMasker``.
+
+    Each ``select`` round reads every ready pipe, then ``take`` handles the
+    chunks: all the data first (``SharedMasker.feed_round``), then the ends. A
+    tail held on a stream that ended stays held while another stream is open,
+    since that stream may still finish the value (a child writing half a value
+    to stdout, the rest to stderr, then exiting: both pipes are ready in one
+    round, stdout with its end); ``--mask-timeout`` still bounds the hold.
+    """
 
     def __init__(
         self,
@@ -137,9 +145,13 @@ class _Pump(threading.Thread):
         sinks: Sequence[IO[bytes]],
         masker: SharedMasker,
         timeout: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(daemon=True)
         self.sources, self.sinks, self.masker, self.timeout = sources, sinks, masker, timeout
+        self.clock = clock
+        self.open = set(range(len(sources)))  # the streams not ended yet
+        self.held_since: dict[int, float] = {}  # stream -> when its held tail started waiting
 
     def _emit(self, pieces: list[tuple[int, bytes]]) -> None:
         for index, data in pieces:
@@ -147,34 +159,39 @@ class _Pump(threading.Thread):
             sink.write(data)
             sink.flush()
 
-    def run(self) -> None:
-        open_fds = {source.fileno(): i for i, source in enumerate(self.sources)}
-        held_since: dict[int, float] = {}
-        try:
-            while open_fds:
-                now = time.monotonic()
-                for index in [i for i, t in held_since.items() if now - t >= self.timeout]:
-                    self._emit(self.masker.flush(index))
-                    del held_since[index]
-                wait = min(
-                    (max(0.0, t + self.timeout - now) for t in held_since.values()), default=None
-                )
-                ready, _, _ = select.select(list(open_fds), [], [], wait)
-                for fd in ready:
-                    index = open_fds[fd]
-                    chunk = os.read(fd, 65536)
-                    if not chunk:
-                        del open_fds[fd]
-                        self._emit(self.masker.flush(index))
-                        held_since.pop(index, None)
-                        continue
-                    self._emit(self.masker.feed(index, chunk))
-                    for i in range(len(self.sources)):
-                        if not self.masker.pending(i):
-                            held_since.pop(i, None)
-                        elif i == index:  # a new tail: its --mask-timeout starts now
-                            held_since[i] = time.monotonic()
+    def expire(self) -> float | None:
+        """Flush the tails held ``timeout`` seconds; the seconds until the next one is due."""
+        now = self.clock()
+        for index in [i for i, t in self.held_since.items() if now - t >= self.timeout]:
+            self._emit(self.masker.flush(index))
+            del self.held_since[index]
+        return min(
+            (max(0.0, t + self.timeout - now) for t in self.held_since.values()), default=None
+        )
+
+    def take(self, chunks: Mapping[int, bytes]) -> None:
+        """Handle the chunks one round read, by stream (``b""``: the stream ended)."""
+        self._emit(self.masker.feed_round([(i, data) for i, data in chunks.items() if data]))
+        self.open.difference_update(i for i, data in chunks.items() if not data)
+        if not self.open:
             self._emit(self.masker.flush())
+            self.held_since.clear()
+            return
+        now = self.clock()
+        for i in range(len(self.sources)):
+            if not self.masker.pending(i):
+                self.held_since.pop(i, None)
+            elif chunks.get(i) or i not in self.held_since:  # a new tail: its timeout starts now
+                self.held_since[i] = now
+
+    def run(self) -> None:
+        streams = {source.fileno(): i for i, source in enumerate(self.sources)}
+        try:
+            while self.open:
+                wait = self.expire()
+                fds = [fd for fd, i in streams.items() if i in self.open]
+                ready, _, _ = select.select(fds, [], [], wait)
+                self.take({streams[fd]: os.read(fd, 65536) for fd in ready})
         except (OSError, ValueError):
             pass  # the output went away (closed pipe); the child's exit code still counts
         finally:

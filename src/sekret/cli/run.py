@@ -22,7 +22,7 @@ another environment.
   between the two streams. Every string the child can see is registered:
   the variable's text (``sekret:b64:...`` for binary values) and every string
   inside a JSON value. A tail that could be the start of a value is held
-  until the next write, ``--mask-timeout`` seconds, or the end of the stream.
+  until the next write, ``--mask-timeout`` seconds, or the end of both streams.
 * ``--lease NAME`` (repeatable): NAME is leased (``Secrets.lease``: dynamic
   credentials, e.g. a database user from Vault's database engine) instead of
   read; its variable (and its ``fields`` variables) hold the leased

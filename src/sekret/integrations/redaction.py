@@ -458,6 +458,15 @@ class ByteMatcher:
 _BMASK: Final = MASK.encode()
 
 
+def _crossing(matcher: ByteMatcher, tail: bytes, data: bytes) -> tuple[int, int] | None:
+    """``(start, end)`` in ``tail + data`` of a value begun in ``tail`` and finished in ``data``."""
+    cut = len(tail)
+    for start, end in matcher.spans(tail + data[: matcher.longest]):
+        if start < cut < end:
+            return start, end
+    return None
+
+
 def _masked(buf: bytes, spans: Sequence[tuple[int, int]], begin: int, end: int) -> bytes:
     out: list[bytes] = []
     pos = begin
@@ -475,8 +484,11 @@ class SharedMasker:
     to emit now, as ``(stream, bytes)`` pieces. A tail that could be the start
     of a value is held back (at most the longest value less one byte); a value
     whose start is held on one stream and whose rest arrives on another is
-    masked too (the ``***`` goes to the stream where it started). ``flush``
-    emits the held tails (at a timeout or at end of stream).
+    masked too (the ``***`` goes to the stream where it started), so a held
+    tail must not be flushed while another stream that may finish it is still
+    open (even when its own stream ended). ``flush`` emits the held tails (at
+    a timeout or once every stream ended). ``feed_round`` feeds chunks read
+    together, in the order that lets such a value be joined.
     """
 
     __slots__ = ("_matcher", "_pattern", "_tails", "redactor")
@@ -508,21 +520,56 @@ class SharedMasker:
         for other, tail in list(self._tails.items()):
             if other == stream or not tail:
                 continue
-            joined = tail + data[: matcher.longest]
-            cut = len(tail)
-            for start, end in matcher.spans(joined):
-                if start < cut < end:
-                    out.append((other, tail[:start] + _BMASK))
-                    self._tails[other] = b""
-                    data = data[end - cut :]
-                    break
+            span = _crossing(matcher, tail, data)
+            if span is not None:
+                out.append((other, tail[: span[0]] + _BMASK))
+                self._tails[other] = b""
+                data = data[span[1] - len(tail) :]
         return out, data
+
+    def _continues_own(self, matcher: ByteMatcher, stream: int, data: bytes) -> bool:
+        """Whether ``data`` finishes a value begun in its own stream's held tail."""
+        own = self._tails.get(stream, b"")
+        return bool(own) and _crossing(matcher, own, data) is not None
+
+    def _begins_for(
+        self, matcher: ByteMatcher, item: tuple[int, bytes], chunks: Sequence[tuple[int, bytes]]
+    ) -> bool:
+        """Whether ``item``'s stream will hold the start of a value another chunk finishes."""
+        stream, data = item
+        buf = self._tails.get(stream, b"") + data[-matcher.longest :]
+        tail = buf[matcher.hold_from(buf, 0) :]
+        return bool(tail) and any(
+            _crossing(matcher, tail, other) and not self._continues_own(matcher, sid, other)
+            for sid, other in chunks
+            if sid != stream
+        )
+
+    def feed_round(self, chunks: Sequence[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        """``feed`` for chunks read together from several streams (one ``select`` round).
+
+        Which was written first is unknown: a chunk that ends in the start of a
+        value another chunk finishes is fed first, so that value is masked
+        whichever stream began it.
+        """
+        if len(chunks) > 1:
+            matcher = self._index()
+            given = chunks
+
+            def later(item: tuple[int, bytes]) -> bool:
+                return not self._begins_for(matcher, item, given)
+
+            chunks = sorted(given, key=later)  # stable: otherwise the order they were read in
+        return [piece for stream, data in chunks for piece in self.feed(stream, data)]
 
     def feed(self, stream: int, data: bytes) -> list[tuple[int, bytes]]:
         """The pieces of output that are safe to emit after ``data`` arrived on ``stream``."""
         matcher = self._index()
         held_elsewhere = any(tail for sid, tail in self._tails.items() if sid != stream)
-        out, data = self._across(matcher, stream, data) if held_elsewhere else ([], data)
+        if held_elsewhere and not self._continues_own(matcher, stream, data):
+            out, data = self._across(matcher, stream, data)
+        else:  # a stream finishing what it began itself comes first
+            out = []
         buf = self._tails.get(stream, b"") + data
         spans = matcher.spans(buf)
         hold = matcher.hold_from(buf, 0)  # a matched value may be the start of a longer one

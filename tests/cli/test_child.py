@@ -1,0 +1,137 @@
+"""The pump of ``sekret run --mask``: one thread, both pipes, one ``SharedMasker``.
+
+The interleavings are fed directly (``_Pump.take``) or through pipes filled
+before the pump reads them, so no test depends on scheduling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from sekret import SecretValue
+from sekret.cli._child import _Pump, run_child
+from sekret.integrations.redaction import Redactor, SharedMasker
+from sekret.testing import sentinel_value
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def value() -> bytes:
+    return sentinel_value("split").encode()
+
+
+@pytest.fixture
+def pipes() -> Iterator[list[tuple[io.BufferedReader, int]]]:
+    """Two pipes (stdout, stderr): (read end, write fd); whatever is left open is closed."""
+    made = []
+    for _ in range(2):
+        r, w = os.pipe()
+        made.append((os.fdopen(r, "rb"), w))
+    yield made
+    for reader, w in made:
+        reader.close()
+        with contextlib.suppress(OSError):  # the test closed it already
+            os.close(w)
+
+
+def _pump(
+    value: bytes, sources: tuple[io.BufferedReader, ...] = (), clock: Clock | None = None
+) -> tuple[_Pump, io.BytesIO, io.BytesIO]:
+    out, err = io.BytesIO(), io.BytesIO()
+    pump = _Pump(
+        sources or (io.BufferedReader(io.BytesIO()), io.BufferedReader(io.BytesIO())),
+        (out, err),
+        SharedMasker(Redactor([value.decode()])),
+        10.0,
+        clock or Clock(),
+    )
+    return pump, out, err
+
+
+def test_pump_masks_a_value_whose_first_stream_ends_in_the_round_its_rest_arrives(
+    value: bytes,
+) -> None:
+    """Half a value on stdout, then stdout's end and the rest on stderr in one round: masked."""
+    pump, out, err = _pump(value)
+    pump.take({0: b"half " + value[:10]})
+    pump.take({0: b"", 1: value[10:] + b" end\n"})  # the child wrote stderr, then exited
+    assert pump.open == {1}
+    pump.take({1: b""})
+    assert (out.getvalue(), err.getvalue()) == (b"half ***", b" end\n")
+
+
+def test_pump_run_masks_the_split_value_when_stdout_is_at_its_end_before_stderr_is_read(
+    value: bytes, pipes: list[tuple[io.BufferedReader, int]]
+) -> None:
+    """Through real pipes: stdout already ended and stderr holds the rest when select runs."""
+    (stdout, out_w), (stderr, err_w) = pipes
+    pump, out, err = _pump(value, (stdout, stderr))
+    pump.take({0: b"half " + value[:10]})  # the round that read stdout's first write
+    os.close(out_w)
+    os.write(err_w, value[10:] + b" end\n")
+    os.close(err_w)
+    pump.run()  # both pipes ready in its first round: stdout at its end, stderr with data
+    assert (out.getvalue(), err.getvalue()) == (b"half ***", b" end\n")
+
+
+def test_pump_masks_a_value_begun_on_stderr_when_both_chunks_come_in_one_round(
+    value: bytes,
+) -> None:
+    """Rest on stdout and start on stderr read in one round (stdout first): still masked."""
+    pump, out, err = _pump(value)
+    pump.take({0: value[10:] + b" out\n", 1: b"err " + value[:10]})
+    pump.take({0: b"", 1: b""})
+    assert (out.getvalue(), err.getvalue()) == (b" out\n", b"err ***")
+
+
+def test_pump_flushes_an_ended_streams_tail_at_the_mask_timeout(value: bytes) -> None:
+    """A tail kept after its stream ended is emitted at --mask-timeout (from when it was held)."""
+    clock = Clock()
+    pump, out, err = _pump(value, clock=clock)
+    pump.take({0: b"half " + value[:10]})
+    clock.now = 4.0
+    pump.take({0: b""})
+    assert pump.expire() == 6.0
+    assert out.getvalue() == b"half "
+    clock.now = 10.0
+    assert pump.expire() is None
+    assert out.getvalue() == b"half " + value[:10]  # a part only: the value never came whole
+    pump.take({1: value[10:] + b"\n"})
+    pump.take({1: b""})
+    assert err.getvalue() == value[10:] + b"\n"
+
+
+def test_run_child_masks_a_value_split_over_a_closed_stdout_and_stderr(value: bytes) -> None:
+    """A child that closes stdout after half a value and writes the rest to stderr: masked."""
+    script = (
+        "import os, sys, time\n"
+        "v = os.environ['SPLIT']\n"
+        "sys.stdout.write('half ' + v[:10]); sys.stdout.flush(); os.close(1)\n"
+        "time.sleep(0.05)\n"
+        "sys.stderr.write(v[10:] + ' end\\n'); sys.stderr.flush()\n"
+    )
+    out, err = io.BytesIO(), io.BytesIO()
+    code = run_child(
+        [sys.executable, "-c", script],
+        {**os.environ, "SPLIT": value.decode()},
+        redactor=Redactor([SecretValue.of(value.decode())]),
+        mask_timeout=10,
+        sinks=(out, err),
+    )
+    assert code == 0
+    assert (out.getvalue(), err.getvalue()) == (b"half ***", b" end\n")
