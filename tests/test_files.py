@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from sekret import _files
 from sekret._files import open_private_append, read_private, write_private
 from sekret.exceptions import ConfigurationError, Conflict, InsecureKeyFile, InsecurePath
 
@@ -102,3 +103,82 @@ def test_a_file_owned_by_another_account_is_refused(tmp_path: Path) -> None:
     os.chown(other, 65534, 65534)
     with pytest.raises(InsecurePath, match="belongs to uid 65534"):
         read_private(other)
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="needs root-owned files")
+def test_a_file_owned_by_root_is_trusted_when_not_running_as_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Root's files are trusted as well as this user's: root could replace them anyway."""
+    good = tmp_path / "good"
+    write_private(good, b"abc")
+    monkeypatch.setattr(os, "geteuid", lambda: 4242)
+    assert read_private(good) == b"abc"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX owners")
+def test_a_folder_of_another_account_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder that neither this user nor root owns is refused before anything is written."""
+    monkeypatch.setattr(_files, "_trusted_uids", lambda: (os.stat(tmp_path).st_uid + 1,))
+    with pytest.raises(InsecurePath, match="belongs to uid"):
+        write_private(tmp_path / "f", b"x")
+    assert not (tmp_path / "f").exists()
+
+
+def test_a_folder_that_cannot_be_examined_is_a_configuration_error(tmp_path: Path) -> None:
+    """A folder path through a regular file gives ConfigurationError, not a raw OSError."""
+    (tmp_path / "plain").write_bytes(b"")
+    with pytest.raises(ConfigurationError, match="cannot be read"):
+        write_private(tmp_path / "plain" / "sub" / "f", b"x")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+@pytest.mark.parametrize(("mode", "refused"), [(0o720, True), (0o702, True), (0o755, False)])
+def test_only_group_or_other_write_makes_a_folder_unsafe(
+    tmp_path: Path, mode: int, refused: bool
+) -> None:
+    """Group write or other write alone is refused; read and search bits for others are fine."""
+    folder = tmp_path / "d"
+    folder.mkdir()
+    folder.chmod(mode)
+    if refused:
+        with pytest.raises(InsecurePath, match="writable by group or others"):
+            write_private(folder / "f", b"x")
+    else:
+        write_private(folder / "f", b"x")
+        assert (folder / "f").read_bytes() == b"x"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX fsync of a folder")
+def test_write_private_fsyncs_the_file_and_then_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The data is fsynced before the rename and the folder after it, so the rename is durable."""
+    synced: list[str] = []
+    real = os.fsync
+
+    def record(fd: int) -> None:
+        synced.append("folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", record)
+    write_private(tmp_path / "f", b"x")
+    assert synced == ["file", "folder"]
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_private_file_calls_leave_no_descriptor_open(tmp_path: Path) -> None:
+    """write_private and read_private close every descriptor they open, on success and refusal."""
+    before = _open_descriptors()
+    for _ in range(3):
+        write_private(str(tmp_path / "f"), b"x")  # a str path is accepted as well as a Path
+        assert read_private(str(tmp_path / "f")) == b"x"
+        with pytest.raises(InsecurePath):
+            read_private(tmp_path)
+    assert _open_descriptors() == before
