@@ -18,11 +18,13 @@ from hypothesis import strategies as st
 from sekret._sealing import encode_key
 from sekret.audit.chain import (
     GENESIS,
+    MAX_EPOCH,
     MAX_LINE,
     RESERVED,
     Chain,
     KeyState,
     anchor_path,
+    evolve_key,
     load_key,
     load_key_state,
     verify,
@@ -75,6 +77,273 @@ def log(tmp_path: Path) -> Path:
     path = tmp_path / "audit.log"
     write_log(path, 10)
     return path
+
+
+# -- the chain's pieces, one property each (issue 21: these run first, they are fast) --
+def spec_hmac(key: bytes, epoch: int, body: bytes) -> str:
+    """The record HMAC as the module docstring specifies it, written out independently."""
+    import hashlib
+    import hmac
+
+    for _ in range(epoch):
+        key = hashlib.sha256(b"sekret/audit/v1/evolve\x00" + key).digest()
+    mac_key = hashlib.sha256(b"sekret/audit/v1/mac\x00" + key).digest()
+    return hmac.new(mac_key, body, "sha256").hexdigest()
+
+
+def test_records_follow_the_documented_format() -> None:
+    """Lines are compact JSON, chained by SHA-256 from 64 zeros, signed per the documented spec."""
+    import hashlib
+
+    chain = Chain(KEY, chain_id="c0ffee")
+    first = chain.seal({"action": "a", "n": 1})
+    at = first.rindex(b',"hmac":"')
+    assert (
+        first[:at]
+        == b'{"action":"a","n":1,"chain":"c0ffee","seq":0,"epoch":0,"prev":"' + (b"0" * 64) + b'"'
+    )
+    assert first[at + 9 : -2].decode() == spec_hmac(KEY, 0, first[:at] + b"}")
+    assert first.endswith(b'"}')
+    assert GENESIS == "0" * 64
+    checkpoint = chain.seal({"action": "audit.checkpoint"})
+    third = chain.seal({})
+    record = json.loads(third)
+    assert record["prev"] == hashlib.sha256(checkpoint).hexdigest()
+    assert (record["seq"], record["epoch"], chain.epoch) == (2, 1, 1)
+    at = third.rindex(b',"hmac":"')
+    assert third[:at].startswith(b'{"chain":"c0ffee","seq":2,')  # an empty event: no stray comma
+    assert third[at + 9 : -2].decode() == spec_hmac(KEY, 1, third[:at] + b"}")
+
+
+@pytest.mark.parametrize("name", sorted(RESERVED))
+def test_an_event_cannot_forge_a_reserved_field(name: str) -> None:
+    """An event's own chain/seq/epoch/prev/hmac is dropped: each appears once, ours, signed."""
+    assert {"chain", "seq", "epoch", "prev", "hmac"} == RESERVED
+    chain = Chain(KEY, chain_id="c0ffee")
+    line = chain.seal({"action": "a", name: "forged"})
+    assert line.count(f'"{name}"'.encode()) == 1
+    assert b"forged" not in line
+    record, reason = Chain(KEY).check_line(line)
+    assert reason is None
+    assert record is not None
+    assert "hmac" not in record
+
+
+def test_an_event_that_is_not_json_safe_is_an_audit_error() -> None:
+    """A value JSON cannot hold (NaN) raises AuditError; the chain does not advance."""
+    chain = Chain(KEY)
+    with pytest.raises(AuditError, match="not JSON-safe"):
+        chain.seal({"action": "a", "x": float("nan")})
+    assert chain.seq == -1
+    assert json.loads(chain.seal({"action": "a"}))["seq"] == 0
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b'{"a":1}', "no hmac field"),
+        (b"[1]", "no hmac field"),
+        (b'{"a":1,"hmac":"00"', "not valid JSON"),
+        (b'{"a":1,"hmac":"00","q":"w"}', "not the last field"),
+        (b'{"seq":0,"epoch":true,"hmac":"00"}', "no seq/epoch"),
+        (b'{"seq":true,"epoch":0,"hmac":"00"}', "no seq/epoch"),
+        (b'{"epoch":0,"hmac":"00"}', "no seq/epoch"),
+        (b'{"seq":0,"epoch":0,"hmac":"00"}', "HMAC mismatch"),
+    ],
+)
+def test_check_line_names_what_is_wrong(line: bytes, why: str) -> None:
+    """Unsigned, malformed, boolean-numbered or forged lines are refused with their reason."""
+    record, reason = Chain(KEY).check_line(line)
+    assert record is None
+    assert reason is not None
+    assert why in reason
+
+
+def test_check_line_accepts_later_epochs_but_never_earlier_ones() -> None:
+    """A chain checks lines of its epoch or later (deriving forward), never of an earlier epoch."""
+    writer = Chain(KEY)
+    old = writer.seal({"action": "audit.checkpoint"})
+    newer = writer.seal({"action": "audit.checkpoint"})
+    latest = writer.seal({"action": "a"})
+    reader = Chain(KeyState(1, KeyState(0, KEY).at(1).key))
+    assert reader.check_line(newer)[1] is None
+    assert reader.check_line(latest)[1] is None
+    record, reason = reader.check_line(old)
+    assert record is None
+    assert reason is not None
+    assert "gone" in reason
+    assert Chain(KEY).check_line(latest)[1] is None
+
+
+def test_key_state_moves_forward_only() -> None:
+    """at() derives forward one-way, keeps the evolving flag, and refuses to go back."""
+    start = KeyState(3, KEY, evolving=True)
+    assert start.at(3) == start
+    two = start.at(5)
+    assert (two.epoch, two.evolving) == (5, True)
+    assert two.key == evolve_key(evolve_key(KEY))
+    assert two.key != KEY
+    with pytest.raises(AuditError, match="gone"):
+        start.at(2)
+    with pytest.raises(AuditError, match="implausibly far"):
+        start.at(3 + MAX_EPOCH + 1)
+
+
+def test_key_state_reaches_exactly_max_epoch_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MAX_EPOCH epochs ahead is still derived (the bound is inclusive); one more is refused."""
+    from sekret.audit import chain as module
+
+    assert MAX_EPOCH == 1 << 24
+    monkeypatch.setattr(module, "evolve_key", lambda key: key)  # 16M derivations, kept cheap
+    assert KeyState(1, KEY).at(1 + MAX_EPOCH).epoch == 1 + MAX_EPOCH
+
+
+def test_macs_of_any_epoch_order_match_fresh_derivation() -> None:
+    """The verifier's key cache gives each epoch's own MAC, forward, backward and repeated."""
+    from sekret.audit.chain import _Keys
+
+    keys = _Keys(KeyState(0, KEY))
+    for epoch in (0, 2, 2, 1, 3, 0):
+        assert keys.mac(epoch).hexdigest(b"x") == spec_hmac(KEY, epoch, b"x")
+
+
+@pytest.mark.parametrize("size", [63, 64, 65])
+def test_hmac_key_sizes_around_the_block_size(size: int) -> None:
+    """Keys up to the 64-byte block are used as they are, longer ones hashed first (RFC 2104)."""
+    import hmac
+
+    from sekret.audit.chain import _Mac
+
+    key = bytes(range(size))
+    assert _Mac(key).hexdigest(b"body") == hmac.digest(key, b"body", "sha256").hex()
+
+
+def test_evolve_hook_sees_each_new_epoch_and_rewind_restores_a_snapshot() -> None:
+    """Each checkpoint calls on_evolve with the next epoch; rewind returns to a snapshot whole."""
+    seen: list[int] = []
+    chain = Chain(KEY, on_evolve=lambda state: seen.append(state.epoch))
+    chain.seal({"action": "a"})
+    snap = chain.snapshot()
+    first = chain.seal({"action": "audit.checkpoint"})
+    chain.seal({"action": "audit.checkpoint"})
+    assert seen == [1, 2]
+    chain.rewind(*snap)
+    assert (chain.seq, chain.last_hash, chain.epoch) == (snap[0], snap[1], 0)
+    assert chain.seal({"action": "audit.checkpoint"}) == first
+    same = chain.snapshot()
+    chain.rewind(*same)
+    assert chain.seal({"action": "b"}) == Chain(
+        KeyState(0, KEY).at(1), chain_id=chain.chain_id, seq=same[0], last_hash=same[1]
+    ).seal({"action": "b"})
+
+
+def test_signed_anchor_round_trip_and_refusals(tmp_path: Path) -> None:
+    """An anchor a chain writes reads back; edited, unsigned or misshapen anchors are refused."""
+    from sekret.audit.chain import parse_anchor, read_anchor, write_anchor
+
+    chain = Chain(KEY)
+    chain.seal({"action": "audit.checkpoint"})
+    anchor = chain.anchor("2026-01-01T00:00:00Z")
+    assert (anchor["action"], anchor["seq"], anchor["epoch"]) == ("audit.anchor", 0, 1)
+    assert anchor["hash"] == chain.last_hash
+    path = anchor_path(tmp_path / "audit.log")
+    assert path == tmp_path / "audit.log.anchor"
+    write_anchor(path, anchor)
+    assert stat_mode(path) == 0o600
+    assert read_anchor(path, KeyState(0, KEY)) == (anchor, None)
+    edited = dict(anchor, hash="0" * 64)
+    write_anchor(path, edited)
+    record, reason = read_anchor(path, KeyState(0, KEY))
+    assert record is None
+    assert reason is not None
+    assert "HMAC mismatch" in reason
+    for unsigned in ({**anchor, "epoch": -1}, {k: v for k, v in anchor.items() if k != "hmac"}):
+        write_anchor(path, unsigned)
+        assert read_anchor(path, KeyState(0, KEY))[0] is None
+    write_anchor(path, {**anchor, "epoch": MAX_EPOCH + 5})
+    assert "implausibly far" in str(read_anchor(path, KeyState(0, KEY))[1])
+    good = json.dumps(anchor).encode()
+    for data, why in [
+        (good, "one signed line"),
+        (good + b"\n" + good + b"\n", "one signed line"),
+        (b"{x\n", "not valid JSON"),
+        (b"[1]\n", "not a JSON object"),
+        (b'{"seq":1}\n', "lacks seq/hash"),
+        (b'{"seq":true,"hash":"h","epoch":0}\n', "lacks seq/hash"),
+        (b'{"seq":1,"hash":2,"epoch":0}\n', "lacks seq/hash"),
+        (b'{"seq":1,"hash":"h"}\n', "lacks its epoch"),
+    ]:
+        record, reason = parse_anchor(data)
+        assert record is None
+        assert reason is not None
+        assert why in reason
+    assert parse_anchor(good + b"\n") == (anchor, None)
+
+
+def stat_mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_key_text_forms(tmp_path: Path) -> None:
+    """Key files hold hex, urlsafe base64 or raw bytes (>= 16), or a writer's epoch state."""
+    path = tmp_path / "k"
+    cases = [
+        (("ab" * 16).encode(), bytes.fromhex("ab" * 16)),
+        (("AB" * 20).encode(), bytes.fromhex("AB" * 20)),
+        (encode_key(bytes(range(32))).encode(), bytes(range(32))),
+        (b"abc" * 7, b"abc" * 7),  # odd length: not hex, taken as raw bytes
+        (b"k" * 16, b"k" * 16),
+    ]
+    for text, key in cases:
+        path.unlink(missing_ok=True)
+        write_private_bytes(path, text + b"\n")
+        assert load_key(path) == key
+        assert load_key_state(path) == KeyState(0, key)
+    write_key_state(path, KeyState(7, KEY, evolving=True), overwrite=True)
+    assert load_key_state(path) == KeyState(7, KEY, evolving=True)
+    with pytest.raises(ConfigurationError, match="epoch 7"):
+        load_key(path)
+    write_private_bytes(path, b"sekret-audit-key-state:1:x7:" + encode_key(KEY).encode())
+    with pytest.raises(ConfigurationError, match="not a valid audit key state"):
+        load_key_state(path)
+    write_private_bytes(path, b"k" * 15)
+    with pytest.raises(ConfigurationError, match="at least 16"):
+        load_key_state(path)
+
+
+def write_private_bytes(path: Path, data: bytes) -> None:
+    from sekret._files import write_private
+
+    write_private(path, data)
+
+
+def test_key_bytes_shorter_than_16_are_refused() -> None:
+    """An audit key given as bytes needs at least 16 of them; 16 is enough."""
+    from sekret.audit.chain import coerce_key
+
+    with pytest.raises(ConfigurationError, match="at least 16"):
+        coerce_key(b"k" * 15)
+    assert coerce_key(b"k" * 16) == KeyState(0, b"k" * 16)
+    with pytest.raises(ConfigurationError, match="at least 16"):
+        verify([], b"k" * 15)
+
+
+def test_new_key_file_holds_32_random_bytes_and_is_never_replaced(tmp_path: Path) -> None:
+    """write_key_file writes a fresh 32-byte key (or the one given) and refuses an existing file."""
+    from sekret.audit.chain import write_key_file
+    from sekret.exceptions import Conflict
+
+    first = write_key_file(tmp_path / "a")
+    second = write_key_file(tmp_path / "b")
+    assert len(first) == 32
+    assert first != second
+    assert load_key(tmp_path / "a") == first
+    assert write_key_file(tmp_path / "c", KEY) == KEY
+    assert load_key(tmp_path / "c") == KEY
+    with pytest.raises(Conflict):
+        write_key_file(tmp_path / "a")
+    assert load_key(tmp_path / "a") == first
 
 
 def test_untouched_log_verifies(log: Path) -> None:
