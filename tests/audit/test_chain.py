@@ -346,6 +346,20 @@ def test_new_key_file_holds_32_random_bytes_and_is_never_replaced(tmp_path: Path
     assert load_key(tmp_path / "a") == first
 
 
+def test_a_record_of_nearly_1_mib_verifies_and_one_over_is_refused(tmp_path: Path) -> None:
+    """The record bound is 1 MiB: a record just under it verifies, a line just over it fails."""
+    chain = Chain(KEY)
+    big = chain.seal({"action": "a", "blob": "x" * ((1 << 20) - 500)})
+    assert (1 << 20) - 500 < len(big) < 1 << 20
+    path = tmp_path / "audit.log"
+    path.write_bytes(big + b"\n")
+    assert verify([path], KEY, allow_missing_anchor=True).ok
+    path.write_bytes(big + b"\n" + b"y" * ((1 << 20) + 10) + b"\n")
+    bad = verify([path], KEY, allow_missing_anchor=True).bad
+    assert bad is not None
+    assert (bad.line, bad.seq) == (2, None)
+
+
 def test_untouched_log_verifies(log: Path) -> None:
     """A log written by the chained file sink verifies, anchor included."""
     result = verify([log], KEY)
