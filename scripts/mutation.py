@@ -318,7 +318,7 @@ def _run_tests(
     tree: Path, tests: list[str], timeout: float, *, fast: bool = True
 ) -> tuple[str, float]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(tree)
+    env["PYTHONPATH"] = str(tree / "src")
     env.pop("PYTEST_ADDOPTS", None)
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
     if fast:
@@ -328,7 +328,7 @@ def _run_tests(
     start = time.monotonic()
     process = subprocess.Popen(
         command,
-        cwd=ROOT,
+        cwd=tree,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -344,9 +344,19 @@ def _run_tests(
 
 
 def _copy_tree(into: Path) -> Path:
-    tree = into / "src"
-    shutil.copytree(ROOT / "src", tree, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    return tree
+    """A private checkout: src/, tests/ and pyproject.toml copied, the rest linked.
+
+    The tests are copied too, so editing them during a run cannot change its results.
+    """
+    into.mkdir(parents=True)
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info", ".hypothesis")
+    for name in ("src", "tests"):
+        shutil.copytree(ROOT / name, into / name, ignore=skip)
+    shutil.copy2(ROOT / "pyproject.toml", into / "pyproject.toml")
+    for entry in ROOT.iterdir():
+        if not (into / entry.name).exists() and not entry.name.startswith("."):
+            (into / entry.name).symlink_to(entry)
+    return into
 
 
 def run_module(
@@ -385,7 +395,7 @@ def run_module(
         def one(mutant: Mutant) -> Result:
             tree = free.pop()
             try:
-                target = tree / module
+                target = tree / "src" / module
                 target.write_text(mutate(source, mutant), encoding="utf-8")
                 cache = target.parent / "__pycache__"
                 for stale in cache.glob(target.stem + ".*") if cache.exists() else []:

@@ -360,6 +360,26 @@ def test_a_record_of_nearly_1_mib_verifies_and_one_over_is_refused(tmp_path: Pat
     assert (bad.line, bad.seq) == (2, None)
 
 
+def test_an_anchor_holding_nan_fails_verify_without_a_traceback(tmp_path: Path) -> None:
+    """An anchor (local or shipped) with NaN in it is a failed verify, not a raw ValueError."""
+    chain = Chain(KEY)
+    path = tmp_path / "audit.log"
+    path.write_bytes(chain.seal({"action": "a"}) + b"\n")
+    anchor = chain.anchor("2026-01-01T00:00:00Z")
+    hostile = json.dumps({**anchor, "x": float("nan")}).encode() + b"\n"
+    write_private_bytes(anchor_path(path), hostile)
+    result = verify([path], KEY)
+    assert not result.ok
+    assert result.bad is not None
+    assert "not signed" in result.bad.reason
+    write_private_bytes(anchor_path(path), json.dumps(anchor).encode() + b"\n")
+    assert verify([path], KEY).ok
+    shipped = tmp_path / "anchors.jsonl"
+    shipped.write_bytes(hostile)
+    result = verify([path], KEY, anchors=shipped)
+    assert not result.ok
+
+
 def test_untouched_log_verifies(log: Path) -> None:
     """A log written by the chained file sink verifies, anchor included."""
     result = verify([log], KEY)
