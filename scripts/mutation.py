@@ -43,11 +43,7 @@ EQUIVALENT_FILE = ROOT / "scripts" / "mutation-equivalent.toml"
 # specific files first: with -x the first failure ends the run.
 SCOPE: dict[str, list[str]] = {
     "sekret/_names.py": ["tests/test_names.py", "tests/backends/test_namemap.py"],
-    "sekret/_sealing.py": [
-        "tests/test_sealing.py",
-        "tests/backends/test_local.py",
-        "tests/audit/test_chain.py",
-    ],
+    "sekret/_sealing.py": ["tests/test_sealing.py", "tests/backends/test_local.py"],
     "sekret/backends/base.py": [
         "tests/backends/test_base.py",
         "tests/backends/test_memory.py",
@@ -57,8 +53,10 @@ SCOPE: dict[str, list[str]] = {
     "sekret/cache/__init__.py": ["tests/cache/test_cache.py", "tests/cache/test_stateful.py"],
     "sekret/cache/_flight.py": ["tests/cache/test_cache.py", "tests/cache/test_stateful.py"],
     "sekret/rotation/engine.py": ["tests/rotation/test_engine.py"],
+    # the new security code of the other open issues
     "sekret/_files.py": ["tests/test_files.py"],
-    "sekret/cli/run.py": ["tests/cli/test_run.py"],
+    "sekret/cli/_child.py": ["tests/cli/test_run.py"],  # sekret run's child environment
+    "sekret/backends/vault/_state.py": ["tests/backends/test_vault.py"],  # native-first stages
 }
 
 # Binary operators and their mutants: the negation, plus the boundary shift
@@ -368,6 +366,8 @@ def run_module(
     echo: bool = True,
 ) -> Report:
     """Run every mutant of ``module`` (path relative to src/) against its scoped tests."""
+    if not (ROOT / "src" / module).exists():
+        raise SystemExit(f"{module} is not in this tree (yet)")
     tests = [t for t in SCOPE[module] if (ROOT / t).exists()]
     if not tests:
         raise SystemExit(f"no test file of {module} exists: {SCOPE[module]}")

@@ -201,3 +201,13 @@ def test_namespace_is_an_immutable_value() -> None:
     assert a.environment == "production"
     assert "arrwdb" in repr(a)
     assert "production" in repr(a)
+
+
+def test_an_error_identifies_which_name_was_refused() -> None:
+    """Two different bad names give two different errors (the user can tell which one)."""
+    messages = set()
+    for bad in ("first name", "second name"):
+        with pytest.raises(InvalidSecretName) as caught:
+            validate_name(bad)
+        messages.add(str(caught.value))
+    assert len(messages) == 2
