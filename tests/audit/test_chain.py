@@ -354,10 +354,12 @@ def test_a_record_of_nearly_1_mib_verifies_and_one_over_is_refused(tmp_path: Pat
     path = tmp_path / "audit.log"
     path.write_bytes(big + b"\n")
     assert verify([path], KEY, allow_missing_anchor=True).ok
-    path.write_bytes(big + b"\n" + b"y" * ((1 << 20) + 10) + b"\n")
+    over = chain.seal({"action": "a", "blob": "y" * (1 << 20)})  # validly signed, too long
+    path.write_bytes(big + b"\n" + over + b"\n")
     bad = verify([path], KEY, allow_missing_anchor=True).bad
     assert bad is not None
     assert (bad.line, bad.seq) == (2, None)
+    assert "longer" in bad.reason
 
 
 def test_an_anchor_holding_nan_fails_verify_without_a_traceback(tmp_path: Path) -> None:
@@ -417,8 +419,9 @@ def test_edited_byte_is_reported_with_file_and_line(log: Path) -> None:
     log.write_bytes(b"".join(data))
     bad = verify([log], KEY).bad
     assert bad is not None
-    assert (bad.path, bad.line, bad.reason) == (str(log), 5, bad.reason)
+    assert (bad.path, bad.line, bad.seq) == (str(log), 5, 4)
     assert "HMAC" in bad.reason
+    assert str(bad) == f"{log}:5: seq 4: {bad.reason}"
 
 
 def test_deleted_record_is_reported(log: Path) -> None:
