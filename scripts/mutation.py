@@ -202,7 +202,7 @@ def _mutations(node: ast.AST, parent: ast.AST | None) -> Iterator[tuple[str, obj
     elif isinstance(node, ast.Return) and node.value is not None:
         if not (isinstance(node.value, ast.Constant) and node.value.value is None):
             yield "return None", ("return_none",)
-    elif isinstance(node, _DROPPABLE):
+    elif isinstance(node, _DROPPABLE) and not (isinstance(node, ast.AnnAssign) and not node.value):
         # Not a docstring, not the only statement of a body (pass keeps it valid).
         yield "drop statement", ("pass",)
     elif isinstance(node, ast.Constant):
