@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -437,6 +438,26 @@ def summary(reports: list[Report]) -> str:
     return out
 
 
+def from_log(path: Path) -> list[Report]:
+    """Reports rebuilt from the printed output of a run (also of a run stopped midway)."""
+    equivalent = load_equivalent()
+    reports: list[Report] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        head = re.match(r"(\S+\.py): \d+ mutants", line)
+        if head:
+            reports.append(Report(head.group(1)))
+            continue
+        row = re.match(r"\s+(\d+):(\d+)\s+(.+?)\s+(killed|survived|timeout|equivalent) \(", line)
+        if row and reports:
+            module = reports[-1].module
+            number, col, kind, outcome = int(row[1]), int(row[2]), row[3], row[4]
+            reason = equivalent.get((module, number, kind))
+            if outcome == "equivalent":
+                outcome = "survived"  # the log does not say; equivalents are unscored anyway
+            reports[-1].results.append(Result(Mutant(-1, number, col, kind), outcome, reason))
+    return reports
+
+
 def _lines(text: str) -> tuple[int, int]:
     first, _, last = text.partition("-")
     return int(first), int(last or first)
@@ -450,10 +471,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, help="seconds per mutant (default: 3x baseline)")
     parser.add_argument("--lines", type=_lines, help="only mutants on these lines, e.g. 100-200")
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
+    parser.add_argument("--from-log", type=Path, help="summarize the saved output of a run")
     args = parser.parse_args(argv)
+    if args.from_log:
+        print(summary(from_log(args.from_log)))
+        return 0
     # A stopped run still removes its temporary trees (SystemExit unwinds the with blocks).
     signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
-    modules = list(SCOPE) if args.all else [m.removeprefix("src/") for m in args.modules]
+    modules = (
+        [m for m in SCOPE if (ROOT / "src" / m).exists()]
+        if args.all
+        else [m.removeprefix("src/") for m in args.modules]
+    )
     if not modules:
         parser.error("name a module (e.g. sekret/_names.py) or --all")
     for module in modules:
