@@ -88,6 +88,7 @@ _SYMBOL = {
 }
 # Statements whose removal is a mutant ("statement dropped").
 _DROPPABLE = (ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)
+_LABEL_ARGUMENTS = frozenset({"what", "source", "where"})  # keyword arguments naming things
 _SHORT_STRING = 40  # longer string constants are messages: wording is not behaviour
 
 
@@ -177,6 +178,8 @@ def _skipped_nodes(tree: ast.Module) -> set[int]:
             for default in [*node.defaults, *node.kw_defaults]:
                 if isinstance(default, ast.Constant) and isinstance(default.value, str):
                     mark(default)  # a default label such as what="file"
+        elif isinstance(node, ast.keyword) and node.arg in _LABEL_ARGUMENTS:
+            mark(node.value)  # what="audit key file": words for a message
         elif isinstance(node, ast.Raise) and node.exc is not None:
             mark(node.exc)  # the exception's message and class are not mutated
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name | ast.Attribute):
