@@ -382,6 +382,23 @@ def test_an_anchor_holding_nan_fails_verify_without_a_traceback(tmp_path: Path) 
     assert not result.ok
 
 
+def test_anchor_signature_survives_key_reordering_not_odd_text(tmp_path: Path) -> None:
+    """Anchors are signed in canonical JSON: reordered keys still verify; non-ASCII fails cleanly."""
+    chain = Chain(KEY)
+    path = tmp_path / "audit.log"
+    path.write_bytes(chain.seal({"action": "a"}) + b"\n")
+    anchor = chain.anchor("2026-01-01T00:00:00Z")
+    reordered = dict(reversed(list(anchor.items())))  # as a log shipper may rewrite it
+    write_private_bytes(anchor_path(path), json.dumps(reordered).encode() + b"\n")
+    assert verify([path], KEY).ok
+    odd = json.dumps({**anchor, "note": "\u00e9\u2603"}, ensure_ascii=False).encode() + b"\n"
+    write_private_bytes(anchor_path(path), odd)
+    result = verify([path], KEY)
+    assert not result.ok
+    assert result.bad is not None
+    assert "HMAC mismatch" in result.bad.reason
+
+
 def test_untouched_log_verifies(log: Path) -> None:
     """A log written by the chained file sink verifies, anchor included."""
     result = verify([log], KEY)
