@@ -383,7 +383,7 @@ def test_an_anchor_holding_nan_fails_verify_without_a_traceback(tmp_path: Path) 
 
 
 def test_anchor_signature_survives_key_reordering_not_odd_text(tmp_path: Path) -> None:
-    """Anchors are signed in canonical JSON: reordered keys still verify; non-ASCII fails cleanly."""
+    """Anchors are signed in canonical JSON: reordered keys verify; non-ASCII fails cleanly."""
     chain = Chain(KEY)
     path = tmp_path / "audit.log"
     path.write_bytes(chain.seal({"action": "a"}) + b"\n")
