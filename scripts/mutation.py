@@ -138,10 +138,10 @@ class Report:
 
 
 def _unmutated_block(node: ast.Assign | ast.If) -> bool:
-    """``__all__ = [...]`` and ``if TYPE_CHECKING:``: nothing there runs as behaviour."""
+    """``__all__``, ``__slots__`` (memory, not behaviour) and ``if TYPE_CHECKING:``."""
     if isinstance(node, ast.If):
         return "TYPE_CHECKING" in ast.unparse(node.test)
-    return any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+    return any(isinstance(t, ast.Name) and t.id in ("__all__", "__slots__") for t in node.targets)
 
 
 def _skipped_nodes(tree: ast.Module) -> set[int]:

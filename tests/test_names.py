@@ -194,6 +194,7 @@ def test_namespace_is_an_immutable_value() -> None:
     assert a != Namespace("arrwdb", "staging", prefix="org")
     assert a != Namespace("other", "production", prefix="org")
     assert a != "org/arrwdb/production"
+    assert (a == "org/arrwdb/production") is False  # NotImplemented, then identity: False
     assert (a.app, a.environment, a.prefix) == ("arrwdb", "production", "org")
     assert len({a, Namespace("arrwdb", "production", prefix="org")}) == 1
     with pytest.raises(AttributeError):

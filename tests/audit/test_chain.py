@@ -399,6 +399,17 @@ def test_anchor_signature_survives_key_reordering_not_odd_text(tmp_path: Path) -
     assert "HMAC mismatch" in result.bad.reason
 
 
+def test_non_ascii_event_text_is_sealed_as_ascii_json() -> None:
+    """Event text outside ASCII is escaped: the line is ASCII and the text reads back."""
+    chain = Chain(KEY)
+    line = chain.seal({"action": "a", "who": "J\u00fcrgen \u2603"})
+    assert line.isascii()
+    record, reason = Chain(KEY).check_line(line)
+    assert reason is None
+    assert record is not None
+    assert record["who"] == "J\u00fcrgen \u2603"
+
+
 def test_untouched_log_verifies(log: Path) -> None:
     """A log written by the chained file sink verifies, anchor included."""
     result = verify([log], KEY)
