@@ -410,6 +410,132 @@ def test_non_ascii_event_text_is_sealed_as_ascii_json() -> None:
     assert record["who"] == "J\u00fcrgen \u2603"
 
 
+def chain_log(
+    path: Path, count: int, *, checkpoints: tuple[int, ...] = (), anchor_at: int | None = None
+) -> Chain:
+    """A log of ``count`` records sealed by a bare Chain; checkpoints at the given seqs."""
+    chain = Chain(KEY, chain_id="c0ffee")
+    out = []
+    for seq in range(count):
+        action = "audit.checkpoint" if seq in checkpoints else "secret.read"
+        out.append(chain.seal({"action": action}) + b"\n")
+        if seq == anchor_at:
+            write_private_bytes(anchor_path(path), json.dumps(chain.anchor("t")).encode() + b"\n")
+    path.write_bytes(b"".join(out))
+    return chain
+
+
+def test_verify_result_reports_the_whole_chain(tmp_path: Path) -> None:
+    """A verified log reports records, files, chain id, last seq, checkpoints and its anchor."""
+    path = tmp_path / "audit.log"
+    chain_log(path, 6, checkpoints=(1, 3), anchor_at=5)
+    result = verify([path], KEY)
+    assert result
+    assert result.ok
+    assert (result.records, result.files, result.chain) == (6, (str(path),), "c0ffee")
+    assert (result.last_seq, result.checkpoints, result.anchored) == (5, 2, True)
+    assert (result.bad, result.warnings, result.external_anchors) == (None, (), 0)
+
+
+def test_records_after_the_anchor_are_a_warning_not_a_failure(tmp_path: Path) -> None:
+    """An anchor behind the log's end (writer still running) verifies with a counted warning."""
+    path = tmp_path / "audit.log"
+    chain_log(path, 6, anchor_at=3)
+    result = verify([path], KEY)
+    assert result.ok
+    assert len(result.warnings) == 1
+    assert result.warnings[0].startswith("2 record(s) after the anchor")
+
+
+def test_an_anchor_ahead_of_the_log_is_a_cut_tail(tmp_path: Path) -> None:
+    """An anchor naming a seq past the log's end fails at the line after the last record."""
+    path = tmp_path / "audit.log"
+    chain_log(path, 6, anchor_at=5)
+    path.write_bytes(b"".join(lines(path)[:4]))
+    bad = verify([path], KEY).bad
+    assert bad is not None
+    assert (bad.path, bad.line, bad.seq) == (str(path), 5, 4)
+    assert "truncated" in bad.reason
+
+
+def test_an_anchor_given_explicitly_or_among_the_paths_is_used(tmp_path: Path) -> None:
+    """anchor= or an .anchor file among the paths is the anchor checked (not a guess)."""
+    path = tmp_path / "audit.log"
+    chain_log(path, 4, anchor_at=3)
+    moved = tmp_path / "kept-elsewhere.anchor"
+    anchor_path(path).rename(moved)
+    assert not verify([path], KEY).ok  # none beside the log
+    assert verify([path], KEY, anchor=moved).anchored
+    assert verify([moved, path], KEY).ok
+    assert verify([moved, path], KEY).files == (str(path),)
+
+
+def test_verify_needs_the_initial_key_not_the_writer_state(tmp_path: Path) -> None:
+    """A writer key state at epoch > 0 is refused as the verify key, before reading the log."""
+    path = tmp_path / "audit.log"
+    chain_log(path, 2)
+    state = tmp_path / "writer.key"
+    write_key_state(state, KeyState(0, KEY).at(2), overwrite=False)
+    with pytest.raises(ConfigurationError, match="epoch 2"):
+        verify([path], state)
+    start = tmp_path / "start.key"
+    write_key_state(start, KeyState(0, KEY), overwrite=False)
+    assert verify([path], start, allow_missing_anchor=True).ok
+
+
+def test_an_unreadable_log_is_an_audit_error(tmp_path: Path) -> None:
+    """A log path that cannot be read raises AuditError naming it, not a bare OSError."""
+    with pytest.raises(AuditError, match="missing.log"):
+        verify([tmp_path / "missing.log"], KEY)
+
+
+def test_an_emptied_log_fails_verify(tmp_path: Path) -> None:
+    """A log emptied of its records fails at line 1 (its head is gone), anchor or not."""
+    path = tmp_path / "audit.log"
+    chain_log(path, 3, anchor_at=2)
+    path.write_bytes(b"")
+    for options in ({}, {"allow_missing_anchor": True}):
+        bad = verify([path], KEY, **options).bad  # type: ignore[arg-type]
+        assert bad is not None
+        assert (bad.path, bad.line, bad.seq) == (str(path), 1, None)
+
+
+def test_partial_trusts_the_first_record_but_bounds_its_epoch(tmp_path: Path) -> None:
+    """partial: a log starting at seq 3, epoch 1 verifies; an implausible first epoch fails."""
+    path = tmp_path / "audit.log"
+    chain_log(path, 6, checkpoints=(1,), anchor_at=5)
+    path.write_bytes(b"".join(lines(path)[3:]))
+    bad = verify([path], KEY).bad
+    assert bad is not None
+    assert (bad.line, bad.seq) == (1, 3)
+    result = verify([path], KEY, partial=True)
+    assert result.ok
+    assert (result.records, result.last_seq) == (3, 5)
+    anchor_path(path).unlink()
+    far = Chain(KeyState(0, KEY).at(3), seq=9)
+    path.write_bytes(far.seal({"action": "a"}) + b"\n")
+    assert verify([path], KEY, partial=True, allow_missing_anchor=True).ok
+    forged = json.loads(far.seal({"action": "a"}))
+    forged["epoch"] = MAX_EPOCH + 1
+    path.write_bytes(json.dumps(forged, separators=(",", ":")).encode() + b"\n")
+    bad = verify([path], KEY, partial=True, allow_missing_anchor=True).bad
+    assert bad is not None
+    assert "implausible epoch" in bad.reason
+
+
+def test_a_record_signed_with_the_wrong_epoch_key_is_refused(tmp_path: Path) -> None:
+    """After a checkpoint the next record must carry the next epoch (and its key)."""
+    path = tmp_path / "audit.log"
+    chain = Chain(KEY)
+    first = chain.seal({"action": "audit.checkpoint"})
+    stale = Chain(KEY, chain_id=chain.chain_id, seq=chain.seq, last_hash=chain.last_hash)
+    path.write_bytes(first + b"\n" + stale.seal({"action": "a"}) + b"\n")
+    bad = verify([path], KEY, allow_missing_anchor=True).bad
+    assert bad is not None
+    assert (bad.line, bad.seq) == (2, 1)
+    assert "epoch 0 where the chain is at epoch 1" in bad.reason
+
+
 def test_untouched_log_verifies(log: Path) -> None:
     """A log written by the chained file sink verifies, anchor included."""
     result = verify([log], KEY)
