@@ -209,6 +209,18 @@ def test_macs_of_any_epoch_order_match_fresh_derivation() -> None:
 
 
 @pytest.mark.parametrize("size", [63, 64, 65])
+def test_mac_and_key_state_reprs_hide_the_key() -> None:
+    """repr of a MAC or a key state is a plain string holding no key material."""
+    from sekret.audit.chain import _Mac
+
+    key = os.urandom(32)
+    for shown in (repr(_Mac(key)), repr(KeyState(4, key)), repr(KeyState(4, key).mac())):
+        assert isinstance(shown, str)
+        assert key.hex() not in shown
+        assert encode_key(key) not in shown
+    assert "epoch=4" in repr(KeyState(4, key))
+
+
 def test_hmac_key_sizes_around_the_block_size(size: int) -> None:
     """Keys up to the 64-byte block are used as they are, longer ones hashed first (RFC 2104)."""
     import hmac
@@ -300,6 +312,7 @@ def test_key_text_forms(tmp_path: Path) -> None:
         write_private_bytes(path, text + b"\n")
         assert load_key(path) == key
         assert load_key_state(path) == KeyState(0, key)
+        assert not load_key_state(path).evolving  # an initial key file is never rewritten
     write_key_state(path, KeyState(7, KEY, evolving=True), overwrite=True)
     assert load_key_state(path) == KeyState(7, KEY, evolving=True)
     with pytest.raises(ConfigurationError, match="epoch 7"):
@@ -485,7 +498,7 @@ def test_verify_needs_the_initial_key_not_the_writer_state(tmp_path: Path) -> No
 
 def test_an_unreadable_log_is_an_audit_error(tmp_path: Path) -> None:
     """A log path that cannot be read raises AuditError naming it, not a bare OSError."""
-    with pytest.raises(AuditError, match="missing.log"):
+    with pytest.raises(AuditError, match=r"missing\.log"):
         verify([tmp_path / "missing.log"], KEY)
 
 
