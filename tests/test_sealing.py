@@ -251,3 +251,53 @@ def test_open_failure_names_the_secret_never_the_value() -> None:
         sealer.open(sealed, name="n", uid=b"u", version=8, ctype="t")
     assert planted not in str(caught.value)
     assert "'n'" in str(caught.value)
+
+
+def test_sealed_values_use_the_documented_layout() -> None:
+    """nonce(12) || AES-256-GCM, the AD binding label, store, name, id, version and type.
+
+    Spelled out here independently, so a store written today opens tomorrow.
+    """
+    import struct
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    data_key = new_key()
+    sealed = Sealer(data_key, STORE).seal(b"v", name="app/n", uid=b"id", version=5, ctype="text")
+    ad = (
+        b"sekret/local/v1/value\x00"
+        + struct.pack(">I", len(STORE))
+        + STORE
+        + struct.pack(">I", 5)
+        + b"app/n"
+        + struct.pack(">I", 2)
+        + b"id"
+        + struct.pack(">Q", 5)
+        + b"text"
+    )
+    assert AESGCM(data_key).decrypt(sealed[:12], sealed[12:], ad) == b"v"
+    master = new_key()
+    wrapped = wrap_data_key(master, data_key, store_id=STORE, mode="key")
+    wrap_ad = b"sekret/local/v1/data-key\x00" + STORE + b"key"
+    assert AESGCM(master).decrypt(wrapped[:12], wrapped[12:], wrap_ad) == data_key
+
+
+def test_key_file_size_limit_is_4096_bytes(tmp_path: Path) -> None:
+    """A key file (key plus padding) of 4096 bytes is read; 4097 is refused unread."""
+    key = new_key()
+    path = tmp_path / "k"
+    text = encode_key(key).encode()
+    path.write_bytes(text + b" " * (4096 - len(text)))
+    path.chmod(0o600)
+    assert read_key_file(path) == key
+    path.write_bytes(text + b" " * (4097 - len(text)))
+    with pytest.raises(ConfigurationError, match="larger than 4096"):
+        read_key_file(path)
+
+
+def test_kdf_parameters_are_immutable() -> None:
+    """Stored scrypt parameters cannot be changed in place."""
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        SMALL.n = 2  # type: ignore[misc]
