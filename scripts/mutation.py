@@ -390,7 +390,7 @@ def run_module(
             outcome, baseline = _run_tests(trees[0], tests, timeout=3600, fast=False)
         if outcome != "survived":
             raise SystemExit(f"the tests of {module} fail before any mutation: {tests}")
-        limit = timeout or max(30.0, baseline * 3 + 10)
+        limit = timeout or max(60.0, baseline * 5 + 20)  # a busy machine slows survivors
         if echo:
             print(f"{module}: {len(mutants)} mutants, tests {' '.join(tests)}")
             print(f"  baseline {baseline:.1f}s, per-mutant timeout {limit:.0f}s", flush=True)
