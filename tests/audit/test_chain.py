@@ -1041,3 +1041,14 @@ def test_key_file_moves_only_after_the_checkpoint_is_written(
     assert load_key_state(state).epoch == 1
     sink.close()
     assert verify([path], initial).ok
+
+
+def test_audit_key_file_size_limit_is_4096_bytes(tmp_path: Path) -> None:
+    """An audit key file (key plus padding) of 4096 bytes is read; 4097 is refused."""
+    path = tmp_path / "k"
+    text = encode_key(KEY).encode()
+    write_private_bytes(path, text + b"\n" * (4096 - len(text)))
+    assert load_key(path) == KEY
+    write_private_bytes(path, text + b"\n" * (4097 - len(text)))
+    with pytest.raises(ConfigurationError, match="larger than 4096"):
+        load_key(path)
