@@ -129,6 +129,16 @@ def test_an_event_cannot_forge_a_reserved_field(name: str) -> None:
     assert "hmac" not in record
 
 
+def test_chain_ids_are_64_random_bits() -> None:
+    """A new chain gets a fresh id of 16 hex digits; a given id is kept."""
+    import re
+
+    ids = {Chain(KEY).chain_id for _ in range(4)}
+    assert len(ids) == 4
+    assert all(re.fullmatch("[0-9a-f]{16}", i) for i in ids)
+    assert Chain(KEY, chain_id="given").chain_id == "given"
+
+
 def test_an_event_that_is_not_json_safe_is_an_audit_error() -> None:
     """A value JSON cannot hold (NaN) raises AuditError; the chain does not advance."""
     chain = Chain(KEY)
@@ -146,6 +156,7 @@ def test_an_event_that_is_not_json_safe_is_an_audit_error() -> None:
         (b"[1]", "no hmac field"),
         (b'{"a":1,"hmac":"00"', "not valid JSON"),
         (b'{"a":1,"hmac":"00","q":"w"}', "not the last field"),
+        ('{"a":1,"hmac":"\u00e9"}'.encode(), "not the last field"),  # non-ASCII hmac bytes
         (b'{"seq":0,"epoch":true,"hmac":"00"}', "no seq/epoch"),
         (b'{"seq":true,"epoch":0,"hmac":"00"}', "no seq/epoch"),
         (b'{"epoch":0,"hmac":"00"}', "no seq/epoch"),
