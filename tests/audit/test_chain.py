@@ -270,6 +270,7 @@ def test_signed_anchor_round_trip_and_refusals(tmp_path: Path) -> None:
     anchor = chain.anchor("2026-01-01T00:00:00Z")
     assert (anchor["action"], anchor["seq"], anchor["epoch"]) == ("audit.anchor", 0, 1)
     assert anchor["hash"] == chain.last_hash
+    assert (anchor["chain"], anchor["time"]) == (chain.chain_id, "2026-01-01T00:00:00Z")
     path = anchor_path(tmp_path / "audit.log")
     assert path == tmp_path / "audit.log.anchor"
     write_anchor(path, anchor)
