@@ -303,6 +303,11 @@ def test_signed_anchor_round_trip_and_refusals(tmp_path: Path) -> None:
         assert reason is not None
         assert why in reason
     assert parse_anchor(good + b"\n") == (anchor, None)
+    path.write_bytes(b"{x\n")
+    record, reason = read_anchor(path, KeyState(0, KEY))
+    assert record is None
+    assert reason is not None
+    assert "not valid JSON" in reason
 
 
 def stat_mode(path: Path) -> int:
@@ -462,6 +467,21 @@ def test_verify_result_reports_the_whole_chain(tmp_path: Path) -> None:
     assert (result.bad, result.warnings, result.external_anchors) == (None, (), 0)
 
 
+def test_verify_results_are_immutable_values(tmp_path: Path) -> None:
+    """A verify result and its bad record cannot be altered after the fact."""
+    import dataclasses
+
+    path = tmp_path / "audit.log"
+    chain_log(path, 2)
+    result = verify([path], KEY)
+    assert result.bad is not None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.ok = True  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.bad.reason = "fine"  # type: ignore[misc]
+    assert hash(result.bad) == hash(dataclasses.replace(result.bad))
+
+
 def test_records_after_the_anchor_are_a_warning_not_a_failure(tmp_path: Path) -> None:
     """An anchor behind the log's end (writer still running) verifies with a counted warning."""
     path = tmp_path / "audit.log"
@@ -523,6 +543,7 @@ def test_an_emptied_log_fails_verify(tmp_path: Path) -> None:
         bad = verify([path], KEY, **options).bad  # type: ignore[arg-type]
         assert bad is not None
         assert (bad.path, bad.line, bad.seq) == (str(path), 1, None)
+        assert str(bad) == f"{path}:1: seq ?: {bad.reason}"
 
 
 def test_partial_trusts_the_first_record_but_bounds_its_epoch(tmp_path: Path) -> None:
