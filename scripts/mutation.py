@@ -307,12 +307,25 @@ def mutate(source: str, mutant: Mutant) -> str:
 # ------------------------------------------------------------------ running
 
 
-def load_equivalent(path: Path = EQUIVALENT_FILE) -> dict[tuple[str, int, str], str]:
-    """(module, line, mutation) -> reason, from the checked-in list."""
-    if not path.exists():
-        return {}
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    return {(e["module"], int(e["line"]), e["mutation"]): e["reason"] for e in data["mutant"]}
+Equivalents = dict[tuple[str, int, str], list[tuple[int | None, str]]]
+
+
+def load_equivalent(path: Path = EQUIVALENT_FILE) -> Equivalents:
+    """(module, line, mutation) -> [(column or None for any, reason)] from the checked-in list."""
+    found: Equivalents = {}
+    if path.exists():
+        for e in tomllib.loads(path.read_text(encoding="utf-8"))["mutant"]:
+            key = (e["module"], int(e["line"]), e["mutation"])
+            found.setdefault(key, []).append((e.get("col"), e["reason"]))
+    return found
+
+
+def equivalent_reason(equivalent: Equivalents, module: str, mutant: Mutant) -> str | None:
+    """Why ``mutant`` is listed as equivalent, or None."""
+    for col, reason in equivalent.get((module, mutant.line, mutant.kind), []):
+        if col is None or col == mutant.col:
+            return reason
+    return None
 
 
 # Loading every installed pytest plugin costs more CPU than a module's tests
@@ -413,7 +426,7 @@ def run_module(
                 target.write_text(source, encoding="utf-8")
             finally:
                 free.append(tree)
-            reason = equivalent.get((module, mutant.line, mutant.kind))
+            reason = equivalent_reason(equivalent, module, mutant)
             result = Result(mutant, outcome, reason, seconds)
             if echo:
                 mark = "equivalent" if reason else outcome
@@ -459,10 +472,11 @@ def from_log(path: Path) -> list[Report]:
         if row and reports:
             module = reports[-1].module
             number, col, kind, outcome = int(row[1]), int(row[2]), row[3], row[4]
-            reason = equivalent.get((module, number, kind))
+            mutant = Mutant(-1, number, col, kind)
+            reason = equivalent_reason(equivalent, module, mutant)
             if outcome == "equivalent":
                 outcome = "survived"  # the log does not say; equivalents are unscored anyway
-            reports[-1].results.append(Result(Mutant(-1, number, col, kind), outcome, reason))
+            reports[-1].results.append(Result(mutant, outcome, reason))
     return reports
 
 
