@@ -1085,3 +1085,49 @@ def test_audit_key_file_size_limit_is_4096_bytes(tmp_path: Path) -> None:
     write_private_bytes(path, text + b"\n" * (4097 - len(text)))
     with pytest.raises(ConfigurationError, match="larger than 4096"):
         load_key(path)
+
+
+def test_a_torn_last_line_is_reported_at_its_line(tmp_path: Path) -> None:
+    """A last record without its newline (a torn write) fails at that line, with no seq."""
+    path = tmp_path / "audit.log"
+    chain_log(path, 3)
+    path.write_bytes(path.read_bytes()[:-1])
+    bad = verify([path], KEY, allow_missing_anchor=True).bad
+    assert bad is not None
+    assert (bad.line, bad.seq) == (3, None)
+    assert "incomplete" in bad.reason
+
+
+def test_the_anchor_of_rotated_files_is_found_by_the_live_name(tmp_path: Path) -> None:
+    """Given only rotated files (audit.log.3), the anchor beside the live log is the one used."""
+    from sekret.audit.chain import _find_anchor
+
+    live = tmp_path / "audit.log"
+    write_private_bytes(anchor_path(live), b"{}\n")
+    assert _find_anchor([tmp_path / "audit.log.3"]) == anchor_path(live)
+    other = tmp_path / "other.log"
+    write_private_bytes(anchor_path(other), b"{}\n")
+    assert _find_anchor([live, other]) == anchor_path(other)  # the last log's anchor
+    assert _find_anchor([tmp_path / "none.log"]) is None
+
+
+def test_shipped_anchors_are_found_behind_any_prefix(tmp_path: Path) -> None:
+    """Anchor objects are read after any line prefix; other lines and look-alikes are skipped."""
+    from sekret.audit.chain import read_external_anchors
+
+    anchor = {"action": "audit.anchor", "seq": 3, "hash": "h"}
+    shipped = tmp_path / "shipped.log"
+    shipped.write_text(
+        "\n".join(
+            [
+                "Nov 30 06:00:00 host sekret: " + json.dumps(anchor),
+                json.dumps({"action": "secret.read", "note": "audit.anchor"}),
+                '{"action":"audit.anchor" torn',
+                'no brace but "audit.anchor"',
+                json.dumps({"note": '"audit.anchor"', "action": "x"}),
+                json.dumps({**anchor, "seq": 4}),
+            ]
+        )
+        + "\n"
+    )
+    assert list(read_external_anchors(shipped)) == [(1, anchor), (6, {**anchor, "seq": 4})]
