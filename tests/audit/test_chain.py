@@ -23,6 +23,7 @@ from sekret.audit.chain import (
     RESERVED,
     Chain,
     KeyState,
+    VerifyResult,
     anchor_path,
     evolve_key,
     load_key,
@@ -1131,3 +1132,79 @@ def test_shipped_anchors_are_found_behind_any_prefix(tmp_path: Path) -> None:
         + "\n"
     )
     assert list(read_external_anchors(shipped)) == [(1, anchor), (6, {**anchor, "seq": 4})]
+
+
+def test_a_replayed_record_is_out_of_order(tmp_path: Path) -> None:
+    """A record repeated later in the log fails there as out of order (seq goes back)."""
+    path = tmp_path / "audit.log"
+    chain_log(path, 3)
+    data = lines(path)
+    path.write_bytes(b"".join([data[0], data[1], data[1], data[2]]))
+    bad = verify([path], KEY, allow_missing_anchor=True).bad
+    assert bad is not None
+    assert (bad.line, bad.seq) == (3, 1)
+    assert "out of order" in bad.reason
+
+
+def test_a_re_signed_record_with_another_prev_breaks_the_chain(tmp_path: Path) -> None:
+    """A validly signed record whose prev is not the previous line's hash is refused."""
+    path = tmp_path / "audit.log"
+    chain = chain_log(path, 2)
+    forged = Chain(KEY, chain_id="c0ffee", seq=chain.seq, last_hash="f" * 64)
+    path.write_bytes(path.read_bytes() + forged.seal({"action": "a"}) + b"\n")
+    bad = verify([path], KEY, allow_missing_anchor=True).bad
+    assert bad is not None
+    assert (bad.line, bad.seq) == (3, 2)
+    assert "prev" in bad.reason
+
+
+def test_an_anchor_signed_for_another_hash_fails(tmp_path: Path) -> None:
+    """A signed anchor whose hash is not the log's record at that seq fails verify."""
+    path = tmp_path / "audit.log"
+    chain = chain_log(path, 3)
+    chain.last_hash = "0" * 64
+    write_private_bytes(anchor_path(path), json.dumps(chain.anchor("t")).encode() + b"\n")
+    bad = verify([path], KEY).bad
+    assert bad is not None
+    assert (bad.path, bad.line, bad.seq) == (str(anchor_path(path)), 1, 2)
+
+
+def test_a_recorded_missing_anchor_can_be_allowed_other_gaps_cannot(tmp_path: Path) -> None:
+    """An anchor_missing gap is a warning with allow_missing_anchor; any other gap fails."""
+    path = tmp_path / "audit.log"
+    chain = Chain(KEY)
+    gap = {"action": "audit.gap", "kind": "anchor_missing", "missing_from": 0}
+    path.write_bytes(chain.seal(gap) + b"\n" + chain.seal({"action": "a"}) + b"\n")
+    assert not verify([path], KEY).ok
+    result = verify([path], KEY, allow_missing_anchor=True)
+    assert result.ok
+    assert any("seq 0..?" in w for w in result.warnings)
+    other = Chain(KEY)
+    path.write_bytes(other.seal({**gap, "kind": "truncated", "missing_to": 5}) + b"\n")
+    bad = verify([path], KEY, allow_missing_anchor=True).bad
+    assert bad is not None
+    assert "seq 0..5" in bad.reason
+
+
+def test_external_anchor_refusals(tmp_path: Path) -> None:
+    """Shipped anchors: none, one without seq/hash, one past the log, or a differing hash fail."""
+    path = tmp_path / "audit.log"
+    chain = chain_log(path, 3, anchor_at=2)
+    shipped = tmp_path / "anchors.jsonl"
+    good = chain.anchor("t")
+
+    def check(*records: dict[str, object]) -> VerifyResult:
+        shipped.write_text("".join(json.dumps(r) + "\n" for r in records))
+        return verify([path], KEY, anchors=shipped)
+
+    assert check(good).ok
+    assert check(good).external_anchors == 1
+    assert not check().ok
+    assert not check({"action": "audit.anchor", "seq": 1}).ok
+    ahead = Chain(KEY, chain_id="c0ffee", seq=5, last_hash=chain.last_hash).anchor("t")
+    assert not check(ahead).ok
+    wrong = Chain(KEY, chain_id="c0ffee", seq=2, last_hash="0" * 64).anchor("t")
+    assert not check(wrong).ok
+    foreign = Chain(KEY, chain_id="another", seq=9, last_hash="0" * 64).anchor("t")
+    assert check(foreign, good).ok  # only the last chain's anchors count
+    assert not check(good, foreign).ok  # the log must be the last chain shipped
