@@ -1208,3 +1208,19 @@ def test_external_anchor_refusals(tmp_path: Path) -> None:
     foreign = Chain(KEY, chain_id="another", seq=9, last_hash="0" * 64).anchor("t")
     assert check(foreign, good).ok  # only the last chain's anchors count
     assert not check(good, foreign).ok  # the log must be the last chain shipped
+
+
+def test_the_record_bound_is_exact(tmp_path: Path) -> None:
+    """A record of exactly MAX_LINE bytes verifies; one byte more is refused as too long."""
+
+    def first_record(size: int) -> bytes:
+        return Chain(KEY, chain_id="c0ffee").seal({"action": "a", "blob": "x" * size})
+
+    base = len(first_record(0))
+    path = tmp_path / "audit.log"
+    path.write_bytes(first_record(MAX_LINE - base) + b"\n")
+    assert verify([path], KEY, allow_missing_anchor=True).ok
+    path.write_bytes(first_record(MAX_LINE - base + 1) + b"\n")
+    bad = verify([path], KEY, allow_missing_anchor=True).bad
+    assert bad is not None
+    assert (bad.line, bad.seq) == (1, None)
