@@ -329,3 +329,12 @@ def test_read_private_defaults_64_kib_and_a_plain_insecure_path(tmp_path: Path) 
         with pytest.raises(InsecurePath) as refused:
             read_private(path)
         assert not isinstance(refused.value, InsecureKeyFile)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+def test_append_creates_missing_folders_0700(tmp_path: Path) -> None:
+    """open_private_append creates missing folders; the log's own folder is private (0700)."""
+    fd = open_private_append(tmp_path / "a" / "b" / "log")
+    os.close(fd)
+    assert (tmp_path / "a" / "b" / "log").is_file()
+    assert stat.S_IMODE((tmp_path / "a" / "b").stat().st_mode) == 0o700
