@@ -1212,15 +1212,24 @@ def test_external_anchor_refusals(tmp_path: Path) -> None:
 
 def test_the_record_bound_is_exact(tmp_path: Path) -> None:
     """A record of exactly MAX_LINE bytes verifies; one byte more is refused as too long."""
+    chain = Chain(KEY, chain_id="c0ffee")
+    first = chain.seal({"action": "a"}) + b"\n"
+    snap = chain.snapshot()
 
-    def first_record(size: int) -> bytes:
-        return Chain(KEY, chain_id="c0ffee").seal({"action": "a", "blob": "x" * size})
+    def second_record(size: int) -> bytes:
+        chain.rewind(*snap)
+        return chain.seal({"action": "a", "blob": "x" * size})
 
-    base = len(first_record(0))
+    base = len(second_record(0))
     path = tmp_path / "audit.log"
-    path.write_bytes(first_record(MAX_LINE - base) + b"\n")
+    path.write_bytes(first + second_record(MAX_LINE - base) + b"\n")
     assert verify([path], KEY, allow_missing_anchor=True).ok
-    path.write_bytes(first_record(MAX_LINE - base + 1) + b"\n")
+    path.write_bytes(first + second_record(MAX_LINE - base + 1) + b"\n")
     bad = verify([path], KEY, allow_missing_anchor=True).bad
     assert bad is not None
-    assert (bad.line, bad.seq) == (1, None)
+    assert (bad.line, bad.seq) == (2, None)
+    assert "longer" in bad.reason
+    path.write_bytes(first + second_record(MAX_LINE - base))  # torn: no newline
+    bad = verify([path], KEY, allow_missing_anchor=True).bad
+    assert bad is not None
+    assert "incomplete" in bad.reason
