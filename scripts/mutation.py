@@ -384,7 +384,7 @@ def run_module(
     *,
     jobs: int = 1,
     timeout: float | None = None,
-    lines: tuple[int, int] | None = None,
+    lines: list[tuple[int, int]] | None = None,
     echo: bool = True,
 ) -> Report:
     """Run every mutant of ``module`` (path relative to src/) against its scoped tests."""
@@ -396,7 +396,7 @@ def run_module(
     source = (ROOT / "src" / module).read_text(encoding="utf-8")
     mutants = generate(source)
     if lines:
-        mutants = [m for m in mutants if lines[0] <= m.line <= lines[1]]
+        mutants = [m for m in mutants if any(lo <= m.line <= hi for lo, hi in lines)]
     equivalent = load_equivalent()
     report = Report(module)
     with tempfile.TemporaryDirectory(prefix="sekret-mutation-") as temp:
@@ -480,9 +480,13 @@ def from_log(path: Path) -> list[Report]:
     return reports
 
 
-def _lines(text: str) -> tuple[int, int]:
-    first, _, last = text.partition("-")
-    return int(first), int(last or first)
+def _lines(text: str) -> list[tuple[int, int]]:
+    """``100-200`` or ``72,85,100-120``: the line ranges to mutate."""
+    ranges = []
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        ranges.append((int(first), int(last or first)))
+    return ranges
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -490,8 +494,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", help="e.g. sekret/_names.py (relative to src/)")
     parser.add_argument("--all", action="store_true", help="every module of the scope table")
     parser.add_argument("--jobs", type=int, default=1, help="mutants run at once (default 1)")
-    parser.add_argument("--timeout", type=float, help="seconds per mutant (default: 3x baseline)")
-    parser.add_argument("--lines", type=_lines, help="only mutants on these lines, e.g. 100-200")
+    parser.add_argument("--timeout", type=float, help="seconds per mutant (default: 5x baseline + 20)")
+    parser.add_argument("--lines", type=_lines, help="only these lines: 100-200 or 72,85,100-120")
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     parser.add_argument("--from-log", type=Path, help="summarize the saved output of a run")
     args = parser.parse_args(argv)
@@ -514,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
         for module in modules:
             source = (ROOT / "src" / module).read_text(encoding="utf-8")
             for m in generate(source):
+                if args.lines and not any(lo <= m.line <= hi for lo, hi in args.lines):
+                    continue
                 print(f"{module}:{m.line}:{m.col}: {m.kind}")
         return 0
     reports = [
