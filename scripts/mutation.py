@@ -494,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", help="e.g. sekret/_names.py (relative to src/)")
     parser.add_argument("--all", action="store_true", help="every module of the scope table")
     parser.add_argument("--jobs", type=int, default=1, help="mutants run at once (default 1)")
-    parser.add_argument("--timeout", type=float, help="seconds per mutant (default: 5x baseline + 20)")
+    parser.add_argument("--timeout", type=float, help="seconds per mutant (5x baseline + 20)")
     parser.add_argument("--lines", type=_lines, help="only these lines: 100-200 or 72,85,100-120")
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     parser.add_argument("--from-log", type=Path, help="summarize the saved output of a run")
