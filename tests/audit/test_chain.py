@@ -21,6 +21,7 @@ from sekret.audit.chain import (
     MAX_EPOCH,
     MAX_LINE,
     RESERVED,
+    BadRecord,
     Chain,
     KeyState,
     VerifyResult,
@@ -387,8 +388,7 @@ def test_a_record_of_nearly_1_mib_verifies_and_one_over_is_refused(tmp_path: Pat
     assert verify([path], KEY, allow_missing_anchor=True).ok
     over = chain.seal({"action": "a", "blob": "y" * (1 << 20)})  # validly signed, too long
     path.write_bytes(big + b"\n" + over + b"\n")
-    bad = verify([path], KEY, allow_missing_anchor=True).bad
-    assert bad is not None
+    bad = first_bad(path, allow_missing_anchor=True)
     assert (bad.line, bad.seq) == (2, None)
     assert "longer" in bad.reason
 
@@ -439,6 +439,14 @@ def test_non_ascii_event_text_is_sealed_as_ascii_json() -> None:
     assert reason is None
     assert record is not None
     assert record["who"] == "J\u00fcrgen \u2603"
+
+
+def first_bad(path: Path, **options: Any) -> BadRecord:
+    """The first bad record verify reports for the log at ``path`` (it must fail)."""
+    result = verify([path], KEY, **options)
+    assert result.bad is not None
+    assert not result.ok
+    return result.bad
 
 
 def chain_log(
@@ -498,8 +506,7 @@ def test_an_anchor_ahead_of_the_log_is_a_cut_tail(tmp_path: Path) -> None:
     path = tmp_path / "audit.log"
     chain_log(path, 6, anchor_at=5)
     path.write_bytes(b"".join(lines(path)[:4]))
-    bad = verify([path], KEY).bad
-    assert bad is not None
+    bad = first_bad(path)
     assert (bad.path, bad.line, bad.seq) == (str(path), 5, 4)
     assert "truncated" in bad.reason
 
@@ -552,8 +559,7 @@ def test_partial_trusts_the_first_record_but_bounds_its_epoch(tmp_path: Path) ->
     path = tmp_path / "audit.log"
     chain_log(path, 6, checkpoints=(1,), anchor_at=5)
     path.write_bytes(b"".join(lines(path)[3:]))
-    bad = verify([path], KEY).bad
-    assert bad is not None
+    bad = first_bad(path)
     assert (bad.line, bad.seq) == (1, 3)
     result = verify([path], KEY, partial=True)
     assert result.ok
@@ -565,8 +571,7 @@ def test_partial_trusts_the_first_record_but_bounds_its_epoch(tmp_path: Path) ->
     forged = json.loads(far.seal({"action": "a"}))
     forged["epoch"] = MAX_EPOCH + 1
     path.write_bytes(json.dumps(forged, separators=(",", ":")).encode() + b"\n")
-    bad = verify([path], KEY, partial=True, allow_missing_anchor=True).bad
-    assert bad is not None
+    bad = first_bad(path, partial=True, allow_missing_anchor=True)
     assert "implausible epoch" in bad.reason
 
 
@@ -577,8 +582,7 @@ def test_a_record_signed_with_the_wrong_epoch_key_is_refused(tmp_path: Path) -> 
     first = chain.seal({"action": "audit.checkpoint"})
     stale = Chain(KEY, chain_id=chain.chain_id, seq=chain.seq, last_hash=chain.last_hash)
     path.write_bytes(first + b"\n" + stale.seal({"action": "a"}) + b"\n")
-    bad = verify([path], KEY, allow_missing_anchor=True).bad
-    assert bad is not None
+    bad = first_bad(path, allow_missing_anchor=True)
     assert (bad.line, bad.seq) == (2, 1)
     assert "epoch 0 where the chain is at epoch 1" in bad.reason
 
@@ -818,8 +822,7 @@ def test_older_anchor_put_back_fails_verify(tmp_path: Path) -> None:
     write(sink, 2, 8)
     sink.close()
     anchor_path(path).write_bytes(old)
-    bad = verify([path], KEY).bad
-    assert bad is not None
+    bad = first_bad(path)
     assert "older anchor was put back" in bad.reason
     restarted = chained(path, checkpoint_every=4)
     restarted.close()
@@ -851,8 +854,7 @@ def test_replayed_copy_of_log_and_anchor_is_caught_by_external_anchors(tmp_path:
     path.write_bytes(copy[0])
     anchor_path(path).write_bytes(copy[1])
     assert verify([path], KEY).ok  # the local anchor cannot tell
-    bad = verify([path], KEY, anchors=external).bad
-    assert bad is not None
+    bad = first_bad(path, anchors=external)
     assert "an older copy put back" in bad.reason
 
 
@@ -1030,8 +1032,7 @@ def test_overlong_record_is_refused_without_reading_it_whole(tmp_path: Path) -> 
     write_log(path, 2)
     with path.open("ab") as fh:
         fh.write(b"x" * (MAX_LINE + 10) + b"\n")
-    bad = verify([path], KEY).bad
-    assert bad is not None
+    bad = first_bad(path)
     assert "longer than 1 MiB" in bad.reason
 
 
@@ -1093,8 +1094,7 @@ def test_a_torn_last_line_is_reported_at_its_line(tmp_path: Path) -> None:
     path = tmp_path / "audit.log"
     chain_log(path, 3)
     path.write_bytes(path.read_bytes()[:-1])
-    bad = verify([path], KEY, allow_missing_anchor=True).bad
-    assert bad is not None
+    bad = first_bad(path, allow_missing_anchor=True)
     assert (bad.line, bad.seq) == (3, None)
     assert "incomplete" in bad.reason
 
@@ -1140,8 +1140,7 @@ def test_a_replayed_record_is_out_of_order(tmp_path: Path) -> None:
     chain_log(path, 3)
     data = lines(path)
     path.write_bytes(b"".join([data[0], data[1], data[1], data[2]]))
-    bad = verify([path], KEY, allow_missing_anchor=True).bad
-    assert bad is not None
+    bad = first_bad(path, allow_missing_anchor=True)
     assert (bad.line, bad.seq) == (3, 1)
     assert "out of order" in bad.reason
 
@@ -1152,8 +1151,7 @@ def test_a_re_signed_record_with_another_prev_breaks_the_chain(tmp_path: Path) -
     chain = chain_log(path, 2)
     forged = Chain(KEY, chain_id="c0ffee", seq=chain.seq, last_hash="f" * 64)
     path.write_bytes(path.read_bytes() + forged.seal({"action": "a"}) + b"\n")
-    bad = verify([path], KEY, allow_missing_anchor=True).bad
-    assert bad is not None
+    bad = first_bad(path, allow_missing_anchor=True)
     assert (bad.line, bad.seq) == (3, 2)
     assert "prev" in bad.reason
 
@@ -1164,8 +1162,7 @@ def test_an_anchor_signed_for_another_hash_fails(tmp_path: Path) -> None:
     chain = chain_log(path, 3)
     chain.last_hash = "0" * 64
     write_private_bytes(anchor_path(path), json.dumps(chain.anchor("t")).encode() + b"\n")
-    bad = verify([path], KEY).bad
-    assert bad is not None
+    bad = first_bad(path)
     assert (bad.path, bad.line, bad.seq) == (str(anchor_path(path)), 1, 2)
 
 
@@ -1181,8 +1178,7 @@ def test_a_recorded_missing_anchor_can_be_allowed_other_gaps_cannot(tmp_path: Pa
     assert any("seq 0..?" in w for w in result.warnings)
     other = Chain(KEY)
     path.write_bytes(other.seal({**gap, "kind": "truncated", "missing_to": 5}) + b"\n")
-    bad = verify([path], KEY, allow_missing_anchor=True).bad
-    assert bad is not None
+    bad = first_bad(path, allow_missing_anchor=True)
     assert "seq 0..5" in bad.reason
 
 
@@ -1225,11 +1221,9 @@ def test_the_record_bound_is_exact(tmp_path: Path) -> None:
     path.write_bytes(first + second_record(MAX_LINE - base) + b"\n")
     assert verify([path], KEY, allow_missing_anchor=True).ok
     path.write_bytes(first + second_record(MAX_LINE - base + 1) + b"\n")
-    bad = verify([path], KEY, allow_missing_anchor=True).bad
-    assert bad is not None
+    bad = first_bad(path, allow_missing_anchor=True)
     assert (bad.line, bad.seq) == (2, None)
     assert "longer" in bad.reason
     path.write_bytes(first + second_record(MAX_LINE - base))  # torn: no newline
-    bad = verify([path], KEY, allow_missing_anchor=True).bad
-    assert bad is not None
+    bad = first_bad(path, allow_missing_anchor=True)
     assert "incomplete" in bad.reason
