@@ -87,6 +87,7 @@ def test_key_file_round_trip_is_0600_and_never_overwritten(tmp_path: Path) -> No
     path = tmp_path / "master.key"
     key = new_key()
     create_key_file(path, key)
+    assert path.read_text() == encode_key(key) + "\n"  # the documented file: base64 text
     assert read_key_file(path) == key
     if os.name == "posix":
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
