@@ -1122,8 +1122,8 @@ def test_shipped_anchors_are_found_behind_any_prefix(tmp_path: Path) -> None:
         "\n".join(
             [
                 "Nov 30 06:00:00 host sekret: " + json.dumps(anchor),
+                '{"action":"audit.anchor" torn',  # right after an anchor: not read as it again
                 json.dumps({"action": "secret.read", "note": "audit.anchor"}),
-                '{"action":"audit.anchor" torn',
                 'no brace but "audit.anchor"',
                 json.dumps({"note": '"audit.anchor"', "action": "x"}),
                 json.dumps({**anchor, "seq": 4}),
