@@ -1204,6 +1204,32 @@ def test_external_anchor_refusals(tmp_path: Path) -> None:
     foreign = Chain(KEY, chain_id="another", seq=9, last_hash="0" * 64).anchor("t")
     assert check(foreign, good).ok  # only the last chain's anchors count
     assert not check(good, foreign).ok  # the log must be the last chain shipped
+    anchor_path(path).unlink()  # now only the shipped anchors vouch for the log
+    shipped.write_text(json.dumps(foreign) + "\n" + json.dumps(good) + "\n")
+    assert verify([path], KEY, anchors=shipped, allow_missing_anchor=True).external_anchors == 1
+
+
+def test_verify_without_records_fails_cleanly(tmp_path: Path) -> None:
+    """Only an anchor, or shipped anchors without a chain id, and no log: a failure, no crash."""
+    path = tmp_path / "audit.log"
+    chain = chain_log(path, 2, anchor_at=1)
+    anchor = anchor_path(path)
+    result = verify([anchor], KEY)
+    assert result.bad is not None
+    assert (result.bad.path, result.bad.line, result.bad.seq) == (str(anchor), 0, 0)
+    shipped = tmp_path / "anchors.jsonl"
+    shipped.write_text(json.dumps({"action": "audit.anchor", "seq": 0, "hash": "h"}) + "\n")
+    assert not verify([], KEY, anchors=shipped).ok
+    assert chain.seq == 1
+
+
+def test_an_anchor_open_to_others_fails_verify(tmp_path: Path) -> None:
+    """An anchor file others may read or write is a failure at the anchor, not an exception."""
+    path = tmp_path / "audit.log"
+    chain_log(path, 2, anchor_at=1)
+    anchor_path(path).chmod(0o644)
+    bad = first_bad(path)
+    assert (bad.path, bad.line, bad.seq) == (str(anchor_path(path)), 1, None)
 
 
 def test_the_record_bound_is_exact(tmp_path: Path) -> None:
