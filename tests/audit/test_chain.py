@@ -1253,3 +1253,41 @@ def test_the_record_bound_is_exact(tmp_path: Path) -> None:
     path.write_bytes(first + second_record(MAX_LINE - base))  # torn: no newline
     bad = first_bad(path, allow_missing_anchor=True)
     assert "incomplete" in bad.reason
+
+
+def test_a_signed_record_without_seq_fails_cleanly(tmp_path: Path) -> None:
+    """A record signed with the right key but lacking its seq is a failure, not a crash."""
+    path = tmp_path / "audit.log"
+    chain = Chain(KEY, chain_id="c0ffee")
+    first = chain.seal({"action": "a"})
+    body = f'{{"action":"a","chain":"c0ffee","epoch":0,"prev":"{chain.last_hash}"}}'.encode()
+    mac = KeyState(0, KEY).mac().hexdigest(body)
+    path.write_bytes(first + b"\n" + body[:-1] + b',"hmac":"' + mac.encode() + b'"}\n')
+    bad = first_bad(path, allow_missing_anchor=True)
+    assert (bad.line, bad.seq) == (2, None)
+
+
+def test_a_first_record_must_link_to_genesis(tmp_path: Path) -> None:
+    """Seq 0 whose prev is not 64 zeros fails (a head replaced); partial accepts it."""
+    path = tmp_path / "audit.log"
+    path.write_bytes(Chain(KEY, last_hash="f" * 64).seal({"action": "a"}) + b"\n")
+    bad = first_bad(path, allow_missing_anchor=True)
+    assert (bad.line, bad.seq) == (1, 0)
+    assert verify([path], KEY, allow_missing_anchor=True, partial=True).ok
+
+
+def test_partial_skips_shipped_anchors_of_pruned_records(tmp_path: Path) -> None:
+    """With partial, a shipped anchor for a record before the first one kept is skipped."""
+    path = tmp_path / "audit.log"
+    chain = Chain(KEY, chain_id="c0ffee")
+    out = []
+    anchors = []
+    for _ in range(4):
+        out.append(chain.seal({"action": "a"}) + b"\n")
+        anchors.append(chain.anchor("t"))
+    path.write_bytes(b"".join(out[2:]))
+    shipped = tmp_path / "anchors.jsonl"
+    shipped.write_text("".join(json.dumps(a) + "\n" for a in anchors))
+    result = verify([path], KEY, anchors=shipped, partial=True, allow_missing_anchor=True)
+    assert result.ok
+    assert result.external_anchors == 2
