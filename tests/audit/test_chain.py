@@ -1291,3 +1291,14 @@ def test_partial_skips_shipped_anchors_of_pruned_records(tmp_path: Path) -> None
     result = verify([path], KEY, anchors=shipped, partial=True, allow_missing_anchor=True)
     assert result.ok
     assert result.external_anchors == 2
+
+
+def test_an_anchor_of_another_chain_is_named_as_such(tmp_path: Path) -> None:
+    """A validly signed anchor of another chain beside the log fails as another chain's."""
+    path = tmp_path / "audit.log"
+    chain_log(path, 2)
+    other = Chain(KEY, chain_id="another", seq=1, last_hash="0" * 64).anchor("t")
+    write_private_bytes(anchor_path(path), json.dumps(other).encode() + b"\n")
+    bad = first_bad(path)
+    assert (bad.path, bad.line, bad.seq) == (str(anchor_path(path)), 1, 1)
+    assert "another chain" in bad.reason
