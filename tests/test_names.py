@@ -140,3 +140,113 @@ def test_validate_stage_lives_beside_validate_name() -> None:
     assert _values.validate_stage is _names.validate_stage
     with pytest.raises(InvalidValue):
         _names.validate_stage("bad stage!")
+
+
+# -- properties the mutation run (scripts/mutation.py, issue 21) showed unguarded --------
+def test_segment_length_bound() -> None:
+    """A segment of exactly 128 characters passes; 129 fails, alone or inside a name."""
+    from sekret._names import MAX_SEGMENT_LENGTH
+
+    assert MAX_SEGMENT_LENGTH == 128
+    assert validate_name("a" * 128) == "a" * 128
+    assert validate_name("app/" + "b" * 128 + "/c") == "app/" + "b" * 128 + "/c"
+    for bad in ("a" * 129, "app/" + "b" * 129 + "/c"):
+        with pytest.raises(InvalidSecretName):
+            validate_name(bad)
+
+
+def test_name_length_bound_is_256() -> None:
+    """The whole-name limit is 256 characters: 256 passes, 257 fails, checked before segments."""
+    assert MAX_NAME_LENGTH == 256
+    name = "/".join(["a" * 127, "b" * 127]) + "/c"  # 257 characters of valid segments
+    assert len(name) == 257
+    with pytest.raises(InvalidSecretName):
+        validate_name(name)
+    assert validate_name(name[:-2]) == name[:-2]
+
+
+@pytest.mark.parametrize("dots", [".", "..", "a/./b", "a/..", "../a"])
+def test_dot_segments_are_refused_although_dots_are_allowed(dots: str) -> None:
+    """'.' and '..' segments are refused even though '.' is an allowed character."""
+    with pytest.raises(InvalidSecretName):
+        validate_name(dots)
+    assert validate_name("a/.../b..c/.d") == "a/.../b..c/.d"
+
+
+@pytest.mark.parametrize("value", [None, 7, b"a", ["a"]])
+def test_non_string_names_and_parts_are_invalid_names(value: object) -> None:
+    """Non-str names, apps and environments raise InvalidSecretName, never TypeError."""
+    with pytest.raises(InvalidSecretName):
+        validate_name(value)
+    with pytest.raises(InvalidSecretName):
+        Namespace(value, "production")  # type: ignore[arg-type]
+    with pytest.raises(InvalidSecretName):
+        Namespace("arrwdb", value)  # type: ignore[arg-type]
+
+
+def test_the_part_of_a_long_bad_name_past_40_characters_is_never_shown() -> None:
+    """An error shows at most a 40-character prefix of a bad name (it may be a pasted value)."""
+    name = "a" * 40 + "Q" + " tail"
+    with pytest.raises(InvalidSecretName) as caught:
+        validate_name(name)
+    assert name[:41] not in str(caught.value)
+    assert "tail" not in str(caught.value)
+
+
+@pytest.mark.parametrize("prefix", ["", "/org", "org/../x", "org//team"])
+def test_namespace_prefix_is_validated(prefix: str) -> None:
+    """A prefix must be a valid name itself; an empty one is refused, not ignored."""
+    with pytest.raises(InvalidSecretName):
+        Namespace("arrwdb", "production", prefix=prefix)
+
+
+def test_namespace_full_validates_the_short_name_and_the_whole() -> None:
+    """full() refuses a bad short name, and a full name over 256 characters."""
+    ns = Namespace("arrwdb", "production", prefix="org")
+    assert ns.full("a/b") == "org/arrwdb/production/a/b"
+    with pytest.raises(InvalidSecretName):
+        ns.full("a b")
+    long_short = "/".join(["x" * 120, "y" * 120])  # valid alone (241), too long under the root
+    assert validate_name(long_short) == long_short
+    with pytest.raises(InvalidSecretName):
+        ns.full(long_short)
+
+
+def test_namespace_membership_needs_a_whole_segment() -> None:
+    """contains()/short() match the root only as a whole path segment, never a string prefix."""
+    ns = Namespace("arrwdb", "prod")
+    assert ns.contains("arrwdb/prod/key")
+    assert not ns.contains("arrwdb/production/key")
+    assert not ns.contains("arrwdb/prod")
+    assert ns.short("arrwdb/prod/a/b") == "a/b"
+    with pytest.raises(InvalidSecretName):
+        ns.short("arrwdb/production/key")
+
+
+def test_namespace_is_an_immutable_value() -> None:
+    """Namespaces compare and hash by app, environment and prefix, and cannot be changed."""
+    a = Namespace("arrwdb", "production", prefix="org")
+    assert a == Namespace("arrwdb", "production", prefix="org")
+    assert hash(a) == hash(Namespace("arrwdb", "production", prefix="org"))
+    assert a != Namespace("arrwdb", "production")
+    assert a != Namespace("arrwdb", "staging", prefix="org")
+    assert a != Namespace("other", "production", prefix="org")
+    assert a != "org/arrwdb/production"
+    assert (a == "org/arrwdb/production") is False  # NotImplemented, then identity: False
+    assert (a.app, a.environment, a.prefix) == ("arrwdb", "production", "org")
+    assert len({a, Namespace("arrwdb", "production", prefix="org")}) == 1
+    with pytest.raises(AttributeError):
+        a.environment = "staging"  # type: ignore[misc]
+    assert a.environment == "production"
+    assert "arrwdb" in repr(a)
+    assert "production" in repr(a)
+
+
+def test_an_error_identifies_which_name_was_refused() -> None:
+    """Two different bad names give two different errors (the user can tell which one)."""
+    messages = set()
+    for bad in ("first name", "second name"):
+        with pytest.raises(InvalidSecretName) as caught:
+            validate_name(bad)
+        messages.add(str(caught.value))
+    assert len(messages) == 2

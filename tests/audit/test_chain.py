@@ -18,11 +18,15 @@ from hypothesis import strategies as st
 from sekret._sealing import encode_key
 from sekret.audit.chain import (
     GENESIS,
+    MAX_EPOCH,
     MAX_LINE,
     RESERVED,
+    BadRecord,
     Chain,
     KeyState,
+    VerifyResult,
     anchor_path,
+    evolve_key,
     load_key,
     load_key_state,
     verify,
@@ -77,6 +81,512 @@ def log(tmp_path: Path) -> Path:
     return path
 
 
+# -- the chain's pieces, one property each (issue 21: these run first, they are fast) --
+def spec_hmac(key: bytes, epoch: int, body: bytes) -> str:
+    """The record HMAC as the module docstring specifies it, written out independently."""
+    import hashlib
+    import hmac
+
+    for _ in range(epoch):
+        key = hashlib.sha256(b"sekret/audit/v1/evolve\x00" + key).digest()
+    mac_key = hashlib.sha256(b"sekret/audit/v1/mac\x00" + key).digest()
+    return hmac.new(mac_key, body, "sha256").hexdigest()
+
+
+def test_records_follow_the_documented_format() -> None:
+    """Lines are compact JSON, chained by SHA-256 from 64 zeros, signed per the documented spec."""
+    import hashlib
+
+    chain = Chain(KEY, chain_id="c0ffee")
+    first = chain.seal({"action": "a", "n": 1})
+    at = first.rindex(b',"hmac":"')
+    assert (
+        first[:at]
+        == b'{"action":"a","n":1,"chain":"c0ffee","seq":0,"epoch":0,"prev":"' + (b"0" * 64) + b'"'
+    )
+    assert first[at + 9 : -2].decode() == spec_hmac(KEY, 0, first[:at] + b"}")
+    assert first.endswith(b'"}')
+    assert GENESIS == "0" * 64
+    checkpoint = chain.seal({"action": "audit.checkpoint"})
+    third = chain.seal({})
+    record = json.loads(third)
+    assert record["prev"] == hashlib.sha256(checkpoint).hexdigest()
+    assert (record["seq"], record["epoch"], chain.epoch) == (2, 1, 1)
+    at = third.rindex(b',"hmac":"')
+    assert third[:at].startswith(b'{"chain":"c0ffee","seq":2,')  # an empty event: no stray comma
+    assert third[at + 9 : -2].decode() == spec_hmac(KEY, 1, third[:at] + b"}")
+
+
+@pytest.mark.parametrize("name", sorted(RESERVED))
+def test_an_event_cannot_forge_a_reserved_field(name: str) -> None:
+    """An event's own chain/seq/epoch/prev/hmac is dropped: each appears once, ours, signed."""
+    assert {"chain", "seq", "epoch", "prev", "hmac"} == RESERVED
+    chain = Chain(KEY, chain_id="c0ffee")
+    line = chain.seal({"action": "a", name: "forged"})
+    assert line.count(f'"{name}"'.encode()) == 1
+    assert b"forged" not in line
+    record, reason = Chain(KEY).check_line(line)
+    assert reason is None
+    assert record is not None
+    assert "hmac" not in record
+
+
+def test_chain_ids_are_64_random_bits() -> None:
+    """A new chain gets a fresh id of 16 hex digits; a given id is kept."""
+    import re
+
+    ids = {Chain(KEY).chain_id for _ in range(4)}
+    assert len(ids) == 4
+    assert all(re.fullmatch("[0-9a-f]{16}", i) for i in ids)
+    assert Chain(KEY, chain_id="given").chain_id == "given"
+
+
+def test_an_event_that_is_not_json_safe_is_an_audit_error() -> None:
+    """A value JSON cannot hold (NaN) raises AuditError; the chain does not advance."""
+    chain = Chain(KEY)
+    with pytest.raises(AuditError, match="not JSON-safe"):
+        chain.seal({"action": "a", "x": float("nan")})
+    assert chain.seq == -1
+    assert json.loads(chain.seal({"action": "a"}))["seq"] == 0
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b'{"a":1}', "no hmac field"),
+        (b"[1]", "no hmac field"),
+        (b'{"a":1,"hmac":"00"', "not valid JSON"),
+        (b'{"a":1,"hmac":"00","q":"w"}', "not the last field"),
+        ('{"a":1,"hmac":"\u00e9"}'.encode(), "not the last field"),  # non-ASCII hmac bytes
+        (b'{"seq":0,"epoch":true,"hmac":"00"}', "no seq/epoch"),
+        (b'{"seq":true,"epoch":0,"hmac":"00"}', "no seq/epoch"),
+        (b'{"epoch":0,"hmac":"00"}', "no seq/epoch"),
+        (b'{"seq":0,"epoch":0,"hmac":"00"}', "HMAC mismatch"),
+    ],
+)
+def test_check_line_names_what_is_wrong(line: bytes, why: str) -> None:
+    """Unsigned, malformed, boolean-numbered or forged lines are refused with their reason."""
+    record, reason = Chain(KEY).check_line(line)
+    assert record is None
+    assert reason is not None
+    assert why in reason
+
+
+def test_check_line_accepts_later_epochs_but_never_earlier_ones() -> None:
+    """A chain checks lines of its epoch or later (deriving forward), never of an earlier epoch."""
+    writer = Chain(KEY)
+    old = writer.seal({"action": "audit.checkpoint"})
+    newer = writer.seal({"action": "audit.checkpoint"})
+    latest = writer.seal({"action": "a"})
+    reader = Chain(KeyState(1, KeyState(0, KEY).at(1).key))
+    assert reader.check_line(newer)[1] is None
+    assert reader.check_line(latest)[1] is None
+    record, reason = reader.check_line(old)
+    assert record is None
+    assert reason is not None
+    assert "gone" in reason
+    assert Chain(KEY).check_line(latest)[1] is None
+
+
+def test_key_state_moves_forward_only() -> None:
+    """at() derives forward one-way, keeps the evolving flag, and refuses to go back."""
+    start = KeyState(3, KEY, evolving=True)
+    assert start.at(3) == start
+    two = start.at(5)
+    assert (two.epoch, two.evolving) == (5, True)
+    assert two.key == evolve_key(evolve_key(KEY))
+    assert two.key != KEY
+    with pytest.raises(AuditError, match="gone"):
+        start.at(2)
+    with pytest.raises(AuditError, match="implausibly far"):
+        start.at(3 + MAX_EPOCH + 1)
+
+
+def test_key_state_reaches_exactly_max_epoch_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MAX_EPOCH epochs ahead is still derived (the bound is inclusive); one more is refused."""
+    from sekret.audit import chain as module
+
+    assert MAX_EPOCH == 1 << 24
+    monkeypatch.setattr(module, "evolve_key", lambda key: key)  # 16M derivations, kept cheap
+    assert KeyState(1, KEY).at(1 + MAX_EPOCH).epoch == 1 + MAX_EPOCH
+
+
+def test_macs_of_any_epoch_order_match_fresh_derivation() -> None:
+    """The verifier's key cache gives each epoch's own MAC, forward, backward and repeated."""
+    from sekret.audit.chain import _Keys
+
+    keys = _Keys(KeyState(0, KEY))
+    for epoch in (0, 2, 2, 1, 3, 0):
+        assert keys.mac(epoch).hexdigest(b"x") == spec_hmac(KEY, epoch, b"x")
+
+
+def test_mac_and_key_state_reprs_hide_the_key() -> None:
+    """repr of a MAC or a key state is a plain string holding no key material."""
+    from sekret.audit.chain import _Mac
+
+    key = os.urandom(32)
+    for shown in (repr(_Mac(key)), repr(KeyState(4, key)), repr(KeyState(4, key).mac())):
+        assert isinstance(shown, str)
+        assert key.hex() not in shown
+        assert encode_key(key) not in shown
+    assert "epoch=4" in repr(KeyState(4, key))
+
+
+@pytest.mark.parametrize("size", [63, 64, 65])
+def test_hmac_key_sizes_around_the_block_size(size: int) -> None:
+    """Keys up to the 64-byte block are used as they are, longer ones hashed first (RFC 2104)."""
+    import hmac
+
+    from sekret.audit.chain import _Mac
+
+    key = bytes(range(size))
+    assert _Mac(key).hexdigest(b"body") == hmac.digest(key, b"body", "sha256").hex()
+
+
+def test_evolve_hook_sees_each_new_epoch_and_rewind_restores_a_snapshot() -> None:
+    """Each checkpoint calls on_evolve with the next epoch; rewind returns to a snapshot whole."""
+    seen: list[int] = []
+    chain = Chain(KEY, on_evolve=lambda state: seen.append(state.epoch))
+    chain.seal({"action": "a"})
+    snap = chain.snapshot()
+    first = chain.seal({"action": "audit.checkpoint"})
+    chain.seal({"action": "audit.checkpoint"})
+    assert seen == [1, 2]
+    chain.rewind(*snap)
+    assert (chain.seq, chain.last_hash, chain.epoch) == (snap[0], snap[1], 0)
+    assert chain.seal({"action": "audit.checkpoint"}) == first
+    same = chain.snapshot()
+    chain.rewind(*same)
+    assert chain.seal({"action": "b"}) == Chain(
+        KeyState(0, KEY).at(1), chain_id=chain.chain_id, seq=same[0], last_hash=same[1]
+    ).seal({"action": "b"})
+
+
+def test_signed_anchor_round_trip_and_refusals(tmp_path: Path) -> None:
+    """An anchor a chain writes reads back; edited, unsigned or misshapen anchors are refused."""
+    from sekret.audit.chain import parse_anchor, read_anchor, write_anchor
+
+    chain = Chain(KEY)
+    chain.seal({"action": "audit.checkpoint"})
+    anchor = chain.anchor("2026-01-01T00:00:00Z")
+    assert (anchor["action"], anchor["seq"], anchor["epoch"]) == ("audit.anchor", 0, 1)
+    assert anchor["hash"] == chain.last_hash
+    assert (anchor["chain"], anchor["time"]) == (chain.chain_id, "2026-01-01T00:00:00Z")
+    path = anchor_path(tmp_path / "audit.log")
+    assert path == tmp_path / "audit.log.anchor"
+    write_anchor(path, anchor)
+    assert stat_mode(path) == 0o600
+    assert read_anchor(path, KeyState(0, KEY)) == (anchor, None)
+    edited = dict(anchor, hash="0" * 64)
+    write_anchor(path, edited)
+    record, reason = read_anchor(path, KeyState(0, KEY))
+    assert record is None
+    assert reason is not None
+    assert "HMAC mismatch" in reason
+    for unsigned in ({**anchor, "epoch": -1}, {k: v for k, v in anchor.items() if k != "hmac"}):
+        write_anchor(path, unsigned)
+        assert read_anchor(path, KeyState(0, KEY))[0] is None
+    write_anchor(path, {**anchor, "epoch": MAX_EPOCH + 5})
+    assert "implausibly far" in str(read_anchor(path, KeyState(0, KEY))[1])
+    good = json.dumps(anchor).encode()
+    for data, why in [
+        (good, "one signed line"),
+        (good + b"\n" + good + b"\n", "one signed line"),
+        (b"{x\n", "not valid JSON"),
+        (b"[1]\n", "not a JSON object"),
+        (b'{"seq":1}\n', "lacks seq/hash"),
+        (b'{"seq":true,"hash":"h","epoch":0}\n', "lacks seq/hash"),
+        (b'{"seq":1,"hash":2,"epoch":0}\n', "lacks seq/hash"),
+        (b'{"seq":1,"hash":"h"}\n', "lacks its epoch"),
+    ]:
+        record, reason = parse_anchor(data)
+        assert record is None
+        assert reason is not None
+        assert why in reason
+    assert parse_anchor(good + b"\n") == (anchor, None)
+    path.write_bytes(b"{x\n")
+    record, reason = read_anchor(path, KeyState(0, KEY))
+    assert record is None
+    assert reason is not None
+    assert "not valid JSON" in reason
+
+
+def stat_mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_key_text_forms(tmp_path: Path) -> None:
+    """Key files hold hex, urlsafe base64 or raw bytes (>= 16), or a writer's epoch state."""
+    path = tmp_path / "k"
+    cases = [
+        (("ab" * 16).encode(), bytes.fromhex("ab" * 16)),
+        (("AB" * 20).encode(), bytes.fromhex("AB" * 20)),
+        (encode_key(bytes(range(32))).encode(), bytes(range(32))),
+        (b"abc" * 7, b"abc" * 7),  # odd length: not hex, taken as raw bytes
+        (b"k" * 16, b"k" * 16),
+    ]
+    for text, key in cases:
+        path.unlink(missing_ok=True)
+        write_private_bytes(path, text + b"\n")
+        assert load_key(path) == key
+        assert load_key_state(path) == KeyState(0, key)
+        assert not load_key_state(path).evolving  # an initial key file is never rewritten
+    write_key_state(path, KeyState(7, KEY, evolving=True), overwrite=True)
+    assert load_key_state(path) == KeyState(7, KEY, evolving=True)
+    with pytest.raises(ConfigurationError, match="epoch 7"):
+        load_key(path)
+    write_private_bytes(path, b"sekret-audit-key-state:1:x7:" + encode_key(KEY).encode())
+    with pytest.raises(ConfigurationError, match="not a valid audit key state"):
+        load_key_state(path)
+    write_private_bytes(path, b"k" * 15)
+    with pytest.raises(ConfigurationError, match="at least 16"):
+        load_key_state(path)
+
+
+def write_private_bytes(path: Path, data: bytes) -> None:
+    from sekret._files import write_private
+
+    write_private(path, data)
+
+
+def test_key_bytes_shorter_than_16_are_refused() -> None:
+    """An audit key given as bytes needs at least 16 of them; 16 is enough."""
+    from sekret.audit.chain import coerce_key
+
+    with pytest.raises(ConfigurationError, match="at least 16"):
+        coerce_key(b"k" * 15)
+    assert coerce_key(b"k" * 16) == KeyState(0, b"k" * 16)
+    with pytest.raises(ConfigurationError, match="at least 16"):
+        verify([], b"k" * 15)
+
+
+def test_new_key_file_holds_32_random_bytes_and_is_never_replaced(tmp_path: Path) -> None:
+    """write_key_file writes a fresh 32-byte key (or the one given) and refuses an existing file."""
+    from sekret.audit.chain import write_key_file
+    from sekret.exceptions import Conflict
+
+    first = write_key_file(tmp_path / "a")
+    second = write_key_file(tmp_path / "b")
+    assert len(first) == 32
+    assert first != second
+    assert load_key(tmp_path / "a") == first
+    assert write_key_file(tmp_path / "c", KEY) == KEY
+    assert load_key(tmp_path / "c") == KEY
+    with pytest.raises(Conflict):
+        write_key_file(tmp_path / "a")
+    assert load_key(tmp_path / "a") == first
+
+
+def test_a_record_of_nearly_1_mib_verifies_and_one_over_is_refused(tmp_path: Path) -> None:
+    """The record bound is 1 MiB: a record just under it verifies, a line just over it fails."""
+    chain = Chain(KEY)
+    big = chain.seal({"action": "a", "blob": "x" * ((1 << 20) - 500)})
+    assert (1 << 20) - 500 < len(big) < 1 << 20
+    path = tmp_path / "audit.log"
+    path.write_bytes(big + b"\n")
+    assert verify([path], KEY, allow_missing_anchor=True).ok
+    over = chain.seal({"action": "a", "blob": "y" * (1 << 20)})  # validly signed, too long
+    path.write_bytes(big + b"\n" + over + b"\n")
+    bad = first_bad(path, allow_missing_anchor=True)
+    assert (bad.line, bad.seq) == (2, None)
+    assert "longer" in bad.reason
+
+
+def test_an_anchor_holding_nan_fails_verify_without_a_traceback(tmp_path: Path) -> None:
+    """An anchor (local or shipped) with NaN in it is a failed verify, not a raw ValueError."""
+    chain = Chain(KEY)
+    path = tmp_path / "audit.log"
+    path.write_bytes(chain.seal({"action": "a"}) + b"\n")
+    anchor = chain.anchor("2026-01-01T00:00:00Z")
+    hostile = json.dumps({**anchor, "x": float("nan")}).encode() + b"\n"
+    write_private_bytes(anchor_path(path), hostile)
+    result = verify([path], KEY)
+    assert not result.ok
+    assert result.bad is not None
+    assert "not signed" in result.bad.reason
+    write_private_bytes(anchor_path(path), json.dumps(anchor).encode() + b"\n")
+    assert verify([path], KEY).ok
+    shipped = tmp_path / "anchors.jsonl"
+    shipped.write_bytes(hostile)
+    result = verify([path], KEY, anchors=shipped)
+    assert not result.ok
+
+
+def test_anchor_signature_survives_key_reordering_not_odd_text(tmp_path: Path) -> None:
+    """Anchors are signed in canonical JSON: reordered keys verify; non-ASCII fails cleanly."""
+    chain = Chain(KEY)
+    path = tmp_path / "audit.log"
+    path.write_bytes(chain.seal({"action": "a"}) + b"\n")
+    anchor = chain.anchor("2026-01-01T00:00:00Z")
+    reordered = dict(reversed(list(anchor.items())))  # as a log shipper may rewrite it
+    write_private_bytes(anchor_path(path), json.dumps(reordered).encode() + b"\n")
+    assert verify([path], KEY).ok
+    odd = json.dumps({**anchor, "note": "\u00e9\u2603"}, ensure_ascii=False).encode() + b"\n"
+    write_private_bytes(anchor_path(path), odd)
+    result = verify([path], KEY)
+    assert not result.ok
+    assert result.bad is not None
+    assert "HMAC mismatch" in result.bad.reason
+
+
+def test_non_ascii_event_text_is_sealed_as_ascii_json() -> None:
+    """Event text outside ASCII is escaped: the line is ASCII and the text reads back."""
+    chain = Chain(KEY)
+    line = chain.seal({"action": "a", "who": "J\u00fcrgen \u2603"})
+    assert line.isascii()
+    record, reason = Chain(KEY).check_line(line)
+    assert reason is None
+    assert record is not None
+    assert record["who"] == "J\u00fcrgen \u2603"
+
+
+def first_bad(path: Path, **options: Any) -> BadRecord:
+    """The first bad record verify reports for the log at ``path`` (it must fail)."""
+    result = verify([path], KEY, **options)
+    assert result.bad is not None
+    assert not result.ok
+    return result.bad
+
+
+def chain_log(
+    path: Path, count: int, *, checkpoints: tuple[int, ...] = (), anchor_at: int | None = None
+) -> Chain:
+    """A log of ``count`` records sealed by a bare Chain; checkpoints at the given seqs."""
+    chain = Chain(KEY, chain_id="c0ffee")
+    out = []
+    for seq in range(count):
+        action = "audit.checkpoint" if seq in checkpoints else "secret.read"
+        out.append(chain.seal({"action": action}) + b"\n")
+        if seq == anchor_at:
+            write_private_bytes(anchor_path(path), json.dumps(chain.anchor("t")).encode() + b"\n")
+    path.write_bytes(b"".join(out))
+    return chain
+
+
+def test_verify_result_reports_the_whole_chain(tmp_path: Path) -> None:
+    """A verified log reports records, files, chain id, last seq, checkpoints and its anchor."""
+    path = tmp_path / "audit.log"
+    chain_log(path, 6, checkpoints=(1, 3), anchor_at=5)
+    result = verify([path], KEY)
+    assert result
+    assert result.ok
+    assert (result.records, result.files, result.chain) == (6, (str(path),), "c0ffee")
+    assert (result.last_seq, result.checkpoints, result.anchored) == (5, 2, True)
+    assert (result.bad, result.warnings, result.external_anchors) == (None, (), 0)
+
+
+def test_verify_results_are_immutable_values(tmp_path: Path) -> None:
+    """A verify result and its bad record cannot be altered after the fact."""
+    import dataclasses
+
+    path = tmp_path / "audit.log"
+    chain_log(path, 2)
+    result = verify([path], KEY)
+    assert result.bad is not None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.ok = True  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.bad.reason = "fine"  # type: ignore[misc]
+    assert hash(result.bad) == hash(dataclasses.replace(result.bad))
+
+
+def test_records_after_the_anchor_are_a_warning_not_a_failure(tmp_path: Path) -> None:
+    """An anchor behind the log's end (writer still running) verifies with a counted warning."""
+    path = tmp_path / "audit.log"
+    chain_log(path, 6, anchor_at=3)
+    result = verify([path], KEY)
+    assert result.ok
+    assert len(result.warnings) == 1
+    assert result.warnings[0].startswith("2 record(s) after the anchor")
+
+
+def test_an_anchor_ahead_of_the_log_is_a_cut_tail(tmp_path: Path) -> None:
+    """An anchor naming a seq past the log's end fails at the line after the last record."""
+    path = tmp_path / "audit.log"
+    chain_log(path, 6, anchor_at=5)
+    path.write_bytes(b"".join(lines(path)[:4]))
+    bad = first_bad(path)
+    assert (bad.path, bad.line, bad.seq) == (str(path), 5, 4)
+    assert "truncated" in bad.reason
+
+
+def test_an_anchor_given_explicitly_or_among_the_paths_is_used(tmp_path: Path) -> None:
+    """anchor= or an .anchor file among the paths is the anchor checked (not a guess)."""
+    path = tmp_path / "audit.log"
+    chain_log(path, 4, anchor_at=3)
+    moved = tmp_path / "kept-elsewhere.anchor"
+    anchor_path(path).rename(moved)
+    assert not verify([path], KEY).ok  # none beside the log
+    assert verify([path], KEY, anchor=moved).anchored
+    assert verify([moved, path], KEY).ok
+    assert verify([moved, path], KEY).files == (str(path),)
+
+
+def test_verify_needs_the_initial_key_not_the_writer_state(tmp_path: Path) -> None:
+    """A writer key state at epoch > 0 is refused as the verify key, before reading the log."""
+    path = tmp_path / "audit.log"
+    chain_log(path, 2)
+    state = tmp_path / "writer.key"
+    write_key_state(state, KeyState(0, KEY).at(2), overwrite=False)
+    with pytest.raises(ConfigurationError, match="epoch 2"):
+        verify([path], state)
+    start = tmp_path / "start.key"
+    write_key_state(start, KeyState(0, KEY), overwrite=False)
+    assert verify([path], start, allow_missing_anchor=True).ok
+
+
+def test_an_unreadable_log_is_an_audit_error(tmp_path: Path) -> None:
+    """A log path that cannot be read raises AuditError naming it, not a bare OSError."""
+    with pytest.raises(AuditError, match=r"missing\.log"):
+        verify([tmp_path / "missing.log"], KEY)
+
+
+def test_an_emptied_log_fails_verify(tmp_path: Path) -> None:
+    """A log emptied of its records fails at line 1 (its head is gone), anchor or not."""
+    path = tmp_path / "audit.log"
+    chain_log(path, 3, anchor_at=2)
+    path.write_bytes(b"")
+    for options in ({}, {"allow_missing_anchor": True}):
+        bad = verify([path], KEY, **options).bad  # type: ignore[arg-type]
+        assert bad is not None
+        assert (bad.path, bad.line, bad.seq) == (str(path), 1, None)
+        assert str(bad) == f"{path}:1: seq ?: {bad.reason}"
+
+
+def test_partial_trusts_the_first_record_but_bounds_its_epoch(tmp_path: Path) -> None:
+    """partial: a log starting at seq 3, epoch 1 verifies; an implausible first epoch fails."""
+    path = tmp_path / "audit.log"
+    chain_log(path, 6, checkpoints=(1,), anchor_at=5)
+    path.write_bytes(b"".join(lines(path)[3:]))
+    bad = first_bad(path)
+    assert (bad.line, bad.seq) == (1, 3)
+    result = verify([path], KEY, partial=True)
+    assert result.ok
+    assert (result.records, result.last_seq) == (3, 5)
+    anchor_path(path).unlink()
+    far = Chain(KeyState(0, KEY).at(3), seq=9)
+    path.write_bytes(far.seal({"action": "a"}) + b"\n")
+    assert verify([path], KEY, partial=True, allow_missing_anchor=True).ok
+    forged = json.loads(far.seal({"action": "a"}))
+    forged["epoch"] = MAX_EPOCH + 1
+    path.write_bytes(json.dumps(forged, separators=(",", ":")).encode() + b"\n")
+    bad = first_bad(path, partial=True, allow_missing_anchor=True)
+    assert "implausible epoch" in bad.reason
+
+
+def test_a_record_signed_with_the_wrong_epoch_key_is_refused(tmp_path: Path) -> None:
+    """After a checkpoint the next record must carry the next epoch (and its key)."""
+    path = tmp_path / "audit.log"
+    chain = Chain(KEY)
+    first = chain.seal({"action": "audit.checkpoint"})
+    stale = Chain(KEY, chain_id=chain.chain_id, seq=chain.seq, last_hash=chain.last_hash)
+    path.write_bytes(first + b"\n" + stale.seal({"action": "a"}) + b"\n")
+    bad = first_bad(path, allow_missing_anchor=True)
+    assert (bad.line, bad.seq) == (2, 1)
+    assert "epoch 0 where the chain is at epoch 1" in bad.reason
+
+
 def test_untouched_log_verifies(log: Path) -> None:
     """A log written by the chained file sink verifies, anchor included."""
     result = verify([log], KEY)
@@ -114,8 +624,9 @@ def test_edited_byte_is_reported_with_file_and_line(log: Path) -> None:
     log.write_bytes(b"".join(data))
     bad = verify([log], KEY).bad
     assert bad is not None
-    assert (bad.path, bad.line, bad.reason) == (str(log), 5, bad.reason)
+    assert (bad.path, bad.line, bad.seq) == (str(log), 5, 4)
     assert "HMAC" in bad.reason
+    assert str(bad) == f"{log}:5: seq 4: {bad.reason}"
 
 
 def test_deleted_record_is_reported(log: Path) -> None:
@@ -311,8 +822,7 @@ def test_older_anchor_put_back_fails_verify(tmp_path: Path) -> None:
     write(sink, 2, 8)
     sink.close()
     anchor_path(path).write_bytes(old)
-    bad = verify([path], KEY).bad
-    assert bad is not None
+    bad = first_bad(path)
     assert "older anchor was put back" in bad.reason
     restarted = chained(path, checkpoint_every=4)
     restarted.close()
@@ -344,8 +854,7 @@ def test_replayed_copy_of_log_and_anchor_is_caught_by_external_anchors(tmp_path:
     path.write_bytes(copy[0])
     anchor_path(path).write_bytes(copy[1])
     assert verify([path], KEY).ok  # the local anchor cannot tell
-    bad = verify([path], KEY, anchors=external).bad
-    assert bad is not None
+    bad = first_bad(path, anchors=external)
     assert "an older copy put back" in bad.reason
 
 
@@ -523,8 +1032,7 @@ def test_overlong_record_is_refused_without_reading_it_whole(tmp_path: Path) -> 
     write_log(path, 2)
     with path.open("ab") as fh:
         fh.write(b"x" * (MAX_LINE + 10) + b"\n")
-    bad = verify([path], KEY).bad
-    assert bad is not None
+    bad = first_bad(path)
     assert "longer than 1 MiB" in bad.reason
 
 
@@ -568,3 +1076,229 @@ def test_key_file_moves_only_after_the_checkpoint_is_written(
     assert load_key_state(state).epoch == 1
     sink.close()
     assert verify([path], initial).ok
+
+
+def test_audit_key_file_size_limit_is_4096_bytes(tmp_path: Path) -> None:
+    """An audit key file (key plus padding) of 4096 bytes is read; 4097 is refused."""
+    path = tmp_path / "k"
+    text = encode_key(KEY).encode()
+    write_private_bytes(path, text + b"\n" * (4096 - len(text)))
+    assert load_key(path) == KEY
+    write_private_bytes(path, text + b"\n" * (4097 - len(text)))
+    with pytest.raises(ConfigurationError, match="larger than 4096"):
+        load_key(path)
+
+
+def test_a_torn_last_line_is_reported_at_its_line(tmp_path: Path) -> None:
+    """A last record without its newline (a torn write) fails at that line, with no seq."""
+    path = tmp_path / "audit.log"
+    chain_log(path, 3)
+    path.write_bytes(path.read_bytes()[:-1])
+    bad = first_bad(path, allow_missing_anchor=True)
+    assert (bad.line, bad.seq) == (3, None)
+    assert "incomplete" in bad.reason
+
+
+def test_the_anchor_of_rotated_files_is_found_by_the_live_name(tmp_path: Path) -> None:
+    """Given only rotated files (audit.log.3), the anchor beside the live log is the one used."""
+    from sekret.audit.chain import _find_anchor
+
+    live = tmp_path / "audit.log"
+    write_private_bytes(anchor_path(live), b"{}\n")
+    assert _find_anchor([tmp_path / "audit.log.3"]) == anchor_path(live)
+    other = tmp_path / "other.log"
+    write_private_bytes(anchor_path(other), b"{}\n")
+    assert _find_anchor([live, other]) == anchor_path(other)  # the last log's anchor
+    assert _find_anchor([tmp_path / "none.log"]) is None
+
+
+def test_shipped_anchors_are_found_behind_any_prefix(tmp_path: Path) -> None:
+    """Anchor objects are read after any line prefix; other lines and look-alikes are skipped."""
+    from sekret.audit.chain import read_external_anchors
+
+    anchor = {"action": "audit.anchor", "seq": 3, "hash": "h"}
+    shipped = tmp_path / "shipped.log"
+    shipped.write_text(
+        "\n".join(
+            [
+                "Nov 30 06:00:00 host sekret: " + json.dumps(anchor),
+                '{"action":"audit.anchor" torn',  # right after an anchor: not read as it again
+                json.dumps({"action": "secret.read", "note": "audit.anchor"}),
+                'no brace but "audit.anchor"',
+                json.dumps({"note": '"audit.anchor"', "action": "x"}),
+                json.dumps({**anchor, "seq": 4}),
+            ]
+        )
+        + "\n"
+    )
+    assert list(read_external_anchors(shipped)) == [(1, anchor), (6, {**anchor, "seq": 4})]
+
+
+def test_a_replayed_record_is_out_of_order(tmp_path: Path) -> None:
+    """A record repeated later in the log fails there as out of order (seq goes back)."""
+    path = tmp_path / "audit.log"
+    chain_log(path, 3)
+    data = lines(path)
+    path.write_bytes(b"".join([data[0], data[1], data[1], data[2]]))
+    bad = first_bad(path, allow_missing_anchor=True)
+    assert (bad.line, bad.seq) == (3, 1)
+    assert "out of order" in bad.reason
+
+
+def test_a_re_signed_record_with_another_prev_breaks_the_chain(tmp_path: Path) -> None:
+    """A validly signed record whose prev is not the previous line's hash is refused."""
+    path = tmp_path / "audit.log"
+    chain = chain_log(path, 2)
+    forged = Chain(KEY, chain_id="c0ffee", seq=chain.seq, last_hash="f" * 64)
+    path.write_bytes(path.read_bytes() + forged.seal({"action": "a"}) + b"\n")
+    bad = first_bad(path, allow_missing_anchor=True)
+    assert (bad.line, bad.seq) == (3, 2)
+    assert "prev" in bad.reason
+
+
+def test_an_anchor_signed_for_another_hash_fails(tmp_path: Path) -> None:
+    """A signed anchor whose hash is not the log's record at that seq fails verify."""
+    path = tmp_path / "audit.log"
+    chain = chain_log(path, 3)
+    chain.last_hash = "0" * 64
+    write_private_bytes(anchor_path(path), json.dumps(chain.anchor("t")).encode() + b"\n")
+    bad = first_bad(path)
+    assert (bad.path, bad.line, bad.seq) == (str(anchor_path(path)), 1, 2)
+
+
+def test_a_recorded_missing_anchor_can_be_allowed_other_gaps_cannot(tmp_path: Path) -> None:
+    """An anchor_missing gap is a warning with allow_missing_anchor; any other gap fails."""
+    path = tmp_path / "audit.log"
+    chain = Chain(KEY)
+    gap = {"action": "audit.gap", "kind": "anchor_missing", "missing_from": 0}
+    path.write_bytes(chain.seal(gap) + b"\n" + chain.seal({"action": "a"}) + b"\n")
+    assert not verify([path], KEY).ok
+    result = verify([path], KEY, allow_missing_anchor=True)
+    assert result.ok
+    assert any("seq 0..?" in w for w in result.warnings)
+    other = Chain(KEY)
+    path.write_bytes(other.seal({**gap, "kind": "truncated", "missing_to": 5}) + b"\n")
+    bad = first_bad(path, allow_missing_anchor=True)
+    assert "seq 0..5" in bad.reason
+
+
+def test_external_anchor_refusals(tmp_path: Path) -> None:
+    """Shipped anchors: none, one without seq/hash, one past the log, or a differing hash fail."""
+    path = tmp_path / "audit.log"
+    chain = chain_log(path, 3, anchor_at=2)
+    shipped = tmp_path / "anchors.jsonl"
+    good = chain.anchor("t")
+
+    def check(*records: dict[str, object]) -> VerifyResult:
+        shipped.write_text("".join(json.dumps(r) + "\n" for r in records))
+        return verify([path], KEY, anchors=shipped)
+
+    assert check(good).ok
+    assert check(good).external_anchors == 1
+    assert not check().ok
+    assert not check({"action": "audit.anchor", "seq": 1}).ok
+    ahead = Chain(KEY, chain_id="c0ffee", seq=5, last_hash=chain.last_hash).anchor("t")
+    assert not check(ahead).ok
+    wrong = Chain(KEY, chain_id="c0ffee", seq=2, last_hash="0" * 64).anchor("t")
+    assert not check(wrong).ok
+    foreign = Chain(KEY, chain_id="another", seq=9, last_hash="0" * 64).anchor("t")
+    assert check(foreign, good).ok  # only the last chain's anchors count
+    assert not check(good, foreign).ok  # the log must be the last chain shipped
+    anchor_path(path).unlink()  # now only the shipped anchors vouch for the log
+    shipped.write_text(json.dumps(foreign) + "\n" + json.dumps(good) + "\n")
+    assert verify([path], KEY, anchors=shipped, allow_missing_anchor=True).external_anchors == 1
+
+
+def test_verify_without_records_fails_cleanly(tmp_path: Path) -> None:
+    """Only an anchor, or shipped anchors without a chain id, and no log: a failure, no crash."""
+    path = tmp_path / "audit.log"
+    chain = chain_log(path, 2, anchor_at=1)
+    anchor = anchor_path(path)
+    result = verify([anchor], KEY)
+    assert result.bad is not None
+    assert (result.bad.path, result.bad.line, result.bad.seq) == (str(anchor), 0, 0)
+    shipped = tmp_path / "anchors.jsonl"
+    shipped.write_text(json.dumps({"action": "audit.anchor", "seq": 0, "hash": "h"}) + "\n")
+    assert not verify([], KEY, anchors=shipped).ok
+    assert chain.seq == 1
+
+
+def test_an_anchor_open_to_others_fails_verify(tmp_path: Path) -> None:
+    """An anchor file others may read or write is a failure at the anchor, not an exception."""
+    path = tmp_path / "audit.log"
+    chain_log(path, 2, anchor_at=1)
+    anchor_path(path).chmod(0o644)
+    bad = first_bad(path)
+    assert (bad.path, bad.line, bad.seq) == (str(anchor_path(path)), 1, None)
+
+
+def test_the_record_bound_is_exact(tmp_path: Path) -> None:
+    """A record of exactly MAX_LINE bytes verifies; one byte more is refused as too long."""
+    chain = Chain(KEY, chain_id="c0ffee")
+    first = chain.seal({"action": "a"}) + b"\n"
+    snap = chain.snapshot()
+
+    def second_record(size: int) -> bytes:
+        chain.rewind(*snap)
+        return chain.seal({"action": "a", "blob": "x" * size})
+
+    base = len(second_record(0))
+    path = tmp_path / "audit.log"
+    path.write_bytes(first + second_record(MAX_LINE - base) + b"\n")
+    assert verify([path], KEY, allow_missing_anchor=True).ok
+    path.write_bytes(first + second_record(MAX_LINE - base + 1) + b"\n")
+    bad = first_bad(path, allow_missing_anchor=True)
+    assert (bad.line, bad.seq) == (2, None)
+    assert "longer" in bad.reason
+    path.write_bytes(first + second_record(MAX_LINE - base))  # torn: no newline
+    bad = first_bad(path, allow_missing_anchor=True)
+    assert "incomplete" in bad.reason
+
+
+def test_a_signed_record_without_seq_fails_cleanly(tmp_path: Path) -> None:
+    """A record signed with the right key but lacking its seq is a failure, not a crash."""
+    path = tmp_path / "audit.log"
+    chain = Chain(KEY, chain_id="c0ffee")
+    first = chain.seal({"action": "a"})
+    body = f'{{"action":"a","chain":"c0ffee","epoch":0,"prev":"{chain.last_hash}"}}'.encode()
+    mac = KeyState(0, KEY).mac().hexdigest(body)
+    path.write_bytes(first + b"\n" + body[:-1] + b',"hmac":"' + mac.encode() + b'"}\n')
+    bad = first_bad(path, allow_missing_anchor=True)
+    assert (bad.line, bad.seq) == (2, None)
+
+
+def test_a_first_record_must_link_to_genesis(tmp_path: Path) -> None:
+    """Seq 0 whose prev is not 64 zeros fails (a head replaced); partial accepts it."""
+    path = tmp_path / "audit.log"
+    path.write_bytes(Chain(KEY, last_hash="f" * 64).seal({"action": "a"}) + b"\n")
+    bad = first_bad(path, allow_missing_anchor=True)
+    assert (bad.line, bad.seq) == (1, 0)
+    assert verify([path], KEY, allow_missing_anchor=True, partial=True).ok
+
+
+def test_partial_skips_shipped_anchors_of_pruned_records(tmp_path: Path) -> None:
+    """With partial, a shipped anchor for a record before the first one kept is skipped."""
+    path = tmp_path / "audit.log"
+    chain = Chain(KEY, chain_id="c0ffee")
+    out = []
+    anchors = []
+    for _ in range(4):
+        out.append(chain.seal({"action": "a"}) + b"\n")
+        anchors.append(chain.anchor("t"))
+    path.write_bytes(b"".join(out[2:]))
+    shipped = tmp_path / "anchors.jsonl"
+    shipped.write_text("".join(json.dumps(a) + "\n" for a in anchors))
+    result = verify([path], KEY, anchors=shipped, partial=True, allow_missing_anchor=True)
+    assert result.ok
+    assert result.external_anchors == 2
+
+
+def test_an_anchor_of_another_chain_is_named_as_such(tmp_path: Path) -> None:
+    """A validly signed anchor of another chain beside the log fails as another chain's."""
+    path = tmp_path / "audit.log"
+    chain_log(path, 2)
+    other = Chain(KEY, chain_id="another", seq=1, last_hash="0" * 64).anchor("t")
+    write_private_bytes(anchor_path(path), json.dumps(other).encode() + b"\n")
+    bad = first_bad(path)
+    assert (bad.path, bad.line, bad.seq) == (str(anchor_path(path)), 1, 1)
+    assert "another chain" in bad.reason

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from sekret import (
     Capability,
     Conflict,
     RotationError,
+    Secret,
     SecretNotFound,
     Secrets,
     SecretValue,
@@ -116,6 +118,7 @@ def test_failed_test_rolls_back(secrets: Secrets, tmp_path: Path) -> None:
     with pytest.raises(VersionNotFound):
         secrets.get("api-key", stage=PENDING)
     pending = [v for v in secrets.versions("api-key") if v.version != "1"]
+    assert len(pending) == 1  # else the all() below would hold vacuously
     assert all(not service.works(secrets.get("api-key", version=v.version)) for v in pending)
 
 
@@ -291,3 +294,178 @@ def test_builtin_rotators_mirror_the_entry_points() -> None:
     declared = {ep.name: ep.value for ep in entry_points(group="sekret.rotators")}
     assert {k: declared.get(k) for k in BUILTIN} == BUILTIN
     assert all(rotator_class(name).name == name for name in BUILTIN)
+
+
+# -- the finish, revert and event paths (issue 21: mutation testing) ---------------------
+class _Recorder(RandomRotator):
+    """A rotator that records the calls it gets and fails where told."""
+
+    def __init__(self, *, fail: str = "") -> None:
+        super().__init__()
+        self.fail = fail
+        self.calls: list[tuple[str, str, str | None]] = []
+
+    def set(self, pending: Secret, current: Secret | None) -> None:
+        self.calls.append(("set", pending.version, current.version if current else None))
+        if self.fail == "set":
+            raise ConnectionError("simulated")
+
+    def test(self, pending: Secret) -> None:
+        self.calls.append(("test", pending.version, None))
+        if self.fail == "test":
+            raise ConnectionError("simulated")
+
+    def revert(self, pending: Secret, current: Secret | None) -> None:
+        self.calls.append(("revert", pending.version, current.version if current else None))
+
+
+def _at(secrets: Secrets, stage: str = CURRENT) -> str:
+    """The version holding ``stage`` of the test secret."""
+    return secrets.backend.read("arrwdb/production/api-key", stage=stage).version
+
+
+FIXED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def test_events_carry_outcome_version_time_and_the_error_class(secrets: Secrets) -> None:
+    """Each step's event names secret, version, outcome, the injected time; a failure its class."""
+    secrets.put("api-key", "v1")
+    events: list[dict[str, object]] = []
+    engine = RotationEngine(secrets, on_event=lambda e: events.append(dict(e)), clock=lambda: FIXED)
+    with pytest.raises(RotationError):
+        engine.rotate("api-key", _Recorder(fail="test"))
+    assert [(e["action"], e["outcome"]) for e in events] == [
+        ("secret.rotate.create", "success"),
+        ("secret.rotate.set", "success"),
+        ("secret.rotate.test", "failure"),
+    ]
+    assert {e["secret"] for e in events} == {"arrwdb/production/api-key"}
+    assert {e["version"] for e in events} == {"2"}
+    assert {e["time"] for e in events} == {FIXED.isoformat()}
+    assert events[-1]["error"] == "ConnectionError"
+    assert "error" not in events[0]
+
+
+def test_failed_set_keeps_pending_and_a_rerun_resumes(secrets: Secrets) -> None:
+    """A failed set raises and keeps pending (no revert); the rerun resumes from set."""
+    secrets.put("api-key", "v1")
+    failing = _Recorder(fail="set")
+    with pytest.raises(RotationError) as info:
+        RotationEngine(secrets).rotate("api-key", failing)
+    assert info.value.version == "2"
+    assert failing.calls == [("set", "2", "1")]
+    assert _at(secrets, PENDING) == "2"
+    assert _at(secrets) == "1"
+    again = _Recorder()
+    result = RotationEngine(secrets).rotate("api-key", again)
+    assert (result.name, result.outcome, result.version, result.previous_version) == (
+        "api-key",
+        "resumed",
+        "2",
+        "1",
+    )
+    assert result.steps == (Step.SET, Step.TEST, Step.FINISH)
+    assert again.calls == [("set", "2", "1"), ("test", "2", None)]
+    assert _at(secrets) == "2"
+    assert _at(secrets, PREVIOUS) == "1"
+
+
+def test_failed_test_reverts_with_pending_and_current(secrets: Secrets) -> None:
+    """A failed test reverts set with (pending, current) and drops pending; current stays."""
+    secrets.put("api-key", "v1")
+    rotator = _Recorder(fail="test")
+    with pytest.raises(RotationError):
+        RotationEngine(secrets).rotate("api-key", rotator)
+    assert rotator.calls == [("set", "2", "1"), ("test", "2", None), ("revert", "2", "1")]
+    assert _at(secrets) == "1"
+    with pytest.raises(VersionNotFound):
+        secrets.get("api-key", stage=PENDING)
+
+
+def test_rollback_without_pending_does_nothing(secrets: Secrets) -> None:
+    """rollback with no pending version reverts nothing and reports the current version."""
+    secrets.put("api-key", "v1")
+    rotator = _Recorder()
+    events: list[dict[str, object]] = []
+    result = RotationEngine(secrets, on_event=lambda e: events.append(dict(e))).rollback(
+        "api-key", rotator
+    )
+    assert (result.outcome, result.version, result.previous_version) == ("rolled_back", "1", None)
+    assert rotator.calls == []
+    assert events == []
+
+
+def test_rollback_reverts_drops_pending_and_records_it(secrets: Secrets) -> None:
+    """rollback of a pending rotation reverts it with current, drops pending, emits an event."""
+    secrets.put("api-key", "v1")
+    with pytest.raises(RotationError):
+        RotationEngine(secrets).rotate("api-key", _Recorder(fail="set"))
+    rotator = _Recorder()
+    events: list[dict[str, object]] = []
+    result = RotationEngine(secrets, on_event=lambda e: events.append(dict(e))).rollback(
+        "api-key", rotator
+    )
+    assert (result.outcome, result.version) == ("rolled_back", "1")
+    assert rotator.calls == [("revert", "2", "1")]
+    assert [(e["action"], e["version"]) for e in events] == [("secret.rotate.rollback", "2")]
+    with pytest.raises(VersionNotFound):
+        secrets.get("api-key", stage=PENDING)
+    assert RotationEngine(secrets).rotate("api-key", _Recorder()).outcome == "rotated"
+
+
+class _RacingBackend(MemoryBackend):
+    """Another run moves current just before ours: to our pending, or elsewhere."""
+
+    def __init__(self, winner: str) -> None:
+        super().__init__()
+        self.winner = winner
+
+    def move_stage(
+        self, name: str, stage: str, version: str | None, *, expected_version: str | None = None
+    ) -> None:
+        if stage == CURRENT and expected_version is not None and self.winner:
+            target = version if self.winner == "ours" else expected_version
+            super().move_stage(name, CURRENT, target)
+            self.winner = ""
+            raise Conflict("current moved meanwhile", name=name)
+        super().move_stage(name, stage, version, expected_version=expected_version)
+
+
+def test_finish_accepts_a_race_won_by_the_same_version() -> None:
+    """If current already moved to our pending version, finish completes instead of failing."""
+    secrets = Secrets(_RacingBackend("ours"), app="arrwdb", environment="production")
+    secrets.put("api-key", "v1")
+    result = RotationEngine(secrets).rotate("api-key", _Recorder())
+    assert (result.outcome, result.version) == ("rotated", "2")
+    assert _at(secrets) == "2"
+    with pytest.raises(VersionNotFound):
+        secrets.get("api-key", stage=PENDING)
+
+
+def test_finish_refuses_a_race_won_by_another_version() -> None:
+    """If current moved anywhere but our pending version, finish raises Conflict."""
+    secrets = Secrets(_RacingBackend("theirs"), app="arrwdb", environment="production")
+    secrets.put("api-key", "v1")
+    with pytest.raises(Conflict):
+        RotationEngine(secrets).rotate("api-key", _Recorder())
+    assert _at(secrets) == "1"
+
+
+def test_a_label_that_cannot_be_removed_is_a_warning(
+    secrets: Secrets, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Failing to remove the private rotating- label logs a warning; the rotation completes."""
+    secrets.put("api-key", "v1")
+    backend = secrets.backend
+    real = backend.move_stage
+
+    def stubborn(name: str, stage: str, version: str | None, **kw: object) -> None:
+        if stage.startswith("rotating-") and version is None:
+            raise Conflict("label is stuck", name=name)
+        real(name, stage, version, **kw)  # type: ignore[arg-type]
+
+    backend.move_stage = stubborn  # type: ignore[method-assign]
+    with caplog.at_level("WARNING", logger="sekret.rotation"):
+        result = RotationEngine(secrets).rotate("api-key", _Recorder())
+    assert result.outcome == "rotated"
+    assert any("could not remove label rotating-" in r.getMessage() for r in caplog.records)

@@ -255,9 +255,12 @@ def _check_signed_dict(keys: _Keys, record: Mapping[str, Any]) -> str | None:
         return "not signed (no epoch or hmac)"
     try:
         mac = keys.mac(epoch)
+        signed = _canonical(body)
     except AuditError as exc:
         return str(exc)
-    if not hmac.compare_digest(mac.hexdigest(_canonical(body)), str(record["hmac"])):
+    except (ValueError, RecursionError):  # NaN or Infinity: never written by a writer
+        return "not signed (holds a number JSON does not allow)"
+    if not hmac.compare_digest(mac.hexdigest(signed), str(record["hmac"])):
         return "HMAC mismatch (edited, or signed with another key)"
     return None
 
