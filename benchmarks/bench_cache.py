@@ -430,9 +430,9 @@ def main() -> int:
         emit("## Cache (`benchmarks/bench_cache.py`)\n")
         emit(
             f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
-            f"{machine()} at the start. The machine is shared: eight other agents were "
-            f"building and testing on its 2 cores during this run, so compare rows and "
-            f"same-run ratios, not runs. "
+            f"{machine()} at the start. The machine is shared: other processes "
+            f"may run on its cores during the run (the load average says how busy it was), "
+            f"so compare rows and same-run ratios, not runs. "
             f"Every library reads one moto server on 127.0.0.1 through the same boto3 client "
             f"settings (no SDK retries); requests are counted by a wrapper inside the server. "
             f"sekret's backend: {backend_name}.\n"
