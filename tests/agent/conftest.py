@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,9 @@ def start_agent(sock_dir: Path) -> Iterator[StartAgent]:
         **config: Any,
     ) -> Running:
         n = next(counter)
-        store_name = store or f"agent-test-{id(started)}-{n}"
+        # a fresh name per agent: memory:// stores with a name live for the process, and
+        # id() of a collected list can come back in a later test
+        store_name = store or f"agent-test-{uuid.uuid4().hex}-{n}"
         sink = CaptureSink()
 
         def build() -> Secrets:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -135,3 +138,70 @@ def test_run_child_masks_a_value_split_over_a_closed_stdout_and_stderr(value: by
     )
     assert code == 0
     assert (out.getvalue(), err.getvalue()) == (b"half ***", b" end\n")
+
+
+def test_with_grpc_loaded_the_child_starts_through_the_exec_shim(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """gRPC's fork handlers can abort a fork()ed child: with grpc loaded, no preexec_fn is
+    used; a shim sets the parent-death signal and execs the command (exit codes pass)."""
+    import types
+
+    from sekret.cli import _child
+
+    if _child._death_signal_preexec() is None:
+        pytest.skip("no parent-death signal on this platform")
+    monkeypatch.setitem(sys.modules, "grpc", types.ModuleType("grpc"))
+    command, preexec = _child._launch([sys.executable, "-c", "raise SystemExit(7)"])
+    assert preexec is None
+    assert command[:4] == [sys.executable, "-I", "-S", "-c"]
+    assert subprocess.run(command, check=False).returncode == 7
+    missing, _ = _child._launch(["sekret-no-such-command-here"])
+    done = subprocess.run(missing, capture_output=True, check=False)
+    assert done.returncode == 127
+    assert b"cannot run 'sekret-no-such-command-here'" in done.stderr
+    code = _child.run_child([sys.executable, "-c", "pass"], dict(os.environ))
+    assert code == 0
+
+
+def test_the_exec_shim_child_dies_with_its_parent(tmp_path: Path) -> None:
+    """A child started through the shim gets SIGKILL when the process that started it dies."""
+    from sekret.cli import _child
+
+    if _child._death_signal_preexec() is None:
+        pytest.skip("no parent-death signal on this platform")
+    pidfile = tmp_path / "pid"
+    child_script = tmp_path / "child.py"
+    child_script.write_text(
+        f"import os, time\nopen({str(pidfile)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n"
+    )
+    parent = (
+        "import subprocess, sys, time\n"
+        "from sekret.cli import _child\n"
+        "sys.modules['grpc'] = type(sys)('grpc')\n"
+        f"cmd, pre = _child._launch([sys.executable, {str(child_script)!r}])\n"
+        "assert pre is None\n"
+        "subprocess.Popen(cmd)\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", parent], env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    )
+    try:
+        for _ in range(500):
+            if pidfile.exists() and pidfile.read_text():
+                break
+            time.sleep(0.02)
+        child = int(pidfile.read_text())
+    finally:
+        proc.kill()
+        proc.wait()
+    for _ in range(500):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.02)
+    else:
+        os.kill(child, 9)
+        pytest.fail("the shim-started child outlived its parent")

@@ -104,6 +104,38 @@ def hide_own_environment() -> bool:
     return bool(prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
 
 
+_SHIM = """\
+import ctypes, os, sys
+parent, signum, argv = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+try:
+    ctypes.CDLL(None).prctl(1, signum, 0, 0, 0)
+except (OSError, AttributeError):
+    pass
+if os.getppid() != parent:
+    os.kill(os.getpid(), signum)
+try:
+    os.execvp(argv[0], argv)
+except OSError as exc:
+    sys.stderr.write(f"sekret run: cannot run {argv[0]!r}: {exc.strerror}\\n")
+    os._exit(127 if isinstance(exc, FileNotFoundError) else 126)
+"""
+"""Sets the parent-death signal in a fresh interpreter, then execs the command (see
+``_launch``); ``-I -S`` so nothing from the environment runs before the exec."""
+
+
+def _launch(argv: Sequence[str]) -> tuple[list[str], Callable[[], None] | None]:
+    """The argv and ``preexec_fn`` that start the child with a parent-death signal.
+
+    A ``preexec_fn`` makes subprocess fork() (not vfork), which runs the
+    libraries' fork handlers; gRPC's (the Google backend) can abort the child
+    then. With gRPC loaded, a tiny exec shim sets the signal instead.
+    """
+    if "grpc" in sys.modules and _death_signal_preexec() is not None:
+        shim = [sys.executable, "-I", "-S", "-c", _SHIM, str(os.getpid()), str(_DEATH_SIGNAL)]
+        return [*shim, *argv], None
+    return list(argv), _death_signal_preexec()
+
+
 def _death_signal_preexec() -> Callable[[], None] | None:
     """A ``preexec_fn`` asking Linux to SIGKILL the child when sekret dies (None elsewhere)."""
     if not sys.platform.startswith("linux") or threading.current_thread() is not (
@@ -209,12 +241,13 @@ class _Child:
         sinks: tuple[IO[bytes], IO[bytes]],
     ) -> None:
         piped = subprocess.PIPE if redactor is not None else None
+        command, preexec = _launch(argv)
         self.proc = subprocess.Popen(
-            list(argv),
+            command,
             env=dict(env),
             stdout=piped,
             stderr=piped,
-            preexec_fn=_death_signal_preexec(),
+            preexec_fn=preexec,
         )
         self.pump: _Pump | None = None
         if redactor is not None and self.proc.stdout is not None and self.proc.stderr is not None:
