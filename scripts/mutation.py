@@ -56,7 +56,8 @@ SCOPE: dict[str, list[str]] = {
     "sekret/rotation/engine.py": ["tests/rotation/test_engine.py"],
     # the new security code of the other open issues
     "sekret/_files.py": ["tests/test_files.py"],
-    "sekret/cli/_child.py": ["tests/cli/test_child.py", "tests/cli/test_run.py"],  # sekret run's child environment
+    # sekret run's child environment, signals and masked output
+    "sekret/cli/_child.py": ["tests/cli/test_child.py", "tests/cli/test_run.py"],
     # native-first stages; the interop tests (one OpenBao, 7 s) stand in for
     # tests/backends/test_vault.py, too slow to run once per mutant on 2 cores
     "sekret/backends/vault/_state.py": ["tests/backends/test_vault_interop.py"],
