@@ -60,7 +60,10 @@ SCOPE: dict[str, list[str]] = {
     "sekret/cli/_child.py": ["tests/cli/test_child.py", "tests/cli/test_run.py"],
     # native-first stages; the interop tests (one OpenBao, 7 s) stand in for
     # tests/backends/test_vault.py, too slow to run once per mutant on 2 cores
-    "sekret/backends/vault/_state.py": ["tests/backends/test_vault_interop.py"],
+    "sekret/backends/vault/_state.py": [
+        "tests/backends/test_vault_state.py",
+        "tests/backends/test_vault_interop.py",
+    ],
 }
 
 # Binary operators and their mutants: the negation, plus the boundary shift

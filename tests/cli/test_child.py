@@ -11,6 +11,7 @@ import io
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -135,3 +136,36 @@ def test_run_child_masks_a_value_split_over_a_closed_stdout_and_stderr(value: by
     )
     assert code == 0
     assert (out.getvalue(), err.getvalue()) == (b"half ***", b" end\n")
+
+
+_TRAP = """
+import pathlib, signal, sys
+signal.signal(int(sys.argv[2]), lambda n, f: sys.exit(40 + n))
+pathlib.Path(sys.argv[1]).write_text("ready")
+while True:
+    signal.pause()
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"])
+def test_run_child_forwards_each_signal_to_the_child(tmp_path: Path, name: str) -> None:
+    """Each forwarded signal sekret receives reaches the child, whose exit code comes back."""
+    import signal
+    import threading
+
+    signum = int(getattr(signal, name))
+    ready = tmp_path / "ready"
+
+    def send_when_ready() -> None:
+        for _ in range(3000):
+            if ready.exists():
+                os.kill(os.getpid(), signum)
+                return
+            threading.Event().wait(0.01)
+
+    sender = threading.Thread(target=send_when_ready, daemon=True)
+    sender.start()
+    code = run_child([sys.executable, "-c", _TRAP, str(ready), str(signum)], dict(os.environ))
+    sender.join()
+    assert code == 40 + signum
