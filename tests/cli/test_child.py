@@ -169,3 +169,36 @@ def test_run_child_forwards_each_signal_to_the_child(tmp_path: Path, name: str) 
     code = run_child([sys.executable, "-c", _TRAP, str(ready), str(signum)], dict(os.environ))
     sender.join()
     assert code == 40 + signum
+
+
+def test_clean_child_environment_keeps_exactly_the_allow_list_allow_and_keep() -> None:
+    """clean keeps PATH, HOME, LANG, TERM, TZ, USER, allow and keep; the declared ones win."""
+    from sekret._names import RUN_ENVIRONMENT_VARIABLE
+    from sekret.cli._child import child_environment
+
+    allow_list = ["PATH", "HOME", "LANG", "TERM", "TZ", "USER"]
+    parent = {name: "p" for name in [*allow_list, "EXTRA", "KEEPME", "OTHER", "VAULT_TOKEN"]}
+    env = child_environment(
+        parent,
+        {"DECLARED": "d", "HOME": "declared"},
+        consumed=(),
+        environment="staging",
+        keep=("KEEPME",),
+        clean=True,
+        allow=("EXTRA",),
+    )
+    expected = {name: "p" for name in [*allow_list, "EXTRA", "KEEPME"]}
+    expected |= {"DECLARED": "d", "HOME": "declared", RUN_ENVIRONMENT_VARIABLE: "staging"}
+    assert env == expected
+
+
+def test_child_environment_drops_consumed_and_credential_variables_unless_kept() -> None:
+    """Without clean, consumed and credential variables go unless kept by name."""
+    from sekret._names import RUN_ENVIRONMENT_VARIABLE
+    from sekret.cli._child import child_environment
+
+    parent = {"A": "1", "USED": "2", "SEKRET_MASTER_KEY": "3", "KEPT_USED": "4"}
+    env = child_environment(
+        parent, {}, consumed=("USED", "KEPT_USED"), environment="prod", keep=("KEPT_USED",)
+    )
+    assert env == {"A": "1", "KEPT_USED": "4", RUN_ENVIRONMENT_VARIABLE: "prod"}
