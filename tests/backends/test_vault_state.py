@@ -88,3 +88,9 @@ def test_no_versions_is_nothing() -> None:
     """A view of no main entry and an empty companion has no stages and nothing in it."""
     view = View(None, Companion(), "kv/app")
     assert (view.current, view.previous, view.staged, view.any) == (None, None, [], False)
+
+
+def test_a_record_naming_an_id_that_is_not_staged_promotes_nothing() -> None:
+    """A KV version whose record names an id no longer staged does not add a promotion."""
+    comp = Companion(records={"2": {"s": "p7"}})
+    assert _view({"1": {}, "2": {}}, 2, comp).promoted == {}
