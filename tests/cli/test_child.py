@@ -202,3 +202,12 @@ def test_child_environment_drops_consumed_and_credential_variables_unless_kept()
         parent, {}, consumed=("USED", "KEPT_USED"), environment="prod", keep=("KEPT_USED",)
     )
     assert env == {"A": "1", "KEPT_USED": "4", RUN_ENVIRONMENT_VARIABLE: "prod"}
+
+
+def test_term_int_and_quit_are_the_signals_after_which_watch_never_restarts() -> None:
+    """The stopping set is exactly SIGTERM, SIGINT and SIGQUIT (not HUP or USR1/2)."""
+    import signal
+
+    from sekret.cli._child import _STOPPING
+
+    assert {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT} == _STOPPING
