@@ -180,7 +180,7 @@ def test_clean_child_environment_keeps_exactly_the_allow_list_allow_and_keep() -
     parent = {name: "p" for name in [*allow_list, "EXTRA", "KEEPME", "OTHER", "VAULT_TOKEN"]}
     env = child_environment(
         parent,
-        {"DECLARED": "d", "HOME": "declared"},
+        {"DECLARED": "d", "OTHER": "declared"},
         consumed=(),
         environment="staging",
         keep=("KEEPME",),
@@ -188,7 +188,7 @@ def test_clean_child_environment_keeps_exactly_the_allow_list_allow_and_keep() -
         allow=("EXTRA",),
     )
     expected = {name: "p" for name in [*allow_list, "EXTRA", "KEEPME"]}
-    expected |= {"DECLARED": "d", "HOME": "declared", RUN_ENVIRONMENT_VARIABLE: "staging"}
+    expected |= {"DECLARED": "d", "OTHER": "declared", RUN_ENVIRONMENT_VARIABLE: "staging"}
     assert env == expected
 
 
