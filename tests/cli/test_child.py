@@ -205,3 +205,78 @@ def test_the_exec_shim_child_dies_with_its_parent(tmp_path: Path) -> None:
     else:
         os.kill(child, 9)
         pytest.fail("the shim-started child outlived its parent")
+
+
+_TRAP = """
+import pathlib, signal, sys
+signal.signal(int(sys.argv[2]), lambda n, f: sys.exit(40 + n))
+pathlib.Path(sys.argv[1]).write_text("ready")
+while True:
+    signal.pause()
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"])
+def test_run_child_forwards_each_signal_to_the_child(tmp_path: Path, name: str) -> None:
+    """Each forwarded signal sekret receives reaches the child, whose exit code comes back."""
+    import signal
+    import threading
+
+    signum = int(getattr(signal, name))
+    ready = tmp_path / "ready"
+
+    def send_when_ready() -> None:
+        for _ in range(3000):
+            if ready.exists():
+                os.kill(os.getpid(), signum)
+                return
+            threading.Event().wait(0.01)
+
+    sender = threading.Thread(target=send_when_ready, daemon=True)
+    sender.start()
+    code = run_child([sys.executable, "-c", _TRAP, str(ready), str(signum)], dict(os.environ))
+    sender.join()
+    assert code == 40 + signum
+
+
+def test_clean_child_environment_keeps_exactly_the_allow_list_allow_and_keep() -> None:
+    """clean keeps PATH, HOME, LANG, TERM, TZ, USER, allow and keep; the declared ones win."""
+    from sekret._names import RUN_ENVIRONMENT_VARIABLE
+    from sekret.cli._child import child_environment
+
+    allow_list = ["PATH", "HOME", "LANG", "TERM", "TZ", "USER"]
+    parent = {name: "p" for name in [*allow_list, "EXTRA", "KEEPME", "OTHER", "VAULT_TOKEN"]}
+    env = child_environment(
+        parent,
+        {"DECLARED": "d", "OTHER": "declared"},
+        consumed=(),
+        environment="staging",
+        keep=("KEEPME",),
+        clean=True,
+        allow=("EXTRA",),
+    )
+    expected = {name: "p" for name in [*allow_list, "EXTRA", "KEEPME"]}
+    expected |= {"DECLARED": "d", "OTHER": "declared", RUN_ENVIRONMENT_VARIABLE: "staging"}
+    assert env == expected
+
+
+def test_child_environment_drops_consumed_and_credential_variables_unless_kept() -> None:
+    """Without clean, consumed and credential variables go unless kept by name."""
+    from sekret._names import RUN_ENVIRONMENT_VARIABLE
+    from sekret.cli._child import child_environment
+
+    parent = {"A": "1", "USED": "2", "SEKRET_MASTER_KEY": "3", "KEPT_USED": "4"}
+    env = child_environment(
+        parent, {}, consumed=("USED", "KEPT_USED"), environment="prod", keep=("KEPT_USED",)
+    )
+    assert env == {"A": "1", "KEPT_USED": "4", RUN_ENVIRONMENT_VARIABLE: "prod"}
+
+
+def test_term_int_and_quit_are_the_signals_after_which_watch_never_restarts() -> None:
+    """The stopping set is exactly SIGTERM, SIGINT and SIGQUIT (not HUP or USR1/2)."""
+    import signal
+
+    from sekret.cli._child import _STOPPING
+
+    assert {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT} == _STOPPING

@@ -14,6 +14,7 @@ from sekret import (
     PENDING,
     PREVIOUS,
     AccessDenied,
+    BackendUnavailable,
     Capability,
     Conflict,
     RotationError,
@@ -199,7 +200,7 @@ def test_rotate_needs_an_existing_secret(secrets: Secrets) -> None:
 def test_read_only_client_cannot_rotate() -> None:
     """A read-only client's rotation is refused before anything is written."""
     ro = Secrets(MemoryBackend(), app="a", environment="e", read_only=True)
-    with pytest.raises(AccessDenied):
+    with pytest.raises(AccessDenied, match="rotate refused"):
         RotationEngine(ro).rotate("k", RandomRotator())
 
 
@@ -469,3 +470,179 @@ def test_a_label_that_cannot_be_removed_is_a_warning(
         result = RotationEngine(secrets).rotate("api-key", _Recorder())
     assert result.outcome == "rotated"
     assert any("could not remove label rotating-" in r.getMessage() for r in caplog.records)
+
+
+FULL = "arrwdb/production/api-key"
+
+
+def test_a_stale_rotating_label_is_swept_by_the_next_run(secrets: Secrets) -> None:
+    """A rotating- label left by a crashed create step is removed by the next rotation."""
+    secrets.put("api-key", "v1")
+    secrets.backend.write(FULL, SecretValue.of("x"), stages=["rotating-0123456789ab"])
+    RotationEngine(secrets).rotate("api-key", _Recorder())
+    labels = set().union(*(v.stages for v in secrets.versions("api-key")))
+    assert labels == {CURRENT, PREVIOUS}
+
+
+def test_a_version_without_current_is_refused(secrets: Secrets) -> None:
+    """A secret whose versions carry no current label is refused with SecretNotFound."""
+    secrets.backend.write(FULL, SecretValue.of("x"), stages=[])
+    with pytest.raises(SecretNotFound, match="no current version"):
+        RotationEngine(secrets).rotate("api-key", _Recorder())
+
+
+def test_rotate_refreshes_the_cached_current_value(secrets: Secrets) -> None:
+    """After a rotation the client's cache returns the new current value, not the old one."""
+    secrets.put("api-key", "v1")
+    assert secrets.get("api-key") == "v1"
+    RotationEngine(secrets).rotate("api-key", _Recorder())
+    assert secrets.get("api-key") == secrets.backend.read(FULL, stage=CURRENT).value.text()
+
+
+def test_rollback_forgets_the_cached_pending_value(secrets: Secrets) -> None:
+    """After rollback a cached pending value is gone: reading pending raises VersionNotFound."""
+    secrets.put("api-key", "v1")
+    with pytest.raises(RotationError):
+        RotationEngine(secrets).rotate("api-key", _Recorder(fail="set"))
+    assert secrets.get("api-key", stage=PENDING)
+    RotationEngine(secrets).rollback("api-key", _Recorder())
+    with pytest.raises(VersionNotFound):
+        secrets.get("api-key", stage=PENDING)
+
+
+def test_a_failed_test_forgets_the_cached_pending_value(secrets: Secrets) -> None:
+    """A failed test drops pending and the cache: reading pending raises VersionNotFound."""
+    secrets.put("api-key", "v1")
+    with pytest.raises(RotationError):
+        RotationEngine(secrets).rotate("api-key", _Recorder(fail="set"))
+    assert secrets.get("api-key", stage=PENDING)
+    with pytest.raises(RotationError):
+        RotationEngine(secrets).rotate("api-key", _Recorder(fail="test"))
+    with pytest.raises(VersionNotFound):
+        secrets.get("api-key", stage=PENDING)
+
+
+def test_the_new_version_records_its_rotation_id_and_rotator(secrets: Secrets) -> None:
+    """The version a rotation writes carries metadata rotation_id (32 hex) and rotator name."""
+    secrets.put("api-key", "v1")
+    RotationEngine(secrets).rotate("api-key", _Recorder())
+    info = next(v for v in secrets.backend.versions(FULL) if v.version == "2")
+    assert set(info.metadata) >= {"rotation_id", "rotator"}
+    assert info.metadata["rotator"] == RandomRotator.name
+    assert len(info.metadata["rotation_id"]) == 32
+    assert set(info.metadata["rotation_id"]) <= set("0123456789abcdef")
+
+
+def test_base_rotator_defaults() -> None:
+    """The base Rotator is named base, suits no kinds, keeps shape and cannot generate."""
+    from sekret.rotation.engine import Rotator
+
+    assert (Rotator.name, Rotator.kinds, Rotator.keeps_shape) == ("base", (), True)
+    assert repr(Rotator()) == "<Rotator base>"
+    with pytest.raises(UnsupportedOperation, match="base"):
+        Rotator().generate(None)
+
+
+def test_a_lost_claim_is_a_failed_create_event(secrets: Secrets) -> None:
+    """When another run holds pending, create reports a failure event with the Conflict class."""
+    secrets.put("api-key", "v1")
+    backend = secrets.backend
+    original_write = backend.write
+
+    def racing_write(*args: object, **kwargs: object) -> object:
+        info = original_write(*args, **kwargs)  # type: ignore[arg-type]
+        original_write(FULL, SecretValue.of("x"), stages=[PENDING])
+        return info
+
+    backend.write = racing_write  # type: ignore[method-assign]
+    events: list[dict[str, object]] = []
+    with pytest.raises(Conflict):
+        RotationEngine(secrets, on_event=lambda e: events.append(dict(e))).rotate(
+            "api-key", _Recorder()
+        )
+    assert [(e["action"], e["outcome"], e.get("error")) for e in events] == [
+        ("secret.rotate.create", "failure", "Conflict")
+    ]
+
+
+def test_a_failed_set_is_a_failed_set_event(secrets: Secrets) -> None:
+    """A set that raises reports a set failure event naming the exception class."""
+    secrets.put("api-key", "v1")
+    events: list[dict[str, object]] = []
+    with pytest.raises(RotationError):
+        RotationEngine(secrets, on_event=lambda e: events.append(dict(e))).rotate(
+            "api-key", _Recorder(fail="set")
+        )
+    assert [(e["action"], e["outcome"], e.get("error")) for e in events] == [
+        ("secret.rotate.create", "success", None),
+        ("secret.rotate.set", "failure", "ConnectionError"),
+    ]
+
+
+def test_shape_of_names_kinds_and_keys_only() -> None:
+    """shape_of gives the kind, or for JSON the sorted key names / empty object / array."""
+    from sekret.rotation.engine import shape_of
+
+    assert shape_of(SecretValue.of("s3cr3t")) == "text"
+    assert shape_of(SecretValue.of(b"\x00\x01")) == "bytes"
+    assert shape_of(SecretValue.of({"b": "1", "a": "2"})) == "json object with keys a, b"
+    assert shape_of(SecretValue.of({})) == "{}"
+    assert shape_of(SecretValue.of(["x"])) == "json array"
+
+
+class _Reshaping(RandomRotator):
+    """A rotator that turns a text secret into a JSON object."""
+
+    def generate(self, current: Secret | None) -> object:
+        return {"password": "x"}
+
+
+def test_a_rotator_that_changes_the_shape_is_refused_before_writing(secrets: Secrets) -> None:
+    """A rotator that keeps_shape but returns another shape raises; nothing is written."""
+    secrets.put("api-key", "v1")
+    with pytest.raises(RotationError, match="text value with a json object"):
+        RotationEngine(secrets).rotate("api-key", _Reshaping())
+    assert [v.version for v in secrets.versions("api-key")] == ["1"]
+
+
+def test_rotation_result_is_frozen() -> None:
+    """RotationResult is immutable and slotted."""
+    import dataclasses
+
+    from sekret.rotation.engine import RotationResult
+
+    result = RotationResult("k", "rotated", "2", "1")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.version = "3"  # type: ignore[misc]
+    assert not hasattr(result, "__dict__")
+
+
+class _CurrentUnreadable(MemoryBackend):
+    """A backend whose read by stage current fails (reads by version still work)."""
+
+    def read(self, name: str, *, version: str | None = None, stage: str | None = None) -> Secret:
+        if stage == CURRENT:
+            raise BackendUnavailable("simulated", name=name)
+        return super().read(name, version=version, stage=stage)
+
+
+def test_finish_reports_the_pending_version_when_current_cannot_be_read() -> None:
+    """If reading current after finish fails, the result names the promoted pending version."""
+    secrets = Secrets(_CurrentUnreadable(), app="arrwdb", environment="production", cache=False)
+    secrets.put("api-key", "v1")
+    result = RotationEngine(secrets).rotate("api-key", _Recorder())
+    assert (result.outcome, result.version, result.previous_version) == ("rotated", "2", "1")
+
+
+def test_steps_and_resumption_are_logged(
+    secrets: Secrets, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each step logs its outcome and version; a resumed run logs the pending version."""
+    secrets.put("api-key", "v1")
+    with pytest.raises(RotationError):
+        RotationEngine(secrets).rotate("api-key", _Recorder(fail="set"))
+    with caplog.at_level("INFO", logger="sekret.rotation"):
+        RotationEngine(secrets).rotate("api-key", _Recorder())
+    messages = [r.getMessage() for r in caplog.records]
+    assert f"rotation of {FULL}: resuming pending version 2" in messages
+    assert f"rotation of {FULL}: finish success (version 2)" in messages

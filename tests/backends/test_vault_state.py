@@ -1,0 +1,96 @@
+"""The native-first stage rule of the Vault backend, no server needed (vault._state)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sekret.backends.vault._state import Companion, Main, View
+
+T1 = "2026-01-01T00:00:01.123456789Z"
+
+
+def _view(
+    versions: dict[str, dict[str, Any]], current: int, comp: Companion | None = None, **doc: Any
+) -> View:
+    main = Main.of({"current_version": current, "versions": versions, **doc})
+    return View(main, comp or Companion(), "kv/app")
+
+
+def test_current_is_the_latest_live_version_and_previous_the_newest_live_below() -> None:
+    """current is the latest KV version; previous skips destroyed and deleted versions."""
+    view = _view({"1": {}, "2": {"destroyed": True}, "3": {"deletion_time": T1}, "4": {}}, 4)
+    assert (view.current, view.previous) == ("4", "1")
+    assert view.live == ["1", "4"]
+
+
+def test_a_deleted_latest_version_leaves_no_current_and_no_previous() -> None:
+    """When the latest KV version is deleted there is no current and no previous."""
+    view = _view({"1": {}, "2": {"deletion_time": T1}}, 2)
+    assert (view.current, view.previous) == (None, None)
+
+
+def test_the_revoke_previous_floor_is_inclusive() -> None:
+    """A version at the floor may still be previous; one below it may not."""
+    versions: dict[str, dict[str, Any]] = {"1": {}, "2": {}, "3": {}, "4": {}}
+    assert _view(versions, 4, Companion(floor=3)).previous == "3"
+    assert _view(versions, 4, Companion(floor=4)).previous is None
+    assert _view(versions, 4, Companion(floor=0)).previous == "3"
+
+
+def test_a_staged_id_recorded_on_a_kv_version_is_promoted_with_its_labels() -> None:
+    """A staged id whose record shows on a live KV version resolves to it; labels follow."""
+    comp = Companion(
+        staged={"p1": {}, "p10": {}, "p2": {}},
+        records={"3": {"s": "p1"}},
+        labels={"blue": "p1", "green": "p2", "gone": "p99"},
+    )
+    view = _view({"1": {}, "2": {}, "3": {}}, 3, comp)
+    assert view.promoted == {"p1": "3"}
+    assert view.staged == ["p2", "p10"]
+    assert view.resolve("p1") == "3"
+    assert view.resolve("p2") == "p2"
+    assert view.resolve(None) is None
+    assert view.labels == {"blue": "3", "green": "p2"}
+    assert view.exists("p2")
+    assert view.exists("3")
+    assert not view.exists("p1")
+    assert not view.exists("9")
+    assert view.any
+
+
+def test_aliases_count_only_for_unstaged_ids_of_live_versions() -> None:
+    """An alias promotes an id only when it is no longer staged and its version is live."""
+    comp = Companion(staged={"p3": {}}, aliases={"p1": "2", "p2": "9", "p3": "1"})
+    view = _view({"1": {}, "2": {}}, 2, comp)
+    assert view.promoted == {"p1": "2"}
+    assert view.staged == ["p3"]
+
+
+def test_a_mirrored_record_of_a_reused_version_number_does_not_apply() -> None:
+    """A mirrored record applies only if its created time matches the KV version's."""
+    comp = Companion(records={"1": {"t": "tok", "c": "then"}, "2": {"t": "tok2", "c": "now"}})
+    view = _view({"1": {"created_time": "now"}, "2": {"created_time": "now"}}, 2, comp)
+    assert view.record("1").token is None
+    assert view.record("2").token == "tok2"
+    assert view.record("5").token is None
+
+
+def test_a_managed_secret_takes_its_records_from_custom_metadata() -> None:
+    """With the sekret marker in custom_metadata, records come from there, not the mirror."""
+    comp = Companion(records={"1": {"t": "mirror"}})
+    custom = {"sekret": "1", "sekret.v.2": '{"t": "meta"}'}
+    view = _view({"1": {}, "2": {}}, 2, comp, custom_metadata=custom)
+    assert view.record("2").token == "meta"
+    assert view.record("1").token is None
+
+
+def test_no_versions_is_nothing() -> None:
+    """A view of no main entry and an empty companion has no stages and nothing in it."""
+    view = View(None, Companion(), "kv/app")
+    assert (view.current, view.previous, view.staged, view.any) == (None, None, [], False)
+
+
+def test_a_record_naming_an_id_that_is_not_staged_promotes_nothing() -> None:
+    """A KV version whose record names an id no longer staged does not add a promotion."""
+    comp = Companion(records={"2": {"s": "p7"}})
+    assert _view({"1": {}, "2": {}}, 2, comp).promoted == {}
