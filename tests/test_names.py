@@ -250,3 +250,41 @@ def test_an_error_identifies_which_name_was_refused() -> None:
             validate_name(bad)
         messages.add(str(caught.value))
     assert len(messages) == 2
+
+
+def test_a_client_inside_sekret_run_cannot_open_another_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under SEKRET_RUN_ENVIRONMENT=production, a Namespace for staging is AccessDenied;
+    production itself and an unmarked process are allowed."""
+    from sekret import AccessDenied
+    from sekret._names import RUN_ENVIRONMENT_VARIABLE
+
+    assert RUN_ENVIRONMENT_VARIABLE == "SEKRET_RUN_ENVIRONMENT"
+    monkeypatch.setenv("SEKRET_RUN_ENVIRONMENT", "production")
+    with pytest.raises(AccessDenied, match="started by `sekret run`"):
+        Namespace("arrwdb", "staging")
+    assert Namespace("arrwdb", "production").root == "arrwdb/production"
+    monkeypatch.delenv("SEKRET_RUN_ENVIRONMENT")
+    assert Namespace("arrwdb", "staging").root == "arrwdb/staging"
+
+
+def test_stage_label_bounds() -> None:
+    """A stage label is 1-64 of [A-Za-z0-9_.-]: 64 passes; 0, 65, other characters and
+    non-strings are InvalidValue."""
+    from sekret._names import validate_stage
+
+    assert validate_stage("a" * 64) == "a" * 64
+    assert validate_stage("rotating-1.a_B") == "rotating-1.a_B"
+    for bad in ("", "a" * 65, "bad stage", "x/y", 7, None):
+        with pytest.raises(InvalidValue):
+            validate_stage(bad)
+
+
+def test_describe_name_takes_any_text() -> None:
+    """A lone surrogate (undecodable text pasted as a name) is described, not a crash."""
+    from sekret._names import describe_name
+
+    assert describe_name("\ud800x").startswith("(2 characters, sha256 ")
+    with pytest.raises(InvalidSecretName, match="2 characters"):
+        validate_name("\ud800x")
