@@ -343,3 +343,20 @@ def test_append_creates_missing_folders_0700(tmp_path: Path) -> None:
     os.close(fd)
     assert (tmp_path / "a" / "b" / "log").is_file()
     assert stat.S_IMODE((tmp_path / "a" / "b").stat().st_mode) == 0o700
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+def test_a_streamed_private_file_checks_its_folder_by_default(tmp_path: Path) -> None:
+    """write_private_stream (backups) refuses a folder others can write to unless told not to."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with (
+        pytest.raises(InsecurePath, match="chmod go-w"),
+        _files.write_private_stream(shared / "b") as out,
+    ):
+        out.write(b"x")
+    assert not (shared / "b").exists()
+    with _files.write_private_stream(shared / "b", check=False) as out:
+        out.write(b"x")
+    assert (shared / "b").read_bytes() == b"x"

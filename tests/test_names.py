@@ -275,6 +275,7 @@ def test_stage_label_bounds() -> None:
     from sekret._names import validate_stage
 
     assert validate_stage("a" * 64) == "a" * 64
+    assert validate_stage("x") == "x"
     assert validate_stage("rotating-1.a_B") == "rotating-1.a_B"
     for bad in ("", "a" * 65, "bad stage", "x/y", 7, None):
         with pytest.raises(InvalidValue):
