@@ -274,10 +274,23 @@ class Secrets:
         self, name: str, version: str | None, stage: str | None, field: str | None
     ) -> str:
         full, version, stage, field = self._target(name, version, stage, field)
-        secret = self._read(full, version, stage)
+        return self._as_text(self._read(full, version, stage), field)
+
+    # -- one secret (or one field of it) as text, bytes or JSON: shared by both faces --
+    def _as_text(self, secret: Secret, field: str | None) -> str:
         if field is None:
             return secret.value.text()
         return field_text(secret, field, backend=self.backend.describe())
+
+    def _as_bytes(self, secret: Secret, field: str | None) -> bytes:
+        if field is None:
+            return secret.value.bytes()
+        return field_text(secret, field, backend=self.backend.describe()).encode("utf-8")
+
+    def _as_json(self, secret: Secret, field: str | None) -> Any:
+        if field is None:
+            return secret.value.json()
+        return field_value(secret, field, backend=self.backend.describe())
 
     def get_bytes(
         self,
@@ -288,10 +301,7 @@ class Secrets:
         field: str | None = None,
     ) -> bytes:
         full, version, stage, field = self._target(name, version, stage, field)
-        secret = self._read(full, version, stage)
-        if field is None:
-            return secret.value.bytes()
-        return field_text(secret, field, backend=self.backend.describe()).encode("utf-8")
+        return self._as_bytes(self._read(full, version, stage), field)
 
     def get_json(
         self,
@@ -303,10 +313,7 @@ class Secrets:
     ) -> Any:
         """The value parsed as JSON; with ``field`` (or ``#field``), that field of the object."""
         full, version, stage, field = self._target(name, version, stage, field)
-        secret = self._read(full, version, stage)
-        if field is None:
-            return secret.value.json()
-        return field_value(secret, field, backend=self.backend.describe())
+        return self._as_json(self._read(full, version, stage), field)
 
     def get_many(self, names: Sequence[str]) -> dict[str, Secret | SekretError]:
         """Current versions of many secrets (batched where the backend can)."""
@@ -665,10 +672,7 @@ class AsyncSecrets:
                 if text is not None:
                     return text
         full, version, stage, field = s._target(name, version, stage, field)
-        secret = await self._aread(full, version, stage)
-        if field is None:
-            return secret.value.text()
-        return field_text(secret, field, backend=s.backend.describe())
+        return s._as_text(await self._aread(full, version, stage), field)
 
     async def get_bytes(
         self,
@@ -679,10 +683,7 @@ class AsyncSecrets:
         field: str | None = None,
     ) -> bytes:
         full, version, stage, field = self.sync._target(name, version, stage, field)
-        secret = await self._aread(full, version, stage)
-        if field is None:
-            return secret.value.bytes()
-        return field_text(secret, field, backend=self.sync.backend.describe()).encode("utf-8")
+        return self.sync._as_bytes(await self._aread(full, version, stage), field)
 
     async def get_json(
         self,
@@ -693,10 +694,7 @@ class AsyncSecrets:
         field: str | None = None,
     ) -> Any:
         full, version, stage, field = self.sync._target(name, version, stage, field)
-        secret = await self._aread(full, version, stage)
-        if field is None:
-            return secret.value.json()
-        return field_value(secret, field, backend=self.sync.backend.describe())
+        return self.sync._as_json(await self._aread(full, version, stage), field)
 
     async def get_many(self, names: Sequence[str]) -> dict[str, Secret | SekretError]:
         return await self._run(self.sync.get_many, names)
