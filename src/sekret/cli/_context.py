@@ -155,15 +155,12 @@ class Context:
             from sekret.audit.config import audit_log_from_specs  # lazy: only when configured
 
             options["audit"] = audit_log_from_specs(self.audit)
-        if self.manifest is not None and "cache" not in options:
+        if self.manifest is not None:
             declared = self.manifest.environments.get(self.environment)
             if declared is not None:
-                options["cache"] = declared.cache_policy()
-        if self.manifest is not None:
-            declared = self.manifest.environments.get(self.environment)
-            if declared is not None and declared.strict_expiry:
-                options.setdefault("strict_expiry", True)
-        if self.manifest is not None:
+                options.setdefault("cache", declared.cache_policy())
+                if declared.strict_expiry:
+                    options.setdefault("strict_expiry", True)
             options.update(
                 {
                     k: v
