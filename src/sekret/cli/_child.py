@@ -81,6 +81,22 @@ def child_environment(
     return env
 
 
+def _prctl() -> Callable[..., int] | None:
+    """libc's ``prctl`` on Linux (None elsewhere, or where libc does not have it)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes  # lazy: only `sekret run` needs it
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    found: Callable[..., int] = prctl
+    return found
+
+
 def hide_own_environment() -> bool:
     """Make this process non-dumpable (Linux ``PR_SET_DUMPABLE`` 0) before a child starts.
 
@@ -91,17 +107,8 @@ def hide_own_environment() -> bool:
     cannot be ptraced by its user's other processes; its children are
     dumpable again after ``exec``. Returns whether it took effect.
     """
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes  # lazy: only `sekret run` needs it
-
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return False
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
-    return bool(prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
+    prctl = _prctl()
+    return prctl is not None and prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
 
 
 _SHIM = """\
@@ -130,10 +137,11 @@ def _launch(argv: Sequence[str]) -> tuple[list[str], Callable[[], None] | None]:
     libraries' fork handlers; gRPC's (the Google backend) can abort the child
     then. With gRPC loaded, a tiny exec shim sets the signal instead.
     """
-    if "grpc" in sys.modules and _death_signal_preexec() is not None:
+    preexec = _death_signal_preexec()
+    if preexec is not None and "grpc" in sys.modules:
         shim = [sys.executable, "-I", "-S", "-c", _SHIM, str(os.getpid()), str(_DEATH_SIGNAL)]
         return [*shim, *argv], None
-    return list(argv), _death_signal_preexec()
+    return list(argv), preexec
 
 
 def _death_signal_preexec() -> Callable[[], None] | None:
@@ -142,14 +150,9 @@ def _death_signal_preexec() -> Callable[[], None] | None:
         threading.main_thread()  # the death signal follows the creating *thread*
     ):
         return None
-    import ctypes  # lazy: only `sekret run` needs it
-
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
+    prctl = _prctl()
+    if prctl is None:
         return None
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
     parent = os.getpid()
 
     def preexec() -> None:
