@@ -62,6 +62,7 @@ from sekret import Secret, Secrets, SecretValue
 from sekret._files import check_owner, write_private
 from sekret.backends.base import Backend, is_credential_env
 from sekret.backends.env import default_env_var, env_text
+from sekret.cli._app import CliState, pass_state
 from sekret.cli._child import FORWARDED, child_environment, run_child
 from sekret.cli._export import FORMATS, github_masks, render
 from sekret.exceptions import InsecurePath, SecretNotFound, SekretError
@@ -147,28 +148,19 @@ def _set_fields(out: Resolved, secret: Secret, fields: Mapping[str, str], backen
 
 
 def _open(
-    manifest_path: str | None, environment: str | None, *, need_manifest: bool = True
+    state: CliState,
+    manifest_path: str | None,
+    environment: str | None,
+    *,
+    need_manifest: bool = True,
 ) -> tuple[Manifest | None, Secrets]:
     """The read-only client for run/export, resolved like every other command's
     (flags, then ``SEKRET_*``, then the manifest found upward), and its manifest."""
-    from sekret.cli._app import CliState
-
-    state = click.get_current_context().find_object(CliState)
-    if state is None:  # pragma: no cover - run is always registered under the group
-        state = CliState()
     state.override(manifest=manifest_path, env=environment, read_only=True)
     manifest = state.context.manifest
     if manifest is None and need_manifest:
         manifest = load_manifest(manifest_path)  # no manifest: its error says how to make one
     return manifest, state.secrets()
-
-
-def _backend_url() -> str:
-    """The backend URL the command's context resolved (for ``*_env=VAR`` options)."""
-    from sekret.cli._app import CliState
-
-    state = click.get_current_context().find_object(CliState)
-    return state.context.backend if state is not None else ""
 
 
 def _with_env_files(
@@ -331,7 +323,9 @@ _keep_env_option = click.option(
     help="With --clean-env: also pass this variable on (repeatable).",
 )
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@pass_state
 def run_command(
+    state: CliState,
     manifest_path: str | None,
     environment: str | None,
     mask: bool,
@@ -353,7 +347,7 @@ def run_command(
     its literal lines pass through; the manifest is then optional.
     """
     manifest, secrets = _open(
-        manifest_path, environment, need_manifest=not (env_files or lease_names)
+        state, manifest_path, environment, need_manifest=not (env_files or lease_names)
     )
     with secrets:  # closing the client revokes every lease
         got = _resolved_or_fail(secrets, manifest, allow_missing, env_files)
@@ -374,7 +368,7 @@ def run_command(
             return base
 
         got = with_leases(got)
-        url = _backend_url()
+        url = state.context.backend
         consumed = consumed_env(secrets.backend, url)
         parent = dict(os.environ)
 
@@ -489,7 +483,9 @@ def _append_github_env(path: Path, text: str) -> None:
 )
 @click.option("--allow-missing", is_flag=True, help="Skip declared secrets that are missing.")
 @_keep_env_option
+@pass_state
 def export_command(
+    state: CliState,
     manifest_path: str | None,
     environment: str | None,
     fmt: str,
@@ -498,12 +494,12 @@ def export_command(
     keep_env: tuple[str, ...],
 ) -> None:
     """Write the manifest's variables (for local development, containers or CI)."""
-    manifest, secrets = _open(manifest_path, environment)
+    manifest, secrets = _open(state, manifest_path, environment)
     if manifest is None:  # pragma: no cover - _open loads one or raises
         raise click.UsageError("export needs a manifest (sekret.toml)")
     with secrets:
         got = _resolved_or_fail(secrets, manifest, allow_missing)
-        url = _backend_url()
+        url = state.context.backend
         consumed = consumed_env(secrets.backend, url)
         variables = _credential_filter(got.variables, consumed, keep_env)
     try:
