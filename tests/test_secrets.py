@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -16,12 +17,16 @@ from sekret import (
     ConfigurationError,
     Conflict,
     InvalidSecretName,
+    InvalidValue,
+    Secret,
     SecretDeleted,
     SecretNotFound,
     Secrets,
     VersionNotFound,
 )
+from sekret._values import SecretValue
 from sekret.backends.memory import MemoryBackend
+from sekret.cache import CachePolicy, HitStats
 from sekret.testing import sentinel_value
 
 
@@ -250,3 +255,188 @@ def test_read_only_client_backend_cannot_write() -> None:
         client.backend.destroy("a/e/k")
     assert client.get("k") == "v1"
     assert raw.read("a/e/k").version == "1"
+
+
+# -- the hit path written out in Secrets.get / AsyncSecrets.get ------------------------
+class _Clock:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _CountingBackend(MemoryBackend):
+    """The memory backend, counting reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def read(self, name: str, *, version: str | None = None, stage: str | None = None) -> Secret:
+        self.reads += 1
+        return super().read(name, version=version, stage=stage)
+
+
+@pytest.fixture
+def hot() -> Iterator[Callable[..., tuple[Secrets, _CountingBackend, AsyncSecrets]]]:
+    """Makes clients over a counting backend with a fake clock; closes them (and their threads)."""
+    made: list[Secrets] = []
+
+    def make(clock: _Clock, max_size: int = 100) -> tuple[Secrets, _CountingBackend, AsyncSecrets]:
+        backend = _CountingBackend()
+        policy = CachePolicy(ttl=100.0, jitter=0.0, max_size=max_size)
+        client = Secrets(backend, app="arrwdb", environment="production", cache=policy, clock=clock)
+        made.append(client)
+        return client, backend, AsyncSecrets(client)
+
+    yield make
+    for client in made:
+        client.close()
+
+
+def _read_through(face: str, client: Secrets, aclient: AsyncSecrets, name: str) -> str:
+    if face == "sync":
+        return client.get(name)
+    return asyncio.run(aclient.get(name))
+
+
+@pytest.mark.parametrize("face", ["sync", "async"])
+def test_a_hit_through_get_is_counted_with_its_first_and_last_time(
+    face: str, hot: Callable[..., tuple[Secrets, _CountingBackend, AsyncSecrets]]
+) -> None:
+    """Hits answered by get's own hit path are counted for the audit, with first and last time."""
+    clock = _Clock()
+    client, backend, aclient = hot(clock)
+    value = sentinel_value()
+    backend.write("arrwdb/production/k", SecretValue.of(value))
+    assert _read_through(face, client, aclient, "k") == value  # the fill
+    assert client.cache is not None
+    client.cache.drain_hits()
+    for step in (1.0, 1.0, 1.0):
+        clock.now += step
+        assert _read_through(face, client, aclient, "k") == value
+    assert backend.reads == 1
+    assert client.cache.drain_hits() == {"arrwdb/production/k": HitStats(3, 1001.0, 1003.0)}
+    clock.now += 1.0
+    _read_through(face, client, aclient, "k")  # the first hit after a drain starts a new window
+    assert client.cache.drain_hits() == {"arrwdb/production/k": HitStats(1, 1004.0, 1004.0)}
+
+
+@pytest.mark.parametrize("face", ["sync", "async"])
+def test_a_hit_through_get_gives_its_entry_a_second_chance(
+    face: str, hot: Callable[..., tuple[Secrets, _CountingBackend, AsyncSecrets]]
+) -> None:
+    """An entry read through get's hit path is not the one evicted when the cache is full."""
+    clock = _Clock()
+    client, backend, aclient = hot(clock, max_size=2)
+    for name in ("a", "b", "c"):
+        backend.write(f"arrwdb/production/{name}", SecretValue.of(sentinel_value(name)))
+    _read_through(face, client, aclient, "a")
+    _read_through(face, client, aclient, "b")
+    clock.now += 1.0
+    _read_through(face, client, aclient, "a")  # a hit: marks "a" recently used
+    _read_through(face, client, aclient, "c")  # a fill past max_size: evicts "b"
+    reads = backend.reads
+    _read_through(face, client, aclient, "a")
+    assert backend.reads == reads  # still cached
+    _read_through(face, client, aclient, "b")
+    assert backend.reads == reads + 1  # evicted
+
+
+@pytest.mark.parametrize("face", ["sync", "async"])
+def test_get_at_the_refresh_point_leaves_the_hit_path(
+    face: str, hot: Callable[..., tuple[Secrets, _CountingBackend, AsyncSecrets]]
+) -> None:
+    """At refresh_at exactly, get no longer answers from its hit path: the cache refreshes."""
+    clock = _Clock()
+    client, backend, aclient = hot(clock)
+    backend.write("arrwdb/production/k", SecretValue.of(sentinel_value("old")))
+    _read_through(face, client, aclient, "k")
+    new = sentinel_value("new")
+    backend.write("arrwdb/production/k", SecretValue.of(new))
+    clock.now = 1000.0 + 100.0 * 0.8  # the refresh point of a fill at 1000 with ttl 100
+    _read_through(face, client, aclient, "k")
+    deadline = time.monotonic() + 10
+    while backend.reads < 2 and time.monotonic() < deadline:  # a background refresh
+        time.sleep(0.01)
+    assert backend.reads == 2
+    while _read_through(face, client, aclient, "k") != new and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _read_through(face, client, aclient, "k") == new
+
+
+@pytest.mark.parametrize("face", ["sync", "async"])
+def test_a_binary_value_is_refused_as_text_on_every_hit(
+    face: str, hot: Callable[..., tuple[Secrets, _CountingBackend, AsyncSecrets]]
+) -> None:
+    """get of a value that is not UTF-8 raises InvalidValue on each hit, never caching a text."""
+    clock = _Clock()
+    client, backend, aclient = hot(clock)
+    backend.write("arrwdb/production/blob", SecretValue.of(b"\xff\xfe\x00"))
+    assert client.get_bytes("blob") == b"\xff\xfe\x00"  # cached
+    for _ in range(2):
+        with pytest.raises(InvalidValue):
+            _read_through(face, client, aclient, "blob")
+    assert backend.reads == 1
+
+
+@pytest.mark.parametrize("face", ["sync", "async"])
+def test_get_with_a_version_stage_or_field_is_not_the_current_hit(face: str) -> None:
+    """With the current version cached, get with version, stage or field still reads that one."""
+    with Secrets(MemoryBackend(), app="arrwdb", environment="production") as client:
+        aclient = AsyncSecrets(client)
+        client.put("k", "one")
+        client.put("k", "two")
+        client.put("db", {"password": "pw-value"})
+        for name in ("k", "db"):  # the current versions are cached and their names memoised
+            _read_through(face, client, aclient, name)
+
+        def get(*args: str | None, **kwargs: str) -> str:
+            if face == "sync":
+                return client.get(*args, **kwargs)  # type: ignore[arg-type]
+            return asyncio.run(aclient.get(*args, **kwargs))  # type: ignore[arg-type]
+
+        assert get("k", version="1") == "one"
+        assert get("k", stage=PREVIOUS) == "one"
+        assert get("db", field="password") == "pw-value"
+        # by position, in that order (not keyword-only: see Secrets.get)
+        assert get("k", "1") == "one"
+        assert get("k", None, PREVIOUS) == "one"
+        assert get("db", None, None, "password") == "pw-value"
+
+
+def test_bad_name_on_the_async_hit_path_has_no_keyerror_context() -> None:
+    """AsyncSecrets.get of a pasted value as a name: InvalidSecretName with no KeyError context."""
+    pasted = sentinel_value("name") + " !"
+    client = AsyncSecrets(MemoryBackend(), app="arrwdb", environment="test")
+    with pytest.raises(InvalidSecretName) as caught:
+        asyncio.run(client.get(pasted))
+    assert caught.value.__context__ is None
+    assert pasted not in str(caught.value)
+
+
+@pytest.mark.parametrize("face", ["sync", "async"])
+def test_a_client_without_a_cache_reads_the_backend_on_every_get(face: str) -> None:
+    """cache=False: each get reads the backend, the second get of a name as well."""
+    backend = _CountingBackend()
+    with Secrets(backend, app="arrwdb", environment="production", cache=False) as client:
+        aclient = AsyncSecrets(client)
+        client.put("k", "one")
+        assert _read_through(face, client, aclient, "k") == "one"
+        client.put("k", "two")
+        assert _read_through(face, client, aclient, "k") == "two"
+        assert backend.reads == 2
+
+
+@pytest.mark.parametrize("face", ["sync", "async"])
+def test_get_of_a_reference_with_a_cache_reads_its_field(face: str) -> None:
+    """get accepts a reference (sekret://name#field) on a cached client, first read and hit."""
+    with Secrets(MemoryBackend(), app="arrwdb", environment="production") as client:
+        password = sentinel_value("pw")
+        client.put("db", {"user": "app", "password": password})
+        aclient = AsyncSecrets(client)
+        for _ in range(2):
+            assert _read_through(face, client, aclient, "sekret://db#password") == password

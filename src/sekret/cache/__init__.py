@@ -58,7 +58,8 @@ accepted for an aggregate audit report. The mark eviction reads is the
 clock reading of the last hit (a plain attribute store); the lock-free reads
 rely on single dict operations being atomic under CPython's GIL.
 
-The hit path (``get``, ``get_text``, ``hit_text``, ``aget``, ``_Entry``) and
+The hit path (``get``, ``get_text``, ``hit_text``, ``aget``, ``_touch``; the
+facades' copy reads ``hot_path``) and
 everything that touches the cache's state (prefetch included) live here; the
 records are in ``_records``, the breaker in ``_breaker`` and the stateless
 cold helpers (flights, refresh workers, backoff, stale reporting) in
@@ -222,12 +223,8 @@ class SecretCache:
         entry = self._entries.get(key)
         if entry is not None:
             now = self._clock()
-            if now < entry.refresh_at:  # the hit path: nothing else happens here
-                entry.used = now
-                hits = entry.hits
-                if hits == entry.drained:
-                    entry.first = now
-                entry.hits = hits + 1
+            if now < entry.refresh_at:  # a hit: nothing else happens here
+                self._touch(entry, now)
                 return entry.secret
             served = self._serve_aged(key, entry, now)
             if isinstance(served, _Flight):  # an expired value in hand: a short wait, then it
@@ -250,46 +247,33 @@ class SecretCache:
 
     def get_text(self, name: str) -> str:
         """``get(name).value.text()`` for the current version; a hit decodes only once."""
-        try:  # a subscript is cheaper than .get() on the hit path; a miss pays for the raise
-            entry = self._entries[name]
-        except KeyError:
-            return self.get(name).value.text()
-        now = self._clock()
-        if now < entry.refresh_at:  # the same hit path as get()
-            entry.used = now
-            hits = entry.hits
-            if hits == entry.drained:
-                entry.first = now
-            entry.hits = hits + 1
-            text = entry.text
-            if text is None:
-                text = entry.text = entry.secret.value.text()
-            return text
-        return self.get(name).value.text()
+        text = self.hit_text(name)
+        return text if text is not None else self.get(name).value.text()
 
     def hit_text(self, name: str) -> str | None:
-        """The current version's text if it is a plain hit (no I/O, no wait), else None.
-
-        For callers that must not block (the async facade): on None they take
-        the full path (``aget``). The hit path is written out in ``get``,
-        ``get_text`` and here on purpose: a shared helper would cost a call.
-        """
-        try:
-            entry = self._entries[name]
-        except KeyError:
+        """The current version's text if it is a plain hit (no I/O, no wait), else None."""
+        entry = self._entries.get(name)
+        if entry is None:
             return None
         now = self._clock()
-        if now < entry.refresh_at:
-            entry.used = now
-            hits = entry.hits
-            if hits == entry.drained:
-                entry.first = now
-            entry.hits = hits + 1
-            text = entry.text
-            if text is None:
-                text = entry.text = entry.secret.value.text()
-            return text
-        return None
+        if now >= entry.refresh_at:
+            return None
+        self._touch(entry, now)
+        text = entry.text
+        if text is None:
+            text = entry.text = entry.secret.value.text()
+        return text
+
+    def hot_path(self) -> tuple[dict[Key, _Entry], Clock]:
+        """The entries and the clock, for the facades' hit path written out in their ``get``.
+
+        ``Secrets.get`` and ``AsyncSecrets.get`` read a plain hit here without
+        a call: the entry under the full name, a clock reading before its
+        ``refresh_at``, then exactly what ``_touch`` does and the text decoded
+        once into ``entry.text``. Anything else they hand to ``get_text`` /
+        ``aget``. The dict is never replaced (``clear`` empties it in place).
+        """
+        return self._entries, self._clock
 
     async def aget(
         self, name: str, *, version: str | None = None, stage: str | None = None
@@ -300,7 +284,7 @@ class SecretCache:
         if entry is not None:
             now = self._clock()
             if now < entry.refresh_at:
-                self._touch(key, entry, now)
+                self._touch(entry, now)
                 return entry.secret
             served = self._serve_aged(key, entry, now)
             if isinstance(served, _Flight):
@@ -345,8 +329,9 @@ class SecretCache:
         fut.cancel()  # the refresh goes on; its answer fills the cache, not this future
         return entry.secret
 
-    def _touch(self, key: Key, entry: _Entry, now: float) -> None:
-        """Count a hit and mark the entry recently used (same as the inlined hit path)."""
+    @staticmethod
+    def _touch(entry: _Entry, now: float) -> None:
+        """Count a hit and mark the entry recently used (as the facades' inlined hit does)."""
         entry.used = now
         hits = entry.hits
         if hits == entry.drained:
@@ -363,13 +348,13 @@ class SecretCache:
         if now < entry.expires or (
             (entry.failures or entry.refreshing) and now < entry.stale_until
         ):
-            self._touch(key, entry, now)
+            self._touch(entry, now)
             if not entry.refreshing and not self._closed and self._retry_due(entry, now):
                 self._start_refresh(key, entry)
             return entry.secret
         if now < entry.stale_until and self.policy.stale_wait is not None and not self._closed:
             # expired, idle, a value in hand: refresh, and let the caller wait a little
-            self._touch(key, entry, now)
+            self._touch(entry, now)
             if not self._breaker.allows(now):
                 return entry.secret
             return self._start_refresh(key, entry) or entry.secret
@@ -711,7 +696,7 @@ class SecretCache:
             for name in wanted:
                 entry = self._entries.get(name)
                 if entry is not None and now < entry.expires:
-                    self._touch(name, entry, now)
+                    self._touch(entry, now)
                     cached[name] = entry.secret
                     continue
                 flight = self._flights.get(name)
