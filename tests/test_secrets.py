@@ -440,3 +440,43 @@ def test_get_of_a_reference_with_a_cache_reads_its_field(face: str) -> None:
         aclient = AsyncSecrets(client)
         for _ in range(2):
             assert _read_through(face, client, aclient, "sekret://db#password") == password
+
+
+@pytest.mark.parametrize("face", ["sync", "async"])
+def test_no_hit_outlives_its_entry(
+    face: str, hot: Callable[..., tuple[Secrets, _CountingBackend, AsyncSecrets]]
+) -> None:
+    """After a put, an invalidate or the cache's close, get's hit path serves nothing old."""
+    clock = _Clock()
+    client, backend, aclient = hot(clock)
+    client.put("k", "one")
+    assert _read_through(face, client, aclient, "k") == "one"
+    client.put("k", "two")  # through the client: its cache drops the entry
+    assert _read_through(face, client, aclient, "k") == "two"
+    backend.write("arrwdb/production/k", SecretValue.of("three"))  # behind the cache's back
+    assert _read_through(face, client, aclient, "k") == "two"  # a hit, as expected
+    client.invalidate("k")
+    assert _read_through(face, client, aclient, "k") == "three"
+    assert client.cache is not None
+    client.cache.close()  # later reads are not cached
+    backend.write("arrwdb/production/k", SecretValue.of("four"))
+    assert _read_through(face, client, aclient, "k") == "four"
+    reads = backend.reads
+    _read_through(face, client, aclient, "k")
+    assert backend.reads == reads + 1
+
+
+def test_the_hit_path_holds_no_more_names_than_the_memo(
+    hot: Callable[..., tuple[Secrets, _CountingBackend, AsyncSecrets]],
+) -> None:
+    """Names the short-name memo lets go leave get's hit path too (its memory stays bounded)."""
+    client, backend, _ = hot(_Clock(), max_size=100)
+    client._memo_size = 8  # the memo's bound (at least the cache's in real use)
+    for i in range(20):
+        backend.write(f"arrwdb/production/n{i}", SecretValue.of(f"v{i}"))
+        assert client.get(f"n{i}") == f"v{i}"
+    hot_names, _ = client.cache.hot_path() if client.cache is not None else ({}, None)
+    assert 0 < len(hot_names) <= 8
+    assert set(hot_names) <= set(client._full_names)
+    assert client.get("n0") == "v0"  # forgotten names still read (and come back)
+    assert "n0" in hot_names

@@ -124,12 +124,15 @@ class Secrets:
         self._on_read = audit.read_hook(self.backend) if audit is not None else None
         # get()'s hot path reads the cache's entries itself, unless every read is recorded
         # (see SecretCache.hot_path); None: every get() takes the full path.
-        self._hot: dict[Any, Any] | None = None
+        self._hot: dict[str, Any] = {}  # stays empty without a cache
         self._hot_clock: Callable[[], float] = _no_clock
         self._get_text: Callable[[str], str] = self._read_text
+        self._alias: Callable[[str, str], None] | None = None
+        self._unalias: Callable[[str], None] | None = None
         if self.cache is not None and self._on_read is None:
             self._hot, self._hot_clock = self.cache.hot_path()
             self._get_text = self.cache.get_text
+            self._alias, self._unalias = self.cache.alias, self.cache.unalias
 
     # -- construction from the environment ---------------------------------
     @classmethod
@@ -211,8 +214,12 @@ class Secrets:
         if len(memo) >= self._memo_size:
             drop = range(self._memo_size // 4 + 1)
             for old in [k for k, _ in zip(memo, drop, strict=False)]:
-                del memo[old]
+                gone = memo.pop(old)
+                if self._unalias is not None:
+                    self._unalias(gone)
         memo[name] = full
+        if self._alias is not None:
+            self._alias(full, name)  # get()'s hit path finds the cached entry by this name
         return full
 
     def _target(
@@ -261,12 +268,11 @@ class Secrets:
         keyword-only only because a call with keyword-only defaults costs
         CPython 3.11 about 35 ns more, a sixth of a cache hit.
         """
-        entries = self._hot
-        if entries is not None and version is None and stage is None and field is None:
-            # The hot path: a cache hit for a name read before, with no call on the way.
-            # It does what SecretCache._touch does (tests/cache hold the two together).
+        if version is None and stage is None and field is None:
+            # The hot path: a cache hit for a name read before, with no call on the way
+            # (SecretCache.hot_path). It does what SecretCache._touch does.
             try:
-                entry = entries[self._full_names[name]]
+                entry = self._hot[name]
             except KeyError:
                 entry = None  # decided outside the handler: no KeyError as __context__
             if entry is not None:
@@ -680,12 +686,11 @@ class AsyncSecrets:
     ) -> str:
         """``Secrets.get``, awaited: a plain cache hit is answered in the loop, else a thread."""
         s = self.sync
-        entries = s._hot
-        if entries is not None and version is None and stage is None and field is None:
+        if version is None and stage is None and field is None:
             # Secrets.get's hot path, written out again: a call would cost as much as the hit.
             # A plain hit only; anything else takes the path below (never blocks the loop).
             try:
-                entry = entries[s._full_names[name]]
+                entry = s._hot[name]
             except KeyError:
                 entry = None
             if entry is not None:

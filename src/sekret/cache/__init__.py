@@ -197,6 +197,11 @@ class SecretCache:
         self._spawn: Spawn = spawn if spawn is not None else self._spawn_daemon
         self._lock = threading.Lock()
         self._entries: dict[Key, _Entry] = {}
+        # The facades' hit path (see hot_path): short name -> the entry of the current
+        # version of its full name, for the names a facade registered with ``alias``. Kept
+        # equal to ``_entries`` under the lock: set on every fill, dropped with the entry.
+        self._hot: dict[str, _Entry] = {}
+        self._aliases: dict[str, str] = {}  # full name -> its short name in _hot
         # Eviction queue (second chance): (key, fill sequence, entry.used when queued), in
         # the order queued; a record whose entry left is dropped when it reaches the front.
         self._order: deque[tuple[Key, int, float]] = deque()
@@ -264,16 +269,36 @@ class SecretCache:
             text = entry.text = entry.secret.value.text()
         return text
 
-    def hot_path(self) -> tuple[dict[Key, _Entry], Clock]:
-        """The entries and the clock, for the facades' hit path written out in their ``get``.
+    def hot_path(self) -> tuple[dict[str, _Entry], Clock]:
+        """Entries by short name, and the clock: the facades' hit path, written out in ``get``.
 
-        ``Secrets.get`` and ``AsyncSecrets.get`` read a plain hit here without
-        a call: the entry under the full name, a clock reading before its
-        ``refresh_at``, then exactly what ``_touch`` does and the text decoded
-        once into ``entry.text``. Anything else they hand to ``get_text`` /
-        ``aget``. The dict is never replaced (``clear`` empties it in place).
+        ``Secrets.get`` and ``AsyncSecrets.get`` answer a plain hit without a
+        call: the entry under the short name (one dict lookup), a clock
+        reading before its ``refresh_at``, then exactly what ``_touch`` does
+        and the text decoded once into ``entry.text``. Anything else they hand
+        to ``get_text`` / ``aget``. Only names registered with ``alias`` are
+        there; the dict is never replaced.
         """
-        return self._entries, self._clock
+        return self._hot, self._clock
+
+    def alias(self, full: str, short: str) -> None:
+        """Serve the current version of ``full`` under ``short`` in ``hot_path``.
+
+        A facade maps short names to full names one to one (a prefix), so a
+        full name has at most one short name.
+        """
+        with self._lock:
+            self._aliases[full] = short
+            entry = self._entries.get(full)
+            if entry is not None:
+                self._hot[short] = entry
+
+    def unalias(self, full: str) -> None:
+        """Stop serving ``full`` under its short name (the facade forgot the name)."""
+        with self._lock:
+            short = self._aliases.pop(full, None)
+            if short is not None:
+                self._hot.pop(short, None)
 
     async def aget(
         self, name: str, *, version: str | None = None, stage: str | None = None
@@ -554,6 +579,10 @@ class SecretCache:
             if not isinstance(key, str):
                 self._variants.setdefault(key[0], set()).add(key)
         self._entries[key] = entry
+        if isinstance(key, str):
+            short = self._aliases.get(key)
+            if short is not None:
+                self._hot[short] = entry
         if len(self._order) > 2 * len(self._entries) + 64:  # O(1) amortised
             self._compact()
         self._negative.pop(key, None)
@@ -604,7 +633,11 @@ class SecretCache:
 
     def _forget(self, key: Key, entry: _Entry) -> None:
         """Bookkeeping for an entry that left ``_entries`` (its queue record goes lazily)."""
-        if not isinstance(key, str):
+        if isinstance(key, str):
+            short = self._aliases.get(key)
+            if short is not None:
+                self._hot.pop(short, None)
+        else:
             keys = self._variants.get(key[0])
             if keys is not None:
                 keys.discard(key)
