@@ -52,7 +52,21 @@ SCOPE: dict[str, list[str]] = {
     ],
     "sekret/audit/chain.py": ["tests/audit/test_chain.py", "tests/cli/test_audit.py"],
     "sekret/cache/__init__.py": ["tests/cache/test_cache.py", "tests/cache/test_stateful.py"],
-    "sekret/cache/_flight.py": ["tests/cache/test_cache.py", "tests/cache/test_stateful.py"],
+    "sekret/cache/_flight.py": [
+        "tests/cache/test_flight.py",
+        "tests/cache/test_cache.py",
+        "tests/cache/test_stateful.py",
+    ],
+    "sekret/cache/_breaker.py": [
+        "tests/cache/test_breaker.py",
+        "tests/cache/test_cache.py",
+        "tests/cache/test_stateful.py",
+    ],
+    "sekret/cache/_records.py": [
+        "tests/cache/test_records.py",
+        "tests/cache/test_cache.py",
+        "tests/test_secrets.py",
+    ],
     "sekret/rotation/engine.py": ["tests/rotation/test_engine.py"],
     # the facades' hit path (Secrets.get / AsyncSecrets.get read the cache's entries)
     "sekret/_secrets.py": ["tests/test_secrets.py", "tests/cache/test_cache.py"],

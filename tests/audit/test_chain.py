@@ -344,6 +344,36 @@ def test_key_text_forms(tmp_path: Path) -> None:
         load_key_state(path)
 
 
+@pytest.mark.parametrize(
+    ("version", "shown"),
+    [
+        (b"2", "version 2"),
+        (b"0", "version 0"),
+        (b"10", "version 10"),
+        (b"1" * 15, "version " + "1" * 15),
+        (b"1" * 16, "an unknown version"),  # as long as a key: never shown
+        (b"v1", "an unknown version"),
+        (b"", "an unknown version"),
+    ],
+)
+def test_a_key_state_file_of_another_version_is_refused(
+    tmp_path: Path, version: bytes, shown: str
+) -> None:
+    """A key state file of a version other than 1 is refused (file, version), not read as a key."""
+    path = tmp_path / "state.key"
+    write_private_bytes(
+        path, b"sekret-audit-key-state:" + version + b":7:" + encode_key(KEY).encode()
+    )
+    with pytest.raises(ConfigurationError) as info:
+        load_key_state(path)
+    message = str(info.value)
+    assert repr(str(path)) in message
+    assert f"audit key state file of {shown};" in message
+    assert encode_key(KEY) not in message
+    with pytest.raises(ConfigurationError, match=shown):
+        load_key(path)
+
+
 def write_private_bytes(path: Path, data: bytes) -> None:
     from sekret._files import write_private
 

@@ -198,11 +198,22 @@ def test_env_master_key_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_env_key_file_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """SEKRET_KEY_FILE points at a key file kept away from the database."""
+    """SEKRET_KEY_FILE names the key that opens the store; another key there is refused."""
     db, key = tmp_path / "e.db", tmp_path / "elsewhere.key"
     init_store(db, key_file=key)
+    value = sentinel_value()
+    with LocalBackend(db, key_file=key) as b:
+        b.write("a/b", SecretValue.of(value))
     monkeypatch.setenv("SEKRET_KEY_FILE", str(key))
-    LocalBackend(db).close()
+    with LocalBackend(db) as b:
+        assert b.read("a/b").value.text() == value
+        assert b._key_file == key
+    assert not Path(str(db) + ".key").exists()
+    wrong = tmp_path / "wrong.key"
+    _sealing.create_key_file(wrong, _sealing.new_key())
+    monkeypatch.setenv("SEKRET_KEY_FILE", str(wrong))
+    with pytest.raises(WrongMasterKey):
+        LocalBackend(db)
 
 
 def test_master_key_rotation(store: Path) -> None:

@@ -183,6 +183,13 @@ def _parse_key_text(text: bytes, where: str) -> KeyState:
             raise ConfigurationError(f"{where} is not a valid audit key state file")
         epoch = int(number)
         return KeyState(epoch, decode_key(text, source=where), evolving=True)
+    if text.startswith(STATE_PREFIX[:-2].encode()):  # a state file of another version
+        version = text[len(STATE_PREFIX) - 2 :].partition(b":")[0]
+        known = version.isdigit() and len(version) < MIN_KEY_BYTES  # never shows key text
+        shown = f"version {version.decode()}" if known else "an unknown version"
+        raise ConfigurationError(
+            f"{where} is an audit key state file of {shown}; this sekret reads version 1 only"
+        )
     if re.fullmatch(rb"[0-9a-fA-F]+", text) and len(text) % 2 == 0:
         key = bytes.fromhex(text.decode("ascii"))
     elif re.fullmatch(rb"[A-Za-z0-9_-]{43}=?", text):
