@@ -10,7 +10,7 @@ from sekret import Secrets
 from sekret._expiry import expires_at
 from sekret.audit import AuditLog, CaptureSink
 from sekret.backends.memory import MemoryBackend
-from sekret.exceptions import SecretExpired
+from sekret.exceptions import ManifestError, SecretExpired
 from sekret.manifest import parse_manifest
 from sekret.testing import sentinel_value
 
@@ -126,7 +126,9 @@ def test_strict_expiry_from_the_manifest() -> None:
         'app = "a"\n[environments.production]\nbackend = "memory://"\nstrict_expiry = true\n'
     )
     assert manifest.client_arguments("production")["strict_expiry"] is True
-    with pytest.raises(Exception, match="strict_expiry: must be true or false"):
+    with pytest.raises(
+        ManifestError, match=r"^<manifest>:4: environments\.p\.strict_expiry: must be true or false"
+    ):
         parse_manifest('app = "a"\n[environments.p]\nbackend = "memory://"\nstrict_expiry = 1\n')
 
 

@@ -53,6 +53,8 @@ def test_sticky_shared_folder_is_accepted(folder: Path) -> None:
     folder.chmod(0o1777)
     with LocalBackend(db) as backend:
         backend.write("a/b/c", SecretValue.of("x"))
+    with LocalBackend(db) as backend:
+        assert backend.read("a/b/c").value.text() == "x"
 
 
 def test_init_in_a_world_writable_folder_is_refused(folder: Path) -> None:
