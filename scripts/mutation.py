@@ -242,7 +242,8 @@ def _mutations(node: ast.AST, parent: ast.AST | None) -> Iterator[tuple[str, obj
             elif value == 1:
                 yield "`1` -> `0`", ("const", 0)
         elif isinstance(value, float):
-            yield f"`{value}` -> `{value * 2}`", ("const", value * 2)
+            new = value * 2 if value else 1.0  # 0.0 * 2 would be no change at all
+            yield f"`{value}` -> `{new}`", ("const", new)
         elif isinstance(value, str) and 0 < len(value) <= _SHORT_STRING and not _words(value):
             yield f"string {value!r} changed", ("const", "XX" + value + "XX")
         elif isinstance(value, str) and value == "":

@@ -160,3 +160,35 @@ def test_an_abandoned_probe_lets_another_probe_run() -> None:
     assert breaker.probing is False
     assert breaker.open_until == T0 + 5
     assert breaker.admit(T0 + 5) is True
+
+
+class ClosedWhileWaiting:
+    """A lock that, when taken, finds another thread's success already recorded."""
+
+    def __init__(self, breaker: Breaker) -> None:
+        self.breaker = breaker
+        self.real = breaker._lock
+
+    def __enter__(self) -> None:
+        self.real.acquire()
+        self.breaker.failures = 0  # what the other thread's succeeded() left behind
+        self.breaker.open_until = None
+        self.breaker.probing = False
+
+    def __exit__(self, *exc: object) -> None:
+        self.real.release()
+
+
+def test_admit_says_yes_when_the_breaker_closed_while_it_waited_for_the_lock() -> None:
+    """An open breaker that another thread closes before admit gets its lock: the read may go."""
+    breaker = opened()
+    breaker._lock = ClosedWhileWaiting(breaker)  # type: ignore[assignment]
+    assert breaker.admit(T0 + 1) is True
+    assert breaker.probing is False  # closed: no probe was claimed
+
+
+def test_a_recovery_already_recorded_by_another_thread_is_not_reported_twice() -> None:
+    """succeeded() after another thread's success closed the breaker reports no second recovery."""
+    breaker = opened()
+    breaker._lock = ClosedWhileWaiting(breaker)  # type: ignore[assignment]
+    assert breaker.succeeded() is False
