@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import pickle
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +124,10 @@ def test_stats_records_keep_their_fields() -> None:
     assert stats.breaker_open is False
     assert stats.backend_failures == 0
     assert CacheStats(0, 0, 0, 0, True, 5).backend_failures == 5
+
+
+def test_importing_the_records_loads_no_typing() -> None:
+    """`sekret.cache._records` imports nothing heavier than sekret._values: no typing."""
+    code = "import sys, sekret.cache._records; print('typing' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
