@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -273,6 +275,30 @@ def test_close_from_a_worker_does_not_join_itself() -> None:
     assert closed.wait(60)
 
 
+class StuckThread:
+    """A worker that never finishes: records how long close() waits for it."""
+
+    def __init__(self, waits: list[float]) -> None:
+        self.waits = waits
+
+    def join(self, timeout: float | None = None) -> None:
+        assert timeout is not None  # close never waits without a bound
+        self.waits.append(timeout)
+
+
+def test_close_waits_one_second_in_all_for_busy_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """close() bounds its wait for stuck workers by `timeout` (default 1 s) in total, not each."""
+    import sekret.cache._flight as flight_module
+
+    readings = iter([100.0, 100.25, 103.0, 104.0])
+    monkeypatch.setattr(flight_module.time, "monotonic", lambda: next(readings))
+    pool = DaemonPool(3)
+    waits: list[float] = []
+    pool._threads = [StuckThread(waits) for _ in range(3)]  # type: ignore[list-item]
+    pool.close()
+    assert waits == [0.75, 0.0, 0.0]  # the deadline is 101.0: 0.75 left, then none
+
+
 # -- stale reports -------------------------------------------------------------------------
 def test_the_logger_is_sekret_cache() -> None:
     """The cache logs under `sekret.cache`."""
@@ -330,3 +356,13 @@ def test_past_max_stale_logs_an_error_and_skips_the_hook(caplog: pytest.LogCaptu
         f"refresh of secret {NAME!r} failed (BackendUnavailable: down) and its value is past"
         " max_stale"
     )
+
+
+def test_importing_the_helpers_loads_no_asyncio_logging_or_queue() -> None:
+    """`sekret.cache._flight` leaves asyncio, logging and queue to first use."""
+    code = (
+        "import sys, sekret.cache._flight; "
+        "print(sorted(m for m in ('asyncio', 'logging', 'queue') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
