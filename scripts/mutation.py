@@ -51,7 +51,11 @@ SCOPE: dict[str, list[str]] = {
         "tests/backends/test_chain.py",
     ],
     "sekret/audit/chain.py": ["tests/audit/test_chain.py", "tests/cli/test_audit.py"],
-    "sekret/cache/__init__.py": ["tests/cache/test_cache.py", "tests/cache/test_stateful.py"],
+    "sekret/cache/__init__.py": [
+        "tests/cache/test_cache.py",
+        "tests/test_secrets.py",  # Secrets.get reads the cache's entries (hot_path) itself
+        "tests/cache/test_stateful.py",
+    ],
     "sekret/cache/_flight.py": [
         "tests/cache/test_flight.py",
         "tests/cache/test_cache.py",
