@@ -36,6 +36,7 @@ from sekret._names import Namespace
 from sekret.backends.base import Backend, Capability
 from sekret.backends.memory import MemoryBackend
 from sekret.cache import CachePolicy, CacheStats, HitStats, SecretCache
+from sekret.cache._flight import Latch
 from sekret.exceptions import SekretError
 from sekret.testing import sentinel_value
 
@@ -1548,3 +1549,62 @@ def test_breaker_state_is_logged_and_reported_in_stats(
     assert not cache.stats().breaker_open
     assert caplog.text.count("circuit breaker open") == 1
     assert caplog.text.count("circuit breaker closed") == 1
+
+
+# -- what the mutation run of sekret/cache/__init__.py found unasserted ---------------------
+class RefreshWhileWaiting:
+    """A flight's latch whose wait lets the queued background refresh finish first.
+
+    It stands for a refresh that answers while the reader waits, and records
+    how long each reader was willing to wait.
+    """
+
+    def __init__(self, jobs: Jobs, waits: list[float | None]) -> None:
+        self._latch = Latch()  # the real one: only _flight's name is patched
+        self._jobs = jobs
+        self._waits = waits
+
+    def set(self) -> None:
+        self._latch.set()
+
+    def is_set(self) -> bool:
+        return self._latch.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._waits.append(timeout)
+        self._jobs.run()
+        return self._latch.wait(timeout)
+
+
+@pytest.mark.parametrize("stale_wait", [0.25, 0.0])
+def test_a_reader_of_an_expired_value_waits_stale_wait_for_its_refresh(
+    backend: FakeBackend,
+    clock: FakeClock,
+    jobs: Jobs,
+    monkeypatch: pytest.MonkeyPatch,
+    stale_wait: float,
+) -> None:
+    """get() on an expired entry waits exactly stale_wait for the refresh and serves its answer."""
+    import sekret.cache._flight as flight_module
+
+    waits: list[float | None] = []
+    monkeypatch.setattr(flight_module, "Latch", lambda: RefreshWhileWaiting(jobs, waits))
+    cache = make(backend, clock, jobs, stale_wait=stale_wait)
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    backend.set(NAME, "two")
+    clock.advance(101)
+    assert cache.get(NAME).value.text() == "two"
+    assert waits == [stale_wait]
+    assert backend.reads == 2
+
+
+def test_importing_the_cache_loads_no_asyncio_random_or_logging() -> None:
+    """`import sekret.cache` leaves asyncio, random, logging and contextvars to first use."""
+    import subprocess
+    import sys
+
+    heavy = ("asyncio", "random", "logging", "contextvars")
+    code = f"import sys, sekret.cache; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
