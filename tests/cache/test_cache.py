@@ -1608,3 +1608,34 @@ def test_importing_the_cache_loads_no_asyncio_random_or_logging() -> None:
     code = f"import sys, sekret.cache; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_hit_text_answers_only_a_plain_hit_and_counts_it(
+    cache: SecretCache, backend: FakeBackend, clock: FakeClock
+) -> None:
+    """hit_text: None on a miss or past the refresh point; on a hit the text, counted as a hit."""
+    value = sentinel_value()
+    backend.set(NAME, value)
+    assert cache.hit_text(NAME) is None  # a miss: no read either
+    assert backend.reads == 0
+    cache.get(NAME)
+    clock.advance(1)
+    assert cache.hit_text(NAME) == value
+    assert cache.hit_text(NAME) == value  # decoded once, then kept
+    assert cache._entries[NAME].text == value
+    assert cache.drain_hits() == {NAME: HitStats(2, 1001.0, 1001.0)}
+    clock.advance(79)  # the refresh point (ttl 100 * refresh_ratio 0.8)
+    assert cache.hit_text(NAME) is None
+    assert backend.reads == 1
+
+
+def test_get_text_hits_are_counted(
+    cache: SecretCache, backend: FakeBackend, clock: FakeClock
+) -> None:
+    """Each get_text hit counts for drain_hits, with the first and last hit times."""
+    backend.set(NAME, "v")
+    cache.get_text(NAME)  # the fill: not a hit
+    for _ in range(3):
+        clock.advance(1)
+        assert cache.get_text(NAME) == "v"
+    assert cache.drain_hits() == {NAME: HitStats(3, 1001.0, 1003.0)}
