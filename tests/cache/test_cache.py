@@ -1639,3 +1639,33 @@ def test_get_text_hits_are_counted(
         clock.advance(1)
         assert cache.get_text(NAME) == "v"
     assert cache.drain_hits() == {NAME: HitStats(3, 1001.0, 1003.0)}
+
+
+class RefillingClock(FakeClock):
+    """A clock that, once armed, lets "another reader" refresh a name at its next reading."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed: Callable[[], object] | None = None
+
+    def __call__(self) -> float:
+        other, self.armed = self.armed, None
+        if other is not None:
+            other()
+        return self.now
+
+
+def test_a_miss_that_finds_the_value_filled_meanwhile_takes_it_without_a_read(
+    backend: FakeBackend, jobs: Jobs
+) -> None:
+    """A miss whose value another reader fills before the miss starts its own read returns it."""
+    clock = RefillingClock()
+    cache = make(backend, clock, jobs, negative_ttl=5)
+    with pytest.raises(SecretNotFound):
+        cache.get(NAME)  # remembered as not found until 1005
+    value = sentinel_value()
+    backend.set(NAME, value)
+    clock.advance(6)  # the negative has expired but is still held: get() reads the clock
+    clock.armed = lambda: cache.refresh(NAME)
+    assert cache.get(NAME).value.text() == value
+    assert backend.reads == 2  # the failed read and the other reader's: none by this get()
