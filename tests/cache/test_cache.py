@@ -7,6 +7,7 @@ refreshes by hand (``spawn=jobs.append``): nothing here sleeps for expiry.
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import logging
 import threading
@@ -1642,15 +1643,20 @@ def test_get_text_hits_are_counted(
 
 
 class RefillingClock(FakeClock):
-    """A clock that, once armed, lets "another reader" refresh a name at its next reading."""
+    """A clock that, once armed, lets "another reader" refresh a name at its next reading.
+
+    The other reader runs only at a reading taken outside the cache's lock (as
+    another thread would have to wait for it).
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.armed: Callable[[], object] | None = None
+        self.lock: Any = None
 
     def __call__(self) -> float:
-        other, self.armed = self.armed, None
-        if other is not None:
+        if self.armed is not None and not (self.lock is not None and self.lock.locked()):
+            other, self.armed = self.armed, None
             other()
         return self.now
 
@@ -1666,6 +1672,120 @@ def test_a_miss_that_finds_the_value_filled_meanwhile_takes_it_without_a_read(
     value = sentinel_value()
     backend.set(NAME, value)
     clock.advance(6)  # the negative has expired but is still held: get() reads the clock
+    clock.lock = cache._lock
     clock.armed = lambda: cache.refresh(NAME)
     assert cache.get(NAME).value.text() == value
     assert backend.reads == 2  # the failed read and the other reader's: none by this get()
+
+
+def test_aget_of_a_miss_filled_meanwhile_takes_it_without_a_read(
+    backend: FakeBackend, jobs: Jobs
+) -> None:
+    """aget: a miss whose value another reader fills before the miss starts its read returns it."""
+    clock = RefillingClock()
+    cache = make(backend, clock, jobs, negative_ttl=5)
+    with pytest.raises(SecretNotFound):
+        asyncio.run(cache.aget(NAME))
+    value = sentinel_value()
+    backend.set(NAME, value)
+    clock.advance(6)
+    clock.lock = cache._lock
+    clock.armed = lambda: cache.refresh(NAME)
+    assert asyncio.run(cache.aget(NAME)).value.text() == value
+    assert backend.reads == 2
+
+
+def test_aget_hits_are_counted(cache: SecretCache, backend: FakeBackend, clock: FakeClock) -> None:
+    """Each aget hit counts for drain_hits, like a get hit."""
+    backend.set(NAME, "v")
+
+    async def main() -> None:
+        await cache.aget(NAME)  # the fill: not a hit
+        for _ in range(2):
+            clock.advance(1)
+            assert (await cache.aget(NAME)).value.text() == "v"
+
+    asyncio.run(main())
+    assert cache.drain_hits() == {NAME: HitStats(2, 1001.0, 1002.0)}
+
+
+def expired(backend: FakeBackend, clock: FakeClock, spawn: Any, stale_wait: float) -> SecretCache:
+    """A cache holding "one" for NAME, now expired, while the backend holds "two"."""
+    cache = SecretCache(
+        backend,
+        CachePolicy(ttl=100, jitter=0, stale_wait=stale_wait),
+        clock=clock,
+        spawn=spawn,
+        rng=lambda: 0.0,
+    )
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    backend.set(NAME, "two")
+    clock.advance(101)
+    return cache
+
+
+@pytest.mark.parametrize("stale_wait", [0.25, 0.0])
+def test_aget_of_an_expired_value_waits_stale_wait_for_its_refresh(
+    backend: FakeBackend,
+    clock: FakeClock,
+    jobs: Jobs,
+    monkeypatch: pytest.MonkeyPatch,
+    stale_wait: float,
+) -> None:
+    """aget on an expired entry waits exactly stale_wait and serves the refresh's answer."""
+    cache = expired(backend, clock, jobs.append, stale_wait)
+    waits: list[float | None] = []
+    real_wait = asyncio.wait
+
+    async def wait(fs: Any, *, timeout: float | None = None) -> Any:
+        waits.append(timeout)
+        jobs.run()  # the refresh answers while the reader waits
+        return await real_wait(fs, timeout=timeout)
+
+    monkeypatch.setattr(asyncio, "wait", wait)
+    assert asyncio.run(cache.aget(NAME)).value.text() == "two"
+    assert waits == [stale_wait]
+
+
+def test_aget_takes_the_answer_of_a_refresh_that_finished_at_once(
+    backend: FakeBackend, clock: FakeClock
+) -> None:
+    """When the refresh aget started has already answered, aget returns that answer."""
+    cache = expired(backend, clock, lambda job: job(), 0.25)
+    assert asyncio.run(cache.aget(NAME)).value.text() == "two"
+
+
+def test_aget_that_stops_waiting_cancels_its_future(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """A reader that gave up on a slow refresh leaves a cancelled future, not an open one."""
+    cache = expired(backend, clock, jobs.append, 0.001)
+    assert asyncio.run(cache.aget(NAME)).value.text() == "one"
+    [(_, fut)] = cache._flights[NAME].futures  # the refresh is still queued
+    assert fut.cancelled()
+    jobs.run()
+    assert cache.get(NAME).value.text() == "two"
+
+
+def test_aget_whose_executor_is_shut_down_frees_the_read_and_raises(
+    cache: SecretCache, backend: FakeBackend
+) -> None:
+    """aget that cannot start its read raises it: no read left in flight, no failure, no noise."""
+    backend.set(NAME, "v")
+    unhandled: list[dict[str, Any]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _, context: unhandled.append(context))
+        await loop.shutdown_default_executor()
+        with pytest.raises(RuntimeError, match="shutdown"):
+            await cache.aget(NAME)
+        await asyncio.sleep(0)  # the read's outcome is handed to its futures
+        gc.collect()  # a future holding the error, never read, would be reported now
+
+    asyncio.run(main())
+    assert unhandled == []
+    stats = cache.stats()
+    assert (stats.in_flight, stats.callers_waiting, stats.backend_failures) == (0, 0, 0)
+    assert cache.get(NAME).value.text() == "v"  # a later read is not stuck behind it

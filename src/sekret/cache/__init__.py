@@ -333,6 +333,7 @@ class SecretCache:
             try:
                 loop.run_in_executor(None, contextvars.copy_context().run, run)
             except BaseException as exc:  # e.g. the executor is shut down: free the waiters
+                fut.cancel()  # this caller gets the error raised, not left unread in fut
                 self._complete(key, flight, exc, counted=True)
                 raise
         return await fut
