@@ -1789,3 +1789,36 @@ def test_aget_whose_executor_is_shut_down_frees_the_read_and_raises(
     stats = cache.stats()
     assert (stats.in_flight, stats.callers_waiting, stats.backend_failures) == (0, 0, 0)
     assert cache.get(NAME).value.text() == "v"  # a later read is not stuck behind it
+
+
+def test_a_value_is_expired_at_exactly_its_ttl(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """Just before fill + ttl the held value is served; at exactly fill + ttl it is read again."""
+    cache = make(backend, clock, jobs, refresh_ratio=1.0)  # no refresh-ahead
+    backend.set(NAME, "one")
+    cache.get(NAME)  # filled at 1000, ttl 100
+    backend.set(NAME, "two")
+    clock.now = 1099.5
+    assert cache.get(NAME).value.text() == "one"
+    clock.now = 1100.0
+    assert cache.get(NAME).value.text() == "two"
+    assert backend.reads == 2
+
+
+def test_a_failing_value_is_served_until_just_before_max_stale(
+    cache: SecretCache, backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """With the backend down, the value is served up to expiry + max_stale, not at that instant."""
+    backend.set(NAME, "one")
+    cache.get(NAME)  # expires 1100, max_stale 1000: served while failing until 2100
+    backend.fail = down
+    clock.now = 1090.0
+    assert cache.get(NAME).value.text() == "one"
+    assert jobs.run() == 1  # the refresh fails: the entry is failing now
+    clock.now = 2099.5
+    assert cache.get(NAME).value.text() == "one"
+    jobs.clear()
+    clock.now = 2100.0
+    with pytest.raises(BackendUnavailable, match="past max_stale"):
+        cache.get(NAME)
