@@ -1822,3 +1822,42 @@ def test_a_failing_value_is_served_until_just_before_max_stale(
     clock.now = 2100.0
     with pytest.raises(BackendUnavailable, match="past max_stale"):
         cache.get(NAME)
+
+
+def test_reads_of_an_aging_or_expired_value_count_as_hits(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """A value served past its refresh point, or expired while its refresh runs, is a hit."""
+    cache = make(backend, clock, jobs, stale_wait=0.001)
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    clock.now = 1090.0  # past the refresh point (1080), before expiry (1100)
+    assert cache.get(NAME).value.text() == "one"
+    clock.now = 1095.0
+    assert cache.get(NAME).value.text() == "one"
+    assert cache.drain_hits() == {NAME: HitStats(2, 1090.0, 1095.0)}
+    jobs.clear()
+    cache.invalidate(NAME)
+    cache.get(NAME)  # filled again at 1095: expires 1195
+    clock.now = 1200.0  # expired, idle: a refresh starts and the reader gets the held value
+    assert cache.get(NAME).value.text() == "one"
+    assert cache.drain_hits() == {NAME: HitStats(1, 1200.0, 1200.0)}
+
+
+def test_an_expired_idle_value_is_not_served_at_exactly_max_stale(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """With stale_wait set, an expired value is served until expiry + max_stale, not at it."""
+    cache = make(backend, clock, jobs, stale_wait=0.001)
+    backend.set(NAME, "one")
+    cache.get(NAME)  # filled at 1000: expires 1100, served stale until 2100
+    backend.set(NAME, "two")
+    clock.now = 2099.5
+    assert cache.get(NAME).value.text() == "one"  # its refresh is queued, not run
+    jobs.clear()
+    cache.invalidate(NAME)
+    cache.get(NAME)  # "two", filled at 2099.5
+    backend.set(NAME, "three")
+    clock.now = 2099.5 + 1100
+    assert cache.get(NAME).value.text() == "three"
+    assert not jobs
