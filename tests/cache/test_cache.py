@@ -1861,3 +1861,24 @@ def test_an_expired_idle_value_is_not_served_at_exactly_max_stale(
     clock.now = 2099.5 + 1100
     assert cache.get(NAME).value.text() == "three"
     assert not jobs
+
+
+def test_an_open_breaker_serves_an_expired_value_quietly_without_a_read(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """Breaker open: an expired idle value is served at once, no refresh, no stale report."""
+    cache = make(backend, clock, jobs, stale_wait=0.001, breaker_failures=1, breaker_cooldown=5)
+    reports: list[str] = []
+    cache.on_stale = lambda name, error: reports.append(name)
+    backend.set(NAME, "one")
+    cache.get(NAME)  # expires 1100
+    backend.fail = down
+    clock.now = 1148.0
+    with pytest.raises(BackendUnavailable):
+        cache.get("arrwdb/production/other")  # opens the breaker until 1153
+    clock.now = 1150.0
+    assert cache.get(NAME).value.text() == "one"
+    assert backend.reads == 2
+    assert not jobs
+    assert reports == []
+    assert cache.stats().backend_failures == 1
