@@ -1882,3 +1882,106 @@ def test_an_open_breaker_serves_an_expired_value_quietly_without_a_read(
     assert not jobs
     assert reports == []
     assert cache.stats().backend_failures == 1
+
+
+def test_a_not_found_is_remembered_until_exactly_negative_ttl(
+    cache: SecretCache, backend: FakeBackend, clock: FakeClock
+) -> None:
+    """Just before read + negative_ttl the not-found is repeated; at that instant it is re-read."""
+    with pytest.raises(SecretNotFound):
+        cache.get(NAME)  # at 1000, negative_ttl 5
+    backend.set(NAME, "here")
+    clock.now = 1004.5
+    with pytest.raises(SecretNotFound):
+        cache.get(NAME)
+    clock.now = 1005.0
+    assert cache.get(NAME).value.text() == "here"
+    assert backend.reads == 2
+
+
+def failing_past_max_stale(backend: FakeBackend, clock: FakeClock, jobs: Jobs) -> SecretCache:
+    """NAME held since 1000 (expires 1100, max_stale 1000); at 2101 a read of it failed.
+
+    Its next retry is due at 2102 (retry_base 2, halved by the lowest jitter).
+    """
+    cache = make(backend, clock, jobs, retry_base=2, retry_max=2)
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    backend.fail = down
+    clock.now = 2101.0
+    with pytest.raises(BackendUnavailable, match="past max_stale"):
+        cache.get(NAME)
+    assert backend.reads == 2
+    return cache
+
+
+def test_past_max_stale_a_failing_value_is_refused_without_a_read_until_its_retry(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """Past max_stale and backing off: BackendUnavailable at once; at the retry time, a read."""
+    cache = failing_past_max_stale(backend, clock, jobs)
+    clock.now = 2101.5
+    with pytest.raises(BackendUnavailable, match="past max_stale"):
+        cache.get(NAME)
+    assert backend.reads == 2  # refused from the cache
+    clock.now = 2102.0
+    backend.fail = None
+    backend.set(NAME, "two")
+    assert cache.get(NAME).value.text() == "two"
+    assert backend.reads == 3
+
+
+def test_a_failing_served_value_retries_at_exactly_its_backoff(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """A failing value still served starts its next refresh at next_retry, not before."""
+    cache = make(backend, clock, jobs, retry_base=2, retry_max=2)
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    backend.fail = down
+    clock.now = 1090.0
+    cache.get(NAME)
+    assert jobs.run() == 1  # failed at 1090: next retry at 1091 (2 * 0.5)
+    clock.now = 1090.5
+    cache.get(NAME)
+    assert not jobs
+    clock.now = 1091.0
+    assert cache.get(NAME).value.text() == "one"
+    assert len(jobs) == 1
+
+
+def test_a_read_of_an_expired_value_dropped_meanwhile_reads_the_backend(
+    backend: FakeBackend, jobs: Jobs
+) -> None:
+    """An expired value another thread invalidates while this read looks at it: a fresh read."""
+    clock = RefillingClock()
+    cache = make(backend, clock, jobs)
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    backend.set(NAME, "two")
+    clock.now = 1100.0
+    clock.lock = cache._lock
+    clock.armed = lambda: cache.invalidate(NAME)
+    assert cache.get(NAME).value.text() == "two"
+    assert backend.reads == 2
+
+
+def test_a_miss_that_finds_a_not_found_recorded_meanwhile_raises_it_without_a_read(
+    backend: FakeBackend, jobs: Jobs
+) -> None:
+    """A not-found another reader records while this miss starts is raised, not read again."""
+    clock = RefillingClock()
+    cache = make(backend, clock, jobs, negative_ttl=5)
+    with pytest.raises(SecretNotFound):
+        cache.get(NAME)  # remembered until 1005
+    clock.now = 1006.0  # expired, still held: this get reads the clock
+
+    def other_reader() -> None:
+        with pytest.raises(SecretNotFound):
+            cache.refresh(NAME)  # records a new not-found, until 1011
+
+    clock.lock = cache._lock
+    clock.armed = other_reader
+    with pytest.raises(SecretNotFound):
+        cache.get(NAME)
+    assert backend.reads == 2  # the first miss and the other reader's
