@@ -1985,3 +1985,81 @@ def test_a_miss_that_finds_a_not_found_recorded_meanwhile_raises_it_without_a_re
     with pytest.raises(SecretNotFound):
         cache.get(NAME)
     assert backend.reads == 2  # the first miss and the other reader's
+
+
+class ReadHook(FakeBackend):
+    """A FakeBackend that runs ``during`` once, inside its next read (another reader's moment)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.during: Callable[[], object] | None = None
+
+    def read(self, name: str, *, version: str | None = None, stage: str | None = None) -> Secret:
+        during, self.during = self.during, None
+        if during is not None:
+            during()
+        return super().read(name, version=version, stage=stage)
+
+
+def test_a_hit_during_an_explicit_refresh_starts_no_second_read(
+    clock: FakeClock, jobs: Jobs
+) -> None:
+    """While refresh() reads a name, a hit past its refresh point serves and starts no read."""
+    backend = ReadHook()
+    cache = make(backend, clock, jobs)
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    backend.set(NAME, "two")
+    clock.now = 1090.0  # past the refresh point
+    served: list[str] = []
+    backend.during = lambda: served.append(cache.get(NAME).value.text())
+    assert cache.refresh(NAME).value.text() == "two"
+    assert served == ["one"]
+    assert not jobs  # no background refresh beside the explicit one
+    assert backend.reads == 2
+
+
+def test_a_refresh_that_cannot_be_spawned_frees_its_slot(
+    backend: FakeBackend, clock: FakeClock
+) -> None:
+    """When spawn raises, the held value is served, no read stays in flight, the breaker is calm."""
+    spawned: list[int] = []
+
+    def broken_spawn(job: Callable[[], None]) -> None:
+        spawned.append(1)
+        raise RuntimeError("no worker")
+
+    cache = SecretCache(
+        backend, CachePolicy(ttl=100, jitter=0, stale_wait=None), clock=clock, spawn=broken_spawn
+    )
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    clock.now = 1090.0
+    assert cache.get(NAME).value.text() == "one"
+    stats = cache.stats()
+    assert (stats.in_flight, stats.backend_failures) == (0, 0)
+    assert spawned == [1]
+
+
+def test_an_interrupt_in_a_background_refresh_propagates_and_ends_no_backoff(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """KeyboardInterrupt in a refresh leaves the job; it is no failure and no recovery either."""
+    cache = make(backend, clock, jobs, retry_base=50, retry_max=50)
+    backend.set(NAME, "one")
+    backend.set("a/b/other", "x")
+    cache.get(NAME)
+    cache.get("a/b/other")
+    backend.fail = down
+    clock.now = 1090.0
+    cache.get(NAME)
+    assert jobs.run() == 1  # NAME fails: next retry at 1115
+    clock.now = 1091.0
+    cache.get("a/b/other")
+    backend.fail = KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        jobs.run()
+    assert cache.stats().backend_failures == 1  # the interrupt is not counted
+    clock.now = 1092.0
+    cache.get(NAME)  # still backing off: the interrupt is not a recovery
+    assert not jobs
