@@ -2063,3 +2063,61 @@ def test_an_interrupt_in_a_background_refresh_propagates_and_ends_no_backoff(
     clock.now = 1092.0
     cache.get(NAME)  # still backing off: the interrupt is not a recovery
     assert not jobs
+
+
+def failing_with_backoff(backend: FakeBackend, clock: FakeClock, spawn: Any) -> SecretCache:
+    """NAME and "a/b/other" held since 1000 (ttl 100); refresh retries back off 25 s at first."""
+    cache = SecretCache(
+        backend,
+        CachePolicy(ttl=100, jitter=0, stale_wait=None, retry_base=50, retry_max=50),
+        clock=clock,
+        spawn=spawn,
+        rng=lambda: 0.0,
+    )
+    backend.set(NAME, "one")
+    backend.set("a/b/other", "x")
+    cache.get(NAME)
+    cache.get("a/b/other")
+    return cache
+
+
+@pytest.mark.parametrize("elsewhere", ["fails", "cannot start"])
+def test_only_an_answer_ends_the_backoff_of_failing_values(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs, elsewhere: str
+) -> None:
+    """Another read failing, or a refresh that cannot start, leaves a failing value backing off."""
+    broken = [False]
+
+    def spawn(job: Callable[[], None]) -> None:
+        if broken[0]:
+            raise RuntimeError("no worker")
+        jobs.append(job)
+
+    cache = failing_with_backoff(backend, clock, spawn)
+    backend.fail = down
+    clock.now = 1090.0
+    cache.get(NAME)
+    assert jobs.run() == 1  # NAME fails: next retry at 1115
+    clock.now = 1091.0
+    broken[0] = elsewhere == "cannot start"
+    cache.get("a/b/other")
+    jobs.run()
+    broken[0] = False
+    clock.now = 1092.0
+    cache.get(NAME)
+    assert not jobs  # still backing off
+
+
+def test_a_recovery_below_the_threshold_logs_no_breaker_closing(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A success after failures that never opened the breaker logs no "breaker closed"."""
+    cache = make(backend, clock, jobs, breaker_failures=3)
+    backend.set(NAME, "v")
+    backend.fail = down
+    with caplog.at_level(logging.WARNING, logger="sekret.cache"):
+        with pytest.raises(BackendUnavailable):
+            cache.get(NAME)
+        backend.fail = None
+        assert cache.get(NAME).value.text() == "v"
+    assert "circuit breaker" not in caplog.text
