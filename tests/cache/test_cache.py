@@ -2121,3 +2121,33 @@ def test_a_recovery_below_the_threshold_logs_no_breaker_closing(
         backend.fail = None
         assert cache.get(NAME).value.text() == "v"
     assert "circuit breaker" not in caplog.text
+
+
+def test_a_pinned_version_that_is_gone_leaves_the_cache(
+    cache: SecretCache, backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """When a cached version's refresh says VersionNotFound, that version is no longer served."""
+    backend.set(NAME, "one")
+    backend.set(NAME, "two")
+    assert cache.get(NAME, version="2").value.text() == "two"
+    backend.values[NAME] = ["one"]  # version 2 is gone
+    clock.now = 1090.0
+    assert cache.get(NAME, version="2").value.text() == "two"  # its refresh is queued
+    assert jobs.run() == 1
+    with pytest.raises(VersionNotFound):
+        cache.get(NAME, version="2")
+    assert cache.stats().entries == 0
+    assert cache.held_values() == []
+
+
+@pytest.mark.parametrize(("negative_ttl", "remembered"), [(0, 0), (0.5, 1)])
+def test_negative_ttl_zero_remembers_nothing_and_half_a_second_is_kept(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs, negative_ttl: float, remembered: int
+) -> None:
+    """negative_ttl=0 stores no not-found; any positive negative_ttl (0.5 s) stores it."""
+    cache = make(backend, clock, jobs, negative_ttl=negative_ttl)
+    for _ in range(2):
+        with pytest.raises(SecretNotFound):
+            cache.get(NAME)
+    assert cache.stats().negative == remembered
+    assert backend.reads == 2 - remembered
