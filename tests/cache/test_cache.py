@@ -2063,6 +2063,9 @@ def test_an_interrupt_in_a_background_refresh_propagates_and_ends_no_backoff(
     clock.now = 1092.0
     cache.get(NAME)  # still backing off: the interrupt is not a recovery
     assert not jobs
+    backend.fail = down
+    assert cache.get("a/b/other").value.text() == "x"  # still held, not dropped
+    assert cache.stats().entries == 2
 
 
 def failing_with_backoff(backend: FakeBackend, clock: FakeClock, spawn: Any) -> SecretCache:
@@ -2151,3 +2154,33 @@ def test_negative_ttl_zero_remembers_nothing_and_half_a_second_is_kept(
             cache.get(NAME)
     assert cache.stats().negative == remembered
     assert backend.reads == 2 - remembered
+
+
+def test_past_max_stale_the_error_says_since_when_the_backend_fails(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """The refusal past max_stale counts the outage from the first failed read, not the last."""
+    cache = failing_past_max_stale(backend, clock, jobs)  # first failure at 2101
+    clock.now = 2102.0
+    with pytest.raises(BackendUnavailable, match="past max_stale") as second:
+        cache.get(NAME)
+    assert "unavailable for 1s" in str(second.value)
+    clock.now = 2150.0
+    with pytest.raises(BackendUnavailable) as later:
+        cache.get(NAME)
+    assert "unavailable for 49s" in str(later.value)
+    assert later.value.__cause__ is not None
+
+
+def test_a_refill_keeps_the_hits_of_the_value_it_replaces(
+    cache: SecretCache, backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """Hits before a refresh are still reported after it, with their first and last times."""
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    for now in (1001.0, 1002.0, 1090.0):  # the last one is past the refresh point
+        clock.now = now
+        cache.get(NAME)
+    backend.set(NAME, "two")
+    assert jobs.run() == 1
+    assert cache.drain_hits() == {NAME: HitStats(3, 1001.0, 1090.0)}
