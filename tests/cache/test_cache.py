@@ -2184,3 +2184,21 @@ def test_a_refill_keeps_the_hits_of_the_value_it_replaces(
     backend.set(NAME, "two")
     assert jobs.run() == 1
     assert cache.drain_hits() == {NAME: HitStats(3, 1001.0, 1090.0)}
+
+
+def test_the_eviction_queue_stays_within_twice_the_entries_plus_64(
+    cache: SecretCache, backend: FakeBackend
+) -> None:
+    """Refilling dropped names never lets the queue of eviction records pass 2 * entries + 64."""
+    names = [f"a/b/n{i}" for i in range(3)]
+    for name in names:
+        backend.set(name, "v")
+    longest = 0
+    for _ in range(100):
+        for name in names:
+            cache.get(name)
+            longest = max(longest, len(cache._order))
+            cache.invalidate(name)
+    cache.get(names[0])
+    assert longest <= 2 * 1 + 64
+    assert len(cache._order) <= 2 * len(cache._entries) + 64
