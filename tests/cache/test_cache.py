@@ -2202,3 +2202,18 @@ def test_the_eviction_queue_stays_within_twice_the_entries_plus_64(
     cache.get(names[0])
     assert longest <= 2 * 1 + 64
     assert len(cache._order) <= 2 * len(cache._entries) + 64
+
+
+def test_a_fill_forgets_the_not_found_it_answers(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """A prefetch fill drops the remembered not-found: evicted later, the value is read again."""
+    cache = make(backend, clock, jobs, negative_ttl=5, max_size=1)
+    with pytest.raises(SecretNotFound):
+        cache.get(NAME)
+    backend.set(NAME, "here")
+    backend.set("a/b/other", "x")
+    assert cache.prefetch([NAME])[NAME].value.text() == "here"  # prefetch ignores the not-found
+    assert cache.stats().negative == 0
+    cache.get("a/b/other")  # evicts NAME (max_size 1)
+    assert cache.get(NAME).value.text() == "here"
