@@ -2217,3 +2217,55 @@ def test_a_fill_forgets_the_not_found_it_answers(
     assert cache.stats().negative == 0
     cache.get("a/b/other")  # evicts NAME (max_size 1)
     assert cache.get(NAME).value.text() == "here"
+
+
+def test_eviction_still_holds_max_size_after_the_queue_is_compacted(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """After the eviction queue is compacted, fills still evict down to max_size, oldest first."""
+    cache = make(backend, clock, jobs, max_size=3)
+    for i in range(6):
+        backend.set(f"a/b/n{i}", "v")
+    cache.get("a/b/n0")
+    for _ in range(80):  # dropped and refilled: dead records pile up, then are compacted
+        cache.invalidate("a/b/n1")
+        cache.get("a/b/n1")
+    assert len(cache._order) < 80
+    for i in range(2, 6):
+        cache.get(f"a/b/n{i}")
+    assert cache.stats().entries == 3
+    assert set(cache._entries) == {"a/b/n3", "a/b/n4", "a/b/n5"}
+
+
+def test_a_not_found_recorded_again_counts_as_the_newest(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """With max_size not-founds held, the oldest recorded goes first; re-recording one renews it."""
+    cache = make(backend, clock, jobs, negative_ttl=5, max_size=2)
+    for name in ("a/b/x", "a/b/y"):
+        with pytest.raises(SecretNotFound):
+            cache.get(name)  # both at 1000
+    clock.now = 1006.0
+    with pytest.raises(SecretNotFound):
+        cache.get("a/b/x")  # expired: read again and remembered anew, until 1011
+    with pytest.raises(SecretNotFound):
+        cache.get("a/b/z")  # a third: the oldest remembered ("a/b/y") goes
+    assert backend.reads == 4
+    with pytest.raises(SecretNotFound):
+        cache.get("a/b/x")
+    assert backend.reads == 4  # still remembered
+
+
+def test_invalidating_a_name_not_held_notifies_nobody(
+    cache: SecretCache, backend: FakeBackend
+) -> None:
+    """Listeners hear of changes to the held values only: dropping nothing is no change."""
+    calls: list[int] = []
+    cache.add_listener(lambda: calls.append(1))
+    cache.invalidate(NAME)
+    assert calls == []
+    backend.set(NAME, "v")
+    cache.get(NAME)
+    assert calls == [1]
+    cache.invalidate(NAME)
+    assert calls == [1, 1]
