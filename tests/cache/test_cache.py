@@ -2269,3 +2269,157 @@ def test_invalidating_a_name_not_held_notifies_nobody(
     assert calls == [1]
     cache.invalidate(NAME)
     assert calls == [1, 1]
+
+
+def test_refresh_cancels_a_pinned_read_in_flight_so_it_fills_nothing(
+    cache: SecretCache, backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """A version's background read started before refresh(name) answers but fills no entry."""
+    backend.set(NAME, "one")
+    backend.set(NAME, "two")
+    cache.get(NAME, version="1")
+    clock.now = 1090.0
+    cache.get(NAME, version="1")  # queues the version's background refresh
+    assert cache.refresh(NAME).value.text() == "two"
+    assert jobs.run() == 1
+    assert cache.stats().entries == 1  # only the current version refresh() read
+    reads = backend.reads
+    assert cache.get(NAME, version="1").value.text() == "one"
+    assert backend.reads == reads + 1
+
+
+def test_refresh_that_fails_still_forgets_the_not_found(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """refresh() drops a remembered not-found even when its own read fails."""
+    cache = make(backend, clock, jobs, negative_ttl=5)
+    with pytest.raises(SecretNotFound):
+        cache.get(NAME)
+    backend.fail = down
+    with pytest.raises(BackendUnavailable):
+        cache.refresh(NAME)
+    backend.fail = None
+    backend.set(NAME, "here")
+    assert cache.get(NAME).value.text() == "here"
+
+
+def test_a_refresh_in_progress_shows_one_caller_waiting(clock: FakeClock, jobs: Jobs) -> None:
+    """While refresh() reads, stats() shows one read in flight and its one caller."""
+    backend = ReadHook()
+    cache = make(backend, clock, jobs)
+    backend.set(NAME, "v")
+    seen: list[CacheStats] = []
+    backend.during = lambda: seen.append(cache.stats())
+    cache.refresh(NAME)
+    assert [(s.in_flight, s.callers_waiting) for s in seen] == [(1, 1)]
+
+
+def test_prefetch_of_exactly_max_size_names_does_not_warn(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Asking for max_size names is fine; one more logs the warning (once)."""
+    cache = make(backend, clock, jobs, max_size=3)
+    names = [f"a/b/n{i}" for i in range(4)]
+    for name in names:
+        backend.set(name, "v")
+    with caplog.at_level(logging.WARNING, logger="sekret.cache"):
+        cache.prefetch(names[:3])
+        assert "prefetch of" not in caplog.text
+        cache.prefetch(names)
+        cache.prefetch(names)
+    assert caplog.text.count("prefetch of 4 secrets into a cache of max_size=3") == 1
+
+
+def test_prefetch_answers_from_the_cache_until_exactly_expiry_and_counts_hits(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """A held value younger than its TTL is a prefetch hit (counted); at expiry it is read."""
+    cache = make(backend, clock, jobs)
+    backend.set(NAME, "one")
+    cache.get(NAME)
+    backend.set(NAME, "two")
+    clock.now = 1099.5
+    assert cache.prefetch([NAME])[NAME].value.text() == "one"
+    assert cache.drain_hits() == {NAME: HitStats(1, 1099.5, 1099.5)}
+    clock.now = 1100.0
+    assert cache.prefetch([NAME])[NAME].value.text() == "two"
+    assert backend.reads == 2
+
+
+def test_prefetch_joins_a_read_in_flight(clock: FakeClock, jobs: Jobs) -> None:
+    """A prefetch of a name already being read waits for that read and shares its answer."""
+    backend = FakeBackend()
+    cache = make(backend, clock, jobs)
+    backend.set(NAME, "v")
+    backend.gate = threading.Event()
+    got: dict[str, Any] = {}
+    reader = threading.Thread(target=lambda: got.update(get=cache.get(NAME)))
+    reader.start()
+    assert backend.entered.wait(30)
+    joiner = threading.Thread(target=lambda: got.update(prefetch=cache.prefetch([NAME])))
+    joiner.start()
+    for _ in range(3000):
+        if cache.stats().callers_waiting == 2:
+            break
+        threading.Event().wait(0.01)
+    assert cache.stats().callers_waiting == 2
+    backend.gate.set()
+    reader.join()
+    joiner.join()
+    assert got["get"].value.text() == "v"
+    assert got["prefetch"][NAME].value.text() == "v"
+    assert backend.reads == 1
+
+
+def test_prefetch_reports_a_foreign_error_as_backend_unavailable(
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
+) -> None:
+    """An untranslated error in a prefetched read becomes BackendUnavailable naming the secret."""
+    cache = make(backend, clock, jobs)
+    planted = sentinel_value()
+    cause = OSError(planted)
+    backend.fail = lambda: cause
+    [error] = cache.prefetch([NAME]).values()
+    assert isinstance(error, BackendUnavailable)
+    assert str(error) == f"secret {NAME!r}: the backend failed (OSError)"
+    assert error.__cause__ is cause
+
+
+class PrefetchWatch(FakeBackend):
+    """Records the prefetch worker threads alive when the calling thread does its first read.
+
+    Workers wait at their first read until then, so all of them are alive.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.main_reached = threading.Event()
+        self.workers: list[tuple[str, bool]] = []
+
+    def read(self, name: str, *, version: str | None = None, stage: str | None = None) -> Secret:
+        if threading.current_thread() is threading.main_thread():
+            if not self.main_reached.is_set():
+                self.workers = sorted(
+                    (t.name, t.daemon)
+                    for t in threading.enumerate()
+                    if t.name.startswith("sekret-prefetch-")
+                )
+                self.main_reached.set()
+        else:
+            assert self.main_reached.wait(30)
+        return super().read(name, version=version, stage=stage)
+
+
+@pytest.mark.parametrize(("concurrency", "extra"), [(4, 3), (1, 0), (20, 9)])
+def test_prefetch_runs_concurrency_minus_one_daemon_workers_beside_the_caller(
+    clock: FakeClock, jobs: Jobs, concurrency: int, extra: int
+) -> None:
+    """prefetch_concurrency counts the caller: it adds that many - 1 daemon workers (< names)."""
+    backend = PrefetchWatch()
+    cache = make(backend, clock, jobs, prefetch_concurrency=concurrency)
+    names = [f"a/b/n{i}" for i in range(10)]
+    for name in names:
+        backend.set(name, name)
+    got = cache.prefetch(names)
+    assert backend.workers == [(f"sekret-prefetch-{i}", True) for i in range(extra)]
+    assert [got[n].value.text() for n in names] == names
