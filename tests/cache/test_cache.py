@@ -2423,3 +2423,59 @@ def test_prefetch_runs_concurrency_minus_one_daemon_workers_beside_the_caller(
     got = cache.prefetch(names)
     assert backend.workers == [(f"sekret-prefetch-{i}", True) for i in range(extra)]
     assert [got[n].value.text() for n in names] == names
+
+
+class FailingBatch(BatchBackend):
+    """A batch backend whose read_many raises ``batch_error`` when set."""
+
+    batch_error: BaseException | None = None
+
+    def read_many(self, names: Sequence[str]) -> dict[str, Secret | SekretError]:
+        if self.batch_error is not None:
+            self.batch_calls += 1
+            raise self.batch_error
+        return super().read_many(names)
+
+
+def test_a_refused_batch_is_not_counted_as_another_failure(clock: FakeClock, jobs: Jobs) -> None:
+    """With the breaker open, a refused batch prefetch adds nothing to the failure count."""
+    backend = BatchBackend()
+    cache = make(backend, clock, jobs, breaker_failures=1)
+    backend.fail = down
+    with pytest.raises(BackendUnavailable):
+        cache.get("a/b/x")
+    got = cache.prefetch(["a/b/y", "a/b/z"])
+    assert all("circuit breaker open" in str(v) for v in got.values())
+    assert cache.stats().backend_failures == 1
+
+
+def test_a_failed_batch_gives_every_name_its_error_and_counts_once(
+    clock: FakeClock, jobs: Jobs
+) -> None:
+    """When read_many raises, each name gets that very error and the breaker counts one failure."""
+    backend = FailingBatch()
+    cache = make(backend, clock, jobs, breaker_failures=5)
+    error = BackendUnavailable("batch endpoint down", backend="fake://")
+    backend.batch_error = error
+    got = cache.prefetch(["a/b/x", "a/b/y"])
+    assert got == {"a/b/x": error, "a/b/y": error}
+    assert cache.stats().backend_failures == 1
+
+
+def test_a_batch_answer_ends_the_outage_and_every_backoff(clock: FakeClock, jobs: Jobs) -> None:
+    """A successful batch after failures resets the breaker and lets failing values retry now."""
+    backend = FailingBatch()
+    cache = make(backend, clock, jobs, retry_base=50, retry_max=50)
+    backend.set(NAME, "one")
+    backend.set("a/b/other", "x")
+    cache.get(NAME)
+    backend.fail = down
+    clock.now = 1090.0
+    cache.get(NAME)
+    assert jobs.run() == 1  # failing: next retry at 1115
+    assert cache.stats().backend_failures == 1
+    clock.now = 1091.0
+    assert cache.prefetch(["a/b/other"])["a/b/other"].value.text() == "x"  # the batch answers
+    assert cache.stats().backend_failures == 0
+    cache.get(NAME)
+    assert len(jobs) == 1  # its backoff ended with the outage
