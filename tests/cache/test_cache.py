@@ -2479,3 +2479,37 @@ def test_a_batch_answer_ends_the_outage_and_every_backoff(clock: FakeClock, jobs
     assert cache.stats().backend_failures == 0
     cache.get(NAME)
     assert len(jobs) == 1  # its backoff ended with the outage
+
+
+def test_close_forgets_everything_tells_listeners_and_spawns_nothing_more(
+    backend: FakeBackend, clock: FakeClock
+) -> None:
+    """close() drops entries, not-founds and queue records, notifies once, refuses new jobs."""
+    cache = SecretCache(backend, CachePolicy(ttl=100, jitter=0), clock=clock)
+    backend.set(NAME, "v")
+    cache.get(NAME)
+    with pytest.raises(SecretNotFound):
+        cache.get("a/b/missing")
+    calls: list[int] = []
+    cache.add_listener(lambda: calls.append(1))
+    cache.close()
+    assert (cache.stats().entries, cache.stats().negative) == (0, 0)
+    assert len(cache._order) == 0
+    assert calls == [1]
+    with pytest.raises(RuntimeError, match="the cache is closed"):
+        cache._spawn(lambda: None)
+    assert cache._pool is None
+
+
+def test_drain_hits_merges_every_version_of_a_name(
+    cache: SecretCache, backend: FakeBackend, clock: FakeClock
+) -> None:
+    """Hits on a name's versions add up under the name, from the earliest to the latest hit."""
+    backend.set(NAME, "one")
+    backend.set(NAME, "two")
+    cache.get(NAME)
+    cache.get(NAME, version="1")
+    for now, version in [(1001.0, "1"), (1002.0, None), (1003.0, None), (1004.0, "1")]:
+        clock.now = now
+        cache.get(NAME, version=version)
+    assert cache.drain_hits() == {NAME: HitStats(4, 1001.0, 1004.0)}
