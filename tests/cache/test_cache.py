@@ -2513,3 +2513,21 @@ def test_drain_hits_merges_every_version_of_a_name(
         clock.now = now
         cache.get(NAME, version=version)
     assert cache.drain_hits() == {NAME: HitStats(4, 1001.0, 1004.0)}
+
+
+def test_a_removed_listener_hears_nothing_and_removing_a_stranger_is_fine(
+    cache: SecretCache, backend: FakeBackend
+) -> None:
+    """remove_listener stops the calls; removing one never added does nothing."""
+    calls: list[str] = []
+
+    def listener() -> None:
+        calls.append("called")
+
+    cache.add_listener(listener)
+    cache.remove_listener(listener)
+    cache.remove_listener(listener)
+    cache.remove_listener(lambda: None)
+    backend.set(NAME, "v")
+    cache.get(NAME)
+    assert calls == []
