@@ -1807,9 +1807,10 @@ def test_a_value_is_expired_at_exactly_its_ttl(
 
 
 def test_a_failing_value_is_served_until_just_before_max_stale(
-    cache: SecretCache, backend: FakeBackend, clock: FakeClock, jobs: Jobs
+    backend: FakeBackend, clock: FakeClock, jobs: Jobs
 ) -> None:
     """With the backend down, the value is served up to expiry + max_stale, not at that instant."""
+    cache = make(backend, clock, jobs, retry_base=0.1, retry_max=0.1)
     backend.set(NAME, "one")
     cache.get(NAME)  # expires 1100, max_stale 1000: served while failing until 2100
     backend.fail = down
@@ -1818,10 +1819,11 @@ def test_a_failing_value_is_served_until_just_before_max_stale(
     assert jobs.run() == 1  # the refresh fails: the entry is failing now
     clock.now = 2099.5
     assert cache.get(NAME).value.text() == "one"
-    jobs.clear()
+    assert jobs.run() == 1  # fails again: the next retry is due at 2099.55
     clock.now = 2100.0
     with pytest.raises(BackendUnavailable, match="past max_stale"):
-        cache.get(NAME)
+        cache.get(NAME)  # this read fails exactly at 2100: nothing stale is served
+    assert backend.reads == 4
 
 
 def test_reads_of_an_aging_or_expired_value_count_as_hits(
