@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from sekret.backends.vault._state import Companion, Main, View
+import pytest
+
+from sekret.backends.vault._state import (
+    MANAGED,
+    PURGE_KEY,
+    VKEY,
+    Companion,
+    Main,
+    View,
+    parse_time,
+)
 
 T1 = "2026-01-01T00:00:01.123456789Z"
 
@@ -94,3 +105,45 @@ def test_a_record_naming_an_id_that_is_not_staged_promotes_nothing() -> None:
     """A KV version whose record names an id no longer staged does not add a promotion."""
     comp = Companion(records={"2": {"s": "p7"}})
     assert _view({"1": {}, "2": {}}, 2, comp).promoted == {}
+
+
+def test_the_keys_sekret_stores_in_vault_metadata_are_fixed() -> None:
+    """The custom-metadata keys are a stored format: a new release must read the old ones."""
+    assert (MANAGED, VKEY, PURGE_KEY) == ("sekret", "sekret.v.", "sekret.purge_at")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (T1, datetime(2026, 1, 1, 0, 0, 1, 123456, tzinfo=UTC)),  # nanoseconds cut to micro
+        ("2026-01-01T00:00:01Z", datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)),
+        (
+            "2026-01-01T00:00:01.5+02:00",
+            datetime(2026, 1, 1, 0, 0, 1, 500000, tzinfo=timezone(timedelta(hours=2))),
+        ),
+        (
+            "2026-01-01T00:00:01-01:30",
+            datetime(2026, 1, 1, 0, 0, 1, tzinfo=timezone(-timedelta(hours=1, minutes=30))),
+        ),
+    ],
+)
+def test_parse_time_reads_vault_times(text: str, expected: datetime) -> None:
+    """Vault's RFC 3339 times (Z or an offset, up to nanoseconds) become aware datetimes."""
+    assert parse_time(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        None,
+        5,
+        "",
+        "yesterday",
+        "2026-01-01T00:00:01",
+        "2026-13-01T00:00:01Z",
+        "2026-01-01T00:00:01Zx",
+    ],
+)
+def test_parse_time_gives_none_for_anything_else(text: object) -> None:
+    """A missing, non-string, zone-less, impossible or trailing-junk time is None, not an error."""
+    assert parse_time(text) is None
