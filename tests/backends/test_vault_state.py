@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -16,6 +17,7 @@ from sekret.backends.vault._state import (
     View,
     parse_time,
 )
+from sekret.exceptions import IntegrityError
 
 T1 = "2026-01-01T00:00:01.123456789Z"
 
@@ -147,3 +149,58 @@ def test_parse_time_reads_vault_times(text: str, expected: datetime) -> None:
 def test_parse_time_gives_none_for_anything_else(text: object) -> None:
     """A missing, non-string, zone-less, impossible or trailing-junk time is None, not an error."""
     assert parse_time(text) is None
+
+
+def test_main_of_takes_the_metadata_fields_and_drops_what_is_not_in_shape() -> None:
+    """Main.of keeps string custom metadata and numbered version dicts; reads counts and times."""
+    main = Main.of(
+        {
+            "current_version": 3,
+            "current_metadata_version": "5",
+            "custom_metadata": {"sekret": "1", "n": 7, "owner": "ops"},
+            "versions": {"1": {"created_time": T1}, "2": "junk", "x": {}, "3": {}},
+            "created_time": T1,
+            "updated_time": "2026-01-02T00:00:00Z",
+        }
+    )
+    assert (main.current_version, main.meta_cas, main.latest) == (3, 5, "3")
+    assert main.custom == {"sekret": "1", "owner": "ops"}
+    assert main.managed
+    assert set(main.versions) == {"1", "3"}
+    assert main.created == parse_time(T1)
+    assert main.updated == datetime(2026, 1, 2, tzinfo=UTC)
+    assert main.created_of("1") == T1
+    assert main.created_of("3") is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        main.current_version = 4  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("raw", [0, -3, "-3", "x", None, 2.5, [1]])
+def test_counts_that_are_not_positive_integers_read_as_zero(raw: object) -> None:
+    """A current version that is zero, negative, not a number or not an int/str reads as 0."""
+    main = Main.of({"current_version": raw, "current_metadata_version": raw})
+    assert (main.current_version, main.meta_cas, main.latest) == (0, 0, None)
+
+
+def test_a_new_companion_starts_empty_with_ids_from_1_and_no_floor() -> None:
+    """A companion that does not exist yet dumps sekret's format 2, next id 1, floor 0."""
+    comp = Companion()
+    assert not comp.exists
+    assert comp.dump() == {
+        "sekret": 2,
+        "labels": {},
+        "staged": {},
+        "records": {},
+        "next": 1,
+        "purge_at": None,
+        "aliases": {},
+        "floor": 0,
+    }
+    assert Companion.of(comp.dump(), 4, "kv/app").exists
+
+
+@pytest.mark.parametrize("data", ["x", None, {"sekret": 1}, {"labels": {}}])
+def test_a_companion_not_in_sekrets_format_is_an_integrity_error(data: object) -> None:
+    """A companion entry that is not a dict of format 2 is refused, naming where it is."""
+    with pytest.raises(IntegrityError, match=r"^kv/app: sekret's companion entry is not in"):
+        Companion.of(data, 1, "kv/app")
