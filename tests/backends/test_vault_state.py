@@ -204,3 +204,42 @@ def test_a_companion_not_in_sekrets_format_is_an_integrity_error(data: object) -
     """A companion entry that is not a dict of format 2 is refused, naming where it is."""
     with pytest.raises(IntegrityError, match=r"^kv/app: sekret's companion entry is not in"):
         Companion.of(data, 1, "kv/app")
+
+
+def test_a_companion_round_trips_every_field() -> None:
+    """Companion.of(dump()) gives back labels, staged, records, next id, purge, aliases, floor."""
+    comp = Companion(
+        cas=3,
+        labels={"pending": "p2"},
+        staged={"p2": {"v": 1}},
+        records={"1": {"r": 1}},
+        next_id=5,
+        purge_at="2026-02-01T00:00:00Z",
+        aliases={"p1": "2"},
+        floor=2,
+    )
+    assert Companion.of(comp.dump(), 3, "kv/app") == comp
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [
+        ("labels", {"pending": 2}),
+        ("labels", ["pending"]),
+        ("staged", {"p2": "x"}),
+        ("staged", ["p2"]),
+        ("records", {"1": "x"}),
+        ("records", ["1"]),
+        ("purge_at", 5),
+        ("next", "5"),
+        ("aliases", {"p1": 2}),
+        ("aliases", ["p1"]),
+        ("floor", "2"),
+        ("floor", True),
+    ],
+)
+def test_a_companion_with_a_malformed_field_is_an_integrity_error(field: str, bad: object) -> None:
+    """Each field of the companion is checked for its shape; a bad one is IntegrityError."""
+    data = {**Companion().dump(), field: bad}
+    with pytest.raises(IntegrityError, match=r"^kv/app: sekret's companion entry is malformed$"):
+        Companion.of(data, 1, "kv/app")
