@@ -243,3 +243,10 @@ def test_a_companion_with_a_malformed_field_is_an_integrity_error(field: str, ba
     data = {**Companion().dump(), field: bad}
     with pytest.raises(IntegrityError, match=r"^kv/app: sekret's companion entry is malformed$"):
         Companion.of(data, 1, "kv/app")
+
+
+def test_a_companion_with_only_its_format_mark_has_the_defaults() -> None:
+    """Missing fields of a format-2 companion read as empty, next id 1, no purge, floor 0."""
+    comp = Companion.of({"sekret": 2}, 7, "kv/app")
+    assert comp == Companion(cas=7)
+    assert (comp.next_id, comp.floor, comp.purge_at) == (1, 0, None)
