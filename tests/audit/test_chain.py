@@ -374,6 +374,14 @@ def test_a_key_state_file_of_another_version_is_refused(
         load_key(path)
 
 
+def test_only_the_state_prefix_with_its_colon_marks_a_state_file(tmp_path: Path) -> None:
+    """A raw key that merely starts like the state prefix (no colon after it) is a raw key."""
+    path = tmp_path / "raw.key"
+    raw = b"sekret-audit-key-states-are-just-bytes"
+    write_private_bytes(path, raw)
+    assert load_key(path) == raw
+
+
 def write_private_bytes(path: Path, data: bytes) -> None:
     from sekret._files import write_private
 
