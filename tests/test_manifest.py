@@ -50,7 +50,7 @@ kind = "generic"
 
 
 def test_parses_the_full_schema() -> None:
-    """Every documented key lands in the typed, frozen dataclasses."""
+    """Every documented key lands in the typed, immutable records."""
     m = parse_manifest(GOOD)
     assert m.app == "arrwdb"
     dev = m.environments["development"]
