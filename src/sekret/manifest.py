@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, cast
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from sekret._names import validate_name
-from sekret._values import _Record
+from sekret._values import _Copyable
 from sekret.backends.env import default_env_var  # the mapping lives beside the env backend
 from sekret.exceptions import InvalidSecretName, ManifestError
 
@@ -124,12 +124,12 @@ AuditSpec = str | Mapping[str, Any]
 
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 
-# The three records below are sekret._values._Record (immutable, repr/eq/hash from
+# The three records below are sekret._values._Copyable (immutable, repr/eq/hash from
 # their __slots__), not frozen dataclasses: each of those costs ~2 ms to build when
 # this module loads, and every `sekret` command in a project loads it.
 
 
-class EnvironmentConfig(_Record):
+class EnvironmentConfig(_Copyable):
     """One ``[environments.<name>]`` table."""
 
     __slots__ = (
@@ -183,7 +183,7 @@ class EnvironmentConfig(_Record):
         return policy
 
 
-class SecretSpec(_Record):
+class SecretSpec(_Copyable):
     """One ``[secrets.<short-name>]`` table."""
 
     __slots__ = (
@@ -261,7 +261,7 @@ class SecretSpec(_Record):
         return role.replace("{app}", app).replace("{environment}", environment)
 
 
-class Manifest(_Record):
+class Manifest(_Copyable):
     """A loaded, validated manifest. ``path`` is the file it came from (None: from text)."""
 
     __slots__ = (

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from sekret._values import _Record
+from sekret._values import _Copyable, _Record
 from sekret.exceptions import ConfigurationError, ManifestError
 
 if TYPE_CHECKING:
@@ -99,13 +99,16 @@ class Origin(_Record):
     def __repr__(self) -> str:
         return f"Origin({self.kind!r}, {self.where!r})"
 
+    def __reduce__(self) -> tuple[Any, tuple[object, ...]]:
+        return Origin, (self.kind, self.where)
+
     def __str__(self) -> str:
         return self.where if self.kind != "default" else "default"
 
 
-# Flags and Context are records (sekret._values._Record), not dataclasses: a frozen
+# Flags and Context are records (sekret._values._Copyable), not dataclasses: a frozen
 # dataclass costs ~2 ms to build at import, on every `sekret` command.
-class Flags(_Record):
+class Flags(_Copyable):
     """The global options as given on the command line (None: not given)."""
 
     __slots__ = ("backend", "app", "env", "read_only", "admin", "manifest")
@@ -135,7 +138,7 @@ class Flags(_Record):
         return Flags(**{**dict(zip(self._names(), self._fields(), strict=True)), **changes})
 
 
-class Context(_Record):
+class Context(_Copyable):
     """The resolved parts, the manifest used (if any) and each part's origin."""
 
     __slots__ = (
