@@ -302,3 +302,13 @@ def test_kdf_parameters_are_immutable() -> None:
     with pytest.raises(AttributeError):
         SMALL.n = 2  # type: ignore[misc]
     assert before == SMALL.n
+
+
+def test_kdf_parameters_pickle_and_compare() -> None:
+    """Stored scrypt parameters round-trip through pickle and compare by value."""
+    import pickle
+
+    again = pickle.loads(pickle.dumps(SMALL))  # noqa: S301 - our own bytes
+    assert again == SMALL
+    assert hash(again) == hash(SMALL)
+    assert again != KdfParams(salt=b"t" * 16, n=2**10)
