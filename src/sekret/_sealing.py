@@ -27,7 +27,6 @@ import base64
 import binascii
 import json
 import os
-import secrets
 import struct
 from pathlib import Path
 
@@ -62,7 +61,7 @@ _SEAL_AD = b"sekret/local/v1/value\x00"
 
 def new_key() -> bytes:
     """32 fresh random bytes from the OS CSPRNG."""
-    return secrets.token_bytes(KEY_BYTES)
+    return os.urandom(KEY_BYTES)
 
 
 def encode_key(key: bytes) -> str:
@@ -136,7 +135,7 @@ class KdfParams(_Copyable):
 
     @classmethod
     def fresh(cls) -> KdfParams:
-        return cls(salt=secrets.token_bytes(16))
+        return cls(salt=os.urandom(16))
 
     def dumps(self) -> str:
         salt = base64.b64encode(self.salt).decode("ascii")
@@ -203,7 +202,7 @@ def _wrap_ad(store_id: bytes, mode: str) -> bytes:
 
 def wrap_data_key(master: bytes, data_key: bytes, *, store_id: bytes, mode: str) -> bytes:
     """nonce || AES-GCM(master, data_key) bound to the store id and seal mode."""
-    nonce = secrets.token_bytes(NONCE_BYTES)
+    nonce = os.urandom(NONCE_BYTES)
     return nonce + AESGCM(master).encrypt(nonce, data_key, _wrap_ad(store_id, mode))
 
 
@@ -257,7 +256,7 @@ class Sealer:
 
     def seal(self, plaintext: bytes, *, name: str, uid: bytes, version: int, ctype: str) -> bytes:
         """nonce || ciphertext+tag."""
-        nonce = secrets.token_bytes(NONCE_BYTES)
+        nonce = os.urandom(NONCE_BYTES)
         ad = self._ad(name, uid, version, ctype)
         return nonce + self._aead.encrypt(nonce, plaintext, ad)
 
