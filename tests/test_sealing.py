@@ -298,7 +298,17 @@ def test_key_file_size_limit_is_4096_bytes(tmp_path: Path) -> None:
 
 def test_kdf_parameters_are_immutable() -> None:
     """Stored scrypt parameters cannot be changed in place."""
-    import dataclasses
-
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    before = SMALL.n
+    with pytest.raises(AttributeError):
         SMALL.n = 2  # type: ignore[misc]
+    assert before == SMALL.n
+
+
+def test_kdf_parameters_pickle_and_compare() -> None:
+    """Stored scrypt parameters round-trip through pickle and compare by value."""
+    import pickle
+
+    again = pickle.loads(pickle.dumps(SMALL))  # noqa: S301 - our own bytes
+    assert again == SMALL
+    assert hash(again) == hash(SMALL)
+    assert again != KdfParams(salt=b"t" * 16, n=2**10)
