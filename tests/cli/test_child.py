@@ -280,3 +280,36 @@ def test_term_int_and_quit_are_the_signals_after_which_watch_never_restarts() ->
     from sekret.cli._child import _STOPPING
 
     assert {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT} == _STOPPING
+
+
+_EARLY = """
+import os, signal, sys
+from sekret.cli import _child
+
+class Early(_child._Child):
+    def __init__(self, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGUSR2)  # arrives while the child is being started
+        super().__init__(*args, **kwargs)
+
+_child._Child = Early
+trap = sys.argv[1]
+sys.exit(_child.run_child([sys.executable, "-c", trap, sys.argv[2], sys.argv[3]], dict(os.environ)))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_signal_arriving_while_the_child_starts_is_forwarded_to_it(tmp_path: Path) -> None:
+    """A forwarded signal received before the child exists is not lost: the child gets it."""
+    import signal
+    import subprocess
+
+    signum = int(signal.SIGUSR2)
+    done = subprocess.run(
+        [sys.executable, "-c", _EARLY, _TRAP, str(tmp_path / "ready"), str(signum)],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    # sekret survives (the default action would have killed it, leaving the child running)
+    # and reports the child's end by that signal: trapped (40+N) or killed (128+N)
+    assert done.returncode in (40 + signum, 128 + signum), done.stderr.decode()[-500:]
