@@ -140,7 +140,7 @@ def test_main_reads_kv_metadata_and_tolerates_odd_shapes() -> None:
             "custom_metadata": {"a": "b", "n": 1, MANAGED: "2"},
             "versions": {"1": {"created_time": T1}, "2": {}, "x": {}, "3": "odd"},
             "created_time": T1,
-            "updated_time": "not a time",
+            "updated_time": "2026-01-02T00:00:00Z",
         }
     )
     assert (main.current_version, main.meta_cas) == (3, 7)
@@ -148,7 +148,8 @@ def test_main_reads_kv_metadata_and_tolerates_odd_shapes() -> None:
     assert set(main.versions) == {"1", "2"}
     assert main.created is not None
     assert main.created.microsecond == 123456
-    assert main.updated is None
+    assert main.updated is not None
+    assert main.updated.day == 2
     assert main.managed
     assert main.latest == "3"
     assert main.created_of("1") == T1
@@ -197,6 +198,7 @@ def test_companion_round_trips_through_dump() -> None:
     again = Companion.of(comp.dump(), 4, "kv/app")
     assert again == comp
     assert again.exists
+    assert Companion(cas=1).exists
     assert not Companion().exists
     assert Companion.of({"sekret": 2}, 1, "kv/app") == Companion(cas=1)
 
