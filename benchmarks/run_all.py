@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ROOT / "docs" / "benchmarks"
-ORDER = ["local", "cache", "vault", "aws", "audit", "redaction", "agent", "lease"]
+ORDER = ["local", "cache", "vault", "aws", "audit", "redaction", "agent", "lease", "cli"]
 
 
 def run_all() -> int:

@@ -73,7 +73,13 @@ SCOPE: dict[str, list[str]] = {
     ],
     "sekret/rotation/engine.py": ["tests/rotation/test_engine.py"],
     # the facades' hit path (Secrets.get / AsyncSecrets.get read the cache's entries)
-    "sekret/_secrets.py": ["tests/test_secrets.py", "tests/cache/test_cache.py"],
+    "sekret/_secrets.py": [
+        "tests/test_secrets.py",
+        "tests/test_refs.py",
+        "tests/test_expiry.py",
+        "tests/audit/test_strict_mode.py",
+        "tests/cache/test_cache.py",
+    ],
     # the new security code of the other open issues
     "sekret/_files.py": ["tests/test_files.py"],
     # sekret run's child environment, signals and masked output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import string
 from pathlib import Path
 
@@ -50,7 +51,7 @@ kind = "generic"
 
 
 def test_parses_the_full_schema() -> None:
-    """Every documented key lands in the typed, frozen dataclasses."""
+    """Every documented key lands in the typed, immutable records."""
     m = parse_manifest(GOOD)
     assert m.app == "arrwdb"
     dev = m.environments["development"]
@@ -507,3 +508,20 @@ def test_dynamic_secret_on_aws_names_an_iam_role() -> None:
     options = manifest.backend_options("aws://eu-west-1", "production")
     role = "arn:aws:iam::123456789012:role/arrwdb-production-s3"
     assert options == {"lease_roles": {"arrwdb/production/db-credentials": role}}
+
+
+def test_records_copy_compare_and_refuse_changes() -> None:
+    """Manifest, EnvironmentConfig and SecretSpec copy, compare and hash by their fields."""
+    m = parse_manifest(GOOD)
+    assert copy.copy(m) == m
+    assert parse_manifest(GOOD).environments == m.environments
+    spec = m.secrets["cohere-api-key"]
+    assert copy.deepcopy(m.environments["production"]) == m.environments["production"]
+    assert hash(m.environments["production"]) == hash(
+        parse_manifest(GOOD).environments["production"]
+    )
+    assert "kind='api_key'" in repr(spec)
+    assert spec.fields == {}
+    assert spec.rotator_options == {}
+    with pytest.raises(AttributeError):
+        m.app = "other"  # type: ignore[misc]

@@ -13,6 +13,7 @@ import pytest
 from sekret._sealing import (
     KEY_BYTES,
     KdfParams,
+    RekeyingSealer,
     Sealer,
     check_key_bytes,
     create_key_file,
@@ -30,6 +31,7 @@ from sekret.exceptions import (
     DecryptionError,
     InsecureKeyFile,
     InsecurePath,
+    IntegrityError,
     SekretError,
     WrongMasterKey,
 )
@@ -298,7 +300,94 @@ def test_key_file_size_limit_is_4096_bytes(tmp_path: Path) -> None:
 
 def test_kdf_parameters_are_immutable() -> None:
     """Stored scrypt parameters cannot be changed in place."""
-    import dataclasses
-
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    before = SMALL.n
+    with pytest.raises(AttributeError):
         SMALL.n = 2  # type: ignore[misc]
+    assert before == SMALL.n
+
+
+def test_kdf_parameters_pickle_and_compare() -> None:
+    """Stored scrypt parameters round-trip through pickle and compare by value."""
+    import pickle
+
+    again = pickle.loads(pickle.dumps(SMALL))  # noqa: S301 - our own bytes
+    assert again == SMALL
+    assert hash(again) == hash(SMALL)
+    assert again != KdfParams(salt=b"t" * 16, n=2**10)
+
+
+@pytest.mark.parametrize(
+    ("n", "r", "p", "salt", "usable"),
+    [
+        (2**10, 1, 1, 16, True),  # every lower bound
+        (2**9, 8, 1, 16, False),  # N below 2**10
+        (2**20, 2, 16, 16, True),  # N at its top, 128*N*r exactly 256 MiB, p at its top
+        (2**21, 1, 1, 16, False),  # N above 2**20
+        (3 * 2**10, 8, 1, 16, False),  # N not a power of two
+        (2**10, 0, 1, 16, False),  # r below 1
+        (2**10, 32, 1, 16, True),  # r at its top
+        (2**10, 33, 1, 16, False),  # r above 32
+        (2**20, 3, 1, 16, False),  # N and r in bounds, memory 128*N*r above 256 MiB
+        (2**10, 8, 0, 16, False),  # p below 1
+        (2**10, 8, 17, 16, False),  # p above 16
+        (2**10, 8, 1, 15, False),  # a salt shorter than 16 bytes
+    ],
+)
+def test_scrypt_parameters_are_usable_only_within_their_bounds(
+    n: int, r: int, p: int, salt: int, usable: bool
+) -> None:
+    """usable(): N a power of two in 2**10..2**20, r 1-32, p 1-16, 128*N*r <= 256 MiB, salt 16+."""
+    params = KdfParams(salt=b"s" * salt, n=n, r=r, p=p)
+    assert params.usable() is usable
+    if not usable:  # read from a file, such parameters are refused before scrypt runs
+        with pytest.raises(IntegrityError, match="the backup header"):
+            KdfParams.loads(params.dumps(), where="the backup header")
+    else:
+        assert KdfParams.loads(params.dumps()) == params
+
+
+def test_stored_scrypt_parameters_must_be_text_with_a_strict_base64_salt() -> None:
+    """loads refuses a bytearray or a number, and a salt with characters outside base64."""
+    good = SMALL.dumps()
+    for bad in (bytearray(good.encode()), 42):
+        with pytest.raises(IntegrityError, match="unreadable"):
+            KdfParams.loads(bad)
+    salt = base64.b64encode(SMALL.salt).decode()
+    with pytest.raises(IntegrityError, match="unreadable"):
+        KdfParams.loads(good.replace(salt, "!" + salt))
+
+
+def test_a_passphrase_that_is_not_utf8_text_is_refused() -> None:
+    """A passphrase holding a lone surrogate (not encodable as UTF-8) is a ConfigurationError."""
+    with pytest.raises(ConfigurationError, match="not valid UTF-8"):
+        derive_key("pass\ud800word", SMALL)
+
+
+def test_a_key_file_in_a_folder_others_can_write_is_refused(tmp_path: Path) -> None:
+    """read_key_file refuses a key in a group/other-writable folder without the sticky bit."""
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    create_key_file(folder / "master.key", new_key())
+    folder.chmod(0o777)
+    try:
+        with pytest.raises(InsecurePath, match="writable by group or others"):
+            read_key_file(folder / "master.key")
+    finally:
+        folder.chmod(0o700)
+
+
+def test_a_rekeying_sealer_seals_with_the_new_key_and_opens_both() -> None:
+    """During a data-key rotation, new seals use the new key; old ones still open; others fail."""
+    where = {"name": "a/b/c", "uid": b"u" * 16, "version": 1, "ctype": "text"}
+    old = Sealer(new_key(), b"s" * 16)
+    rekeying = RekeyingSealer(new_key(), b"s" * 16, previous=old)
+    value = sentinel_value().encode()
+    sealed_before = old.seal(value, **where)  # type: ignore[arg-type]
+    sealed_now = rekeying.seal(value, **where)  # type: ignore[arg-type]
+    assert rekeying.open(sealed_before, **where) == value  # type: ignore[arg-type]
+    assert rekeying.open(sealed_now, **where) == value  # type: ignore[arg-type]
+    with pytest.raises(DecryptionError):
+        old.open(sealed_now, **where)  # type: ignore[arg-type]
+    stranger = Sealer(new_key(), b"s" * 16).seal(value, **where)  # type: ignore[arg-type]
+    with pytest.raises(DecryptionError):
+        rekeying.open(stranger, **where)  # type: ignore[arg-type]

@@ -480,3 +480,58 @@ def test_the_hit_path_holds_no_more_names_than_the_memo(
     assert set(hot_names) <= set(client._full_names)
     assert client.get("n0") == "v0"  # forgotten names still read (and come back)
     assert "n0" in hot_names
+
+
+def test_a_hit_through_get_makes_no_call_into_the_cache(
+    hot: Callable[..., tuple[Secrets, _CountingBackend, AsyncSecrets]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """get answers a hit from the cache's hot_path dict itself; only a miss calls the cache."""
+    client, _, aclient = hot(_Clock())
+    value = sentinel_value()
+    client.put("k", value)
+    assert client.get("k") == value  # the fill; the name is memoised
+
+    def slow_path(*args: object, **kwargs: object) -> str:
+        raise AssertionError("a hit took the cache's slow path")
+
+    assert client.cache is not None
+    monkeypatch.setattr(client, "_get_text", slow_path)
+    monkeypatch.setattr(client.cache, "aget", slow_path)
+    assert client.get("k") == value
+    assert asyncio.run(aclient.get("k")) == value
+    with pytest.raises(AssertionError, match="slow path"):
+        client.get("other")  # a miss does call it
+
+
+def test_a_reference_selects_the_stage_or_version_it_names() -> None:
+    """sekret://k@previous and k@v1 read that stage or version, by get and get_secret."""
+    with Secrets(MemoryBackend(), app="arrwdb", environment="production") as client:
+        client.put("k", "one")
+        client.put("k", "two")
+        assert client.get("k") == "two"
+        assert client.get("sekret://k@previous") == "one"
+        assert client.get("k@v1") == "one"
+        assert client.get_secret("sekret://k@previous").version == "1"
+
+
+def test_the_reference_memo_stays_bounded() -> None:
+    """Parsed references are memoised up to 4,096; the next distinct one starts the memo anew."""
+    with Secrets(MemoryBackend(), app="arrwdb", environment="production") as client:
+        client.put("k", {f"f{i}": str(i) for i in range(4097)})
+        for i in range(4096):
+            client.get(f"sekret://k#f{i}")
+        assert len(client._references) == 4096
+        assert client.get("sekret://k#f4096") == "4096"
+        assert len(client._references) == 1
+
+
+def test_a_client_without_a_cache_forgets_names_past_the_memo_bound() -> None:
+    """cache=False: the short-name memo is bounded too, and forgotten names still read."""
+    with Secrets(MemoryBackend(), app="arrwdb", environment="production", cache=False) as client:
+        client._memo_size = 8
+        for i in range(20):
+            client.put(f"n{i}", f"v{i}")
+            assert client.get(f"n{i}") == f"v{i}"
+        assert len(client._full_names) <= 8
+        assert client.get("n0") == "v0"

@@ -28,7 +28,6 @@ error.
 from __future__ import annotations
 
 import os
-import secrets as _random
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,6 +48,7 @@ __all__ = [
     "write_private_stream",
 ]
 
+# temp names come from os.urandom: the secrets module would load hmac and OpenSSL (~4 ms)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _POSIX = os.name == "posix"
 
@@ -127,7 +127,7 @@ def write_private_stream(
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not overwrite and os.path.lexists(path):
         raise Conflict(f"{what} {path} already exists; refusing to overwrite it")
-    temp = folder / f".{path.name}.{_random.token_hex(6)}.tmp"
+    temp = folder / f".{path.name}.{os.urandom(6).hex()}.tmp"
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
     try:
         with os.fdopen(fd, "wb") as out:

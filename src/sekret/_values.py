@@ -231,6 +231,16 @@ class _Record:
         return f"{type(self).__name__}({shown})"
 
 
+class _Copyable(_Record):
+    """A ``_Record`` that ``copy`` and ``pickle`` rebuild through ``__init__``, which
+    must take the record's slots in order (as a frozen dataclass's does)."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[Any, tuple[object, ...]]:
+        return type(self), self._fields()
+
+
 class VersionInfo(_Record):
     """One version of a secret, without its value."""
 

@@ -40,13 +40,13 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from sekret._names import validate_name
+from sekret._values import _Copyable
 from sekret.backends.env import default_env_var  # the mapping lives beside the env backend
 from sekret.exceptions import InvalidSecretName, ManifestError
 
@@ -122,18 +122,54 @@ _ROLE_CHARS = re.compile(
 AuditSpec = str | Mapping[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class EnvironmentConfig:
+_EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
+
+# The three records below are sekret._values._Copyable (immutable, repr/eq/hash from
+# their __slots__), not frozen dataclasses: each of those costs ~2 ms to build when
+# this module loads, and every `sekret` command in a project loads it.
+
+
+class EnvironmentConfig(_Copyable):
     """One ``[environments.<name>]`` table."""
+
+    __slots__ = (
+        "name",
+        "backend",
+        "cache_ttl",
+        "max_stale",
+        "audit",
+        "read_only",
+        "strict_expiry",
+    )
 
     name: str
     backend: str
-    cache_ttl: float | None = None
-    max_stale: float | None = None
-    audit: tuple[AuditSpec, ...] = ()
-    read_only: bool = False
+    cache_ttl: float | None
+    max_stale: float | None
+    audit: tuple[AuditSpec, ...]
+    read_only: bool
     #: refuse to read a version whose ``expires_at`` has passed (SecretExpired)
-    strict_expiry: bool = False
+    strict_expiry: bool
+
+    def __init__(
+        self,
+        name: str,
+        backend: str,
+        cache_ttl: float | None = None,
+        max_stale: float | None = None,
+        audit: tuple[AuditSpec, ...] = (),
+        read_only: bool = False,
+        strict_expiry: bool = False,
+    ) -> None:
+        self._set(
+            name=name,
+            backend=backend,
+            cache_ttl=cache_ttl,
+            max_stale=max_stale,
+            audit=audit,
+            read_only=read_only,
+            strict_expiry=strict_expiry,
+        )
 
     def cache_policy(self) -> CachePolicy:
         """A ``CachePolicy`` with this environment's TTL and max_stale (defaults elsewhere)."""
@@ -147,26 +183,73 @@ class EnvironmentConfig:
         return policy
 
 
-@dataclass(frozen=True, slots=True)
-class SecretSpec:
+class SecretSpec(_Copyable):
     """One ``[secrets.<short-name>]`` table."""
 
+    __slots__ = (
+        "name",
+        "kind",
+        "rotation_days",
+        "env",
+        "description",
+        "owner",
+        "rotator",
+        "rotator_options",
+        "fields",
+        "role",
+        "mount",
+        "ttl",
+        "max_ttl",
+    )
+
     name: str
-    kind: Kind = "generic"
-    rotation_days: int | None = None
-    env: str = ""
-    description: str = ""
-    owner: str = ""
-    rotator: str | None = None
-    rotator_options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    kind: Kind
+    rotation_days: int | None
+    env: str
+    description: str
+    owner: str
+    rotator: str | None
+    rotator_options: Mapping[str, Any]
     #: environment variable -> field of the JSON value (``sekret run`` sets each one)
-    fields: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    fields: Mapping[str, str]
     #: kind = "dynamic": engine role (one for all environments, ``{app}``/``{environment}``
     #: filled in, or per environment), its mount, and the TTLs the role should have
-    role: str | Mapping[str, str] | None = None
-    mount: str = DEFAULT_LEASE_MOUNT
-    ttl: float | None = None
-    max_ttl: float | None = None
+    role: str | Mapping[str, str] | None
+    mount: str
+    ttl: float | None
+    max_ttl: float | None
+
+    def __init__(
+        self,
+        name: str,
+        kind: Kind = "generic",
+        rotation_days: int | None = None,
+        env: str = "",
+        description: str = "",
+        owner: str = "",
+        rotator: str | None = None,
+        rotator_options: Mapping[str, Any] | None = None,
+        fields: Mapping[str, str] | None = None,
+        role: str | Mapping[str, str] | None = None,
+        mount: str = DEFAULT_LEASE_MOUNT,
+        ttl: float | None = None,
+        max_ttl: float | None = None,
+    ) -> None:
+        self._set(
+            name=name,
+            kind=kind,
+            rotation_days=rotation_days,
+            env=env,
+            description=description,
+            owner=owner,
+            rotator=rotator,
+            rotator_options=_EMPTY if rotator_options is None else rotator_options,
+            fields=_EMPTY if fields is None else fields,
+            role=role,
+            mount=mount,
+            ttl=ttl,
+            max_ttl=max_ttl,
+        )
 
     def role_for(self, app: str, environment: str) -> str | None:
         """The engine role in ``environment`` (None: the backend's default role name)."""
@@ -178,16 +261,42 @@ class SecretSpec:
         return role.replace("{app}", app).replace("{environment}", environment)
 
 
-@dataclass(frozen=True, slots=True)
-class Manifest:
+class Manifest(_Copyable):
     """A loaded, validated manifest. ``path`` is the file it came from (None: from text)."""
+
+    __slots__ = (
+        "app",
+        "environments",
+        "secrets",
+        "default_environment",
+        "path",
+        "doctor_accept",
+    )
 
     app: str
     environments: Mapping[str, EnvironmentConfig]
-    secrets: Mapping[str, SecretSpec] = field(default_factory=dict)
-    default_environment: str | None = None
-    path: Path | None = None
-    doctor_accept: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    secrets: Mapping[str, SecretSpec]
+    default_environment: str | None
+    path: Path | None
+    doctor_accept: Mapping[str, str]
+
+    def __init__(
+        self,
+        app: str,
+        environments: Mapping[str, EnvironmentConfig],
+        secrets: Mapping[str, SecretSpec] | None = None,
+        default_environment: str | None = None,
+        path: Path | None = None,
+        doctor_accept: Mapping[str, str] | None = None,
+    ) -> None:
+        self._set(
+            app=app,
+            environments=environments,
+            secrets={} if secrets is None else secrets,
+            default_environment=default_environment,
+            path=path,
+            doctor_accept=_EMPTY if doctor_accept is None else doctor_accept,
+        )
 
     def environment(
         self, name: str | None = None, *, environ: Mapping[str, str] | None = None
@@ -444,7 +553,7 @@ def parse_manifest(text: str, *, path: Path | None = None, in_pyproject: bool = 
 
 # -- validation --------------------------------------------------------------
 class _Builder:
-    """Turns parsed TOML into the dataclasses, raising ManifestError with a key path."""
+    """Turns parsed TOML into the records, raising ManifestError with a key path."""
 
     def __init__(self, where: str, text: str, prefix: tuple[str, ...], path: Path | None):
         self.where = where

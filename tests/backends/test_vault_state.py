@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import pytest
-
-from sekret.backends.vault._state import (
-    MANAGED,
-    PURGE_KEY,
-    VKEY,
-    Companion,
-    Main,
-    View,
-    parse_time,
-)
-from sekret.exceptions import IntegrityError
+from sekret.backends.vault._state import Companion, Main, View
 
 T1 = "2026-01-01T00:00:01.123456789Z"
 
@@ -109,144 +96,157 @@ def test_a_record_naming_an_id_that_is_not_staged_promotes_nothing() -> None:
     assert _view({"1": {}, "2": {}}, 2, comp).promoted == {}
 
 
-def test_the_keys_sekret_stores_in_vault_metadata_are_fixed() -> None:
-    """The custom-metadata keys are a stored format: a new release must read the old ones."""
-    assert (MANAGED, VKEY, PURGE_KEY) == ("sekret", "sekret.v.", "sekret.purge_at")
+# -- parse_time, Main, Companion: what is read back from the server ----------------------
+def test_parse_time_keeps_microseconds_of_vaults_nanosecond_times() -> None:
+    """RFC 3339 with nanoseconds and Z or an offset becomes an aware datetime (microseconds)."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from sekret.backends.vault._state import parse_time
+
+    assert parse_time(T1) == datetime(2026, 1, 1, 0, 0, 1, 123456, tzinfo=UTC)
+    assert parse_time("2026-01-01T00:00:01Z") == datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
+    assert parse_time("2026-01-01T00:00:01.5+02:00") == datetime(
+        2026, 1, 1, 0, 0, 1, 500000, tzinfo=timezone(timedelta(hours=2))
+    )
+    assert parse_time("2026-01-01T00:00:01.1234567-01:30") == datetime(
+        2026, 1, 1, 0, 0, 1, 123456, tzinfo=timezone(-timedelta(hours=1, minutes=30))
+    )
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        (T1, datetime(2026, 1, 1, 0, 0, 1, 123456, tzinfo=UTC)),  # nanoseconds cut to micro
-        ("2026-01-01T00:00:01Z", datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)),
-        (
-            "2026-01-01T00:00:01.5+02:00",
-            datetime(2026, 1, 1, 0, 0, 1, 500000, tzinfo=timezone(timedelta(hours=2))),
-        ),
-        (
-            "2026-01-01T00:00:01-01:30",
-            datetime(2026, 1, 1, 0, 0, 1, tzinfo=timezone(-timedelta(hours=1, minutes=30))),
-        ),
-    ],
-)
-def test_parse_time_reads_vault_times(text: str, expected: datetime) -> None:
-    """Vault's RFC 3339 times (Z or an offset, up to nanoseconds) become aware datetimes."""
-    assert parse_time(text) == expected
+def test_parse_time_reads_anything_else_as_no_time() -> None:
+    """Not a string, empty, another shape, or an impossible date: None, never an error."""
+    from sekret.backends.vault._state import parse_time
 
-
-@pytest.mark.parametrize(
-    "text",
-    [
+    for odd in (
         None,
-        5,
+        0,
         "",
         "yesterday",
+        "2026-01-01",
         "2026-01-01T00:00:01",
         "2026-13-01T00:00:01Z",
-        "2026-01-01T00:00:01Zx",
-    ],
-)
-def test_parse_time_gives_none_for_anything_else(text: object) -> None:
-    """A missing, non-string, zone-less, impossible or trailing-junk time is None, not an error."""
-    assert parse_time(text) is None
+    ):
+        assert parse_time(odd) is None
 
 
-def test_main_of_takes_the_metadata_fields_and_drops_what_is_not_in_shape() -> None:
-    """Main.of keeps string custom metadata and numbered version dicts; reads counts and times."""
+def test_main_reads_kv_metadata_and_tolerates_odd_shapes() -> None:
+    """Main.of takes digits-keyed versions, ints (or digit strings), string custom metadata."""
+    from sekret.backends.vault._state import MANAGED
+
     main = Main.of(
         {
-            "current_version": 3,
-            "current_metadata_version": "5",
-            "custom_metadata": {"sekret": "1", "n": 7, "owner": "ops"},
-            "versions": {"1": {"created_time": T1}, "2": "junk", "x": {}, "3": {}},
+            "current_version": "3",
+            "current_metadata_version": 7,
+            "custom_metadata": {"a": "b", "n": 1, MANAGED: "2"},
+            "versions": {"1": {"created_time": T1}, "2": {}, "x": {}, "3": "odd"},
             "created_time": T1,
             "updated_time": "2026-01-02T00:00:00Z",
         }
     )
-    assert (main.current_version, main.meta_cas, main.latest) == (3, 5, "3")
-    assert main.custom == {"sekret": "1", "owner": "ops"}
+    assert (main.current_version, main.meta_cas) == (3, 7)
+    assert dict(main.custom) == {"a": "b", MANAGED: "2"}
+    assert set(main.versions) == {"1", "2"}
+    assert main.created is not None
+    assert main.created.microsecond == 123456
+    assert main.updated is not None
+    assert main.updated.day == 2
     assert main.managed
-    assert set(main.versions) == {"1", "3"}
-    assert main.created == parse_time(T1)
-    assert main.updated == datetime(2026, 1, 2, tzinfo=UTC)
+    assert main.latest == "3"
     assert main.created_of("1") == T1
-    assert main.created_of("3") is None
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        main.current_version = 4  # type: ignore[misc]
+    assert main.created_of("2") is None
+    assert main.created_of("9") is None
+    for odd in (None, [], {"current_version": -4, "versions": []}, {"current_version": "x"}):
+        empty = Main.of(odd)
+        assert (empty.current_version, empty.meta_cas, dict(empty.versions)) == (0, 0, {})
+        assert empty.latest is None
+        assert not empty.managed
 
 
-@pytest.mark.parametrize("raw", [0, -3, "-3", "x", None, 2.5, [1]])
-def test_counts_that_are_not_positive_integers_read_as_zero(raw: object) -> None:
-    """A current version that is zero, negative, not a number or not an int/str reads as 0."""
-    main = Main.of({"current_version": raw, "current_metadata_version": raw})
-    assert (main.current_version, main.meta_cas, main.latest) == (0, 0, None)
-
-
-def test_a_new_companion_starts_empty_with_ids_from_1_and_no_floor() -> None:
-    """A companion that does not exist yet dumps sekret's format 2, next id 1, floor 0."""
-    comp = Companion()
-    assert not comp.exists
-    assert comp.dump() == {
-        "sekret": 2,
-        "labels": {},
-        "staged": {},
-        "records": {},
-        "next": 1,
-        "purge_at": None,
-        "aliases": {},
-        "floor": 0,
-    }
-    assert Companion.of(comp.dump(), 1, "kv/app").exists  # KV version 1 is the first
-
-
-@pytest.mark.parametrize("data", ["x", None, {"sekret": 1}, {"labels": {}}])
-def test_a_companion_not_in_sekrets_format_is_an_integrity_error(data: object) -> None:
-    """A companion entry that is not a dict of format 2 is refused, naming where it is."""
-    with pytest.raises(IntegrityError, match=r"^kv/app: sekret's companion entry is not in"):
-        Companion.of(data, 1, "kv/app")
-
-
-def test_a_companion_round_trips_every_field() -> None:
-    """Companion.of(dump()) gives back labels, staged, records, next id, purge, aliases, floor."""
-    comp = Companion(
-        cas=3,
-        labels={"pending": "p2"},
-        staged={"p2": {"v": 1}},
-        records={"1": {"r": 1}},
-        next_id=5,
-        purge_at="2026-02-01T00:00:00Z",
-        aliases={"p1": "2"},
-        floor=2,
+def test_main_live_versions_leave_out_destroyed_and_deleted_in_number_order() -> None:
+    """live lists versions neither destroyed nor deleted, oldest first by number (10 after 9)."""
+    main = Main.of(
+        {
+            "current_version": 10,
+            "versions": {
+                "10": {},
+                "9": {},
+                "2": {"destroyed": True},
+                "3": {"deletion_time": T1},
+                "4": {"deletion_time": ""},
+            },
+        }
     )
-    assert Companion.of(comp.dump(), 3, "kv/app") == comp
+    assert main.live == ["4", "9", "10"]
+    assert main.is_live("9")
+    assert not main.is_live("2")
+    assert not main.is_live("3")
+    assert not main.is_live("11")
 
 
-@pytest.mark.parametrize(
-    ("field", "bad"),
-    [
-        ("labels", {"pending": 2}),
-        ("labels", ["pending"]),
-        ("staged", {"p2": "x"}),
-        ("staged", ["p2"]),
-        ("records", {"1": "x"}),
-        ("records", ["1"]),
-        ("purge_at", 5),
-        ("next", "5"),
-        ("aliases", {"p1": 2}),
-        ("aliases", ["p1"]),
-        ("floor", "2"),
-        ("floor", True),
-    ],
-)
-def test_a_companion_with_a_malformed_field_is_an_integrity_error(field: str, bad: object) -> None:
-    """Each field of the companion is checked for its shape; a bad one is IntegrityError."""
-    data = {**Companion().dump(), field: bad}
-    with pytest.raises(IntegrityError, match=r"^kv/app: sekret's companion entry is malformed$"):
-        Companion.of(data, 1, "kv/app")
+def test_companion_round_trips_through_dump() -> None:
+    """A companion read back from its own dump is the same; it exists once it has a KV version."""
+    comp = Companion(
+        cas=4,
+        labels={"blue": "2"},
+        staged={"p1": {"v": 1}},
+        records={"2": {"id": "p1"}},
+        next_id=2,
+        purge_at=T1,
+        aliases={"p1": "2"},
+        floor=1,
+    )
+    again = Companion.of(comp.dump(), 4, "kv/app")
+    assert again == comp
+    assert again.exists
+    assert Companion(cas=1).exists
+    assert not Companion().exists
+    assert Companion.of({"sekret": 2}, 1, "kv/app") == Companion(cas=1)
 
 
-def test_a_companion_with_only_its_format_mark_has_the_defaults() -> None:
-    """Missing fields of a format-2 companion read as empty, next id 1, no purge, floor 0."""
-    comp = Companion.of({"sekret": 2}, 7, "kv/app")
-    assert comp == Companion(cas=7)
-    assert (comp.next_id, comp.floor, comp.purge_at) == (1, 0, None)
+def test_a_companion_in_another_format_or_malformed_is_an_integrity_error() -> None:
+    """Another format version or any wrongly typed field is IntegrityError naming where."""
+    import pytest
+
+    from sekret.exceptions import IntegrityError
+
+    good = Companion(cas=1).dump()
+    bad_docs: list[object] = [
+        None,
+        {**good, "sekret": 1},
+        {**good, "labels": ["a"]},
+        {**good, "labels": {"a": 1}},
+        {**good, "labels": {1: "a"}},
+        {**good, "staged": ["p1"]},
+        {**good, "staged": {"p1": "x"}},
+        {**good, "records": ["2"]},
+        {**good, "records": {"2": "x"}},
+        {**good, "purge_at": 5},
+        {**good, "next": "2"},
+        {**good, "aliases": ["p1"]},
+        {**good, "aliases": {"p1": 2}},
+        {**good, "aliases": {1: "2"}},
+        {**good, "floor": "1"},
+        {**good, "floor": True},
+    ]
+    for doc in bad_docs:
+        with pytest.raises(IntegrityError, match="kv/app"):
+            Companion.of(doc, 1, "kv/app")
+
+
+def test_the_marker_keys_are_the_stored_format() -> None:
+    """The custom_metadata keys are a stored format: data written before must still be found."""
+    from sekret.backends.vault._state import MANAGED, PURGE_KEY, VKEY
+
+    assert (MANAGED, VKEY, PURGE_KEY) == ("sekret", "sekret.v.", "sekret.purge_at")
+
+
+def test_main_is_read_only() -> None:
+    """The metadata read back is a snapshot: Main cannot be changed in place."""
+    import dataclasses
+
+    import pytest
+
+    main = Main.of({"current_version": 2})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        main.current_version = 3  # type: ignore[misc]
+    assert main.current_version == 2

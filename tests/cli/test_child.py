@@ -280,3 +280,105 @@ def test_term_int_and_quit_are_the_signals_after_which_watch_never_restarts() ->
     from sekret.cli._child import _STOPPING
 
     assert {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT} == _STOPPING
+
+
+_EARLY = """
+import os, signal, sys
+from sekret.cli import _child
+
+class Early(_child._Child):
+    def __init__(self, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGUSR2)  # arrives while the child is being started
+        super().__init__(*args, **kwargs)
+
+_child._Child = Early
+trap = sys.argv[1]
+sys.exit(_child.run_child([sys.executable, "-c", trap, sys.argv[2], sys.argv[3]], dict(os.environ)))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_signal_arriving_while_the_child_starts_is_forwarded_to_it(tmp_path: Path) -> None:
+    """A forwarded signal received before the child exists is not lost: the child gets it."""
+    import signal
+    import subprocess
+
+    signum = int(signal.SIGUSR2)
+    done = subprocess.run(
+        [sys.executable, "-c", _EARLY, _TRAP, str(tmp_path / "ready"), str(signum)],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    # sekret survives (the default action would have killed it, leaving the child running)
+    # and reports the child's end by that signal: trapped (40+N) or killed (128+N)
+    assert done.returncode in (40 + signum, 128 + signum), done.stderr.decode()[-500:]
+
+
+def test_pump_emits_a_held_tail_once_every_stream_has_ended(value: bytes) -> None:
+    """A tail held as a possible start of a value is written when the last stream ends."""
+    pump, out, err = _pump(value)
+    pump.take({0: b"x " + value[:10]})
+    assert out.getvalue() == b"x "  # the rest may still come
+    pump.take({0: b"", 1: b""})
+    assert out.getvalue() == b"x " + value[:10]
+    assert err.getvalue() == b""
+
+
+def test_pump_flushes_every_piece_it_writes(value: bytes) -> None:
+    """Each piece written to a sink is flushed at once: nothing waits in sekret's buffers."""
+
+    class Sink(io.BytesIO):
+        def __init__(self) -> None:
+            super().__init__()
+            self.flushed_at: list[int] = []
+
+        def flush(self) -> None:
+            self.flushed_at.append(len(self.getvalue()))
+
+    out, err = Sink(), Sink()
+    pump = _Pump(
+        (io.BufferedReader(io.BytesIO()), io.BufferedReader(io.BytesIO())),
+        (out, err),
+        SharedMasker(Redactor([value.decode()])),
+        10.0,
+        Clock(),
+    )
+    pump.take({0: b"one\n", 1: b"two\n"})
+    assert out.flushed_at == [4]
+    assert err.flushed_at == [4]
+    assert pump.daemon  # the pump never keeps sekret alive on its own
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl death signal")
+def test_the_death_signal_is_set_only_from_the_main_thread() -> None:
+    """The parent-death signal follows the creating thread: off the main thread, none is set."""
+    import threading
+
+    from sekret.cli._child import _death_signal_preexec
+
+    assert _death_signal_preexec() is not None
+    seen: list[object] = []
+    worker = threading.Thread(target=lambda: seen.append(_death_signal_preexec()))
+    worker.start()
+    worker.join()
+    assert seen == [None]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl death signal")
+def test_a_child_whose_parent_died_before_the_death_signal_is_killed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """If sekret is gone by the time the child sets its death signal, the child kills itself."""
+    import signal
+
+    from sekret.cli._child import _death_signal_preexec
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "getpid", lambda: 1)  # the parent the preexec expects: not ours
+        preexec = _death_signal_preexec()
+    assert preexec is not None
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], preexec_fn=preexec
+    )
+    assert child.wait(60) == -signal.SIGKILL

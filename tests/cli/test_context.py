@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from cli.clirunner import Cli
 from sekret.backends.local import init_store
-from sekret.cli._context import Flags, resolve_context
+from sekret.cli._context import Flags, Origin, resolve_context
 from sekret.exceptions import ManifestError
 from sekret.testing import sentinel_value
 
@@ -207,3 +208,36 @@ def test_init_creates_the_dev_chain_store(tmp_path: Path, monkeypatch: pytest.Mo
     assert result.exit_code == 0, result.output
     assert (tmp_path / ".sekret" / "s.db").is_file()
     assert not (sub / ".sekret").exists()
+
+
+def test_manifest_lines_are_found_only_when_shown(project: Path) -> None:
+    """Resolving reads no line numbers; an origin finds its line once, when asked."""
+    calls: list[int] = []
+
+    def locate() -> str:
+        calls.append(1)
+        return "sekret.toml:2"
+
+    origin = Origin("manifest", locate)
+    assert calls == []
+    assert (origin.where, str(origin), origin.where) == ("sekret.toml:2",) * 3
+    assert calls == [1]
+    assert origin == Origin("manifest", "sekret.toml:2")
+    ctx = resolve_context(Flags(), {})
+    manifest = ctx.origins["backend"]
+    assert manifest.kind == "manifest"
+    assert manifest._where is None  # not looked up by resolving
+    assert manifest.where.endswith("sekret.toml:5")
+
+
+def test_flags_replace_copies_with_changes() -> None:
+    """Flags.replace returns a changed copy, leaves the original, refuses unknown names."""
+    flags = Flags(app="a", read_only=True)
+    changed = flags.replace(env="prod", read_only=False)
+    assert changed == Flags(app="a", env="prod")
+    assert flags == Flags(app="a", read_only=True)
+    assert copy.copy(flags) == flags
+    with pytest.raises(AttributeError):
+        flags.app = "b"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        flags.replace(nope=1)

@@ -35,10 +35,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import os
-import secrets as _random
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -70,7 +67,7 @@ def default_env_var(short_name: str) -> str:
 
 
 BINARY_PREFIX = "sekret:b64:"
-_VERSION_KEY = _random.token_bytes(32)
+_VERSION_KEY = os.urandom(32)
 
 
 def env_text(value: SecretValue) -> str:
@@ -187,6 +184,9 @@ class EnvBackend(Backend):
         return self._dotenv().get(variable) if self._files else None
 
     def _version(self, variable: str, text: str) -> str:
+        import hashlib  # lazy: the manifest imports this module for default_env_var
+        import hmac  # and `sekret get` on a local store needs no OpenSSL hash
+
         digest = hmac.new(_VERSION_KEY, f"{variable}\0{text}".encode(), hashlib.sha256)
         return digest.hexdigest()[:16]
 

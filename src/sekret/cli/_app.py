@@ -12,18 +12,16 @@ or the text of an unexpected exception (it may carry anything).
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import importlib
 import os
 import sys
-import traceback
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import click
 
-from sekret import Secrets
+from sekret import __version__
 from sekret.cli._context import (
     DEFAULT_ENV,
     DEFAULT_STORE,
@@ -43,6 +41,9 @@ from sekret.exceptions import (
     SecretNotFound,
     SekretError,
 )
+
+if TYPE_CHECKING:
+    from sekret import Secrets  # loaded by CliState.secrets(): --version needs no facade
 
 __all__ = [
     "DEFAULT_ENV",
@@ -139,7 +140,7 @@ class CliState:
         """A command's own ``--manifest PATH``: resolve the context from that file."""
         if self._secrets is not None:
             raise RuntimeError("use_manifest after the client was built")
-        self.flags = dataclasses.replace(self.flags, manifest=path)
+        self.flags = self.flags.replace(manifest=path)
         self._context = None
 
     def override(
@@ -157,7 +158,7 @@ class CliState:
         if read_only:
             changes.update(read_only=True, admin=False)
         if changes:
-            self.flags = dataclasses.replace(self.flags, **changes)
+            self.flags = self.flags.replace(**changes)
             self._context = None
 
     @property
@@ -217,6 +218,8 @@ class CliState:
         (the actor carries the OS user and host, as for library clients).
         """
         if self._secrets is None:
+            from sekret import Secrets  # lazy: `sekret --version` and `--help` never build one
+
             self.require_app()
             options.setdefault("cache", False)
             self._secrets = Secrets(
@@ -315,6 +318,8 @@ class SekretGroup(click.Group):
             return EXIT_ERROR
         except Exception as exc:  # noqa: BLE001  # the last resort: one line, no message text
             if os.environ.get("SEKRET_DEBUG") == "1":
+                import traceback  # lazy: only a bug with SEKRET_DEBUG=1 shows one
+
                 traceback.print_exc()
             _error(
                 f"internal error ({type(exc).__name__}); this is a bug,"
@@ -365,7 +370,9 @@ def build_group(lazy: Mapping[str, str] | None = None) -> SekretGroup:
         metavar="PATH",
         help="The manifest to use. Else $SEKRET_MANIFEST, sekret.toml found upward.",
     )
-    @click.version_option(package_name="sekret", prog_name="sekret")
+    # sekret.__version__, not the installed metadata: importlib.metadata scans every
+    # distribution on sys.path (~30 ms); tests/cli/test_startup.py keeps the two equal
+    @click.version_option(__version__, prog_name="sekret")
     @click.pass_context
     def sekret(
         ctx: click.Context,

@@ -302,46 +302,59 @@ def run_child(
     """
     outputs = sinks or (sys.stdout.buffer, sys.stderr.buffer)
     hide_own_environment()
-    child = _Child(argv, env, redactor, mask_timeout, outputs)
     lock = threading.RLock()  # the handler runs on the main thread, maybe inside the lock
     stopping = threading.Event()  # SIGTERM/SIGINT/SIGQUIT received: never restart after it
+    # The handlers are installed before the child starts, so no signal finds sekret with
+    # the default action (stopped or killed alone, the child left running); one that
+    # arrives while the child is being started waits in `pending` and is handled then.
+    child: _Child | None = None
+    pending: list[int] = []
 
-    def forward(signum: int, frame: FrameType | None) -> None:
+    def handle(signum: int, target: _Child) -> None:
+        if signum == signal.SIGTSTP:
+            with lock:
+                target.signal(signal.SIGTSTP)
+            os.kill(os.getpid(), signal.SIGSTOP)  # stop sekret too, as a shell job would
+            return
         if signum in _STOPPING:
             stopping.set()
         with lock:
-            child.signal(signum)
+            target.signal(signum)
 
-    def suspend(signum: int, frame: FrameType | None) -> None:
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         with lock:
-            child.signal(signal.SIGTSTP)
-        os.kill(os.getpid(), signal.SIGSTOP)  # stop sekret too, as a shell job would
-
-    def resume(signum: int, frame: FrameType | None) -> None:
-        with lock:
-            child.signal(signal.SIGCONT)
+            target = child
+            if target is None:
+                pending.append(signum)
+                return
+        handle(signum, target)
 
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        handlers = {name: forward for name in FORWARDED} | {"SIGTSTP": suspend, "SIGCONT": resume}
-        for name, handler in handlers.items():
+        for name in (*FORWARDED, "SIGTSTP", "SIGCONT"):
             sig = getattr(signal, name, None)
             if sig is not None:
-                previous[sig] = signal.signal(sig, handler)
+                previous[sig] = signal.signal(sig, on_signal)
     try:
+        started = _Child(argv, env, redactor, mask_timeout, outputs)
+        with lock:
+            child = started
+            early, pending[:] = pending[:], []
+        for signum in early:
+            handle(signum, started)
         while True:
-            code = child.wait(interval if watch is not None else None)
+            code = started.wait(interval if watch is not None else None)
             if code is not None:
                 return _exit_status(code)
             new_env = watch() if watch is not None and not stopping.is_set() else None
             if new_env is not None:
-                child.stop(grace)
+                started.stop(grace)
                 if stopping.is_set():  # told to stop while restarting: do not start again
-                    return _exit_status(child.proc.returncode)
+                    return _exit_status(started.proc.returncode)
                 with lock:
-                    child = _Child(argv, new_env, redactor, mask_timeout, outputs)
+                    child = started = _Child(argv, new_env, redactor, mask_timeout, outputs)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if child.proc.poll() is None:  # interrupted by an exception: do not orphan it
+        if child is not None and child.proc.poll() is None:  # an exception: do not orphan it
             child.stop(grace)

@@ -20,11 +20,11 @@ This module never opens a backend and never reads a value.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from sekret._values import _Copyable, _Record
 from sekret.exceptions import ConfigurationError, ManifestError
 
 if TYPE_CHECKING:
@@ -58,42 +58,134 @@ def truthy(text: str | None) -> bool:
     return (text or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where one resolved part came from: ``kind`` and a human ``where``."""
+class Origin(_Record):
+    """Where one resolved part came from: ``kind`` and a human ``where``.
+
+    ``where`` may be given as a function, called once on first use: the line
+    of a manifest key (``/p/sekret.toml:7``) costs a re-read of the file and a
+    pattern per key, which ``sekret get`` never shows.
+    """
+
+    __slots__ = ("kind", "_where", "_locate")
 
     kind: str  # "flag" | "variable" | "manifest" | "default"
-    where: str  # "--env", "SEKRET_ENV", "/p/sekret.toml:7", "default"
+    _where: str | None
+    _locate: Callable[[], str] | None
+
+    def __init__(self, kind: str, where: str | Callable[[], str]) -> None:
+        if isinstance(where, str):
+            self._set(kind=kind, _where=where, _locate=None)
+        else:
+            self._set(kind=kind, _where=None, _locate=where)
+
+    @property
+    def where(self) -> str:
+        """``--env``, ``SEKRET_ENV``, ``/p/sekret.toml:7`` or ``default``."""
+        where = self._where
+        if where is None:
+            assert self._locate is not None
+            where = self._locate()
+            self._set(_where=where, _locate=None)
+        return where
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Origin):
+            return NotImplemented
+        return (self.kind, self.where) == (other.kind, other.where)
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.where))
+
+    def __repr__(self) -> str:
+        return f"Origin({self.kind!r}, {self.where!r})"
+
+    def __reduce__(self) -> tuple[Any, tuple[object, ...]]:
+        return Origin, (self.kind, self.where)
 
     def __str__(self) -> str:
         return self.where if self.kind != "default" else "default"
 
 
-@dataclass(frozen=True, slots=True)
-class Flags:
+# Flags and Context are records (sekret._values._Copyable), not dataclasses: a frozen
+# dataclass costs ~2 ms to build at import, on every `sekret` command.
+class Flags(_Copyable):
     """The global options as given on the command line (None: not given)."""
 
-    backend: str | None = None
-    app: str | None = None
-    env: str | None = None
-    read_only: bool = False
-    admin: bool = False
-    manifest: str | None = None
+    __slots__ = ("backend", "app", "env", "read_only", "admin", "manifest")
+
+    backend: str | None
+    app: str | None
+    env: str | None
+    read_only: bool
+    admin: bool
+    manifest: str | None
+
+    def __init__(
+        self,
+        backend: str | None = None,
+        app: str | None = None,
+        env: str | None = None,
+        read_only: bool = False,
+        admin: bool = False,
+        manifest: str | None = None,
+    ) -> None:
+        self._set(
+            backend=backend, app=app, env=env, read_only=read_only, admin=admin, manifest=manifest
+        )
+
+    def replace(self, **changes: Any) -> Flags:
+        """A copy with ``changes`` (field name -> value); an unknown name is a TypeError."""
+        return Flags(**{**dict(zip(self._names(), self._fields(), strict=True)), **changes})
 
 
-@dataclass(frozen=True, slots=True)
-class Context:
+class Context(_Copyable):
     """The resolved parts, the manifest used (if any) and each part's origin."""
+
+    __slots__ = (
+        "app",
+        "environment",
+        "backend",
+        "read_only",
+        "audit",
+        "cache_ttl",
+        "max_stale",
+        "manifest",
+        "origins",
+    )
 
     app: str | None
     environment: str
     backend: str
     read_only: bool
-    audit: tuple[Any, ...] = ()
-    cache_ttl: float | None = None
-    max_stale: float | None = None
-    manifest: Manifest | None = None
-    origins: Mapping[str, Origin] = field(default_factory=dict)
+    audit: tuple[Any, ...]
+    cache_ttl: float | None
+    max_stale: float | None
+    manifest: Manifest | None
+    origins: Mapping[str, Origin]
+
+    def __init__(
+        self,
+        app: str | None,
+        environment: str,
+        backend: str,
+        read_only: bool,
+        audit: tuple[Any, ...] = (),
+        cache_ttl: float | None = None,
+        max_stale: float | None = None,
+        manifest: Manifest | None = None,
+        origins: Mapping[str, Origin] | None = None,
+    ) -> None:
+        self._set(
+            app=app,
+            environment=environment,
+            backend=backend,
+            read_only=read_only,
+            audit=audit,
+            cache_ttl=cache_ttl,
+            max_stale=max_stale,
+            manifest=manifest,
+            origins={} if origins is None else origins,
+        )
 
     @property
     def backend_explicit(self) -> bool:
@@ -158,7 +250,8 @@ class Context:
         if self.manifest is not None:
             declared = self.manifest.environments.get(self.environment)
             if declared is not None:
-                options.setdefault("cache", declared.cache_policy())
+                if "cache" not in options:  # the CLI passes cache=False: no CachePolicy to build
+                    options["cache"] = declared.cache_policy()
                 if declared.strict_expiry:
                     options.setdefault("strict_expiry", True)
             options.update(
@@ -178,12 +271,17 @@ class Context:
         }
 
 
-def _manifest_line(manifest: Manifest, *keys: str) -> str:
-    from sekret.manifest import find_line
+def _manifest_line(manifest: Manifest, *keys: str) -> Callable[[], str]:
+    """``file:line`` of ``keys``, found when an ``Origin`` shows it (not by every command)."""
 
-    where = str(manifest.path) if manifest.path else "<manifest>"
-    line = find_line(manifest, keys)
-    return f"{where}:{line}" if line else where
+    def locate() -> str:
+        from sekret.manifest import find_line
+
+        where = str(manifest.path) if manifest.path else "<manifest>"
+        line = find_line(manifest, keys)
+        return f"{where}:{line}" if line else where
+
+    return locate
 
 
 def _load(flags: Flags, environ: Mapping[str, str], cwd: Path | None) -> Manifest | None:

@@ -12,7 +12,6 @@ turn an environment name into a client.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from sekret import Secrets
@@ -49,5 +48,5 @@ def environment_client(
         changes["manifest"] = str(manifest.path)
     if read_only:
         changes.update(read_only=True, admin=False)
-    context = resolve_context(dataclasses.replace(state.flags, **changes), state.environ)
+    context = resolve_context(state.flags.replace(**changes), state.environ)
     return Secrets(**context.client_arguments(cache=False, **state.backend_options))

@@ -12,7 +12,6 @@ value into a message, an error or a table.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import sys
 from collections.abc import Iterator, Mapping
@@ -131,6 +130,8 @@ def did_you_mean(state: CliState, name: str) -> Iterator[None]:
             names = [info.name for info in state.secrets().list()]
         except SekretError:
             raise exc from None
+        import difflib  # lazy: only a miss looks for close names
+
         close = difflib.get_close_matches(name, names, n=MAX_SUGGESTIONS, cutoff=0.6)
         if not close:
             raise

@@ -34,20 +34,19 @@ __all__ = ["MANAGED", "PURGE_KEY", "VKEY", "Companion", "Main", "View", "parse_t
 MANAGED = "sekret"  # present in custom_metadata once sekret keeps its markers there
 VKEY = "sekret.v."  # custom_metadata key of one version's record
 PURGE_KEY = "sekret.purge_at"
-_TIME = re.compile(r"(.*?T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)\Z")
+_TIME = re.compile(r".*?T\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)\Z")
 
 
 def parse_time(text: object) -> datetime | None:
-    """Vault's RFC 3339 times carry nanoseconds; Python takes microseconds."""
-    if not isinstance(text, str) or not text:
+    """Vault's RFC 3339 times (nanoseconds, ``Z``) as aware datetimes; anything else None.
+
+    Python 3.11's ``fromisoformat`` reads both (keeping microseconds); the pattern
+    refuses the other ISO 8601 shapes it would also take (a date alone, no zone).
+    """
+    if not isinstance(text, str) or _TIME.match(text) is None:
         return None
-    m = _TIME.match(text)
-    if m is None:
-        return None
-    frac = (m.group(2) or "")[:7]
-    zone = "+00:00" if m.group(3) == "Z" else m.group(3)
     try:
-        return datetime.fromisoformat(m.group(1) + frac + zone)
+        return datetime.fromisoformat(text)
     except ValueError:
         return None
 
