@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -279,3 +280,270 @@ def test_context_manager_closes_the_backend() -> None:
     with pytest.raises(RuntimeError), backend:
         raise RuntimeError("x")
     assert backend.closed == 2
+
+
+# -- credentials kept from children, batch writes, leases, the read-only view -----------
+def test_sekrets_own_key_material_is_exactly_six_variables() -> None:
+    """CORE_CREDENTIAL_ENV: the master key, passphrase, key files and audit keys."""
+    from sekret.backends.base import CORE_CREDENTIAL_ENV
+
+    assert (
+        frozenset(
+            {
+                "SEKRET_MASTER_KEY",
+                "SEKRET_PASSPHRASE",
+                "SEKRET_KEY_FILE",
+                "SEKRET_BACKUP_KEY_FILE",
+                "SEKRET_AUDIT_KEY",
+                "SEKRET_AUDIT_KEY_FILE",
+            }
+        )
+        == CORE_CREDENTIAL_ENV
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "credential"),
+    [
+        ("SEKRET_MASTER_KEY", True),
+        ("SEKRET_AUDIT_KEY_FILE", True),
+        ("SEKRET_KEY", True),
+        ("SEKRET_SIGNING_KEY", True),
+        ("SEKRET_OLD_PASSPHRASE", True),
+        ("SEKRET_DB_PASSWORD", True),
+        ("SEKRET_AGENT_TOKEN", True),
+        ("SEKRET_CLIENT_SECRET", True),
+        ("SEKRET_CREDENTIALS_FILE", True),
+        ("sekret_agent_token", True),  # names are compared upper-case
+        ("SEKRET_APP", False),
+        ("SEKRET_ENV", False),
+        ("SEKRET_BACKEND", False),
+        ("SEKRET_READ_ONLY", False),
+        ("MY_SEKRET_TOKEN", False),  # not sekret's own: only the SEKRET_ prefix counts
+        ("API_KEY", False),
+        ("SEKRET_", False),
+    ],
+)
+def test_is_credential_env_knows_sekrets_key_material(variable: str, credential: bool) -> None:
+    """The core six, and any SEKRET_* naming a key, passphrase, password, token, secret."""
+    from sekret.backends.base import is_credential_env
+
+    assert is_credential_env(variable) is credential
+
+
+def test_lease_grant_keeps_its_fields_and_never_shows_the_credentials() -> None:
+    """A LeaseGrant holds id, credentials, ttl (a float) and renewable; repr shows no value."""
+    from sekret import SecretValue
+    from sekret.backends.base import LeaseGrant
+    from sekret.testing import sentinel_value
+
+    password = sentinel_value()
+    creds = SecretValue.of({"username": "u", "password": password})
+    grant = LeaseGrant("db/creds/app/abc", creds, ttl=3600, renewable=True)
+    assert (grant.lease_id, grant.credentials, grant.renewable) == ("db/creds/app/abc", creds, True)
+    assert grant.ttl == 3600.0
+    assert isinstance(grant.ttl, float)
+    assert repr(grant) == "LeaseGrant('db/creds/app/abc', ttl=3600, renewable=True)"
+    assert password not in repr(grant)
+
+
+def test_write_request_keeps_the_write_arguments_and_never_shows_the_value() -> None:
+    """A WriteRequest carries write()'s arguments (current by default); repr shows no value."""
+    from sekret import CURRENT, SecretValue
+    from sekret.backends.base import WriteRequest
+    from sekret.testing import sentinel_value
+
+    value = SecretValue.of(sentinel_value())
+    plain = WriteRequest("a/b/c", value)
+    assert (plain.name, plain.value, tuple(plain.stages)) == ("a/b/c", value, (CURRENT,))
+    assert (plain.expected_version, plain.token, plain.metadata) == (None, None, None)
+    full = WriteRequest(
+        "a/b/c", value, stages=("pending",), expected_version="2", token="t", metadata={"k": "v"}
+    )
+    assert (full.stages, full.expected_version, full.token, full.metadata) == (
+        ("pending",),
+        "2",
+        "t",
+        {"k": "v"},
+    )
+    assert repr(full) == "WriteRequest('a/b/c', stages=['pending'])"
+    assert value.text() not in repr(plain)
+
+
+def test_default_put_many_writes_in_order_and_returns_errors_in_place() -> None:
+    """put_many writes one by one with each request's arguments; a SekretError stays in place."""
+    from sekret import SecretValue
+    from sekret.backends.base import WriteRequest
+    from sekret.backends.memory import MemoryBackend
+
+    class OneByOne(MemoryBackend):
+        put_many = Backend.put_many  # the base class's default, not the memory backend's
+
+    backend = OneByOne()
+    got = backend.put_many(
+        [
+            WriteRequest("a/b/x", SecretValue.of("one")),
+            WriteRequest("a/b/x", SecretValue.of("two"), expected_version="7"),  # a conflict
+            WriteRequest("a/b/y", SecretValue.of("three"), metadata={"owner": "team"}),
+            WriteRequest("a/b/x", SecretValue.of("four"), stages=("pending",)),
+        ]
+    )
+    assert [type(r).__name__ for r in got] == [
+        "VersionInfo",
+        "Conflict",
+        "VersionInfo",
+        "VersionInfo",
+    ]
+    assert backend.read("a/b/x").value.text() == "one"
+    assert backend.read("a/b/x", stage="pending").value.text() == "four"
+    assert backend.read("a/b/y").metadata.get("owner") == "team"
+
+
+def test_a_bare_backend_has_no_leases_and_consumes_its_declared_credentials() -> None:
+    """issue/renew/revoke_lease are UnsupportedOperation; consumed_env is credential_env."""
+
+    class WithCreds(Backend):
+        scheme = "creds"
+        credential_env = frozenset({"CREDS_TOKEN"})
+
+    backend = WithCreds()
+    assert backend.consumed_env() == frozenset({"CREDS_TOKEN"})
+    assert Backend().consumed_env() == frozenset()
+    for call in (
+        lambda: backend.issue_lease("n"),
+        lambda: backend.renew_lease("lease"),
+        lambda: backend.revoke_lease("lease"),
+    ):
+        with pytest.raises(UnsupportedOperation, match="needs leases"):
+            call()
+
+
+class _Inner(Backend):
+    """A backend that records what the read-only view passes through, and returns markers."""
+
+    scheme = "inner"
+    capabilities = Capability.full() | Capability.BATCH_READ | Capability.LEASES
+    max_value_bytes = 1234
+    credential_env = frozenset({"INNER_TOKEN"})
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[object, ...]] = []
+
+    @property
+    def identity(self) -> str | None:
+        return "role/app"
+
+    def read(self, name: str, *, version: str | None = None, stage: str | None = None) -> Any:
+        self.calls.append(("read", name, version, stage))
+        return "secret"
+
+    def read_many(self, names: Any) -> Any:
+        self.calls.append(("read_many", tuple(names)))
+        return {"many": True}
+
+    def versions(self, name: str) -> Any:
+        self.calls.append(("versions", name))
+        return ["v"]
+
+    def list(self, prefix: str = "", **options: Any) -> Any:
+        self.calls.append(("list", prefix, tuple(sorted(options.items()))))
+        return "page"
+
+    def issue_lease(self, name: str, *, replaces: str | None = None) -> Any:
+        self.calls.append(("issue_lease", name, replaces))
+        return "grant"
+
+    def renew_lease(self, lease_id: str, *, increment: float | None = None) -> float:
+        self.calls.append(("renew_lease", lease_id, increment))
+        return 60.0
+
+    def revoke_lease(self, lease_id: str) -> None:
+        self.calls.append(("revoke_lease", lease_id))
+
+    def close(self) -> None:
+        self.calls.append(("close",))
+
+
+def test_a_read_only_view_passes_reads_and_leases_through() -> None:
+    """Reads, listing, versions and leases reach the wrapped backend with every argument."""
+    from sekret.backends.base import ReadOnlyView
+
+    inner = _Inner()
+    view = ReadOnlyView(inner)
+    assert view.read("a/b/c", version="2", stage="previous") == "secret"
+    assert view.read_many(["a", "b"]) == {"many": True}
+    assert view.versions("a/b/c") == ["v"]
+    assert view.list("a/", page_size=5, page_token="t", include_deleted=True) == "page"
+    assert view.issue_lease("a/b/db", replaces="old") == "grant"
+    assert view.renew_lease("lease-1", increment=30.0) == 60.0
+    view.revoke_lease("lease-1")
+    view.close()
+    assert inner.calls == [
+        ("read", "a/b/c", "2", "previous"),
+        ("read_many", ("a", "b")),
+        ("versions", "a/b/c"),
+        ("list", "a/", (("include_deleted", True), ("page_size", 5), ("page_token", "t"))),
+        ("issue_lease", "a/b/db", "old"),
+        ("renew_lease", "lease-1", 30.0),
+        ("revoke_lease", "lease-1"),
+        ("close",),
+    ]
+    assert view.describe() == "inner://"
+    assert view.identity == "role/app"
+    assert view.consumed_env() == frozenset({"INNER_TOKEN"})
+    assert view.max_value_bytes == 1234
+
+
+def test_a_read_only_view_offers_only_read_capabilities() -> None:
+    """The view keeps the wrapped backend's read, versions, list, batch read, stages, leases."""
+    from sekret.backends.base import READ_CAPABILITIES, READ_CAPABILITIES_ALL, ReadOnlyView
+
+    assert READ_CAPABILITIES == Capability.READ | Capability.VERSIONS | Capability.LIST
+    assert READ_CAPABILITIES_ALL == (
+        READ_CAPABILITIES | Capability.BATCH_READ | Capability.STAGES | Capability.LEASES
+    )
+    assert ReadOnlyView(_Inner()).capabilities == READ_CAPABILITIES_ALL
+    assert ReadOnlyView(_Reader()).capabilities == Capability.READ
+
+
+def test_a_read_only_view_refuses_every_write_with_a_hint() -> None:
+    """write, move_stage, delete, restore and destroy are AccessDenied; nothing reaches inside."""
+    from sekret import AccessDenied, SecretValue
+    from sekret.backends.base import ReadOnlyView
+
+    inner = _Inner()
+    default = ReadOnlyView(inner)
+    hinted = ReadOnlyView(inner, hint="use the rotation role")
+    for view, hint in ((default, "sekret --admin"), (hinted, "use the rotation role")):
+        for name, call in (
+            ("write", lambda v=view: v.write("a/b/c", SecretValue.of("x"))),
+            ("move_stage", lambda v=view: v.move_stage("a/b/c", "current", "1")),
+            ("delete", lambda v=view: v.delete("a/b/c")),
+            ("restore", lambda v=view: v.restore("a/b/c")),
+            ("destroy", lambda v=view: v.destroy("a/b/c")),
+        ):
+            with pytest.raises(AccessDenied, match=f"read-only.*{name} refused.*{hint}") as caught:
+                call()
+            assert caught.value.backend == "inner://"
+    assert inner.calls == []
+
+
+def test_every_capability_has_a_word() -> None:
+    """All capabilities, in declaration order, as capability_names writes them."""
+    every = Capability.NONE
+    for cap in Capability:
+        every |= cap
+    assert capability_names(every) == (
+        "read, write, delete, destroy, versions, stages, list, batch_read, batch_write, cas, leases"
+    )
+
+
+def test_a_read_only_view_lists_with_the_list_defaults() -> None:
+    """view.list(prefix) passes the documented defaults: pages of 100, no token, live only."""
+    from sekret.backends.base import ReadOnlyView
+
+    inner = _Inner()
+    ReadOnlyView(inner).list("a/")
+    assert inner.calls == [
+        ("list", "a/", (("include_deleted", False), ("page_size", 100), ("page_token", None)))
+    ]
