@@ -323,6 +323,7 @@ def test_pump_emits_a_held_tail_once_every_stream_has_ended(value: bytes) -> Non
     pump.take({0: b"", 1: b""})
     assert out.getvalue() == b"x " + value[:10]
     assert err.getvalue() == b""
+    assert pump.held_since == {}  # nothing is left waiting for a timeout
 
 
 def test_pump_flushes_every_piece_it_writes(value: bytes) -> None:
@@ -382,3 +383,155 @@ def test_a_child_whose_parent_died_before_the_death_signal_is_killed(
         [sys.executable, "-c", "import time; time.sleep(60)"], preexec_fn=preexec
     )
     assert child.wait(60) == -signal.SIGKILL
+
+
+def test_pump_times_a_held_tail_from_its_last_new_data(value: bytes) -> None:
+    """A held tail that grows restarts its --mask-timeout; a completed one stops waiting."""
+    clock = Clock()
+    pump, out, _ = _pump(value, clock=clock)
+    pump.take({0: b"a " + value[:5]})
+    clock.now = 5.0
+    pump.take({0: value[5:10]})  # still only the start of the value: held, timed from now
+    assert pump.expire() == 10.0
+    clock.now = 14.5
+    assert pump.expire() == 0.5  # not yet due: the time left, however little
+    assert out.getvalue() == b"a "
+    pump.take({0: value[10:] + b"\n"})  # the value completes: masked, nothing held
+    assert pump.held_since == {}
+    assert pump.expire() is None
+    assert out.getvalue() == b"a ***\n"
+
+
+def test_pump_run_closes_both_pipes_when_it_ends(
+    value: bytes, pipes: list[tuple[io.BufferedReader, int]]
+) -> None:
+    """When the child's output ends, the pump closes its ends of both pipes (no fd leaks)."""
+    (stdout, out_w), (stderr, err_w) = pipes
+    pump, out, _ = _pump(value, (stdout, stderr))
+    os.write(out_w, b"bye\n")
+    os.close(out_w)
+    os.close(err_w)
+    pump.run()
+    assert out.getvalue() == b"bye\n"
+    assert stdout.closed
+    assert stderr.closed
+
+
+_SLEEPER = """
+import os, signal, sys, time
+if len(sys.argv) > 2:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+with open(sys.argv[1], "a") as f:
+    f.write(f"{os.getpid()} {os.environ.get('GEN', '1')}\\n")
+if os.environ.get("GEN") == "2":
+    sys.exit(7)
+time.sleep(60)
+"""
+
+
+def _pids(path: Path) -> list[int]:
+    return [int(line.split()[0]) for line in path.read_text().splitlines()]
+
+
+def _gone(pid: int) -> bool:
+    for _ in range(500):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.01)
+    os.kill(pid, 9)
+    return False
+
+
+def _started(path: Path, count: int) -> None:
+    for _ in range(3000):
+        if path.exists() and len(path.read_text().splitlines()) >= count:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the child did not start")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes")
+def test_a_child_that_ignores_sigterm_is_killed_after_the_grace(tmp_path: Path) -> None:
+    """stop(grace): SIGTERM first, SIGKILL when the child outlives the grace; it is reaped."""
+    import signal
+
+    from sekret.cli._child import _Child
+
+    pids = tmp_path / "pids"
+    child = _Child(
+        [sys.executable, "-c", _SLEEPER, str(pids), "ignore-term"],
+        dict(os.environ),
+        None,
+        1.0,
+        (io.BytesIO(), io.BytesIO()),
+    )
+    _started(pids, 1)
+    child.stop(0.2)
+    assert child.proc.returncode == -signal.SIGKILL
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes")
+def test_a_watched_restart_stops_the_old_child_first(tmp_path: Path) -> None:
+    """When watch returns a new environment, the running child is stopped, then a new one runs."""
+    pids = tmp_path / "pids"
+    calls: list[int] = []
+
+    def watch() -> dict[str, str] | None:
+        calls.append(1)
+        _started(pids, 1)
+        return {**os.environ, "GEN": "2"} if len(calls) == 1 else None
+
+    code = run_child(
+        [sys.executable, "-c", _SLEEPER, str(pids)], dict(os.environ), watch=watch, interval=0.01
+    )
+    assert code == 7  # the second child's own exit
+    first, second = _pids(pids)
+    assert first != second
+    assert _gone(first)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_stop_signal_during_a_watched_run_ends_it_without_a_restart(tmp_path: Path) -> None:
+    """SIGTERM to sekret, then a changed environment: the child is stopped and not started again."""
+    import signal
+
+    pids = tmp_path / "pids"
+    calls: list[int] = []
+
+    def watch() -> dict[str, str] | None:
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("watched again after SIGTERM")
+        _started(pids, 1)
+        os.kill(os.getpid(), signal.SIGTERM)  # handled (forwarded) before watch returns
+        return {**os.environ, "GEN": "2"}
+
+    code = run_child(
+        [sys.executable, "-c", _SLEEPER, str(pids)], dict(os.environ), watch=watch, interval=0.01
+    )
+    assert code == 128 + signal.SIGTERM
+    assert len(_pids(pids)) == 1
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes")
+def test_an_error_in_the_watch_does_not_orphan_the_child(tmp_path: Path) -> None:
+    """If the watch raises, run_child stops the child before the error propagates."""
+    pids = tmp_path / "pids"
+
+    def watch() -> dict[str, str] | None:
+        _started(pids, 1)
+        raise RuntimeError("the watch broke")
+
+    with pytest.raises(RuntimeError, match="the watch broke"):
+        run_child(
+            [sys.executable, "-c", _SLEEPER, str(pids)],
+            dict(os.environ),
+            watch=watch,
+            interval=0.01,
+            grace=5.0,
+        )
+    assert _gone(_pids(pids)[0])
