@@ -535,3 +535,39 @@ def test_an_error_in_the_watch_does_not_orphan_the_child(tmp_path: Path) -> None
             grace=5.0,
         )
     assert _gone(_pids(pids)[0])
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes")
+def test_stop_asks_with_sigterm_first(tmp_path: Path) -> None:
+    """stop(grace): a child that ends on SIGTERM ends its own way, not by SIGKILL."""
+    from sekret.cli._child import _Child
+
+    ready = tmp_path / "ready"
+    child = _Child(
+        [sys.executable, "-c", _TRAP, str(ready), "15"],
+        dict(os.environ),
+        None,
+        1.0,
+        (io.BytesIO(), io.BytesIO()),
+    )
+    _started_file(ready)
+    child.stop(30.0)
+    assert child.proc.returncode == 40 + 15
+
+
+def _started_file(path: Path) -> None:
+    for _ in range(3000):
+        if path.exists():
+            return
+        time.sleep(0.01)
+    raise AssertionError("the child did not start")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_run_child_puts_the_signal_handlers_back() -> None:
+    """After the child ends, sekret's signal handlers are the ones it had before."""
+    import signal
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGTSTP, signal.SIGCONT)}
+    assert run_child([sys.executable, "-c", "pass"], dict(os.environ)) == 0
+    assert {s: signal.getsignal(s) for s in before} == before
