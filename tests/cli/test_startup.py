@@ -96,17 +96,27 @@ def test_version_loads_no_command_module_facade_or_metadata(tmp_path: Path) -> N
     assert loaded == []
 
 
-def test_get_loads_its_command_module_and_the_store_only(tmp_path: Path) -> None:
-    """sekret get on a local store (manifest found) loads sekret.cli.secrets and nothing extra."""
+def test_get_loads_the_store_only_and_no_click(tmp_path: Path) -> None:
+    """sekret get NAME on a local store (manifest found) loads no click and no command module."""
     value = sentinel_value("startup")
     make_project(tmp_path, value)
     code, out, modules = run(["get", "x"], tmp_path)
     assert code == 0
     printed = out.rstrip("\n") == value  # compared, never shown in a failure
     assert printed
-    assert {"sekret.cli.secrets", "sekret.backends.local", "sekret.manifest"} <= modules
-    others = set(COMMAND_MODULES) - {"sekret.cli.secrets"}
-    assert sorted(modules.intersection((*others, *NEVER))) == []
+    assert {"sekret.cli._fast", "sekret.backends.local", "sekret.manifest"} <= modules
+    assert "click" not in modules
+    assert sorted(modules.intersection((*COMMAND_MODULES, *NEVER))) == []
+
+
+def test_get_with_an_option_goes_through_click(tmp_path: Path) -> None:
+    """Any other form of get (an option, a reference) is the click command, module and all."""
+    value = sentinel_value("startup")
+    make_project(tmp_path, value)
+    code, out, modules = run(["get", "--no-newline", "x"], tmp_path)
+    assert code == 0
+    assert out == value
+    assert {"click", "sekret.cli.secrets"} <= modules
 
 
 def test_version_is_the_installed_distribution_version() -> None:

@@ -82,6 +82,11 @@ def build_cli() -> click.Group:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``sekret`` with ``argv`` (default: the process's); returns the exit code."""
+    from sekret.cli._fast import fast_get
+
+    done = fast_get(sys.argv[1:] if argv is None else argv)  # `sekret get NAME`: no click
+    if done is not None:
+        return done
     try:
         import click  # noqa: F401  # only to learn whether the extra is installed
     except ImportError:

@@ -291,6 +291,18 @@ class SekretGroup(click.Group):
     ) -> int:
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - report() sorts them
+            return self.report(exc)
+        return result if isinstance(result, int) else 0
+
+    def report(self, error: Exception | KeyboardInterrupt) -> int:
+        """Print ``error`` as one ``sekret: error:`` line; its exit code (see ``EXIT_CODES``).
+
+        Every command's errors end here, those of ``sekret get``'s click-free
+        path (``sekret.cli._fast``) included.
+        """
+        try:
+            raise error
         except SekretError as exc:
             _error(str(exc) + self._read_only_origin(exc))
             return exit_code_for(exc)
@@ -326,7 +338,6 @@ class SekretGroup(click.Group):
                 " rerun with SEKRET_DEBUG=1 for the traceback"
             )
             return EXIT_INTERNAL
-        return result if isinstance(result, int) else 0
 
 
 def build_group(lazy: Mapping[str, str] | None = None) -> SekretGroup:
