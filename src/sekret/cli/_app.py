@@ -17,7 +17,7 @@ import importlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import click
 
@@ -25,10 +25,8 @@ from sekret import __version__
 from sekret.cli._context import (
     DEFAULT_ENV,
     DEFAULT_STORE,
-    Context,
-    Flags,
+    CliState,
     default_backend_url,
-    resolve_context,
 )
 from sekret.exceptions import (
     AccessDenied,
@@ -41,9 +39,6 @@ from sekret.exceptions import (
     SecretNotFound,
     SekretError,
 )
-
-if TYPE_CHECKING:
-    from sekret import Secrets  # loaded by CliState.secrets(): --version needs no facade
 
 __all__ = [
     "DEFAULT_ENV",
@@ -114,123 +109,6 @@ def _one_line(text: str) -> str:
 def _error(message: str) -> None:
     sys.stderr.write(f"sekret: error: {_one_line(message)}\n")
     sys.stderr.flush()
-
-
-class CliState:
-    """The global options; resolves the context (``_context``) and builds the facade once."""
-
-    def __init__(
-        self,
-        backend: str | None = None,
-        app: str | None = None,
-        env: str | None = None,
-        read_only: bool = False,
-        *,
-        admin: bool = False,
-        manifest: str | None = None,
-        environ: Mapping[str, str] | None = None,
-    ) -> None:
-        self.flags = Flags(backend, app, env, read_only, admin, manifest)
-        self._environ = environ
-        self.backend_options: dict[str, Any] = {}
-        self._context: Context | None = None
-        self._secrets: Secrets | None = None
-
-    def use_manifest(self, path: str) -> None:
-        """A command's own ``--manifest PATH``: resolve the context from that file."""
-        if self._secrets is not None:
-            raise RuntimeError("use_manifest after the client was built")
-        self.flags = self.flags.replace(manifest=path)
-        self._context = None
-
-    def override(
-        self, *, manifest: str | None = None, env: str | None = None, read_only: bool = False
-    ) -> None:
-        """A command's own ``--manifest``/``--env``, or a read-only need: they win over
-        the global options, and the context is resolved again from them."""
-        if self._secrets is not None:
-            raise RuntimeError("override after the client was built")
-        changes: dict[str, Any] = {}
-        if manifest:
-            changes["manifest"] = manifest
-        if env:
-            changes["env"] = env
-        if read_only:
-            changes.update(read_only=True, admin=False)
-        if changes:
-            self.flags = self.flags.replace(**changes)
-            self._context = None
-
-    @property
-    def environ(self) -> Mapping[str, str] | None:
-        """The variables the context is resolved from (None: the process's)."""
-        return self._environ
-
-    def reload(self) -> None:
-        """Resolve the context again on next use (the agent's SIGHUP re-reads the manifest)."""
-        self._context = None
-
-    @property
-    def context(self) -> Context:
-        """App, environment, backend... resolved on first use (flags, variables, manifest)."""
-        if self._context is None:
-            self._context = resolve_context(self.flags, self._environ)
-        return self._context
-
-    @property
-    def backend_url(self) -> str:
-        return self.context.backend
-
-    @property
-    def backend_explicit(self) -> bool:
-        return self.context.backend_explicit
-
-    @property
-    def app(self) -> str | None:
-        return self.context.app
-
-    @property
-    def env(self) -> str | None:
-        """The environment a flag or variable named (None: the manifest's or the default)."""
-        origin = self.context.origins["environment"]
-        return self.context.environment if origin.kind in ("flag", "variable") else None
-
-    @property
-    def environment(self) -> str:
-        return self.context.environment
-
-    @property
-    def read_only(self) -> bool:
-        return self.context.read_only
-
-    def require_app(self) -> str:
-        """The app, or a usage error (exit 2) that says how to name one."""
-        context = self.context  # a broken manifest is a configuration error, not usage
-        try:
-            return context.require_app()
-        except ConfigurationError as exc:
-            raise click.UsageError(str(exc)) from None
-
-    def secrets(self, **options: Any) -> Secrets:
-        """The facade for this context (no cache: each command is one short-lived call).
-
-        Built once; audited through the manifest's sinks when it declares any
-        (the actor carries the OS user and host, as for library clients).
-        """
-        if self._secrets is None:
-            from sekret import Secrets  # lazy: `sekret --version` and `--help` never build one
-
-            self.require_app()
-            options.setdefault("cache", False)
-            self._secrets = Secrets(
-                **self.context.client_arguments(**options, **self.backend_options)
-            )
-        return self._secrets
-
-    def close(self) -> None:
-        if self._secrets is not None:
-            self._secrets.close()
-            self._secrets = None
 
 
 pass_state = click.make_pass_decorator(CliState)

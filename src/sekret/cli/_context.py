@@ -28,11 +28,13 @@ from sekret._values import _Copyable, _Record
 from sekret.exceptions import ConfigurationError, ManifestError
 
 if TYPE_CHECKING:
+    from sekret import Secrets  # loaded by CliState.secrets(): --version needs no facade
     from sekret.manifest import Manifest
 
 __all__ = [
     "DEFAULT_ENV",
     "DEFAULT_STORE",
+    "CliState",
     "Context",
     "Flags",
     "Origin",
@@ -399,3 +401,122 @@ def resolve_context(
         manifest=manifest,
         origins=origins,
     )
+
+
+class CliState:
+    """The global options; resolves the context (``_context``) and builds the facade once."""
+
+    def __init__(
+        self,
+        backend: str | None = None,
+        app: str | None = None,
+        env: str | None = None,
+        read_only: bool = False,
+        *,
+        admin: bool = False,
+        manifest: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.flags = Flags(backend, app, env, read_only, admin, manifest)
+        self._environ = environ
+        self.backend_options: dict[str, Any] = {}
+        self._context: Context | None = None
+        self._secrets: Secrets | None = None
+
+    def use_manifest(self, path: str) -> None:
+        """A command's own ``--manifest PATH``: resolve the context from that file."""
+        if self._secrets is not None:
+            raise RuntimeError("use_manifest after the client was built")
+        self.flags = self.flags.replace(manifest=path)
+        self._context = None
+
+    def override(
+        self, *, manifest: str | None = None, env: str | None = None, read_only: bool = False
+    ) -> None:
+        """A command's own ``--manifest``/``--env``, or a read-only need: they win over
+        the global options, and the context is resolved again from them."""
+        if self._secrets is not None:
+            raise RuntimeError("override after the client was built")
+        changes: dict[str, Any] = {}
+        if manifest:
+            changes["manifest"] = manifest
+        if env:
+            changes["env"] = env
+        if read_only:
+            changes.update(read_only=True, admin=False)
+        if changes:
+            self.flags = self.flags.replace(**changes)
+            self._context = None
+
+    @property
+    def environ(self) -> Mapping[str, str] | None:
+        """The variables the context is resolved from (None: the process's)."""
+        return self._environ
+
+    def reload(self) -> None:
+        """Resolve the context again on next use (the agent's SIGHUP re-reads the manifest)."""
+        self._context = None
+
+    @property
+    def context(self) -> Context:
+        """App, environment, backend... resolved on first use (flags, variables, manifest)."""
+        if self._context is None:
+            self._context = resolve_context(self.flags, self._environ)
+        return self._context
+
+    @property
+    def backend_url(self) -> str:
+        return self.context.backend
+
+    @property
+    def backend_explicit(self) -> bool:
+        return self.context.backend_explicit
+
+    @property
+    def app(self) -> str | None:
+        return self.context.app
+
+    @property
+    def env(self) -> str | None:
+        """The environment a flag or variable named (None: the manifest's or the default)."""
+        origin = self.context.origins["environment"]
+        return self.context.environment if origin.kind in ("flag", "variable") else None
+
+    @property
+    def environment(self) -> str:
+        return self.context.environment
+
+    @property
+    def read_only(self) -> bool:
+        return self.context.read_only
+
+    def require_app(self) -> str:
+        """The app, or a usage error (exit 2) that says how to name one."""
+        context = self.context  # a broken manifest is a configuration error, not usage
+        try:
+            return context.require_app()
+        except ConfigurationError as exc:
+            import click  # lazy: `sekret get NAME` (sekret.cli._fast) runs without click
+
+            raise click.UsageError(str(exc)) from None
+
+    def secrets(self, **options: Any) -> Secrets:
+        """The facade for this context (no cache: each command is one short-lived call).
+
+        Built once; audited through the manifest's sinks when it declares any
+        (the actor carries the OS user and host, as for library clients).
+        """
+        if self._secrets is None:
+            from sekret import Secrets  # lazy: `sekret --version` and `--help` never build one
+
+            self.require_app()
+            options.setdefault("cache", False)
+            self._secrets = Secrets(
+                **self.context.client_arguments(**options, **self.backend_options)
+            )
+        return self._secrets
+
+    def close(self) -> None:
+        if self._secrets is not None:
+            self._secrets.close()
+            self._secrets = None

@@ -3,7 +3,7 @@
 Importing click (with ``typing`` and ``inspect`` under it) is about a third
 of a ``sekret get``. The plain form, ``sekret get NAME`` with no option and
 no reference, is read here with exactly what the click command uses
-(``_context.resolve_context`` and ``client_arguments``, ``write_value``).
+(``_context.CliState``, ``write_value``).
 Anything else goes to click: another form, a context that cannot be
 resolved, a client that cannot be built (nothing has been read then, so
 nothing is done twice). An error of the read itself is reported by the
@@ -19,10 +19,9 @@ from collections.abc import Sequence
 
 from sekret._refs import looks_like_reference
 
-TYPE_CHECKING = False  # typing itself is one of the imports this module avoids
+TYPE_CHECKING = False  # CliState is only a type here: it loads on use
 if TYPE_CHECKING:
-    from sekret import Secrets
-    from sekret.cli._context import Context
+    from sekret.cli._context import CliState
 
 __all__ = ["fast_get"]
 
@@ -34,13 +33,11 @@ def fast_get(args: Sequence[str]) -> int | None:
     name = args[1]
     if looks_like_reference(name):
         return None
-    from sekret import Secrets
-    from sekret.cli._context import Flags, resolve_context
+    from sekret.cli._context import CliState
 
+    state = CliState()
     try:
-        context = resolve_context(Flags(), None)
-        context.require_app()
-        client = Secrets(**context.client_arguments(cache=False))
+        client = state.secrets()  # the click command's own context and client
     except Exception:  # noqa: BLE001 - click's path reports it, in its words
         return None
     try:
@@ -50,21 +47,17 @@ def fast_get(args: Sequence[str]) -> int | None:
         write_value(sys.stdout.buffer, secret, newline=True)
         return 0
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - reported as click's are
-        return _report(context, client, name, exc)
+        return _report(state, name, exc)
     finally:
-        client.close()
+        state.close()
 
 
-def _report(
-    context: Context, client: Secrets, name: str, error: Exception | KeyboardInterrupt
-) -> int:
+def _report(state: CliState, name: str, error: Exception | KeyboardInterrupt) -> int:
     """Report a failed read as the click command would (its suggestions included)."""
     from sekret.cli import COMMANDS
-    from sekret.cli._app import CliState, build_group
+    from sekret.cli._app import build_group
     from sekret.cli.secrets import did_you_mean
 
-    state = CliState()
-    state._context, state._secrets = context, client
     group = build_group(COMMANDS)
     group.state = state
     try:
