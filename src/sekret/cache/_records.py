@@ -4,7 +4,7 @@
 import them from there. ``CachePolicy`` checks its fields when built and
 raises ``ConfigurationError`` for a value out of range.
 
-They are immutable records with ``__slots__`` (``sekret._values._Record``:
+They are immutable records with ``__slots__`` (``sekret._values._Copyable``:
 repr, equality and hash from their fields), not dataclasses: importing
 ``dataclasses`` (which loads ``inspect``, ``ast``, ``re``...) cost about
 20 ms, more than everything else ``Secrets(...)`` loads.
@@ -17,7 +17,7 @@ anything heavier than ``sekret._values`` (``import sekret.cache`` stays light).
 
 from __future__ import annotations
 
-from sekret._values import _Record
+from sekret._values import _Copyable
 from sekret.exceptions import ConfigurationError
 
 TYPE_CHECKING = False
@@ -28,16 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["CachePolicy", "CacheStats", "HitStats"]
 
 
-class _Frozen(_Record):
-    """A ``_Record`` that can be pickled and copied (its ``__init__`` takes its slots in order)."""
-
-    __slots__ = ()
-
-    def __reduce__(self) -> tuple[Any, tuple[object, ...]]:
-        return type(self), self._fields()
-
-
-class CachePolicy(_Frozen):
+class CachePolicy(_Copyable):
     """How long values live and how the cache behaves when the backend fails.
 
     Times are seconds. ``ttl`` is shortened by up to ``jitter`` (a fraction)
@@ -163,7 +154,7 @@ class CachePolicy(_Frozen):
         return self.per_secret_ttl.get(name, self.ttl)
 
 
-class HitStats(_Frozen):
+class HitStats(_Copyable):
     """Cache hits of one secret since the last ``drain_hits``: monotonic clock readings."""
 
     __slots__ = ("count", "first", "last")
@@ -176,7 +167,7 @@ class HitStats(_Frozen):
         self._set(count=count, first=first, last=last)
 
 
-class CacheStats(_Frozen):
+class CacheStats(_Copyable):
     """A snapshot for metrics and tests: sizes and reads in flight.
 
     ``breaker_open``: reads that would call the backend are refused now;
